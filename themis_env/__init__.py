@@ -1,0 +1,3 @@
+"""themis-env: a Gymnasium benchmark for autoscaling ML inference serving."""
+
+__version__ = "0.1.0"

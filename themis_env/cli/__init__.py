@@ -1,0 +1,62 @@
+"""The ``themis-env`` command line.
+
+Each command group lives in its own module exposing ``add_parser(subparsers)``; the module
+sets ``func`` on its parser, which receives the parsed arguments and returns an exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from themis_env.errors import ThemisError
+
+__all__ = ["main", "build_parser"]
+
+# Command modules, imported lazily so `themis-env --help` stays fast.
+COMMAND_MODULES = (
+    "themis_env.cli.traces",
+    "themis_env.cli.evaluate",
+    "themis_env.cli.scenarios",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every available command group."""
+    parser = argparse.ArgumentParser(
+        prog="themis-env",
+        description="Autoscaling benchmark for ML inference serving (Themis setting).",
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name == name:  # the command group is not written yet in this build
+                continue
+            raise
+        module.add_parser(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``themis-env`` command."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except ThemisError as exc:
+        print(f"themis-env: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("themis-env: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

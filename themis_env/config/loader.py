@@ -1,0 +1,144 @@
+"""Find and load YAML configuration: models, pipelines, scenarios and suites.
+
+A reference is either a path to a YAML file or a name relative to the shipped
+``configs/<kind>/`` folder (``themis-arxiv/video`` → ``configs/pipelines/themis-arxiv/video.yaml``).
+Unknown names fail with the list of known ones and a "did you mean".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from themis_env.config.schema import ModelConfig, PipelineConfig, ScenarioConfig
+from themis_env.config.validate import build, deep_merge
+from themis_env.errors import ConfigError, ScenarioNotFound, did_you_mean
+from themis_env.resources import configs_dir
+
+__all__ = [
+    "Pipeline",
+    "load_yaml",
+    "resolve",
+    "available",
+    "load_model",
+    "load_pipeline",
+    "scenario_data",
+    "load_scenario",
+]
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """A pipeline with its stages' models loaded.
+
+    Attributes:
+        config: The pipeline file's content.
+        models: One model per stage, in stage order.
+    """
+
+    config: PipelineConfig
+    models: tuple[ModelConfig, ...]
+
+    @property
+    def name(self) -> str:
+        """Pipeline name."""
+        return self.config.name
+
+    @property
+    def n_stages(self) -> int:
+        """Number of stages."""
+        return len(self.config.stages)
+
+
+def load_yaml(path: Path) -> Any:
+    """Read one YAML file, turning syntax errors into a ConfigError that names the file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot be read ({exc.strerror})") from exc
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"{path}:{where} is not valid YAML: {problem}") from exc
+
+
+def available(kind: str) -> list[str]:
+    """Names of the shipped configs of one kind (``models``, ``pipelines``, ``scenarios``, ``suites``)."""
+    root = configs_dir() / kind
+    names = [p.relative_to(root).with_suffix("").as_posix() for p in root.rglob("*.yaml")]
+    return sorted(names)
+
+
+def resolve(kind: str, ref: str | Path) -> Path:
+    """Path of a config given by path or by shipped name."""
+    text = str(ref)
+    path = Path(text).expanduser()
+    if text.endswith((".yaml", ".yml")) or path.is_file():
+        if not path.is_file():
+            raise ScenarioNotFound(f"{kind[:-1]} file {text!r} does not exist")
+        return path
+    shipped = configs_dir() / kind / f"{text}.yaml"
+    if shipped.is_file():
+        return shipped
+    names = available(kind)
+    raise ScenarioNotFound(
+        f"unknown {kind[:-1]} {text!r}.{did_you_mean(text, names)} Known {kind}: {', '.join(names)};"
+        " or give the path of a YAML file"
+    )
+
+
+def _mapping(data: Any, path: Path) -> Mapping[str, Any]:
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{path}: the file must hold a mapping of keys, got {type(data).__name__}")
+    return data
+
+
+def load_model(ref: str | Path) -> ModelConfig:
+    """Load one model file."""
+    path = resolve("models", ref)
+    return build(ModelConfig, _mapping(load_yaml(path), path), str(path))
+
+
+def load_pipeline(ref: str | Path) -> Pipeline:
+    """Load a pipeline file and its stages' models, checking latencies are positive."""
+    path = resolve("pipelines", ref)
+    config = build(PipelineConfig, _mapping(load_yaml(path), path), str(path))
+    models = []
+    for i, stage in enumerate(config.stages):
+        try:
+            model = load_model(stage.model)
+        except ScenarioNotFound as exc:
+            raise ConfigError(f"{path}: key 'stages[{i}].model': {exc}") from exc
+        for b in range(1, stage.max_batch + 1):
+            for c in range(1, stage.max_cores + 1):
+                if not model.latency.service_ms(b, c) > 0:
+                    raise ConfigError(
+                        f"{path}: stage {stage.name!r} model {stage.model!r} gives a latency of "
+                        f"{model.latency.service_ms(b, c):.3f} ms at batch {b}, {c} cores; every "
+                        "batch ≤ max_batch and cores ≤ max_cores must give a positive latency"
+                    )
+        models.append(model)
+    return Pipeline(config=config, models=tuple(models))
+
+
+def scenario_data(ref: str | Path, overrides: Mapping[str, Any] | None = None) -> tuple[Path, dict[str, Any]]:
+    """The raw scenario mapping with ``overrides`` deep-merged in (before validation)."""
+    path = resolve("scenarios", ref)
+    data = dict(_mapping(load_yaml(path), path))
+    if overrides:
+        data = deep_merge(data, overrides)
+    return path, data
+
+
+def load_scenario(ref: str | Path, overrides: Mapping[str, Any] | None = None) -> ScenarioConfig:
+    """Load a scenario, deep-merging keyword overrides (nested keys keep their siblings)."""
+    path, data = scenario_data(ref, overrides)
+    source = f"{path}" + (" (with overrides)" if overrides else "")
+    return build(ScenarioConfig, data, source)

@@ -1,0 +1,243 @@
+"""Typed configuration: models, pipelines, clusters and scenarios.
+
+Every class is a frozen dataclass built from YAML by :func:`themis_env.config.validate.build`,
+which rejects unknown keys and out-of-range values. Units are in the field names
+(``_ms``, ``_s``, ``_gb``) and in the attribute docs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from themis_env.config.validate import bounded
+from themis_env.sim.latency import LatencyModel
+
+__all__ = [
+    "ModelConfig",
+    "StageConfig",
+    "PipelineConfig",
+    "ColdStartConfig",
+    "ClusterConfig",
+    "TraceSpec",
+    "RewardConfig",
+    "StageInit",
+    "ScenarioConfig",
+]
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """One profiled model: its latency model and pod memory.
+
+    Attributes:
+        name: Short model name.
+        latency: The latency model (see :class:`themis_env.sim.latency.LatencyModel`).
+        memory_gb: Memory request of one pod [GB], used by the memory-equivalent cost.
+        description: Free text.
+        source: Where the parameters come from.
+    """
+
+    name: str
+    latency: LatencyModel
+    memory_gb: float = bounded(1.0, gt=0)
+    description: str = ""
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class StageConfig:
+    """One stage of a pipeline as written in a pipeline file.
+
+    Attributes:
+        name: Stage name.
+        model: Model reference (``preset/name`` under ``configs/models`` or a YAML path).
+        max_cores: Largest core count of one replica (C_max).
+        max_batch: Largest batch size (B_max).
+        min_replicas: Fewest replicas a policy may ask for.
+        max_replicas: Most replicas a policy may ask for (bounds the action space).
+    """
+
+    name: str
+    model: str
+    max_cores: int = bounded(8, ge=1, le=64)
+    max_batch: int = bounded(8, ge=1, le=64)
+    min_replicas: int = bounded(1, ge=1)
+    max_replicas: int = bounded(32, ge=1, le=256)
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """A chain of model stages with an end-to-end SLO and a dispatcher policy.
+
+    Attributes:
+        name: Pipeline name (video, sentiment, nlp, ...).
+        slo_ms: End-to-end latency SLO [ms].
+        stages: The stages, in request order.
+        preset: The Themis parameter preset this file belongs to.
+        batch_timeout_ms: Send a partial batch this long after its first request; None waits
+            for a full batch.
+        drop_after_slo: Drop a request taken from a queue at age ≥ this × SLO; None never drops.
+        description: Free text.
+    """
+
+    name: str
+    slo_ms: float = bounded(gt=0)
+    stages: tuple[StageConfig, ...] = ()
+    preset: str = ""
+    batch_timeout_ms: float | None = bounded(None, gt=0)
+    drop_after_slo: float | None = bounded(None, gt=0)
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.stages:
+            raise ValueError("'stages' must list at least one stage")
+        names = [s.name for s in self.stages]
+        if len(set(names)) != len(names):
+            raise ValueError(f"stage names must be unique, got {names}")
+
+
+@dataclass(frozen=True)
+class ColdStartConfig:
+    """Time from creating a replica until it serves (model load, warm-up, readiness).
+
+    Defaults follow kubernetes-autoscalers.md §4: CPU CNN/BERT with the image pre-pulled,
+    8 s median, lognormal σ 0.3, clipped to 5–20 s.
+
+    Attributes:
+        distribution: ``lognormal`` (median_s, sigma), ``uniform`` (min_s..max_s) or ``constant``.
+        median_s: Median [s] (also the constant value).
+        sigma: Lognormal shape.
+        min_s: Lower clip [s].
+        max_s: Upper clip [s].
+    """
+
+    distribution: Literal["lognormal", "uniform", "constant"] = "lognormal"
+    median_s: float = bounded(8.0, ge=0)
+    sigma: float = bounded(0.3, ge=0)
+    min_s: float = bounded(5.0, ge=0)
+    max_s: float = bounded(20.0, ge=0)
+
+    def __post_init__(self) -> None:
+        if self.min_s > self.max_s:
+            raise ValueError(f"min_s ({self.min_s}) must be <= max_s ({self.max_s})")
+
+
+@dataclass(frozen=True)
+class ClusterConfig:
+    """Nodes and actuation behaviour.
+
+    Attributes:
+        nodes: Number of worker nodes.
+        cores_per_node: Allocatable cores of each node.
+        resize_delay_s: Time for an in-place resize to take effect [s] (~0.5 s, §3.3).
+        cold_start: Cold-start distribution of a new replica.
+        service_noise_cv: Coefficient of variation of a multiplicative lognormal noise
+            (mean 1) on every batch service time; 0 is deterministic service.
+        core_memory_gb: Memory-equivalent price of one core [GB] (18 in the 2025 code).
+    """
+
+    nodes: int = bounded(2, ge=1, le=1024)
+    cores_per_node: int = bounded(32, ge=1)
+    resize_delay_s: float = bounded(0.5, ge=0)
+    cold_start: ColdStartConfig = ColdStartConfig()
+    service_noise_cv: float = bounded(0.0, ge=0, le=2)
+    core_memory_gb: float = bounded(18.0, ge=0)
+
+
+@dataclass(frozen=True)
+class TraceSpec:
+    """Where the load comes from.
+
+    Attributes:
+        uri: A trace URI or name (``twitter-2021-08``, ``synthetic:bursty?seed=0``, ``file:x.csv``).
+        start_s: First second of the window.
+        duration_s: Window length [s]; None takes the rest of the trace.
+        divisor: Themis scaling, each value becomes round(max(1, x / divisor)); None keeps it.
+        fallback_uri: Used, and said so in ``info``, when ``uri`` names a trace that is absent.
+    """
+
+    uri: str
+    start_s: int = bounded(0, ge=0)
+    duration_s: int | None = bounded(None, gt=0)
+    divisor: float | None = bounded(None, gt=0)
+    fallback_uri: str | None = None
+
+
+@dataclass(frozen=True)
+class RewardConfig:
+    """Reward = −(w_slo · violation + w_cost · cores / cost_scale).
+
+    Attributes:
+        w_slo: Weight of the interval's SLO violation (Themis definition, in [0, 1]).
+        w_cost: Weight of the normalised cost.
+        cost_scale: Cores that count as a cost of 1; None uses the largest allocation the
+            action space allows (so the cost term lies in [0, 1]).
+    """
+
+    w_slo: float = bounded(1.0, ge=0)
+    w_cost: float = bounded(0.2, ge=0)
+    cost_scale: float | None = bounded(None, gt=0)
+
+
+@dataclass(frozen=True)
+class StageInit:
+    """The configuration a stage starts an episode in (replicas start warm).
+
+    Attributes:
+        replicas: Replicas at reset.
+        cores: Cores per replica at reset.
+        batch: Batch size at reset.
+    """
+
+    replicas: int = bounded(1, ge=1)
+    cores: int = bounded(1, ge=1)
+    batch: int = bounded(1, ge=1)
+
+
+@dataclass(frozen=True)
+class ScenarioConfig:
+    """Everything one episode depends on.
+
+    Attributes:
+        name: Scenario name.
+        pipeline: Pipeline reference (``themis-arxiv/video``) or YAML path.
+        trace: The load.
+        cluster: Nodes and actuation.
+        decision_interval_s: Time between decisions [s]; k or 1/k seconds for a whole k.
+        episode_s: Episode length [s]; None runs to the end of the trace window.
+        slo_ms: Overrides the pipeline's SLO when set.
+        arrival_process: ``poisson`` (Poisson counts, uniform times within each second) or
+            ``exact`` (round(rate) requests per second at uniform times).
+        cost: ``cores`` (Σ cores) or ``memory-equivalent`` (Σ memory_gb + core_memory_gb · cores).
+        reward: Reward weights.
+        initial: Per-stage state at reset; one entry applies to every stage.
+        history_s: Seconds of arrival-rate history in the observation.
+        description: Free text.
+        tags: Labels used by suites (``paper``, ``smoke``, ...).
+    """
+
+    name: str
+    pipeline: str
+    trace: TraceSpec
+    cluster: ClusterConfig = ClusterConfig()
+    decision_interval_s: float = bounded(1.0, gt=0, le=3600)
+    episode_s: int | None = bounded(None, gt=0)
+    slo_ms: float | None = bounded(None, gt=0)
+    arrival_process: Literal["poisson", "exact"] = "poisson"
+    cost: Literal["cores", "memory-equivalent"] = "cores"
+    reward: RewardConfig = RewardConfig()
+    initial: tuple[StageInit, ...] = (StageInit(),)
+    history_s: int = bounded(10, ge=1, le=600)
+    description: str = ""
+    tags: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        dt = self.decision_interval_s
+        whole = abs(dt - round(dt)) < 1e-9
+        fraction = abs(1.0 / dt - round(1.0 / dt)) < 1e-9
+        if not (whole or fraction):
+            raise ValueError(
+                f"'decision_interval_s' = {dt} is not allowed; use a whole number of seconds "
+                "or 1/k of a second (0.5, 0.25, 0.2, ...)"
+            )
