@@ -134,6 +134,8 @@ class ClusterConfig:
         cold_start: Cold-start distribution of a new replica.
         service_noise_cv: Coefficient of variation of a multiplicative lognormal noise
             (mean 1) on every batch service time; 0 is deterministic service.
+        service_distribution: ``lognormal`` (the noise above) or ``exponential`` (service time
+            ~ Exp with the latency model as mean; for validation against queueing theory).
         core_memory_gb: Memory-equivalent price of one core [GB] (18 in the 2025 code).
     """
 
@@ -142,6 +144,7 @@ class ClusterConfig:
     resize_delay_s: float = bounded(0.5, ge=0)
     cold_start: ColdStartConfig = ColdStartConfig()
     service_noise_cv: float = bounded(0.0, ge=0, le=2)
+    service_distribution: Literal["lognormal", "exponential"] = "lognormal"
     core_memory_gb: float = bounded(18.0, ge=0)
 
 
@@ -155,6 +158,8 @@ class TraceSpec:
         duration_s: Window length [s]; None takes the rest of the trace.
         divisor: Themis scaling, each value becomes round(max(1, x / divisor)); None keeps it.
         fallback_uri: Used, and said so in ``info``, when ``uri`` names a trace that is absent.
+        sample_range: [first, last) seconds of the trace that random windows are drawn from
+            (``reset(options={"random_window": True})``); None allows the whole trace.
     """
 
     uri: str
@@ -162,6 +167,7 @@ class TraceSpec:
     duration_s: int | None = bounded(None, gt=0)
     divisor: float | None = bounded(None, gt=0)
     fallback_uri: str | None = None
+    sample_range: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -171,8 +177,8 @@ class RewardConfig:
     Attributes:
         w_slo: Weight of the interval's SLO violation (Themis definition, in [0, 1]).
         w_cost: Weight of the normalised cost.
-        cost_scale: Cores that count as a cost of 1; None uses the largest allocation the
-            action space allows (so the cost term lies in [0, 1]).
+        cost_scale: Cost per second that counts as 1 (cores, or GB for the memory-equivalent
+            cost); None uses the whole cluster's, so the cost term lies in [0, 1].
     """
 
     w_slo: float = bounded(1.0, ge=0)

@@ -1,0 +1,512 @@
+"""The compiled event loop of the simulator (numba, no Python objects).
+
+One call advances every stage of the pipeline from ``t0`` to ``t1``. Each stage is a FIFO
+queue in front of a dispatcher and a set of replicas:
+
+* The dispatcher takes requests in arrival order. It starts taking requests for batch k when
+  batch k−1 has been handed to a replica; a request is taken at max(its arrival, that time).
+  A request whose age at that moment is at least ``drop_after`` is dropped. The batch closes
+  when it holds ``b`` requests, or ``timeout`` after its first request was taken.
+* A closed batch starts on the replica that frees first (ties to the lowest slot), at
+  max(close, replica free, replica ready, t0): this is the Lindley recursion with several
+  servers. Its service time is the stage's latency table at (batch size, cores the replica
+  has at the start time), times an optional lognormal noise.
+* A batch that cannot start before ``t1`` is not committed: its requests stay queued, and the
+  next interval re-forms the batch under the configuration then in force.
+
+Stages are processed in order: a batch's requests enter the next stage's queue at the batch's
+end time, which may lie beyond ``t1`` (they are then in service, and wait in the queue as
+future arrivals). The pipeline is a chain, so processing stage by stage is exact.
+
+Statistics go into a ring of time buckets keyed by event time (arrival, drop, completion);
+buckets of the finished interval are then reduced into the step output, the per-second
+violation records and the episode totals, and cleared. No per-request data outlives a call.
+
+Array layouts (S stages, R replica slots per stage, Q queue capacity, H ring buckets,
+NB latency-histogram bins) are documented on the constants below and in
+:mod:`themis_env.sim.simulator`, which owns the arrays.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+# Replica float fields: rep_f[s, r, F_*]
+F_SERVING_UNTIL = 0  # takes no new batch at or after this time (inf unless being removed)
+F_READY_AT = 1  # end of the cold start
+F_FREE_AT = 2  # end of the batch in service
+F_SWITCH_AT = 3  # time a pending in-place resize takes effect
+F_CREATED_AT = 4
+N_REP_F = 5
+# Replica int fields: rep_i[s, r, I_*]
+I_ACTIVE = 0  # slot holds a replica (it holds cores)
+I_CORES_OLD = 1  # cores before the pending resize
+I_CORES_NEW = 2  # cores after it (the current target)
+I_NODE = 3
+N_REP_I = 4
+# Queue rows: queue[s, Q_*, i]
+Q_ARRIVE = 0  # arrival at this stage [s]
+Q_ORIGIN = 1  # arrival at the first stage [s]
+# Bucket columns: buckets[h, B_*]
+B_ARRIVED = 0
+B_COMPLETED = 1
+B_LATE = 2
+B_DROPPED = 3
+B_LATENCY_SUM = 4
+N_BUCKET = 5
+# Scalar parameters: prm[P_*]
+P_SLO = 0  # [s]
+P_DROP_AFTER = 1  # [s], inf = never
+P_TIMEOUT = 2  # [s], inf = wait for a full batch
+P_NOISE_SIGMA = 3  # lognormal sigma of the service-time noise, 0 = none
+P_BUCKET = 4  # bucket width [s]
+P_BUCKETS_PER_SECOND = 5
+P_EXPONENTIAL = 6  # 1: service ~ Exp(mean = latency model), for queueing-theory validation
+N_PRM = 7
+NOISE_CAP = 20.0  # a batch never takes more than 20x its model latency (bounds the stats ring)
+# Episode accumulators: ep[E_*]
+E_ARRIVED = 0
+E_COMPLETED = 1
+E_LATE = 2
+E_DROPPED = 3
+E_LATENCY_SUM = 4
+E_VIOLATION_SUM = 5  # Σ per-second violation over seconds with traffic
+E_TRAFFIC_SECONDS = 6
+E_GEN_UPTO = 7  # seconds of arrivals generated so far
+E_U_POS = 8  # next unused uniform
+E_Z_POS = 9  # next unused normal
+N_EP = 10
+# Step output: out[O_*]
+O_ARRIVED = 0
+O_COMPLETED = 1
+O_LATE = 2
+O_DROPPED = 3
+O_LATENCY_SUM = 4
+O_P50 = 5
+O_P95 = 6
+O_P99 = 7
+O_SECONDS = 8  # seconds finalised in this call (rows of sec_out)
+O_CORE_SECONDS = 9
+N_OUT = 10
+# Per-stage step output: out_stage[s, OS_*]
+OS_BUSY = 0  # replica-seconds spent serving
+OS_READY = 1  # replica-seconds of ready, serving replicas
+OS_QUEUE = 2  # requests waiting (arrived, not yet in a batch) at t1
+OS_CORE_SECONDS = 3  # allocated core-seconds
+OS_REPLICA_SECONDS = 4  # allocated replica-seconds (for memory cost)
+N_OUT_STAGE = 5
+# Per-second records: sec_out[k, SO_*]
+SO_SECOND = 0
+SO_ARRIVED = 1
+SO_COMPLETED = 2
+SO_LATE = 3
+SO_DROPPED = 4
+SO_VIOLATION = 5
+N_SEC_OUT = 6
+
+# Latency histogram: bin k covers [LAT_BASE·G^k, LAT_BASE·G^(k+1)) ms, 2 % relative width.
+LAT_BASE_MS = 0.5
+LAT_GROWTH = 1.02
+N_LAT_BINS = 720
+
+
+@njit(cache=True, inline="always")
+def _bucket_of(t: float, width: float, n_buckets: int) -> int:
+    return int(math.floor(t / width + 1e-9)) % n_buckets
+
+
+@njit(cache=True, inline="always")
+def _lat_bin(lat_ms: float) -> int:
+    if lat_ms <= LAT_BASE_MS:
+        return 0
+    k = int(math.log(lat_ms / LAT_BASE_MS) / math.log(LAT_GROWTH))
+    return min(k, N_LAT_BINS - 1)
+
+
+@njit(cache=True)
+def lat_bin_value(k: int) -> float:
+    """Representative latency [ms] of histogram bin ``k`` (geometric centre)."""
+    return LAT_BASE_MS * LAT_GROWTH ** (k + 0.5)
+
+
+@njit(cache=True)
+def percentile_from_hist(hist: np.ndarray, total: float, q: float) -> float:
+    """The ``q`` quantile (0..1) of a latency histogram [ms]; NaN when it is empty."""
+    if total <= 0:
+        return np.nan
+    target = q * total
+    acc = 0.0
+    for k in range(hist.shape[0]):
+        acc += hist[k]
+        if acc >= target:
+            return lat_bin_value(k)
+    return lat_bin_value(hist.shape[0] - 1)
+
+
+@njit(cache=True)
+def _add_interval(arr: np.ndarray, row: int, a: float, b: float, weight: float, width: float) -> None:
+    """Add ``weight`` × the overlap of [a, b) with each bucket to ``arr[row, bucket]``."""
+    n = arr.shape[1]
+    t = a
+    while t < b - 1e-12:
+        k = int(math.floor(t / width + 1e-9))
+        edge = (k + 1) * width
+        stop = edge if edge < b else b
+        arr[row, k % n] += weight * (stop - t)
+        t = stop
+
+
+@njit(cache=True)
+def _generate_arrivals(
+    t1: float,
+    counts: np.ndarray,
+    queue: np.ndarray,
+    qptr: np.ndarray,
+    buckets: np.ndarray,
+    prm: np.ndarray,
+    ep: np.ndarray,
+    ubuf: np.ndarray,
+) -> None:
+    """Append the arrivals of every second that starts before ``t1`` to the first queue."""
+    width = prm[P_BUCKET]
+    n_buckets = buckets.shape[0]
+    sec = int(ep[E_GEN_UPTO])
+    upos = int(ep[E_U_POS])
+    while sec < t1 - 1e-9:
+        n = counts[sec] if sec < counts.shape[0] else 0
+        if n > 0:
+            tail = qptr[0, 1]
+            if tail + n > queue.shape[2]:
+                raise RuntimeError("queue capacity exceeded: the simulator must grow it first")
+            offsets = np.sort(ubuf[upos : upos + n])
+            upos += n
+            for i in range(n):
+                t = sec + offsets[i]
+                queue[0, Q_ARRIVE, tail + i] = t
+                queue[0, Q_ORIGIN, tail + i] = t
+                buckets[_bucket_of(t, width, n_buckets), B_ARRIVED] += 1.0
+            qptr[0, 1] = tail + n
+        sec += 1
+    ep[E_GEN_UPTO] = sec
+    ep[E_U_POS] = upos
+
+
+@njit(cache=True)
+def _merge_into_queue(
+    queue: np.ndarray, qptr: np.ndarray, s: int, new_t: np.ndarray, new_o: np.ndarray, m: int,
+    scratch: np.ndarray,
+) -> None:
+    """Merge ``m`` new (arrival, origin) items into stage ``s``'s time-sorted queue."""
+    head = qptr[s, 0]
+    tail = qptr[s, 1]
+    n_old = tail - head
+    if n_old + m > queue.shape[2]:
+        raise RuntimeError("queue capacity exceeded: the simulator must grow it first")
+    order = np.argsort(new_t[:m], kind="mergesort")  # stable: a batch's requests keep FIFO order
+    i = head
+    j = 0
+    k = 0
+    while i < tail or j < m:
+        take_old = j >= m or (i < tail and queue[s, Q_ARRIVE, i] <= new_t[order[j]])
+        if take_old:
+            scratch[0, k] = queue[s, Q_ARRIVE, i]
+            scratch[1, k] = queue[s, Q_ORIGIN, i]
+            i += 1
+        else:
+            scratch[0, k] = new_t[order[j]]
+            scratch[1, k] = new_o[order[j]]
+            j += 1
+        k += 1
+    for x in range(k):
+        queue[s, Q_ARRIVE, x] = scratch[0, x]
+        queue[s, Q_ORIGIN, x] = scratch[1, x]
+    qptr[s, 0] = 0
+    qptr[s, 1] = k
+
+
+@njit(cache=True)
+def _compact(queue: np.ndarray, qptr: np.ndarray, s: int) -> None:
+    head = qptr[s, 0]
+    if head == 0:
+        return
+    tail = qptr[s, 1]
+    for i in range(tail - head):
+        queue[s, Q_ARRIVE, i] = queue[s, Q_ARRIVE, head + i]
+        queue[s, Q_ORIGIN, i] = queue[s, Q_ORIGIN, head + i]
+    qptr[s, 0] = 0
+    qptr[s, 1] = tail - head
+
+
+@njit(cache=True)
+def _serve_stage(
+    s: int,
+    t0: float,
+    t1: float,
+    batch_size: int,
+    table: np.ndarray,
+    queue: np.ndarray,
+    qptr: np.ndarray,
+    disp: np.ndarray,
+    rep_f: np.ndarray,
+    rep_i: np.ndarray,
+    prm: np.ndarray,
+    buckets: np.ndarray,
+    bhist: np.ndarray,
+    busy: np.ndarray,
+    zbuf: np.ndarray,
+    ep: np.ndarray,
+    last: bool,
+    nxt_t: np.ndarray,
+    nxt_o: np.ndarray,
+) -> int:
+    """Form and start the batches of stage ``s`` that start before ``t1``.
+
+    Returns the number of (end time, origin) items written to ``nxt_t``/``nxt_o`` for the
+    next stage (0 for the last stage, whose completions go to the statistics).
+    """
+    slo = prm[P_SLO]
+    drop_after = prm[P_DROP_AFTER]
+    timeout = prm[P_TIMEOUT]
+    sigma = prm[P_NOISE_SIGMA]
+    exponential = prm[P_EXPONENTIAL] > 0.0
+    width = prm[P_BUCKET]
+    n_buckets = buckets.shape[0]
+    n_slots = rep_f.shape[1]
+    idx = np.empty(batch_size, dtype=np.int64)
+    n_next = 0
+    head = qptr[s, 0]
+    tail = qptr[s, 1]
+    zpos = int(ep[E_Z_POS])
+    k = head
+    while True:
+        count = 0
+        first = 0.0
+        close = -1.0
+        closed = False
+        while k < tail:
+            a = queue[s, Q_ARRIVE, k]
+            if a >= t1:
+                break
+            take = a if a > disp[s] else disp[s]
+            if count > 0 and take > first + timeout:
+                close = first + timeout
+                closed = True
+                break
+            if take - queue[s, Q_ORIGIN, k] >= drop_after:
+                t_drop = take if take > t0 else t0
+                buckets[_bucket_of(t_drop, width, n_buckets), B_DROPPED] += 1.0
+                k += 1
+                continue
+            if count == 0:
+                first = take
+            idx[count] = k
+            count += 1
+            k += 1
+            if count == batch_size:
+                close = take
+                closed = True
+                break
+        if not closed and count > 0 and first + timeout < t1:
+            close = first + timeout
+            closed = True
+        best = -1
+        best_t = np.inf
+        if closed:
+            for r in range(n_slots):
+                if rep_i[s, r, I_ACTIVE] == 1 and rep_f[s, r, F_SERVING_UNTIL] == np.inf:
+                    avail = rep_f[s, r, F_FREE_AT]
+                    if rep_f[s, r, F_READY_AT] > avail:
+                        avail = rep_f[s, r, F_READY_AT]
+                    if avail < best_t:
+                        best_t = avail
+                        best = r
+        start = max(close, best_t, t0)
+        if not closed or best < 0 or start >= t1:
+            # Not committed: keep the requests this batch had taken, in order, just before k
+            # (the ones dropped while scanning are gone), and stop for this interval.
+            for x in range(count - 1, -1, -1):
+                dst = k - count + x
+                src = idx[x]
+                queue[s, Q_ARRIVE, dst] = queue[s, Q_ARRIVE, src]
+                queue[s, Q_ORIGIN, dst] = queue[s, Q_ORIGIN, src]
+            head = k - count
+            break
+        cores = rep_i[s, best, I_CORES_NEW]
+        if start < rep_f[s, best, F_SWITCH_AT]:
+            cores = rep_i[s, best, I_CORES_OLD]
+        service = table[s, count, cores] * 1e-3
+        if exponential:
+            service *= min(zbuf[zpos], NOISE_CAP)  # zbuf holds standard exponentials
+            zpos += 1
+        elif sigma > 0.0:
+            factor = math.exp(sigma * zbuf[zpos] - 0.5 * sigma * sigma)
+            zpos += 1
+            service *= min(factor, NOISE_CAP)
+        end = start + service
+        rep_f[s, best, F_FREE_AT] = end
+        disp[s] = start
+        _add_interval(busy, s, start, end, 1.0, width)
+        if last:
+            hb = _bucket_of(end, width, n_buckets)
+            for x in range(count):
+                lat = end - queue[s, Q_ORIGIN, idx[x]]
+                buckets[hb, B_COMPLETED] += 1.0
+                buckets[hb, B_LATENCY_SUM] += lat
+                if lat > slo:
+                    buckets[hb, B_LATE] += 1.0
+                bhist[hb, _lat_bin(lat * 1e3)] += 1
+        else:
+            for x in range(count):
+                nxt_t[n_next] = end
+                nxt_o[n_next] = queue[s, Q_ORIGIN, idx[x]]
+                n_next += 1
+        head = k
+    qptr[s, 0] = head
+    ep[E_Z_POS] = zpos
+    return n_next
+
+
+@njit(cache=True)
+def _allocation(s: int, t0: float, t1: float, rep_f: np.ndarray, rep_i: np.ndarray, out_stage: np.ndarray) -> float:
+    """Allocated core-seconds and replica-seconds of stage ``s`` over [t0, t1)."""
+    total = 0.0
+    for r in range(rep_f.shape[1]):
+        if rep_i[s, r, I_ACTIVE] == 0:
+            continue
+        begin = max(t0, rep_f[s, r, F_CREATED_AT])
+        # A removed replica holds its cores until its in-flight batch ends.
+        stop = t1
+        if rep_f[s, r, F_SERVING_UNTIL] < np.inf:
+            stop = min(t1, max(rep_f[s, r, F_SERVING_UNTIL], rep_f[s, r, F_FREE_AT]))
+        if stop <= begin:
+            continue
+        old = rep_i[s, r, I_CORES_OLD]
+        new = rep_i[s, r, I_CORES_NEW]
+        switch = rep_f[s, r, F_SWITCH_AT]
+        # While a resize is pending the node keeps max(old, new) reserved, as Kubernetes does.
+        pending_cores = old if old > new else new
+        mid = min(max(switch, begin), stop)
+        core_s = pending_cores * (mid - begin) + new * (stop - mid)
+        total += core_s
+        out_stage[s, OS_CORE_SECONDS] += core_s
+        out_stage[s, OS_REPLICA_SECONDS] += stop - begin
+        if rep_f[s, r, F_SERVING_UNTIL] == np.inf:
+            ready_from = max(begin, rep_f[s, r, F_READY_AT])
+            if ready_from < stop:
+                out_stage[s, OS_READY] += stop - ready_from
+    return total
+
+
+@njit(cache=True)
+def advance(
+    t0: float,
+    t1: float,
+    batch: np.ndarray,
+    table: np.ndarray,
+    counts: np.ndarray,
+    queue: np.ndarray,
+    qptr: np.ndarray,
+    disp: np.ndarray,
+    rep_f: np.ndarray,
+    rep_i: np.ndarray,
+    prm: np.ndarray,
+    buckets: np.ndarray,
+    bhist: np.ndarray,
+    busy: np.ndarray,
+    ep: np.ndarray,
+    ep_hist: np.ndarray,
+    sec_acc: np.ndarray,
+    ubuf: np.ndarray,
+    zbuf: np.ndarray,
+    nxt_t: np.ndarray,
+    nxt_o: np.ndarray,
+    scratch: np.ndarray,
+    out: np.ndarray,
+    out_stage: np.ndarray,
+    sec_out: np.ndarray,
+) -> None:
+    """Advance the whole pipeline from ``t0`` to ``t1`` and reduce the interval's statistics."""
+    n_stages = batch.shape[0]
+    width = prm[P_BUCKET]
+    n_buckets = buckets.shape[0]
+    per_second = int(prm[P_BUCKETS_PER_SECOND])
+    out[:] = 0.0
+    out_stage[:, :] = 0.0
+    _compact(queue, qptr, 0)
+    _generate_arrivals(t1, counts, queue, qptr, buckets, prm, ep, ubuf)
+    for s in range(n_stages):
+        _compact(queue, qptr, s)
+        last = s == n_stages - 1
+        m = _serve_stage(
+            s, t0, t1, batch[s], table, queue, qptr, disp, rep_f, rep_i, prm,
+            buckets, bhist, busy, zbuf, ep, last, nxt_t, nxt_o,
+        )
+        if not last and m > 0:
+            _merge_into_queue(queue, qptr, s + 1, nxt_t, nxt_o, m, scratch)
+    # Allocation, readiness and queues over the interval.
+    for s in range(n_stages):
+        out[O_CORE_SECONDS] += _allocation(s, t0, t1, rep_f, rep_i, out_stage)
+        waiting = 0
+        for i in range(qptr[s, 0], qptr[s, 1]):
+            if queue[s, Q_ARRIVE, i] < t1:
+                waiting += 1
+            else:
+                break
+        out_stage[s, OS_QUEUE] = waiting
+    # Reduce the finished buckets [t0, t1): they receive no further events.
+    b0 = int(round(t0 / width))
+    b1 = int(round(t1 / width))
+    hist = np.zeros(N_LAT_BINS)
+    n_sec = 0
+    for b in range(b0, b1):
+        h = b % n_buckets
+        out[O_ARRIVED] += buckets[h, B_ARRIVED]
+        out[O_COMPLETED] += buckets[h, B_COMPLETED]
+        out[O_LATE] += buckets[h, B_LATE]
+        out[O_DROPPED] += buckets[h, B_DROPPED]
+        out[O_LATENCY_SUM] += buckets[h, B_LATENCY_SUM]
+        for k in range(N_LAT_BINS):
+            if bhist[h, k] != 0:
+                hist[k] += bhist[h, k]
+                ep_hist[k] += bhist[h, k]
+                bhist[h, k] = 0
+        for c in range(4):
+            sec_acc[c] += buckets[h, c]
+        for s in range(n_stages):
+            out_stage[s, OS_BUSY] += busy[s, h]
+            busy[s, h] = 0.0
+        buckets[h, :] = 0.0
+        if (b + 1) % per_second == 0:
+            arrived = sec_acc[B_ARRIVED]
+            completed = sec_acc[B_COMPLETED]
+            v = 0.0
+            if completed > 0:
+                v += sec_acc[B_LATE] / completed
+            if arrived > 0:
+                v += sec_acc[B_DROPPED] / arrived
+            v = min(1.0, v)
+            if arrived > 0:
+                ep[E_VIOLATION_SUM] += v
+                ep[E_TRAFFIC_SECONDS] += 1.0
+            if n_sec < sec_out.shape[0]:
+                sec_out[n_sec, SO_SECOND] = (b + 1) // per_second - 1
+                sec_out[n_sec, SO_ARRIVED] = arrived
+                sec_out[n_sec, SO_COMPLETED] = completed
+                sec_out[n_sec, SO_LATE] = sec_acc[B_LATE]
+                sec_out[n_sec, SO_DROPPED] = sec_acc[B_DROPPED]
+                sec_out[n_sec, SO_VIOLATION] = v
+                n_sec += 1
+            sec_acc[:] = 0.0
+    out[O_SECONDS] = n_sec
+    ep[E_ARRIVED] += out[O_ARRIVED]
+    ep[E_COMPLETED] += out[O_COMPLETED]
+    ep[E_LATE] += out[O_LATE]
+    ep[E_DROPPED] += out[O_DROPPED]
+    ep[E_LATENCY_SUM] += out[O_LATENCY_SUM]
+    total = out[O_COMPLETED]
+    out[O_P50] = percentile_from_hist(hist, total, 0.50)
+    out[O_P95] = percentile_from_hist(hist, total, 0.95)
+    out[O_P99] = percentile_from_hist(hist, total, 0.99)
