@@ -65,7 +65,9 @@ P_NOISE_SIGMA = 3  # lognormal sigma of the service-time noise, 0 = none
 P_BUCKET = 4  # bucket width [s]
 P_BUCKETS_PER_SECOND = 5
 P_EXPONENTIAL = 6  # 1: service ~ Exp(mean = latency model), for queueing-theory validation
-N_PRM = 7
+P_CORES_PER_NODE = 7
+P_CORE_MEMORY_GB = 8  # memory-equivalent price of a core [GB]
+N_PRM = 9
 NOISE_CAP = 20.0  # a batch never takes more than 20x its model latency (bounds the stats ring)
 # Episode accumulators: ep[E_*]
 E_ARRIVED = 0
@@ -90,14 +92,20 @@ O_P95 = 6
 O_P99 = 7
 O_SECONDS = 8  # seconds finalised in this call (rows of sec_out)
 O_CORE_SECONDS = 9
-N_OUT = 10
+O_VIOLATION = 10  # min(1, late/completed + dropped/arrived) over the interval
+O_MEMORY_COST = 11  # Σ replica-seconds × memory_gb + core_memory_gb × core-seconds
+N_OUT = 12
 # Per-stage step output: out_stage[s, OS_*]
 OS_BUSY = 0  # replica-seconds spent serving
 OS_READY = 1  # replica-seconds of ready, serving replicas
 OS_QUEUE = 2  # requests waiting (arrived, not yet in a batch) at t1
 OS_CORE_SECONDS = 3  # allocated core-seconds
 OS_REPLICA_SECONDS = 4  # allocated replica-seconds (for memory cost)
-N_OUT_STAGE = 5
+OS_UTILISATION = 5  # busy / ready, clipped to [0, 1]
+OS_LIVE = 6  # at t1: replicas not being removed
+OS_READY_N = 7  # at t1: of those, past their cold start
+OS_DRAINING = 8  # at t1: removed, still finishing a batch
+N_OUT_STAGE = 9
 # Per-second records: sec_out[k, SO_*]
 SO_SECOND = 0
 SO_ARRIVED = 1
@@ -116,6 +124,55 @@ N_LAT_BINS = 720
 @njit(cache=True, inline="always")
 def _bucket_of(t: float, width: float, n_buckets: int) -> int:
     return int(math.floor(t / width + 1e-9)) % n_buckets
+
+
+@njit(cache=True, inline="always")
+def _before(t_a: float, r_a: int, t_b: float, r_b: int) -> bool:
+    return t_a < t_b or (t_a == t_b and r_a < r_b)
+
+
+@njit(cache=True)
+def _heap_push(heap_t: np.ndarray, heap_r: np.ndarray, n: int, t: float, r: int) -> None:
+    i = n
+    heap_t[i] = t
+    heap_r[i] = r
+    while i > 0:
+        parent = (i - 1) // 2
+        if not _before(heap_t[i], heap_r[i], heap_t[parent], heap_r[parent]):
+            break
+        heap_t[i], heap_t[parent] = heap_t[parent], heap_t[i]
+        heap_r[i], heap_r[parent] = heap_r[parent], heap_r[i]
+        i = parent
+
+
+@njit(cache=True)
+def _heap_replace_top(heap_t: np.ndarray, heap_r: np.ndarray, n: int, t: float, r: int) -> None:
+    """Give the top replica a new availability time and restore the heap order."""
+    heap_t[0] = t
+    heap_r[0] = r
+    i = 0
+    while True:
+        left = 2 * i + 1
+        if left >= n:
+            break
+        child = left
+        right = left + 1
+        if right < n and _before(heap_t[right], heap_r[right], heap_t[left], heap_r[left]):
+            child = right
+        if not _before(heap_t[child], heap_r[child], heap_t[i], heap_r[i]):
+            break
+        heap_t[i], heap_t[child] = heap_t[child], heap_t[i]
+        heap_r[i], heap_r[child] = heap_r[child], heap_r[i]
+        i = child
+
+
+@njit(cache=True)
+def _slots_in_use(rep_i: np.ndarray, s: int) -> int:
+    """One past the highest active slot of stage ``s`` (slots fill lowest first)."""
+    for r in range(rep_i.shape[1] - 1, -1, -1):
+        if rep_i[s, r, I_ACTIVE] == 1:
+            return r + 1
+    return 0
 
 
 @njit(cache=True, inline="always")
@@ -144,6 +201,29 @@ def percentile_from_hist(hist: np.ndarray, total: float, q: float) -> float:
         if acc >= target:
             return lat_bin_value(k)
     return lat_bin_value(hist.shape[0] - 1)
+
+
+@njit(cache=True)
+def percentiles_from_hist(hist: np.ndarray, total: float, out: np.ndarray, first: int) -> None:
+    """p50, p95 and p99 [ms] of a latency histogram into ``out[first:first+3]`` in one pass."""
+    if total <= 0:
+        out[first] = np.nan
+        out[first + 1] = np.nan
+        out[first + 2] = np.nan
+        return
+    targets = (0.50 * total, 0.95 * total, 0.99 * total)
+    q = 0
+    acc = 0.0
+    for k in range(hist.shape[0]):
+        acc += hist[k]
+        while q < 3 and acc >= targets[q]:
+            out[first + q] = lat_bin_value(k)
+            q += 1
+        if q == 3:
+            return
+    while q < 3:
+        out[first + q] = lat_bin_value(hist.shape[0] - 1)
+        q += 1
 
 
 @njit(cache=True)
@@ -181,13 +261,13 @@ def _generate_arrivals(
             tail = qptr[0, 1]
             if tail + n > queue.shape[2]:
                 raise RuntimeError("queue capacity exceeded: the simulator must grow it first")
-            offsets = np.sort(ubuf[upos : upos + n])
-            upos += n
+            ubuf[upos : upos + n].sort()  # in place: the buffer is consumed anyway
             for i in range(n):
-                t = sec + offsets[i]
+                t = sec + ubuf[upos + i]
                 queue[0, Q_ARRIVE, tail + i] = t
                 queue[0, Q_ORIGIN, tail + i] = t
                 buckets[_bucket_of(t, width, n_buckets), B_ARRIVED] += 1.0
+            upos += n
             qptr[0, 1] = tail + n
         sec += 1
     ep[E_GEN_UPTO] = sec
@@ -205,19 +285,30 @@ def _merge_into_queue(
     n_old = tail - head
     if n_old + m > queue.shape[2]:
         raise RuntimeError("queue capacity exceeded: the simulator must grow it first")
-    order = np.argsort(new_t[:m], kind="mergesort")  # stable: a batch's requests keep FIFO order
+    # Batches end nearly in start order, so a stable insertion sort is close to linear here
+    # (and keeps a batch's requests in FIFO order).
+    for a in range(1, m):
+        t = new_t[a]
+        o = new_o[a]
+        b = a - 1
+        while b >= 0 and new_t[b] > t:
+            new_t[b + 1] = new_t[b]
+            new_o[b + 1] = new_o[b]
+            b -= 1
+        new_t[b + 1] = t
+        new_o[b + 1] = o
     i = head
     j = 0
     k = 0
     while i < tail or j < m:
-        take_old = j >= m or (i < tail and queue[s, Q_ARRIVE, i] <= new_t[order[j]])
+        take_old = j >= m or (i < tail and queue[s, Q_ARRIVE, i] <= new_t[j])
         if take_old:
             scratch[0, k] = queue[s, Q_ARRIVE, i]
             scratch[1, k] = queue[s, Q_ORIGIN, i]
             i += 1
         else:
-            scratch[0, k] = new_t[order[j]]
-            scratch[1, k] = new_o[order[j]]
+            scratch[0, k] = new_t[j]
+            scratch[1, k] = new_o[j]
             j += 1
         k += 1
     for x in range(k):
@@ -274,7 +365,17 @@ def _serve_stage(
     exponential = prm[P_EXPONENTIAL] > 0.0
     width = prm[P_BUCKET]
     n_buckets = buckets.shape[0]
-    n_slots = rep_f.shape[1]
+    # Serving replicas keyed by the time they can take a batch (min-heap; ties to the lower
+    # slot): the Lindley recursion "start = max(ready, earliest free replica)" in O(log R).
+    n_slots = _slots_in_use(rep_i, s)
+    heap_t = np.empty(n_slots)
+    heap_r = np.empty(n_slots, dtype=np.int64)
+    n_heap = 0
+    for r in range(n_slots):
+        if rep_i[s, r, I_ACTIVE] == 1 and rep_f[s, r, F_SERVING_UNTIL] == np.inf:
+            avail = max(rep_f[s, r, F_FREE_AT], rep_f[s, r, F_READY_AT])
+            _heap_push(heap_t, heap_r, n_heap, avail, r)
+            n_heap += 1
     idx = np.empty(batch_size, dtype=np.int64)
     n_next = 0
     head = qptr[s, 0]
@@ -314,15 +415,9 @@ def _serve_stage(
             closed = True
         best = -1
         best_t = np.inf
-        if closed:
-            for r in range(n_slots):
-                if rep_i[s, r, I_ACTIVE] == 1 and rep_f[s, r, F_SERVING_UNTIL] == np.inf:
-                    avail = rep_f[s, r, F_FREE_AT]
-                    if rep_f[s, r, F_READY_AT] > avail:
-                        avail = rep_f[s, r, F_READY_AT]
-                    if avail < best_t:
-                        best_t = avail
-                        best = r
+        if closed and n_heap > 0:
+            best_t = heap_t[0]
+            best = heap_r[0]
         start = max(close, best_t, t0)
         if not closed or best < 0 or start >= t1:
             # Not committed: keep the requests this batch had taken, in order, just before k
@@ -347,6 +442,7 @@ def _serve_stage(
             service *= min(factor, NOISE_CAP)
         end = start + service
         rep_f[s, best, F_FREE_AT] = end
+        _heap_replace_top(heap_t, heap_r, n_heap, end, best)
         disp[s] = start
         _add_interval(busy, s, start, end, 1.0, width)
         if last:
@@ -373,7 +469,7 @@ def _serve_stage(
 def _allocation(s: int, t0: float, t1: float, rep_f: np.ndarray, rep_i: np.ndarray, out_stage: np.ndarray) -> float:
     """Allocated core-seconds and replica-seconds of stage ``s`` over [t0, t1)."""
     total = 0.0
-    for r in range(rep_f.shape[1]):
+    for r in range(_slots_in_use(rep_i, s)):
         if rep_i[s, r, I_ACTIVE] == 0:
             continue
         begin = max(t0, rep_f[s, r, F_CREATED_AT])
@@ -398,6 +494,38 @@ def _allocation(s: int, t0: float, t1: float, rep_f: np.ndarray, rep_i: np.ndarr
             if ready_from < stop:
                 out_stage[s, OS_READY] += stop - ready_from
     return total
+
+
+@njit(cache=True)
+def _settle(t1: float, rep_f: np.ndarray, rep_i: np.ndarray, prm: np.ndarray, out_stage: np.ndarray, node_free: np.ndarray) -> None:
+    """Release drained replicas, count replicas per stage and free cores per node at ``t1``."""
+    node_free[:] = prm[P_CORES_PER_NODE]
+    for s in range(rep_f.shape[0]):
+        live = 0
+        ready = 0
+        draining = 0
+        for r in range(_slots_in_use(rep_i, s)):
+            if rep_i[s, r, I_ACTIVE] == 0:
+                continue
+            if rep_f[s, r, F_SERVING_UNTIL] < np.inf:
+                if rep_f[s, r, F_FREE_AT] <= t1:  # its last batch is done: the slot is free
+                    rep_i[s, r, I_ACTIVE] = 0
+                    rep_f[s, r, F_SERVING_UNTIL] = np.inf
+                    continue
+                draining += 1
+            else:
+                live += 1
+                if rep_f[s, r, F_READY_AT] <= t1:
+                    ready += 1
+            old = rep_i[s, r, I_CORES_OLD]
+            new = rep_i[s, r, I_CORES_NEW]
+            held = new
+            if rep_f[s, r, F_SWITCH_AT] > t1 and old > new:
+                held = old
+            node_free[rep_i[s, r, I_NODE]] -= held
+        out_stage[s, OS_LIVE] = live
+        out_stage[s, OS_READY_N] = ready
+        out_stage[s, OS_DRAINING] = draining
 
 
 @njit(cache=True)
@@ -427,6 +555,8 @@ def advance(
     out: np.ndarray,
     out_stage: np.ndarray,
     sec_out: np.ndarray,
+    memory_gb: np.ndarray,
+    node_free: np.ndarray,
 ) -> None:
     """Advance the whole pipeline from ``t0`` to ``t1`` and reduce the interval's statistics."""
     n_stages = batch.shape[0]
@@ -507,6 +637,17 @@ def advance(
     ep[E_DROPPED] += out[O_DROPPED]
     ep[E_LATENCY_SUM] += out[O_LATENCY_SUM]
     total = out[O_COMPLETED]
-    out[O_P50] = percentile_from_hist(hist, total, 0.50)
-    out[O_P95] = percentile_from_hist(hist, total, 0.95)
-    out[O_P99] = percentile_from_hist(hist, total, 0.99)
+    v = 0.0
+    if total > 0:
+        v += out[O_LATE] / total
+    if out[O_ARRIVED] > 0:
+        v += out[O_DROPPED] / out[O_ARRIVED]
+    out[O_VIOLATION] = min(1.0, v)
+    memory = prm[P_CORE_MEMORY_GB] * out[O_CORE_SECONDS]
+    for s in range(n_stages):
+        memory += memory_gb[s] * out_stage[s, OS_REPLICA_SECONDS]
+        ready_s = out_stage[s, OS_READY]
+        out_stage[s, OS_UTILISATION] = min(1.0, out_stage[s, OS_BUSY] / ready_s) if ready_s > 0 else 0.0
+    out[O_MEMORY_COST] = memory
+    _settle(t1, rep_f, rep_i, prm, out_stage, node_free)
+    percentiles_from_hist(hist, total, out, O_P50)

@@ -216,6 +216,8 @@ class Simulator:
         cv = cluster.service_noise_cv
         self.prm[K.P_NOISE_SIGMA] = math.sqrt(math.log1p(cv * cv)) if cv > 0 else 0.0
         self.prm[K.P_EXPONENTIAL] = 1.0 if cluster.service_distribution == "exponential" else 0.0
+        self.prm[K.P_CORES_PER_NODE] = cluster.cores_per_node
+        self.prm[K.P_CORE_MEMORY_GB] = cluster.core_memory_gb
         self.prm[K.P_BUCKET] = self.bucket_s
         self.prm[K.P_BUCKETS_PER_SECOND] = round(per_second)
         self._rng: np.random.Generator | None = None
@@ -268,6 +270,11 @@ class Simulator:
         self.out = np.zeros(K.N_OUT)
         self.out_stage = np.zeros((S, K.N_OUT_STAGE))
         self.sec_out = np.zeros((1, K.N_SEC_OUT))
+        self.node_free = np.full(self.cluster.nodes, float(self.cluster.cores_per_node))
+        self._cum_counts = np.concatenate([[0], np.cumsum(self.counts)]).tolist()
+        self._settled = False  # True while node_free/out_stage describe the current state
+        self._last_targets: list[StageDecision] | None = None
+        self._deferred = False
         self.episode_core_seconds = 0.0
         self.episode_memory_cost = 0.0
         self.apply(initial, warm=True)
@@ -289,6 +296,8 @@ class Simulator:
 
     def free_cores(self) -> np.ndarray:
         """Free cores per node now."""
+        if self._settled:
+            return self.node_free.copy()
         return self.cluster.cores_per_node - self._node_used()
 
     def _held_cores(self, s: int, r: int) -> int:
@@ -346,6 +355,12 @@ class Simulator:
             warm: Create replicas ready at once (used at reset).
         """
         decision = self.validate_decision(decision)
+        if decision == self._last_targets and not self.pending.any() and not self._deferred:
+            # Nothing to reconcile: the cluster already runs this target.
+            S = self.n_stages
+            zero = np.zeros(S, dtype=np.int64)
+            return ApplyReport(zero, zero, zero, zero, zero)
+        self._settled = False
         self._release_finished()
         S = self.n_stages
         added = np.zeros(S, dtype=np.int64)
@@ -413,14 +428,20 @@ class Simulator:
                     rf[r, K.F_SWITCH_AT] = now
                     rf[r, K.F_CREATED_AT] = now
                     added[s] += 1
+        self._last_targets = decision
+        self._deferred = bool(failed.any())
         return ApplyReport(added, removed, resized, failed, self.pending.copy())
 
     # ------------------------------------------------------------------ time
     def _ensure_capacity(self, t1: float) -> None:
         first = int(self.ep[K.E_GEN_UPTO])
         last = min(int(math.ceil(t1 - 1e-9)), len(self.counts))
-        new = int(self.counts[first:last].sum()) if last > first else 0
-        in_system = int(self.qptr[:, 1].sum() - self.qptr[:, 0].sum()) + new
+        cum = self._cum_counts
+        first = min(first, len(cum) - 1)
+        new = cum[last] - cum[first] if last > first else 0
+        # Every request generated and not yet completed or dropped may sit in one queue.
+        ep = self.ep
+        in_system = int(cum[first] - ep[K.E_COMPLETED] - ep[K.E_DROPPED])
         needed = in_system + new + 16
         capacity = self.queue.shape[2]
         if needed > capacity:
@@ -443,7 +464,7 @@ class Simulator:
                 fresh = self._rng.standard_exponential(size) if exponential else self._rng.standard_normal(size)
                 self.zbuf = np.concatenate([self.zbuf[zpos:], fresh])
                 self.ep[K.E_Z_POS] = 0
-        seconds = int(math.ceil((t1 - self.time) / self.bucket_s * self.bucket_s)) + 2
+        seconds = int(t1 - self.time) + 2
         if self.sec_out.shape[0] < seconds:
             self.sec_out = np.zeros((seconds, K.N_SEC_OUT))
 
@@ -459,45 +480,35 @@ class Simulator:
             t0, t1, self.batch, self.table, self.counts, self.queue, self.qptr, self.disp,
             self.rep_f, self.rep_i, self.prm, self.buckets, self.bhist, self.busy, self.ep,
             self.ep_hist, self.sec_acc, self.ubuf, self.zbuf, self.nxt_t, self.nxt_o,
-            self.scratch, self.out, self.out_stage, self.sec_out,
+            self.scratch, self.out, self.out_stage, self.sec_out, self.memory_gb, self.node_free,
         )
         self.time = t1
+        self._settled = True
         self._steps += 1
-        out, st = self.out, self.out_stage
-        span = t1 - t0
-        arrived, completed = out[K.O_ARRIVED], out[K.O_COMPLETED]
-        violation = 0.0
-        if completed > 0:
-            violation += out[K.O_LATE] / completed
-        if arrived > 0:
-            violation += out[K.O_DROPPED] / arrived
-        core_s = float(out[K.O_CORE_SECONDS])
-        memory_cost = float(
-            np.dot(st[:, K.OS_REPLICA_SECONDS], self.memory_gb)
-            + self.cluster.core_memory_gb * core_s
+        (arrived, completed, late, dropped, latency_sum, p50, p95, p99, n_sec, core_s, violation, memory_cost) = (
+            self.out.tolist()
         )
         self.episode_core_seconds += core_s
         self.episode_memory_cost += memory_cost
-        ready = st[:, K.OS_READY]
-        utilisation = np.divide(st[:, K.OS_BUSY], ready, out=np.zeros(self.n_stages), where=ready > 0)
+        st = self.out_stage
         return StepStats(
             t0=t0,
             t1=t1,
             arrived=int(arrived),
             completed=int(completed),
-            late=int(out[K.O_LATE]),
-            dropped=int(out[K.O_DROPPED]),
-            violation=float(min(1.0, violation)),
-            latency_mean_ms=float(out[K.O_LATENCY_SUM] / completed * 1e3) if completed else math.nan,
-            latency_p50_ms=float(out[K.O_P50]),
-            latency_p95_ms=float(out[K.O_P95]),
-            latency_p99_ms=float(out[K.O_P99]),
-            cores_allocated=core_s / span,
+            late=int(late),
+            dropped=int(dropped),
+            violation=violation,
+            latency_mean_ms=latency_sum / completed * 1e3 if completed else math.nan,
+            latency_p50_ms=p50,
+            latency_p95_ms=p95,
+            latency_p99_ms=p99,
+            cores_allocated=core_s / (t1 - t0),
             core_seconds=core_s,
             memory_cost=memory_cost,
             queue_len=st[:, K.OS_QUEUE].astype(np.int64),
-            utilisation=np.minimum(utilisation, 1.0),
-            seconds=self.sec_out[: int(out[K.O_SECONDS])].copy(),
+            utilisation=st[:, K.OS_UTILISATION].copy(),
+            seconds=self.sec_out[: int(n_sec)].copy(),
         )
 
     # ------------------------------------------------------------------ inspection
@@ -505,20 +516,29 @@ class Simulator:
     def state(self) -> SimState:
         """A read-only snapshot of the cluster now."""
         now = self.time
-        active = self.rep_i[:, :, K.I_ACTIVE] == 1
-        removing = self.rep_f[:, :, K.F_SERVING_UNTIL] < np.inf
-        live = active & ~removing
-        ready = live & (self.rep_f[:, :, K.F_READY_AT] <= now)
-        queue_len = np.zeros(self.n_stages, dtype=np.int64)
-        for s in range(self.n_stages):
-            head, tail = self.qptr[s]
-            queue_len[s] = int(np.count_nonzero(self.queue[s, K.Q_ARRIVE, head:tail] < now))
+        if self._settled:  # the kernel counted everything at the end of the last interval
+            st = self.out_stage
+            live_n = st[:, K.OS_LIVE].astype(np.int64)
+            ready_n = st[:, K.OS_READY_N].astype(np.int64)
+            draining_n = st[:, K.OS_DRAINING].astype(np.int64)
+            queue_len = st[:, K.OS_QUEUE].astype(np.int64)
+        else:
+            active = self.rep_i[:, :, K.I_ACTIVE] == 1
+            removing = self.rep_f[:, :, K.F_SERVING_UNTIL] < np.inf
+            live = active & ~removing
+            live_n = live.sum(axis=1)
+            ready_n = (live & (self.rep_f[:, :, K.F_READY_AT] <= now)).sum(axis=1)
+            draining_n = (active & removing).sum(axis=1)
+            queue_len = np.zeros(self.n_stages, dtype=np.int64)
+            for s in range(self.n_stages):
+                head, tail = self.qptr[s]
+                queue_len[s] = int(np.count_nonzero(self.queue[s, K.Q_ARRIVE, head:tail] < now))
         return SimState(
             time_s=now,
-            replicas=live.sum(axis=1),
-            ready=ready.sum(axis=1),
-            starting=(live & ~ready).sum(axis=1),
-            draining=(active & removing).sum(axis=1),
+            replicas=live_n,
+            ready=ready_n,
+            starting=live_n - ready_n,
+            draining=draining_n,
             cores=self.target_cores.copy(),
             batch=self.batch.copy(),
             pending=self.pending.copy(),
