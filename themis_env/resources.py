@@ -42,7 +42,7 @@ def repo_root() -> Path | None:
 
 
 def shared_traces_dir() -> Path | None:
-    """The team's ``../shared/traces`` folder beside a checkout, when present (tests, benchmarks)."""
+    """The team's ``../shared/traces`` folder beside a checkout, when present."""
     root = repo_root()
     if root is None:
         return None

@@ -83,7 +83,9 @@ def episode_rates(
         first = start_s
     if random_window:
         if length is None:
-            raise TraceError("a random window needs an episode length (episode_s or trace.duration_s)")
+            raise TraceError(
+                "a random window needs an episode length (episode_s or trace.duration_s)"
+            )
         if rng is None:
             raise ValueError("a random window needs a generator")
         lo, hi = spec.sample_range if (spec.sample_range and not fallback) else (0, len(trace.rps))
@@ -96,4 +98,6 @@ def episode_rates(
     window = trace.window(first, length)
     if spec.divisor is not None:
         window = window.scale_divisor(spec.divisor)
-    return Workload(rates=np.asarray(window.rps, dtype=np.float64), uri=uri, start_s=first, fallback=fallback)
+    return Workload(
+        rates=np.asarray(window.rps, dtype=np.float64), uri=uri, start_s=first, fallback=fallback
+    )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -50,7 +49,9 @@ def test_allocated_cores_never_exceed_node_capacity_and_shortfall_is_pending(rng
 def test_replica_in_cold_start_serves_nothing(rng):
     # One replica at 10 req/s capacity, load 30 req/s: extra replicas only help after 5 s.
     cold = ColdStartConfig(distribution="constant", median_s=5.0, min_s=0.0, max_s=60.0)
-    sim = make_sim(constant_pipeline(100.0, slo_ms=60_000), nodes=1, cores_per_node=16, cold_start=cold)
+    sim = make_sim(
+        constant_pipeline(100.0, slo_ms=60_000), nodes=1, cores_per_node=16, cold_start=cold
+    )
     sim.reset(rng, np.full(40, 30.0), [StageDecision(1, 1, 1)])
     sim.apply([StageDecision(4, 1, 1)])
     served = [sim.advance(1.0).completed for _ in range(12)]
@@ -89,13 +90,19 @@ def test_drop_after_slo_drops_old_requests_under_overload(rng):
 def test_same_seed_identical_and_different_seeds_differ():
     def run(seed):
         sim = make_sim(constant_pipeline([80.0, 40.0]), service_noise_cv=0.1)
-        sim.reset(np.random.default_rng(seed), np.full(100, 20.0), [StageDecision(3, 1, 2), StageDecision(2, 1, 2)])
+        sim.reset(
+            np.random.default_rng(seed),
+            np.full(100, 20.0),
+            [StageDecision(3, 1, 2), StageDecision(2, 1, 2)],
+        )
         out = []
         for t in range(100):
             if t == 30:
                 sim.apply([StageDecision(5, 2, 1), StageDecision(2, 2, 4)])
             s = sim.advance(1.0)
-            out.append((s.arrived, s.completed, s.late, s.dropped, s.latency_p99_ms, s.core_seconds))
+            out.append(
+                (s.arrived, s.completed, s.late, s.dropped, s.latency_p99_ms, s.core_seconds)
+            )
         return out, sim.episode_kpis()
 
     a, b, c = run(1), run(1), run(2)
@@ -105,7 +112,11 @@ def test_same_seed_identical_and_different_seeds_differ():
 
 def test_clone_continues_identically():
     sim = make_sim(constant_pipeline([80.0, 40.0]), service_noise_cv=0.1)
-    sim.reset(np.random.default_rng(5), np.full(50, 20.0), [StageDecision(3, 1, 2), StageDecision(2, 1, 2)])
+    sim.reset(
+        np.random.default_rng(5),
+        np.full(50, 20.0),
+        [StageDecision(3, 1, 2), StageDecision(2, 1, 2)],
+    )
     for _ in range(10):
         sim.advance(1.0)
     twin = sim.clone()
@@ -136,8 +147,17 @@ decision = st.tuples(st.integers(1, 6), st.integers(1, 4), st.integers(1, 4))
     half=st.booleans(),
     plan=st.lists(st.lists(decision, min_size=3, max_size=3), min_size=1, max_size=6),
 )
-def test_conservation_and_capacity_hold_at_every_step(services, rate, seed, drop, timeout, cv, half, plan):
-    pipeline = constant_pipeline(services, slo_ms=400.0, max_cores=4, max_batch=4, drop_after_slo=drop, batch_timeout_ms=timeout)
+def test_conservation_and_capacity_hold_at_every_step(
+    services, rate, seed, drop, timeout, cv, half, plan
+):
+    pipeline = constant_pipeline(
+        services,
+        slo_ms=400.0,
+        max_cores=4,
+        max_batch=4,
+        drop_after_slo=drop,
+        batch_timeout_ms=timeout,
+    )
     dt = 0.5 if half else 1.0
     sim = make_sim(pipeline, bucket_s=dt, nodes=2, cores_per_node=8, service_noise_cv=cv)
     n = len(services)

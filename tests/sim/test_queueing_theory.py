@@ -16,10 +16,14 @@ WARMUP_S = 200
 RUN_S = 6000
 
 
-def _run(service_ms: float, servers: int, lam: float, *, seed: int, **cluster) -> tuple[float, float, float]:
+def _run(
+    service_ms: float, servers: int, lam: float, *, seed: int, **cluster
+) -> tuple[float, float, float]:
     """Mean sojourn time [s], time-average number in system, and measured arrival rate."""
     sim = make_sim(constant_pipeline(service_ms), **cluster)
-    sim.reset(np.random.default_rng(seed), np.full(WARMUP_S + RUN_S, lam), [StageDecision(servers, 1, 1)])
+    sim.reset(
+        np.random.default_rng(seed), np.full(WARMUP_S + RUN_S, lam), [StageDecision(servers, 1, 1)]
+    )
     for _ in range(WARMUP_S):
         sim.advance(1.0)
     before = sim.episode_kpis()
@@ -29,7 +33,10 @@ def _run(service_ms: float, servers: int, lam: float, *, seed: int, **cluster) -
         in_system.append(sim.in_system)
     after = sim.episode_kpis()
     completed = after["completed"] - before["completed"]
-    latency_sum = after["latency_mean_ms"] * after["completed"] - before["latency_mean_ms"] * before["completed"]
+    latency_sum = (
+        after["latency_mean_ms"] * after["completed"]
+        - before["latency_mean_ms"] * before["completed"]
+    )
     arrival_rate = (after["requests"] - before["requests"]) / RUN_S
     return latency_sum / completed / 1e3, float(np.mean(in_system)), arrival_rate
 
@@ -49,7 +56,13 @@ def _erlang_c(c: int, a: float) -> float:
         # M/D/1, rho = 0.7: W = S + rho S / (2 (1 - rho)).
         ("M/D/1", 1, 7.0, {}, 0.1 + 0.7 * 0.1 / (2 * 0.3)),
         # M/M/3, rho = 0.8: W = S + C(3, a) / (c mu - lambda).
-        ("M/M/3", 3, 24.0, {"service_distribution": "exponential"}, 0.1 + _erlang_c(3, 2.4) / (30 - 24)),
+        (
+            "M/M/3",
+            3,
+            24.0,
+            {"service_distribution": "exponential"},
+            0.1 + _erlang_c(3, 2.4) / (30 - 24),
+        ),
         # M/G/1 with lognormal cv 0.5: Pollaczek-Khinchine, E[S^2] = S^2 (1 + cv^2).
         ("M/G/1", 1, 6.0, {"service_noise_cv": 0.5}, 0.1 + 6.0 * 0.01 * 1.25 / (2 * (1 - 0.6))),
     ],

@@ -70,7 +70,7 @@ def load_yaml(path: Path) -> Any:
 
 
 def available(kind: str) -> list[str]:
-    """Names of the shipped configs of one kind (``models``, ``pipelines``, ``scenarios``, ``suites``)."""
+    """Names of the shipped configs of one kind (models, pipelines, scenarios, suites)."""
     root = configs_dir() / kind
     names = [p.relative_to(root).with_suffix("").as_posix() for p in root.rglob("*.yaml")]
     return sorted(names)
@@ -89,14 +89,17 @@ def resolve(kind: str, ref: str | Path) -> Path:
         return shipped
     names = available(kind)
     raise ScenarioNotFound(
-        f"unknown {kind[:-1]} {text!r}.{did_you_mean(text, names)} Known {kind}: {', '.join(names)};"
+        f"unknown {kind[:-1]} {text!r}.{did_you_mean(text, names)} "
+        f"Known {kind}: {', '.join(names)};"
         " or give the path of a YAML file"
     )
 
 
 def _mapping(data: Any, path: Path) -> Mapping[str, Any]:
     if not isinstance(data, Mapping):
-        raise ConfigError(f"{path}: the file must hold a mapping of keys, got {type(data).__name__}")
+        raise ConfigError(
+            f"{path}: the file must hold a mapping of keys, got {type(data).__name__}"
+        )
     return data
 
 
@@ -128,7 +131,9 @@ def load_pipeline(ref: str | Path) -> Pipeline:
     return Pipeline(config=config, models=tuple(models))
 
 
-def scenario_data(ref: str | Path, overrides: Mapping[str, Any] | None = None) -> tuple[Path, dict[str, Any]]:
+def scenario_data(
+    ref: str | Path, overrides: Mapping[str, Any] | None = None
+) -> tuple[Path, dict[str, Any]]:
     """The raw scenario mapping with ``overrides`` deep-merged in (before validation)."""
     path = resolve("scenarios", ref)
     data = dict(_mapping(load_yaml(path), path))

@@ -51,7 +51,9 @@ def _check_bounds(value: float, meta: Mapping[str, Any], source: str, key: str) 
     for name, ok, sign in checks:
         bound = meta.get(name)
         if bound is not None and not ok(value, bound):
-            raise ConfigError(f"{_where(source, key)} = {value!r} is not allowed; it must be {sign} {bound}")
+            raise ConfigError(
+                f"{_where(source, key)} = {value!r} is not allowed; it must be {sign} {bound}"
+            )
 
 
 def _convert(tp: Any, value: Any, source: str, key: str, meta: Mapping[str, Any]) -> Any:
@@ -72,12 +74,19 @@ def _convert(tp: Any, value: Any, source: str, key: str, meta: Mapping[str, Any]
                 return _convert(arg, value, source, key, meta)
             except ConfigError as exc:
                 errors.append(str(exc))
-        raise ConfigError(errors[0] if len(errors) == 1 else f"{_where(source, key)} = {value!r}: " + "; ".join(errors))
+        raise ConfigError(
+            errors[0]
+            if len(errors) == 1
+            else f"{_where(source, key)} = {value!r}: " + "; ".join(errors)
+        )
     if origin is Literal:
         allowed = get_args(tp)
         if value not in allowed:
             hint = did_you_mean(str(value), [str(a) for a in allowed])
-            raise ConfigError(f"{_where(source, key)} = {value!r} is not allowed; choose one of {list(allowed)}.{hint}")
+            raise ConfigError(
+                f"{_where(source, key)} = {value!r} is not allowed; "
+                f"choose one of {list(allowed)}.{hint}"
+            )
         return value
     if dataclasses.is_dataclass(tp):
         return build(tp, value, source, key)
@@ -87,8 +96,13 @@ def _convert(tp: Any, value: Any, source: str, key: str, meta: Mapping[str, Any]
         args = get_args(tp)
         if origin is tuple and args and args[-1] is not Ellipsis:
             if len(args) != len(value):
-                raise ConfigError(f"{_where(source, key)} = {value!r} must have exactly {len(args)} items")
-            items = [_convert(a, v, source, f"{key}[{i}]", meta) for i, (a, v) in enumerate(zip(args, value))]
+                raise ConfigError(
+                    f"{_where(source, key)} = {value!r} must have exactly {len(args)} items"
+                )
+            items = [
+                _convert(a, v, source, f"{key}[{i}]", meta)
+                for i, (a, v) in enumerate(zip(args, value, strict=True))
+            ]
         else:
             item_tp = args[0] if args else Any
             items = [_convert(item_tp, v, source, f"{key}[{i}]", meta) for i, v in enumerate(value)]
@@ -123,7 +137,9 @@ def _convert(tp: Any, value: Any, source: str, key: str, meta: Mapping[str, Any]
         if not isinstance(value, str):
             raise ConfigError(f"{_where(source, key)} = {value!r} must be a string")
         return value
-    raise TypeError(f"unsupported config type {tp!r} at {key}")  # a bug in the schema, not user input
+    raise TypeError(
+        f"unsupported config type {tp!r} at {key}"
+    )  # a bug in the schema, not user input
 
 
 def build(cls: type[T], data: Any, source: str, key: str = "") -> T:
@@ -187,5 +203,3 @@ def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str
         else:
             out[k] = v
     return out
-
-

@@ -227,7 +227,9 @@ def percentiles_from_hist(hist: np.ndarray, total: float, out: np.ndarray, first
 
 
 @njit(cache=True)
-def _add_interval(arr: np.ndarray, row: int, a: float, b: float, weight: float, width: float) -> None:
+def _add_interval(
+    arr: np.ndarray, row: int, a: float, b: float, weight: float, width: float
+) -> None:
     """Add ``weight`` × the overlap of [a, b) with each bucket to ``arr[row, bucket]``."""
     n = arr.shape[1]
     t = a
@@ -276,7 +278,12 @@ def _generate_arrivals(
 
 @njit(cache=True)
 def _merge_into_queue(
-    queue: np.ndarray, qptr: np.ndarray, s: int, new_t: np.ndarray, new_o: np.ndarray, m: int,
+    queue: np.ndarray,
+    qptr: np.ndarray,
+    s: int,
+    new_t: np.ndarray,
+    new_o: np.ndarray,
+    m: int,
     scratch: np.ndarray,
 ) -> None:
     """Merge ``m`` new (arrival, origin) items into stage ``s``'s time-sorted queue."""
@@ -466,7 +473,9 @@ def _serve_stage(
 
 
 @njit(cache=True)
-def _allocation(s: int, t0: float, t1: float, rep_f: np.ndarray, rep_i: np.ndarray, out_stage: np.ndarray) -> float:
+def _allocation(
+    s: int, t0: float, t1: float, rep_f: np.ndarray, rep_i: np.ndarray, out_stage: np.ndarray
+) -> float:
     """Allocated core-seconds and replica-seconds of stage ``s`` over [t0, t1)."""
     total = 0.0
     for r in range(_slots_in_use(rep_i, s)):
@@ -497,7 +506,14 @@ def _allocation(s: int, t0: float, t1: float, rep_f: np.ndarray, rep_i: np.ndarr
 
 
 @njit(cache=True)
-def _settle(t1: float, rep_f: np.ndarray, rep_i: np.ndarray, prm: np.ndarray, out_stage: np.ndarray, node_free: np.ndarray) -> None:
+def _settle(
+    t1: float,
+    rep_f: np.ndarray,
+    rep_i: np.ndarray,
+    prm: np.ndarray,
+    out_stage: np.ndarray,
+    node_free: np.ndarray,
+) -> None:
     """Release drained replicas, count replicas per stage and free cores per node at ``t1``."""
     node_free[:] = prm[P_CORES_PER_NODE]
     for s in range(rep_f.shape[0]):
@@ -571,8 +587,25 @@ def advance(
         _compact(queue, qptr, s)
         last = s == n_stages - 1
         m = _serve_stage(
-            s, t0, t1, batch[s], table, queue, qptr, disp, rep_f, rep_i, prm,
-            buckets, bhist, busy, zbuf, ep, last, nxt_t, nxt_o,
+            s,
+            t0,
+            t1,
+            batch[s],
+            table,
+            queue,
+            qptr,
+            disp,
+            rep_f,
+            rep_i,
+            prm,
+            buckets,
+            bhist,
+            busy,
+            zbuf,
+            ep,
+            last,
+            nxt_t,
+            nxt_o,
         )
         if not last and m > 0:
             _merge_into_queue(queue, qptr, s + 1, nxt_t, nxt_o, m, scratch)
@@ -647,7 +680,9 @@ def advance(
     for s in range(n_stages):
         memory += memory_gb[s] * out_stage[s, OS_REPLICA_SECONDS]
         ready_s = out_stage[s, OS_READY]
-        out_stage[s, OS_UTILISATION] = min(1.0, out_stage[s, OS_BUSY] / ready_s) if ready_s > 0 else 0.0
+        out_stage[s, OS_UTILISATION] = (
+            min(1.0, out_stage[s, OS_BUSY] / ready_s) if ready_s > 0 else 0.0
+        )
     out[O_MEMORY_COST] = memory
     _settle(t1, rep_f, rep_i, prm, out_stage, node_free)
     percentiles_from_hist(hist, total, out, O_P50)

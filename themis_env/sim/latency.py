@@ -72,9 +72,13 @@ class LatencyModel:
         if self.kind == "grid":
             if len(self.cores) < 1 or len(self.batches) < 1:
                 raise ValueError("a grid latency model needs non-empty 'cores' and 'batches'")
-            if list(self.cores) != sorted(set(self.cores)) or list(self.batches) != sorted(set(self.batches)):
+            if list(self.cores) != sorted(set(self.cores)) or list(self.batches) != sorted(
+                set(self.batches)
+            ):
                 raise ValueError("grid 'cores' and 'batches' must be strictly increasing")
-            if len(self.table_ms) != len(self.batches) or any(len(r) != len(self.cores) for r in self.table_ms):
+            if len(self.table_ms) != len(self.batches) or any(
+                len(r) != len(self.cores) for r in self.table_ms
+            ):
                 raise ValueError(
                     f"grid 'table_ms' must have {len(self.batches)} rows (batches) of "
                     f"{len(self.cores)} values (cores)"
@@ -114,13 +118,15 @@ class LatencyModel:
             z_margin = math.ceil(z + (a + b_ + g + z) / 10.0)
             raw = a * batch / cores + rule.batch_multiplier * b_ * batch + g / cores + z_margin
             return int(math.ceil(rule.multiplier * raw))
-        value = self.service_ms(batch, cores) * (rule.multiplier if rule.rounding != "none" else 1.0)
+        value = self.service_ms(batch, cores) * (
+            rule.multiplier if rule.rounding != "none" else 1.0
+        )
         if rule.rounding == "floor":
             return int(value)
         return int(math.ceil(value)) if rule.rounding == "themis-2025" else int(round(value))
 
     def service_table(self, max_batch: int, max_cores: int) -> np.ndarray:
-        """Table ``t[b, c]`` of service times [ms] for b ≤ max_batch, c ≤ max_cores (index 0 unused)."""
+        """Service times t[b, c] [ms] for b ≤ max_batch, c ≤ max_cores (index 0 unused)."""
         table = np.full((max_batch + 1, max_cores + 1), np.nan)
         for b in range(1, max_batch + 1):
             for c in range(1, max_cores + 1):

@@ -100,7 +100,8 @@ class StepStats:
         latency_p99_ms: 99th percentile [ms].
         cores_allocated: Mean allocated cores over the interval.
         core_seconds: Allocated core-seconds.
-        memory_cost: Memory-equivalent cost: Σ replica-seconds × (memory_gb + core_memory_gb × cores).
+        memory_cost: Memory-equivalent cost:
+            Σ replica-seconds × (memory_gb + core_memory_gb × cores).
         queue_len: Requests waiting per stage at t1.
         utilisation: Busy fraction of ready replicas per stage over the interval.
         seconds: Per-second records finished in this interval, rows of
@@ -197,9 +198,9 @@ class Simulator:
         self.n_slots = int(max_slots or 2 * int(self.max_replicas.max()))
         b_max, c_max = int(self.max_batch.max()), int(self.max_cores.max())
         self.table = np.full((self.n_stages, b_max + 1, c_max + 1), np.nan)
-        for s, (stage, model) in enumerate(zip(stages, pipeline.models)):
-            self.table[s, : stage.max_batch + 1, : stage.max_cores + 1] = model.latency.service_table(
-                stage.max_batch, stage.max_cores
+        for s, (stage, model) in enumerate(zip(stages, pipeline.models, strict=True)):
+            self.table[s, : stage.max_batch + 1, : stage.max_cores + 1] = (
+                model.latency.service_table(stage.max_batch, stage.max_cores)
             )
         horizon = np.nanmax(self.table) * 1e-3 * K.NOISE_CAP + 2.0
         if horizon > 0.5 * _RING_BUCKETS * self.bucket_s:
@@ -379,7 +380,9 @@ class Simulator:
             surplus = len(live) - n_target
             if surplus > 0:
                 # Cold-starting replicas go first, then the newest (a ReplicaSet's preference).
-                order = sorted(live, key=lambda r: (rf[r, K.F_READY_AT] <= now, -rf[r, K.F_CREATED_AT], -r))
+                order = sorted(
+                    live, key=lambda r: (rf[r, K.F_READY_AT] <= now, -rf[r, K.F_CREATED_AT], -r)
+                )
                 for r in order[:surplus]:
                     rf[r, K.F_SERVING_UNTIL] = now
                     removed[s] += 1
@@ -387,7 +390,9 @@ class Simulator:
                         free[ri[r, K.I_NODE]] += self._held_cores(s, r)
                         ri[r, K.I_ACTIVE] = 0
                         rf[r, K.F_SERVING_UNTIL] = np.inf
-                live = np.flatnonzero((ri[:, K.I_ACTIVE] == 1) & (rf[:, K.F_SERVING_UNTIL] == np.inf))
+                live = np.flatnonzero(
+                    (ri[:, K.I_ACTIVE] == 1) & (rf[:, K.F_SERVING_UNTIL] == np.inf)
+                )
             # In-place resize of the remaining replicas.
             for r in live:
                 current_new = ri[r, K.I_CORES_NEW]
@@ -454,14 +459,20 @@ class Simulator:
         upos, zpos = int(self.ep[K.E_U_POS]), int(self.ep[K.E_Z_POS])
         assert self._rng is not None
         if len(self.ubuf) - upos < new:
-            self.ubuf = np.concatenate([self.ubuf[upos:], self._rng.random(max(_RANDOM_BLOCK, new))])
+            self.ubuf = np.concatenate(
+                [self.ubuf[upos:], self._rng.random(max(_RANDOM_BLOCK, new))]
+            )
             self.ep[K.E_U_POS] = 0
         exponential = self.prm[K.P_EXPONENTIAL] > 0
         if exponential or self.prm[K.P_NOISE_SIGMA] > 0:
             batches = (in_system + new) * self.n_stages
             if len(self.zbuf) - zpos < batches:
                 size = max(_RANDOM_BLOCK, batches)
-                fresh = self._rng.standard_exponential(size) if exponential else self._rng.standard_normal(size)
+                fresh = (
+                    self._rng.standard_exponential(size)
+                    if exponential
+                    else self._rng.standard_normal(size)
+                )
                 self.zbuf = np.concatenate([self.zbuf[zpos:], fresh])
                 self.ep[K.E_Z_POS] = 0
         seconds = int(t1 - self.time) + 2
@@ -469,7 +480,7 @@ class Simulator:
             self.sec_out = np.zeros((seconds, K.N_SEC_OUT))
 
     def advance(self, dt: float) -> StepStats:
-        """Simulate ``dt`` seconds (a whole number of statistics buckets) and return their statistics."""
+        """Simulate ``dt`` seconds (whole statistics buckets) and return their statistics."""
         n_buckets = dt / self.bucket_s
         if dt <= 0 or abs(n_buckets - round(n_buckets)) > 1e-9:
             raise ValueError(f"dt = {dt} must be a positive multiple of bucket_s = {self.bucket_s}")
@@ -477,17 +488,51 @@ class Simulator:
         t1 = (round(t0 / self.bucket_s) + round(n_buckets)) * self.bucket_s
         self._ensure_capacity(t1)
         K.advance(
-            t0, t1, self.batch, self.table, self.counts, self.queue, self.qptr, self.disp,
-            self.rep_f, self.rep_i, self.prm, self.buckets, self.bhist, self.busy, self.ep,
-            self.ep_hist, self.sec_acc, self.ubuf, self.zbuf, self.nxt_t, self.nxt_o,
-            self.scratch, self.out, self.out_stage, self.sec_out, self.memory_gb, self.node_free,
+            t0,
+            t1,
+            self.batch,
+            self.table,
+            self.counts,
+            self.queue,
+            self.qptr,
+            self.disp,
+            self.rep_f,
+            self.rep_i,
+            self.prm,
+            self.buckets,
+            self.bhist,
+            self.busy,
+            self.ep,
+            self.ep_hist,
+            self.sec_acc,
+            self.ubuf,
+            self.zbuf,
+            self.nxt_t,
+            self.nxt_o,
+            self.scratch,
+            self.out,
+            self.out_stage,
+            self.sec_out,
+            self.memory_gb,
+            self.node_free,
         )
         self.time = t1
         self._settled = True
         self._steps += 1
-        (arrived, completed, late, dropped, latency_sum, p50, p95, p99, n_sec, core_s, violation, memory_cost) = (
-            self.out.tolist()
-        )
+        (
+            arrived,
+            completed,
+            late,
+            dropped,
+            latency_sum,
+            p50,
+            p95,
+            p99,
+            n_sec,
+            core_s,
+            violation,
+            memory_cost,
+        ) = self.out.tolist()
         self.episode_core_seconds += core_s
         self.episode_memory_cost += memory_cost
         st = self.out_stage
@@ -572,7 +617,7 @@ class Simulator:
         return total
 
     def episode_kpis(self) -> dict[str, float]:
-        """Episode totals so far: the Themis SLO violation rate, request fractions, cost, latency."""
+        """Episode totals so far: Themis SLO violation rate, request fractions, cost, latency."""
         ep = self.ep
         arrived = float(ep[K.E_ARRIVED])
         completed = float(ep[K.E_COMPLETED])
@@ -581,7 +626,9 @@ class Simulator:
         seconds = ep[K.E_TRAFFIC_SECONDS]
         return {
             "slo_violation_rate": float(ep[K.E_VIOLATION_SUM] / seconds) if seconds else 0.0,
-            "late_or_dropped_fraction": float((ep[K.E_LATE] + ep[K.E_DROPPED]) / arrived) if arrived else 0.0,
+            "late_or_dropped_fraction": float((ep[K.E_LATE] + ep[K.E_DROPPED]) / arrived)
+            if arrived
+            else 0.0,
             "requests": int(arrived),
             "completed": int(completed),
             "late": int(ep[K.E_LATE]),
@@ -589,7 +636,9 @@ class Simulator:
             "cost_core_seconds": float(self.episode_core_seconds),
             "cost_memory_equivalent": float(self.episode_memory_cost),
             "mean_cores": float(self.episode_core_seconds / self.time) if self.time else 0.0,
-            "latency_mean_ms": float(ep[K.E_LATENCY_SUM] / completed * 1e3) if completed else math.nan,
+            "latency_mean_ms": float(ep[K.E_LATENCY_SUM] / completed * 1e3)
+            if completed
+            else math.nan,
             "latency_p50_ms": float(K.percentile_from_hist(hist, total, 0.50)),
             "latency_p95_ms": float(K.percentile_from_hist(hist, total, 0.95)),
             "latency_p99_ms": float(K.percentile_from_hist(hist, total, 0.99)),
