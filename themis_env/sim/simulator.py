@@ -221,6 +221,7 @@ class Simulator:
         self.prm[K.P_CORE_MEMORY_GB] = cluster.core_memory_gb
         self.prm[K.P_BUCKET] = self.bucket_s
         self.prm[K.P_BUCKETS_PER_SECOND] = round(per_second)
+        self._random_service = bool(self.prm[K.P_EXPONENTIAL] > 0 or self.prm[K.P_NOISE_SIGMA] > 0)
         self._rng: np.random.Generator | None = None
 
     # ------------------------------------------------------------------ episode
@@ -275,7 +276,10 @@ class Simulator:
         self._cum_counts = np.concatenate([[0], np.cumsum(self.counts)]).tolist()
         self._settled = False  # True while node_free/out_stage describe the current state
         self._last_targets: list[StageDecision] | None = None
-        self._deferred = False
+        self._unsettled_target = False
+        zero = np.zeros(S, dtype=np.int64)
+        zero.flags.writeable = False
+        self._no_change = ApplyReport(zero, zero, zero, zero, zero)
         self.episode_core_seconds = 0.0
         self.episode_memory_cost = 0.0
         self.apply(initial, warm=True)
@@ -355,12 +359,10 @@ class Simulator:
             decision: One (replicas, cores, batch) target per stage, within the stage limits.
             warm: Create replicas ready at once (used at reset).
         """
+        # Fast path, before validation: the target in force, already validated and fully placed.
+        if not self._unsettled_target and self._last_targets == list(decision):
+            return self._no_change
         decision = self.validate_decision(decision)
-        if decision == self._last_targets and not self.pending.any() and not self._deferred:
-            # Nothing to reconcile: the cluster already runs this target.
-            S = self.n_stages
-            zero = np.zeros(S, dtype=np.int64)
-            return ApplyReport(zero, zero, zero, zero, zero)
         self._settled = False
         self._release_finished()
         S = self.n_stages
@@ -434,43 +436,42 @@ class Simulator:
                     rf[r, K.F_CREATED_AT] = now
                     added[s] += 1
         self._last_targets = decision
-        self._deferred = bool(failed.any())
+        # A deferred resize or a pending replica is retried while the target stands.
+        self._unsettled_target = bool(failed.any() or self.pending.any())
         return ApplyReport(added, removed, resized, failed, self.pending.copy())
 
     # ------------------------------------------------------------------ time
     def _ensure_capacity(self, t1: float) -> None:
-        first = int(self.ep[K.E_GEN_UPTO])
-        last = min(int(math.ceil(t1 - 1e-9)), len(self.counts))
+        ep = self.ep.tolist()  # one conversion; numpy scalar reads cost more than the check
         cum = self._cum_counts
-        first = min(first, len(cum) - 1)
+        first = min(int(ep[K.E_GEN_UPTO]), len(cum) - 1)
+        last = min(math.ceil(t1 - 1e-9), len(self.counts))
         new = cum[last] - cum[first] if last > first else 0
         # Every request generated and not yet completed or dropped may sit in one queue.
-        ep = self.ep
         in_system = int(cum[first] - ep[K.E_COMPLETED] - ep[K.E_DROPPED])
-        needed = in_system + new + 16
         capacity = self.queue.shape[2]
-        if needed > capacity:
-            grown = max(needed, 2 * capacity)
+        if in_system + new + 16 > capacity:
+            grown = max(in_system + new + 16, 2 * capacity)
             queue = np.zeros((self.n_stages, 2, grown))
             queue[:, :, :capacity] = self.queue
             self.queue = queue
             self._scratch_capacity(grown)
         # Random numbers for this interval: arrival times and one normal per batch at most.
-        upos, zpos = int(self.ep[K.E_U_POS]), int(self.ep[K.E_Z_POS])
         assert self._rng is not None
+        upos = int(ep[K.E_U_POS])
         if len(self.ubuf) - upos < new:
             self.ubuf = np.concatenate(
                 [self.ubuf[upos:], self._rng.random(max(_RANDOM_BLOCK, new))]
             )
             self.ep[K.E_U_POS] = 0
-        exponential = self.prm[K.P_EXPONENTIAL] > 0
-        if exponential or self.prm[K.P_NOISE_SIGMA] > 0:
+        if self._random_service:
+            zpos = int(ep[K.E_Z_POS])
             batches = (in_system + new) * self.n_stages
             if len(self.zbuf) - zpos < batches:
                 size = max(_RANDOM_BLOCK, batches)
                 fresh = (
                     self._rng.standard_exponential(size)
-                    if exponential
+                    if self.prm[K.P_EXPONENTIAL] > 0
                     else self._rng.standard_normal(size)
                 )
                 self.zbuf = np.concatenate([self.zbuf[zpos:], fresh])
