@@ -1,0 +1,39 @@
+# Two entry points on a fresh machine (see README): `make demo` and `make test`.
+# Both create the virtual environment on first use. torch is installed first, from the CPU
+# build these machines hold, so stable-baselines3 does not pull a CUDA build of several GB.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.themis-env-installed
+JOBS ?= 2
+
+.PHONY: demo test lint bench setup clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e ".[rl,plots,dev]"
+	touch $(STAMP)
+
+# The main job: the smoke leaderboard on the bundled default scenarios.
+demo: $(STAMP)
+	$(BIN)/themis-env leaderboard --suite smoke --out results/smoke --jobs $(JOBS)
+
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -q -n $(JOBS) --dist loadgroup
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_sim.py
+	$(BIN)/python benchmarks/bench_env.py
+	$(BIN)/python benchmarks/bench_dp.py
+
+clean:
+	rm -rf $(VENV) results .pytest_cache
