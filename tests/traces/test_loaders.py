@@ -1,0 +1,201 @@
+from __future__ import annotations
+
+import bz2
+import gzip
+import io
+import tarfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from themis_env.errors import TraceError, TraceNotFound
+from themis_env.traces import load, read_trace_file
+
+VALUES = [3, 0, 7, 12, 5]
+
+
+def text(path: Path, content: str) -> Path:
+    path.write_text(content, encoding="utf-8")
+    return path
+
+
+def tar_bz2(path: Path, members: dict[str, str]) -> Path:
+    with tarfile.open(path, "w:bz2") as tf:
+        for name, content in members.items():
+            data = content.encode()
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+    return path
+
+
+# -- formats and detection ------------------------------------------------------------------------
+def test_rate_csv(tmp_path):
+    t = load(text(tmp_path / "a.csv", "rps\n" + "\n".join(map(str, VALUES)) + "\n\n"))
+    assert t.rps.tolist() == VALUES
+    assert t.metadata["format"] == "rate-csv"
+    assert t.name == "a"
+
+
+def test_rate_csv_with_time_column_and_extra_columns(tmp_path):
+    t = load(text(tmp_path / "b.csv", "second_of_day,created,deleted,rps\n100,1,2,3\n101,4,0,4\n"))
+    assert t.rps.tolist() == [3, 4]
+    assert t.metadata["t0"] == 100
+    t2 = load(text(tmp_path / "c.csv", "t,rps\n0,1.5\n1,2.5\n2,0\n"))
+    assert t2.rps.tolist() == [1.5, 2.5, 0]
+
+
+def test_time_column_gap_is_an_error_unless_filled(tmp_path):
+    path = text(tmp_path / "gap.csv", "t,rps\n0,1\n1,2\n4,3\n")
+    with pytest.raises(TraceError, match=r"gap.csv, line 4: time column 't' skips 2 step\(s\)"):
+        load(path)
+    filled = load(path, gaps="zero")
+    assert filled.rps.tolist() == [1, 2, 0, 0, 3]
+    assert filled.metadata["filled_gaps_s"] == 2
+
+
+def test_per_minute_csv_is_expanded(tmp_path):
+    t = load(text(tmp_path / "m.csv", "t_min,count_per_minute\n0,60\n1,120\n"))
+    assert len(t) == 120 and t.resolution_s == 60
+    assert t.rps[0] == 1 and t.rps[119] == 2
+    assert t.total_requests == pytest.approx(180)
+    lin = load(tmp_path / "m.csv", resample="linear")
+    assert lin.total_requests == pytest.approx(180)
+    assert lin.metadata["resample"] == "linear"
+
+
+def test_per_minute_with_timestamps_like_worldcup_original(tmp_path):
+    path = text(
+        tmp_path / "wc.csv",
+        "period,count\n1998-04-30 21:30:00,60\n1998-04-30 21:31:00,120\n1998-04-30 21:33:00,60\n",
+    )
+    with pytest.raises(TraceError, match="line 4.*skips 1 step"):
+        load(path)
+    t = load(path, gaps="zero")
+    assert len(t) == 240
+    assert t.rps[120:180].tolist() == [0] * 60
+    assert t.metadata["filled_gaps"] == 1
+
+
+def test_hourly_csv(tmp_path):
+    t = load(text(tmp_path / "h.csv", "t_hour,count_per_hour\n0,3600\n1,7200\n"))
+    assert len(t) == 7200 and t.resolution_s == 3600
+    assert t.rps[0] == 1 and t.rps[-1] == 2
+
+
+def test_whitespace_counts_txt_and_compressed(tmp_path):
+    body = "3 0 7\n12   5\n"
+    for t in (
+        load(text(tmp_path / "w.txt", body)),
+        load(tar_bz2(tmp_path / "w.tbz2", {"workload.txt": body})),
+        load(tar_bz2(tmp_path / "w.tar.bz2", {"workload.txt": body})),
+    ):
+        assert t.rps.tolist() == VALUES
+        assert t.metadata["format"] == "counts"
+    (tmp_path / "w.txt.gz").write_bytes(gzip.compress(body.encode()))
+    (tmp_path / "w.txt.bz2").write_bytes(bz2.compress(body.encode()))
+    assert load(tmp_path / "w.txt.gz").rps.tolist() == VALUES
+    assert load(tmp_path / "w.txt.bz2").rps.tolist() == VALUES
+    with tarfile.open(tmp_path / "w.tar.gz", "w:gz") as tf:
+        tf.add(tmp_path / "w.txt", arcname="workload.txt")
+    assert load(tmp_path / "w.tar.gz").rps.tolist() == VALUES
+
+
+def test_archive_with_several_members_needs_member(tmp_path):
+    path = tar_bz2(tmp_path / "two.tbz2", {"a.txt": "1 2", "b.txt": "3 4"})
+    with pytest.raises(TraceError, match="holds 2 files.*member="):
+        load(path)
+    assert load(path, member="b.txt").rps.tolist() == [3, 4]
+    with pytest.raises(TraceError, match="no member 'c.txt'"):
+        load(path, member="c.txt")
+
+
+def test_request_log_epoch_and_iso(tmp_path):
+    epoch = text(tmp_path / "r.csv", "timestamp,id\n100.2,a\n100.9,b\n101.0,c\n103.5,d\n")
+    t = load(epoch)
+    assert t.rps.tolist() == [2, 1, 0, 1]
+    assert t.metadata["requests"] == 4 and t.metadata["t0_epoch_s"] == 100
+    iso = text(
+        tmp_path / "iso.csv",
+        "when,x\n2021-08-01T00:00:00.5Z,1\n2021-08-01T00:00:01Z,1\n2021-08-01T00:00:01.7Z,1\n",
+    )
+    t2 = load(iso, format="requests", time_column="when")
+    assert t2.rps.tolist() == [1, 2]
+
+
+def test_explicit_format_override(tmp_path):
+    # A one-column file without header is counts; with format='counts' a .csv works too.
+    path = text(tmp_path / "plain.csv", "1\n2\n3\n")
+    assert load(path, format="counts").rps.tolist() == [1, 2, 3]
+    with pytest.raises(TraceError, match="unknown format 'xml'"):
+        load(path, format="xml")
+
+
+def test_shipped_examples_load():
+    from themis_env.resources import traces_dir
+
+    folder = traces_dir()
+    bursty = load(folder / "synthetic_bursty.csv")
+    assert np.array_equal(load(folder / "example_counts.txt").rps, bursty.rps)
+    per_minute = load(folder / "example_per_minute.csv")
+    assert per_minute.total_requests == pytest.approx(bursty.total_requests)
+    requests = load(folder / "example_requests.csv")
+    assert np.array_equal(requests.rps, bursty.rps[:30])
+
+
+# -- bad input ----------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("name", "content", "match"),
+    [
+        ("empty.csv", "", "empty.csv: the file is empty"),
+        ("blank.txt", "  \n\n", "blank.txt: the file is empty"),
+        ("header.csv", "rps\n", "header but no data rows"),
+        ("neg.csv", "rps\n1\n-2\n3\n", r"neg.csv, line 3: column 'rps' has value '-2'"),
+        ("nan.csv", "rps\n1\nnan\n", r"nan.csv, line 3: column 'rps' has value 'nan'"),
+        ("inf.csv", "rps\n1\n2\ninf\n", r"inf.csv, line 4: column 'rps' has value 'inf'"),
+        (
+            "text.csv",
+            "rps\n1\nabc\n3\n",
+            r"text.csv, line 3: column 'rps' has non-numeric value 'abc'",
+        ),
+        ("hole.csv", "rps\n1\n\n3\n", r"hole.csv, line 3: column 'rps' is empty"),
+        ("neg.txt", "1 2\n3 -4\n", r"neg.txt, line 2: value '-4'"),
+        ("nan.txt", "1 nan 2\n", r"nan.txt, line 1: value 'nan'"),
+        ("word.txt", "1 2\n3\nfour 5\n", r"word.txt, line 3: 'four' is not a number"),
+        ("back.csv", "t,rps\n0,1\n2,1\n1,1\n", r"back.csv, line 3: time column 't' skips"),
+        (
+            "unsorted.csv",
+            "timestamp\n10\n12\n11\n",
+            r"unsorted.csv, line 4: time '11'.*earlier.*sorted",
+        ),
+        (
+            "badtime.csv",
+            "timestamp\n2021-01-01T00:00:00\nyesterday\n",
+            r"badtime.csv, line 3: time 'yesterday'",
+        ),
+        ("nohead.csv", "1,2\n3,4\n", "line 1 .* looks like a CSV without a header"),
+        ("what.csv", "a,b\n1,2\n", "matches no trace format; allowed headers"),
+        (
+            "minneg.csv",
+            "t_min,count_per_minute\n0,5\n1,-5\n",
+            r"minneg.csv, line 3: column 'count_per_minute'",
+        ),
+    ],
+)
+def test_bad_files_name_file_line_value(tmp_path, name, content, match):
+    with pytest.raises(TraceError, match=match):
+        load(text(tmp_path / name, content))
+
+
+def test_bad_archive_and_missing_file(tmp_path):
+    (tmp_path / "broken.tbz2").write_bytes(b"not an archive")
+    with pytest.raises(TraceError, match="broken.tbz2: cannot read"):
+        load(tmp_path / "broken.tbz2")
+    with pytest.raises(TraceNotFound, match="does not exist"):
+        load(tmp_path / "nope.csv")
+    with pytest.raises(TraceNotFound):
+        load(f"file:{tmp_path / 'nope.csv'}")
+    (tmp_path / "bin.txt").write_bytes(b"\xff\xfe\x00\x81")
+    with pytest.raises(TraceError, match="not a UTF-8 text file"):
+        read_trace_file(tmp_path / "bin.txt")

@@ -1,0 +1,1 @@
+"""Calibration of the synthetic generators against the real traces (see CALIBRATION.md)."""
