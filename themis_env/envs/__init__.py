@@ -2,5 +2,13 @@
 
 from themis_env.envs.inference_cluster import DEFAULT_SCENARIO, InferenceClusterEnv
 from themis_env.envs.registration import register_envs, registered_ids
+from themis_env.envs.wrappers import ClipAction, DiscreteActionWrapper
 
-__all__ = ["DEFAULT_SCENARIO", "InferenceClusterEnv", "register_envs", "registered_ids"]
+__all__ = [
+    "DEFAULT_SCENARIO",
+    "ClipAction",
+    "DiscreteActionWrapper",
+    "InferenceClusterEnv",
+    "register_envs",
+    "registered_ids",
+]

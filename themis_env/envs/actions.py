@@ -1,29 +1,49 @@
-"""Action forms of the env, picked by name: target, delta and continuous.
+"""Action forms of the env, picked by name: ``target``, ``delta`` and ``continuous``.
 
 Every form is stable-baselines3-compatible (no Dict actions) and decodes to one
 (replicas, cores, batch) target per stage. An action outside the space raises
-:class:`~themis_env.errors.InvalidActionError`; clipping exists only as an explicit wrapper.
+:class:`~themis_env.errors.InvalidActionError` naming the entry, its value and its bounds;
+clipping exists only as an explicit wrapper (:class:`themis_env.envs.wrappers.ClipAction`).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from gymnasium import spaces
 
-from themis_env.errors import InvalidActionError
+from themis_env.errors import InvalidActionError, PolicyError
 from themis_env.sim.simulator import StageDecision
 
-__all__ = ["StageLimits", "ActionCodec", "ACTION_MODES", "make_codec"]
+__all__ = [
+    "ACTION_MODES",
+    "KNOBS",
+    "ActionCodec",
+    "ContinuousCodec",
+    "DeltaCodec",
+    "StageLimits",
+    "TargetCodec",
+    "make_codec",
+]
 
 KNOBS = ("replicas", "cores", "batch")
+_CLIP_HINT = " (wrap the env in themis_env.envs.wrappers.ClipAction to clip instead)"
 
 
 @dataclass(frozen=True)
 class StageLimits:
-    """Bounds of one stage's knobs (inclusive)."""
+    """Bounds of one stage's knobs (inclusive).
+
+    Attributes:
+        name: Stage name.
+        min_replicas: Fewest replicas.
+        max_replicas: Most replicas.
+        max_cores: Most cores per replica (the fewest is 1).
+        max_batch: Largest batch size (the smallest is 1).
+    """
 
     name: str
     min_replicas: int
@@ -43,103 +63,256 @@ class StageLimits:
 
 
 class ActionCodec:
-    """Maps env actions to stage targets and back."""
+    """Maps env actions to stage targets and back; subclasses define one action form.
 
-    mode = "target"
+    Args:
+        limits: One entry per stage, in stage order.
+    """
+
+    mode = ""
 
     def __init__(self, limits: Sequence[StageLimits]) -> None:
         self.limits = list(limits)
+        self.n_stages = len(self.limits)
         self.lows = np.array([lo for s in self.limits for lo in s.lows], dtype=np.int64)
         self.highs = np.array([hi for s in self.limits for hi in s.highs], dtype=np.int64)
+        # "stage 'detector' cores" for entry i, used in error messages.
+        self.entry_names = [f"stage {s.name!r} {knob}" for s in self.limits for knob in KNOBS]
         self.space = self._space()
+        self.shape = self.space.shape
+        # Plain-int copies for the per-step checks.
+        self._lows = self.lows.tolist()
+        self._highs = self.highs.tolist()
+        self._nvec = getattr(self.space, "nvec", np.zeros(0, dtype=np.int64)).tolist()
+
+    # ------------------------------------------------------------------ to override
+    def _space(self) -> spaces.Space:
+        raise NotImplementedError
+
+    def _entry_bounds(self, i: int) -> str:
+        """The allowed values of entry ``i`` and their meaning, for error messages."""
+        raise NotImplementedError
+
+    def decode(
+        self, action: object, current: Sequence[StageDecision]
+    ) -> tuple[list[StageDecision], int]:
+        """Targets for ``action`` given the ``current`` targets, and how many knobs were held.
+
+        Raises:
+            InvalidActionError: if ``action`` is not in the action space.
+        """
+        raise NotImplementedError
+
+    def encode(
+        self, targets: Sequence[Sequence[int]], current: Sequence[StageDecision]
+    ) -> np.ndarray:
+        """The action that asks for ``targets`` (clamped to the limits) from ``current``."""
+        raise NotImplementedError
+
+    def masks(self, current: Sequence[StageDecision], free_cores: np.ndarray) -> np.ndarray:
+        """Flat boolean mask over the MultiDiscrete values (sb3-contrib ``MaskablePPO`` layout)."""
+        raise PolicyError(
+            f"action masks exist for the MultiDiscrete action modes 'target' and 'delta'; this "
+            f"env uses action_mode={self.mode!r}"
+        )
+
+    # ------------------------------------------------------------------ shared
+    def _fail(self, action: object, i: int, why: str) -> InvalidActionError:
+        return InvalidActionError(
+            f"{self.mode!r} action {np.asarray(action).tolist()!r}: action[{i}] "
+            f"({self.entry_names[i]}) {why}; allowed: {self._entry_bounds(i)}. "
+            f"The action space is {self.space}{_CLIP_HINT}"
+        )
+
+    def _array(self, action: object) -> np.ndarray:
+        """``action`` as an array of the space's shape holding numbers, or an error."""
+        try:
+            arr = np.asarray(action)
+        except (TypeError, ValueError) as exc:  # ragged sequences
+            raise InvalidActionError(
+                f"{self.mode!r} action {action!r} is not an array of numbers; the action space "
+                f"is {self.space}"
+            ) from exc
+        if arr.shape != self.shape:
+            raise InvalidActionError(
+                f"{self.mode!r} action {action!r} has shape {arr.shape}; the action space "
+                f"{self.space} needs shape {self.shape} (3 entries per stage: replicas, cores, "
+                "batch)"
+            )
+        if arr.dtype.kind not in "iuf":
+            raise InvalidActionError(
+                f"{self.mode!r} action {action!r} holds {arr.dtype} values; it must hold numbers "
+                f"(the action space is {self.space})"
+            )
+        return arr
+
+    def _integers(self, action: object) -> list[int]:
+        """A MultiDiscrete action as Python ints, each checked against ``[0, nvec)``.
+
+        Plain Python: on a handful of entries it costs less than the equivalent NumPy calls.
+        """
+        arr = self._array(action)
+        values = arr.tolist()
+        if arr.dtype.kind == "f":
+            for i, v in enumerate(values):
+                if not (math.isfinite(v) and v == int(v)):
+                    raise self._fail(action, i, f"= {v!r} is not a whole number")
+            values = [int(v) for v in values]
+        for i, (v, n) in enumerate(zip(values, self._nvec, strict=True)):
+            if not 0 <= v < n:
+                raise self._fail(action, i, f"= {v} is outside [0, {n - 1}]")
+        return values
+
+    def _to_targets(self, flat: Sequence[int]) -> list[StageDecision]:
+        v = flat.tolist() if isinstance(flat, np.ndarray) else flat
+        return [StageDecision(v[3 * s], v[3 * s + 1], v[3 * s + 2]) for s in range(self.n_stages)]
+
+    @staticmethod
+    def _replica_room(free_cores: np.ndarray, cores: int) -> int:
+        """How many more replicas of ``cores`` cores the nodes can place (first fit)."""
+        return int(np.floor_divide(np.maximum(free_cores, 0), max(cores, 1)).sum())
+
+
+class TargetCodec(ActionCodec):
+    """``MultiDiscrete``: per stage ``[replicas − min_replicas, cores − 1, batch − 1]``."""
+
+    mode = "target"
 
     def _space(self) -> spaces.Space:
         return spaces.MultiDiscrete(self.highs - self.lows + 1)
 
-    def _check(self, action: object) -> np.ndarray:
-        arr = np.asarray(action)
-        if arr.shape != self.space.shape or not self.space.contains(arr.astype(self.space.dtype, copy=False)):
-            raise InvalidActionError(
-                f"action {action!r} (type {type(action).__name__}) is not in the {self.mode!r} action "
-                f"space {self.space}; each entry i must lie in [0, {self.space_high_text()}]"
-                " (wrap the env in themis_env.envs.wrappers.ClipAction to clip instead)"
-            )
-        if not np.issubdtype(arr.dtype, np.number) or not np.all(np.isfinite(arr)):
-            raise InvalidActionError(f"action {action!r} must hold finite numbers")
-        return arr
+    def _entry_bounds(self, i: int) -> str:
+        lo, hi = int(self.lows[i]), int(self.highs[i])
+        return f"0..{hi - lo} meaning {KNOBS[i % 3]} {lo}..{hi}"
 
-    def space_high_text(self) -> str:
-        """Upper bounds of the action entries, for error messages."""
-        return str((self.highs - self.lows).tolist())
+    def decode(
+        self, action: object, current: Sequence[StageDecision]
+    ) -> tuple[list[StageDecision], int]:
+        """Targets = lows + action (nothing is ever held)."""
+        values = self._integers(action)
+        return self._to_targets([v + lo for v, lo in zip(values, self._lows, strict=True)]), 0
 
-    def decode(self, action: object, current: Sequence[StageDecision]) -> tuple[list[StageDecision], int]:
-        """Targets for ``action`` given the ``current`` targets; also how many knobs were clamped."""
-        arr = self._check(action).astype(np.int64)
-        return self._to_targets(arr + self.lows), 0
-
-    def encode(self, targets: Sequence[Sequence[int]], current: Sequence[StageDecision]) -> np.ndarray:
-        """The action that asks for ``targets`` (clamped to the limits)."""
+    def encode(
+        self, targets: Sequence[Sequence[int]], current: Sequence[StageDecision]
+    ) -> np.ndarray:
+        """The action asking for ``targets`` (clamped to the limits)."""
         flat = np.clip(np.asarray(targets, dtype=np.int64).reshape(-1), self.lows, self.highs)
         return (flat - self.lows).astype(self.space.dtype)
 
-    def _to_targets(self, flat: np.ndarray) -> list[StageDecision]:
-        return [StageDecision(int(flat[3 * s]), int(flat[3 * s + 1]), int(flat[3 * s + 2])) for s in range(len(self.limits))]
+    def masks(self, current: Sequence[StageDecision], free_cores: np.ndarray) -> np.ndarray:
+        """Values that fit the free cores now, each knob changed alone; the current one always.
+
+        Replica counts fit if the extra replicas (at the stage's current cores) can be placed
+        first-fit on the nodes; core counts fit if the growth of every current replica fits in
+        the cluster's free cores; batch sizes always fit. Several knobs changed at once may
+        still not fit: the shortfall is then reported in ``info`` (pending replicas, failed
+        resizes).
+        """
+        free_total = float(np.maximum(free_cores, 0).sum())
+        out = []
+        for d, lim in zip(current, self.limits, strict=True):
+            replicas = np.arange(lim.min_replicas, lim.max_replicas + 1)
+            cores = np.arange(1, lim.max_cores + 1)
+            room = self._replica_room(free_cores, d.cores)
+            out.append(replicas <= d.replicas + room)
+            out.append((cores - d.cores) * d.replicas <= free_total)
+            out.append(np.ones(lim.max_batch, dtype=bool))
+        return np.concatenate(out)
 
 
 class DeltaCodec(ActionCodec):
-    """Per stage and knob, one of {−1, 0, +1} (encoded 0, 1, 2); results are held within limits."""
+    """Per stage and knob one of {−1, 0, +1} (encoded 0, 1, 2); results held within limits."""
 
     mode = "delta"
 
     def _space(self) -> spaces.Space:
-        return spaces.MultiDiscrete(np.full(3 * len(self.limits), 3))
+        return spaces.MultiDiscrete(np.full(3 * self.n_stages, 3))
 
-    def space_high_text(self) -> str:
-        """Upper bounds of the action entries."""
-        return "2 (0: -1, 1: keep, 2: +1)"
+    def _entry_bounds(self, i: int) -> str:
+        return "0 (-1), 1 (keep), 2 (+1)"
 
-    def decode(self, action: object, current: Sequence[StageDecision]) -> tuple[list[StageDecision], int]:
-        """Targets = current + delta, held at the limits (the number held is reported)."""
-        arr = self._check(action).astype(np.int64) - 1
-        wanted = np.asarray(current, dtype=np.int64).reshape(-1) + arr
-        held = np.clip(wanted, self.lows, self.highs)
-        return self._to_targets(held), int(np.count_nonzero(held != wanted))
+    def decode(
+        self, action: object, current: Sequence[StageDecision]
+    ) -> tuple[list[StageDecision], int]:
+        """Targets = current + delta, held at the limits (the number held is returned)."""
+        values = self._integers(action)
+        wanted = [x + v - 1 for x, v in zip(_flat(current), values, strict=True)]
+        bounds = zip(wanted, self._lows, self._highs, strict=True)
+        held = [min(max(w, lo), hi) for w, lo, hi in bounds]
+        return self._to_targets(held), sum(h != w for h, w in zip(held, wanted, strict=True))
 
-    def encode(self, targets: Sequence[Sequence[int]], current: Sequence[StageDecision]) -> np.ndarray:
-        """One step toward ``targets``."""
-        diff = np.asarray(targets, dtype=np.int64).reshape(-1) - np.asarray(current, dtype=np.int64).reshape(-1)
+    def encode(
+        self, targets: Sequence[Sequence[int]], current: Sequence[StageDecision]
+    ) -> np.ndarray:
+        """One step from ``current`` toward ``targets``."""
+        diff = np.asarray(targets, dtype=np.int64).reshape(-1) - np.asarray(
+            current, dtype=np.int64
+        ).reshape(-1)
         return (np.sign(diff) + 1).astype(self.space.dtype)
+
+    def masks(self, current: Sequence[StageDecision], free_cores: np.ndarray) -> np.ndarray:
+        """Steps that stay within the limits and, for growth, fit the free cores; keep always."""
+        free_total = float(np.maximum(free_cores, 0).sum())
+        out = []
+        for d, lim in zip(current, self.limits, strict=True):
+            fits = (
+                self._replica_room(free_cores, d.cores) >= 1,
+                d.replicas <= free_total,
+                True,
+            )
+            for value, lo, hi, grow_fits in zip(d, lim.lows, lim.highs, fits, strict=True):
+                out.append((value > lo, True, value < hi and grow_fits))
+        return np.array(out, dtype=bool).reshape(-1)
 
 
 class ContinuousCodec(ActionCodec):
-    """Box[−1, 1] per stage and knob, mapped linearly onto [low, high] and rounded."""
+    """``Box[−1, 1]`` per stage and knob, mapped linearly onto [low, high] and rounded."""
 
     mode = "continuous"
 
     def _space(self) -> spaces.Space:
-        n = 3 * len(self.limits)
-        return spaces.Box(-1.0, 1.0, shape=(n,), dtype=np.float32)
+        return spaces.Box(-1.0, 1.0, shape=(3 * self.n_stages,), dtype=np.float32)
 
-    def space_high_text(self) -> str:
-        """Bounds of the action entries."""
-        return "[-1, 1] as float32"
+    def _entry_bounds(self, i: int) -> str:
+        lo, hi = int(self.lows[i]), int(self.highs[i])
+        return f"[-1, 1] mapped onto {KNOBS[i % 3]} {lo}..{hi}"
 
-    def decode(self, action: object, current: Sequence[StageDecision]) -> tuple[list[StageDecision], int]:
+    def decode(
+        self, action: object, current: Sequence[StageDecision]
+    ) -> tuple[list[StageDecision], int]:
         """Targets = round(low + (a + 1) / 2 · (high − low))."""
-        arr = self._check(action).astype(np.float64)
+        arr = self._array(action).astype(np.float64)
+        bad = ~np.isfinite(arr)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise self._fail(action, i, f"= {float(arr[i])!r} is not a finite number")
+        bad = (arr < -1.0) | (arr > 1.0)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise self._fail(action, i, f"= {float(arr[i])!r} is outside [-1, 1]")
         flat = np.rint(self.lows + (arr + 1.0) * 0.5 * (self.highs - self.lows)).astype(np.int64)
         return self._to_targets(flat), 0
 
-    def encode(self, targets: Sequence[Sequence[int]], current: Sequence[StageDecision]) -> np.ndarray:
+    def encode(
+        self, targets: Sequence[Sequence[int]], current: Sequence[StageDecision]
+    ) -> np.ndarray:
         """The point of the box that decodes to ``targets``."""
         flat = np.clip(np.asarray(targets, dtype=np.float64).reshape(-1), self.lows, self.highs)
         span = np.maximum(self.highs - self.lows, 1)
         return (2.0 * (flat - self.lows) / span - 1.0).astype(np.float32)
 
 
-ACTION_MODES = {"target": ActionCodec, "delta": DeltaCodec, "continuous": ContinuousCodec}
+def _flat(current: Sequence[Sequence[int]]) -> list[int]:
+    return [int(x) for d in current for x in d]
+
+
+ACTION_MODES: dict[str, type[ActionCodec]] = {
+    "target": TargetCodec,
+    "delta": DeltaCodec,
+    "continuous": ContinuousCodec,
+}
 
 
 def make_codec(mode: str, limits: Sequence[StageLimits]) -> ActionCodec:
-    """The codec for an action mode name."""
+    """The codec for an action mode name (one of :data:`ACTION_MODES`)."""
     return ACTION_MODES[mode](limits)

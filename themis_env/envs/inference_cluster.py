@@ -11,66 +11,78 @@ import numpy as np
 
 from themis_env.config import ScenarioConfig, load_pipeline, load_scenario, to_plain
 from themis_env.config.loader import Pipeline
-from themis_env.envs.actions import ACTION_MODES, ActionCodec, StageLimits, make_codec
+from themis_env.envs.actions import ACTION_MODES, KNOBS, ActionCodec, StageLimits, make_codec
 from themis_env.envs.observations import OBS_MODES, ObservationLayout
-from themis_env.errors import ConfigError, DependencyNotInstalled
-from themis_env.sim.simulator import Simulator, StageDecision, StepStats
+from themis_env.errors import ConfigError, DependencyNotInstalled, did_you_mean
+from themis_env.sim.simulator import ApplyReport, Simulator, StageDecision, StepStats
 from themis_env.workload import Workload, episode_rates
 
-__all__ = ["InferenceClusterEnv", "DEFAULT_SCENARIO"]
+__all__ = ["DEFAULT_SCENARIO", "RESET_OPTIONS", "InferenceClusterEnv"]
 
 DEFAULT_SCENARIO = "video-arxiv-bursty"
-_RESET_OPTIONS = ("start_s", "episode_s", "random_window")
+RESET_OPTIONS = ("start_s", "episode_s", "random_window")
+
+Obs = dict[str, np.ndarray] | np.ndarray
 
 
-class InferenceClusterEnv(gym.Env):
+class InferenceClusterEnv(gym.Env[Obs, np.ndarray]):
     """Autoscale a multi-stage ML inference pipeline served on a CPU cluster.
 
     ## Description
 
     Requests arrive from a workload trace (Poisson within each second) and flow through a chain
     of model stages (video: detector → classifier; sentiment: speech-to-text → sentiment; nlp:
-    language id → translation → summariser). Each stage has a FIFO dispatcher that forms
-    batches and sends each to the next free replica. A batch of b requests on a replica with c
-    cores takes l(b, c) = α·b/c + β·b + γ/c + ζ ms, the latency model profiled by Themis
-    (arXiv 2407.14843). Every decision interval the agent sets, per stage, the number of
-    replicas (horizontal scaling: a new replica pays a cold start of several seconds), the cores
-    of each replica (in-place vertical scaling: effective after a short resize delay, but only if
-    the node has free cores), and the batch size. The goal is to meet the end-to-end latency SLO
-    at the lowest resource cost. The scenario (a YAML file in ``configs/scenarios``) fixes the
-    pipeline, trace window, SLO, cluster, delays and reward weights.
+    language id → translation → summariser, or sentiment in the 2025 preset). Each stage has a
+    FIFO dispatcher that forms batches and sends each to the next free replica. A batch of b
+    requests on a replica with c cores takes l(b, c) = α·b/c + β·b + γ/c + ζ ms, the latency
+    model profiled by Themis (arXiv 2407.14843). Every decision interval the agent sets, per
+    stage, the number of replicas (horizontal scaling: a new replica pays a cold start of
+    several seconds), the cores of each replica (in-place vertical scaling: effective after a
+    short resize delay, but only if the node has free cores), and the batch size. The goal is to
+    meet the end-to-end latency SLO at the lowest resource cost. The scenario (a YAML file in
+    ``configs/scenarios``) fixes the pipeline, trace window, SLO, cluster, delays and reward
+    weights.
 
     ## Action Space
 
-    ``action_mode="target"`` (default): ``MultiDiscrete`` with three entries per stage s,
-    ``[replicas − min_replicas, cores − 1, batch − 1]``, in stage order.
-    ``action_mode="delta"``: ``MultiDiscrete([3] * 3S)``, per stage and knob 0 = −1, 1 = keep,
-    2 = +1; a step past a limit is held at the limit and counted in ``info["clamped"]``.
-    ``action_mode="continuous"``: ``Box(−1, 1, (3S,), float32)`` mapped linearly onto each
-    knob's range and rounded. An action outside the space raises ``InvalidActionError``
-    (``themis_env.envs.wrappers.ClipAction`` clips explicitly). A valid target the cluster
-    cannot place is applied as far as it goes: a resize with no room on the node is deferred
-    (``info["failed_resizes"]``), a replica with no room stays pending
-    (``info["pending_replicas"]``), and both are retried while the target stands.
-    ``action_masks()`` gives, for sb3-contrib ``MaskablePPO``, the values that fit.
+    S stages, three knobs each, in stage order; every form is stable-baselines3-compatible.
+
+    | action_mode | space | entry 3s, 3s+1, 3s+2 of stage s |
+    |---|---|---|
+    | ``"target"`` (default) | ``MultiDiscrete`` | replicas − min_replicas, cores − 1, batch − 1 |
+    | ``"delta"`` | ``MultiDiscrete([3] * 3S)`` | 0 = −1, 1 = keep, 2 = +1 on each knob |
+    | ``"continuous"`` | ``Box(−1, 1, (3S,), float32)`` | mapped linearly onto the knob's range |
+
+    In the delta form a step past a limit is held at the limit and counted in
+    ``info["clamped"]``; the continuous form rounds to the nearest whole value. An action
+    outside the space (wrong shape, out of range, not a whole number, NaN) raises
+    ``InvalidActionError`` naming the entry, its value and its bounds; wrap the env in
+    ``themis_env.envs.wrappers.ClipAction`` to clip explicitly, or in
+    ``DiscreteActionWrapper`` for a ``Discrete`` space of single moves (DQN). A valid target
+    the cluster cannot place is applied as far as it goes, as Kubernetes would: a resize with
+    no room on the node is deferred (``info["failed_resizes"]``), a replica with no room stays
+    pending (``info["pending_replicas"]``, observation ``replicas_pending``), and both are
+    retried while the target stands. ``action_masks()`` gives, for sb3-contrib
+    ``MaskablePPO``, the MultiDiscrete values that fit the free cores.
 
     ## Observation Space
 
     A ``Dict`` of float32 arrays (``obs_mode="dict"``), or their concatenation in this order as a
-    ``Box`` (``obs_mode="flat"``). S stages, N nodes, H = ``history_s``:
+    ``Box`` (``obs_mode="flat"``); ``obs_as_dict`` turns either into the dict. S stages, N nodes,
+    H = ``history_s``. Values beyond a bound are clipped to it (raw figures are in ``info``).
 
     | key | shape | meaning | unit | min | max |
     |---|---|---|---|---|---|
-    | replicas | (S,) | replicas that exist and are not being removed | replicas | 0 | max_replicas |
+    | replicas | (S,) | replicas that exist, not being removed | replicas | 0 | max_replicas |
     | replicas_ready | (S,) | replicas past their cold start | replicas | 0 | max_replicas |
     | replicas_starting | (S,) | replicas in cold start | replicas | 0 | max_replicas |
     | replicas_pending | (S,) | asked for, not placed (no node room) | replicas | 0 | max_replicas |
     | cores | (S,) | cores per replica (the stage's target) | cores | 0 | max_cores |
     | batch | (S,) | batch size | requests | 0 | max_batch |
     | queue_len | (S,) | requests waiting in the stage queue | requests | 0 | 1e5 |
-    | utilisation | (S,) | busy fraction of ready replicas (= CPU usage / request) | 1 | 0 | 1 |
+    | utilisation | (S,) | busy fraction of ready replicas, last interval | 1 | 0 | 1 |
     | arrival_rate | (H,) | observed arrivals per second, oldest first | req/s | 0 | 1e5 |
-    | latency_ms | (3,) | p50, p95, p99 end-to-end latency, last interval (0 if none) | ms | 0 | 1e5 |
+    | latency_ms | (3,) | p50, p95, p99 end to end, last interval (0: none done) | ms | 0 | 1e5 |
     | violation | (1,) | SLO violation of the last interval | 1 | 0 | 1 |
     | free_cores | (N,) | free cores per node | cores | 0 | cores_per_node |
 
@@ -78,31 +90,49 @@ class InferenceClusterEnv(gym.Env):
 
     ``−(w_slo · violation + w_cost · cost_rate / cost_scale)`` per step, where violation is the
     Themis per-interval violation min(1, late/completed + dropped/arrived) and cost_rate the
-    mean allocated cores (or memory-equivalent GB) over the interval; ``cost_scale`` defaults to
-    the whole cluster's. Every raw figure is in ``info``, with the two terms in
+    mean allocated cores (or memory-equivalent GB when the scenario's ``cost`` is
+    ``memory-equivalent``) over the interval; ``cost_scale`` defaults to the whole cluster's,
+    so both terms lie in [0, 1] with the default weights (w_slo 1, w_cost 0.2). Every raw figure
+    is in ``info`` (arrivals, completions, late, dropped, violation, latency percentiles,
+    cores_allocated, cost, queue_len, scaling actions), with the two weighted terms in
     ``info["reward_terms"]``.
 
     ## Starting State
 
     The scenario's ``initial`` configuration with warm replicas and empty queues, at the start
-    of the trace window (or a random window, see Arguments).
+    of the trace window (or of a window chosen through ``reset(options=...)``).
 
     ## Episode End
 
     The episode is truncated (never terminated: autoscaling is a continuing task) when the
     trace window ends. The last step's ``info["episode_kpis"]`` holds the episode's KPIs: the
     Themis SLO violation rate (mean per-second violation over seconds with traffic), request
-    fractions, cost, latency percentiles and scaling-action counts.
+    counts and fractions, cost, latency percentiles and scaling-action counts.
 
     ## Arguments
 
     ``gym.make("themis_env/InferenceCluster-v0", scenario="video-arxiv-bursty",
-    action_mode="target", obs_mode="dict", render_mode=None, trace_dir=None, **overrides)``.
-    ``scenario`` is a shipped name or a YAML path; ``overrides`` are deep-merged into the
-    scenario (``cluster={"nodes": 1}``, ``reward={"w_cost": 0.5}``, ``episode_s=120``), all
-    JSON-serialisable so ``env.spec.to_json()`` round-trips. ``reset(options=...)`` accepts
-    ``start_s`` (window start), ``episode_s`` (length) and ``random_window`` (draw the start
-    with the env's generator, e.g. for training on many windows).
+    action_mode="target", obs_mode="dict", render_mode=None, trace_dir=None, **overrides)``
+
+    * ``scenario``: a shipped scenario name (``themis-env scenarios list``) or a YAML path.
+    * ``action_mode``: ``"target"``, ``"delta"`` or ``"continuous"`` (see Action Space).
+    * ``obs_mode``: ``"dict"`` or ``"flat"``.
+    * ``render_mode``: ``"ansi"`` (one status line) or ``"rgb_array"`` (a timeline of load vs
+      capacity, cores and replicas per stage, p99 vs SLO; needs matplotlib).
+    * ``trace_dir``: an extra folder to look for named traces in.
+    * ``overrides``: deep-merged into the scenario (``episode_s=120``,
+      ``cluster={"nodes": 1}``, ``reward={"w_cost": 0.5}``); unknown keys and bad values raise
+      ``ConfigError``. All are JSON-serialisable, so ``env.spec.to_json()`` round-trips.
+
+    ``reset(options=...)`` accepts ``start_s`` (window start in the trace [s]), ``episode_s``
+    (episode length [s]) and ``random_window`` (draw the start from the trace's
+    ``sample_range`` with the env's generator, e.g. to train on many windows).
+
+    ## Vectorized environment
+
+    No native vector env: use ``gym.make_vec(id, n, vectorization_mode="sync"|"async")`` or
+    SB3's ``make_vec_env``; the env pickles, and ``"themis_env:<id>"`` imports the package in
+    worker processes.
 
     ## Version History
 
@@ -121,14 +151,10 @@ class InferenceClusterEnv(gym.Env):
         trace_dir: str | None = None,
         **overrides: Any,
     ) -> None:
-        if action_mode not in ACTION_MODES:
-            raise ConfigError(f"action_mode = {action_mode!r} is not allowed; choose one of {list(ACTION_MODES)}")
-        if obs_mode not in OBS_MODES:
-            raise ConfigError(f"obs_mode = {obs_mode!r} is not allowed; choose one of {list(OBS_MODES)}")
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ConfigError(
-                f"render_mode = {render_mode!r} is not allowed; choose one of {self.metadata['render_modes']}"
-            )
+        _check_choice("action_mode", action_mode, list(ACTION_MODES))
+        _check_choice("obs_mode", obs_mode, list(OBS_MODES))
+        if render_mode is not None:
+            _check_choice("render_mode", render_mode, self.metadata["render_modes"])
         self.scenario: ScenarioConfig = load_scenario(scenario, overrides or None)
         self.scenario_ref = str(scenario)
         self.pipeline: Pipeline = load_pipeline(self.scenario.pipeline)
@@ -145,6 +171,7 @@ class InferenceClusterEnv(gym.Env):
             for s in self.pipeline.config.stages
         ]
         self._initial = self._initial_decision()
+        self._targets: list[StageDecision] = list(self._initial)
         self.codec: ActionCodec = make_codec(action_mode, self.stage_limits)
         self.action_space = self.codec.space
         self.layout = ObservationLayout(
@@ -163,16 +190,19 @@ class InferenceClusterEnv(gym.Env):
             bucket_s=min(1.0, self.decision_interval_s),
             arrival_process=self.scenario.arrival_process,
         )
-        memory_equivalent = self.scenario.cost == "memory-equivalent"
+        self._memory_equivalent = self.scenario.cost == "memory-equivalent"
         cluster_cores = self.cluster.nodes * self.cluster.cores_per_node
         if self.scenario.reward.cost_scale is not None:
-            self._cost_scale = self.scenario.reward.cost_scale
-        elif memory_equivalent:
+            self._cost_scale = float(self.scenario.reward.cost_scale)
+        elif self._memory_equivalent:
             self._cost_scale = cluster_cores * self.cluster.core_memory_gb
         else:
             self._cost_scale = float(cluster_cores)
-        self._memory_equivalent = memory_equivalent
         self.workload: Workload | None = None
+        self._episode_s = 0
+        self._last_stats: StepStats | None = None
+        self._rate_history = np.zeros(self.scenario.history_s, dtype=np.float32)
+        self._actions = {"horizontal": 0, "vertical": 0, "failed_resizes": 0}
         self._history: list[dict[str, Any]] = []
 
     # ------------------------------------------------------------------ helpers
@@ -180,30 +210,34 @@ class InferenceClusterEnv(gym.Env):
         init = self.scenario.initial
         if len(init) not in (1, self.n_stages):
             raise ConfigError(
-                f"scenario {self.scenario.name!r}: 'initial' has {len(init)} entries; give 1 (for every "
-                f"stage) or {self.n_stages} (one per stage)"
+                f"scenario {self.scenario.name!r}: key 'initial' has {len(init)} entries; give 1 "
+                f"(for every stage) or {self.n_stages} (one per stage)"
             )
         per_stage = list(init) * self.n_stages if len(init) == 1 else list(init)
         decision = [StageDecision(i.replicas, i.cores, i.batch) for i in per_stage]
-        for s, (d, lim) in enumerate(zip(decision, self.stage_limits)):
-            for value, lo, hi, what in zip(d, lim.lows, lim.highs, ("replicas", "cores", "batch")):
+        for s, (d, lim) in enumerate(zip(decision, self.stage_limits, strict=True)):
+            for value, lo, hi, what in zip(d, lim.lows, lim.highs, KNOBS, strict=True):
                 if not lo <= value <= hi:
                     raise ConfigError(
-                        f"scenario {self.scenario.name!r}: initial[{s}].{what} = {value} is outside "
-                        f"the stage's limits [{lo}, {hi}]"
+                        f"scenario {self.scenario.name!r}: key 'initial[{s}].{what}' = {value} is "
+                        f"outside stage {lim.name!r}'s limits [{lo}, {hi}]"
                     )
         return decision
 
     @property
     def current_targets(self) -> list[StageDecision]:
-        """The stage targets now in force."""
+        """The stage targets now in force (the initial ones before the first step)."""
         return list(self._targets)
 
     def encode_targets(self, targets: Sequence[Sequence[int]]) -> np.ndarray:
-        """The action (in this env's action mode) asking for one (replicas, cores, batch) per stage."""
-        return self.codec.encode(targets, self._targets if hasattr(self, "_targets") else self._initial)
+        """The action (in this env's action mode) asking for one (replicas, cores, batch) per stage.
 
-    def obs_as_dict(self, obs: Any) -> dict[str, np.ndarray]:
+        Targets outside a stage's limits are clamped to them; in the delta mode the action is one
+        step from the current targets toward ``targets``.
+        """
+        return self.codec.encode(targets, self._targets)
+
+    def obs_as_dict(self, obs: Obs) -> dict[str, np.ndarray]:
         """The dict form of an observation of this env (flat or dict)."""
         return self.layout.as_dict(obs)
 
@@ -211,7 +245,7 @@ class InferenceClusterEnv(gym.Env):
     def episode_rates(self) -> np.ndarray:
         """Privileged: the episode's true arrival rates [req/s] (for oracle and static policies)."""
         if self.workload is None:
-            raise RuntimeError("call reset() first")
+            raise gym.error.ResetNeeded("call reset() before reading episode_rates")
         return self.workload.rates
 
     def future_rates(self, horizon_s: int) -> np.ndarray:
@@ -224,55 +258,46 @@ class InferenceClusterEnv(gym.Env):
     def action_masks(self) -> np.ndarray:
         """Flat boolean mask over the MultiDiscrete values that fit the cluster now.
 
-        For the target form: replica counts whose cores (at the stage's current cores) fit in the
-        cores the stage holds plus the free cores, and core counts that fit the same way at the
-        current replicas; batch sizes are always allowed. For the delta form: steps that stay
-        within the limits. The current value is always allowed.
+        The layout is sb3-contrib ``MaskablePPO``'s: the masks of each action entry,
+        concatenated. Target form: replica counts whose extra replicas (at the stage's current
+        cores) can be placed on the nodes, core counts whose growth fits the free cores, every
+        batch size. Delta form: steps that stay within the limits and, for growth, fit. Each
+        knob is judged alone; the current value (and "keep") is always allowed.
+
+        Raises:
+            PolicyError: for the continuous action mode, which has no masks.
+            ResetNeeded: before the first ``reset()``.
         """
-        masks = []
-        if self.action_mode == "delta":
-            for d, lim in zip(self._targets, self.stage_limits):
-                for value, lo, hi in zip(d, lim.lows, lim.highs):
-                    masks.append(np.array([value > lo, True, value < hi]))
-            return np.concatenate(masks)
-        if self.action_mode != "target":
-            raise NotImplementedError("action masks exist for the MultiDiscrete action modes")
-        free = float(self.sim.free_cores().sum())
-        for d, lim in zip(self._targets, self.stage_limits):
-            budget = free + d.replicas * d.cores
-            replicas = np.arange(lim.min_replicas, lim.max_replicas + 1)
-            cores = np.arange(1, lim.max_cores + 1)
-            masks.append((replicas * d.cores <= budget) | (replicas == d.replicas))
-            masks.append((cores * d.replicas <= budget) | (cores == d.cores))
-            masks.append(np.ones(lim.max_batch, dtype=bool))
-        return np.concatenate(masks)
+        if self.workload is None:
+            raise gym.error.ResetNeeded("call reset() before action_masks()")
+        return self.codec.masks(self._targets, self.sim.free_cores())
 
     # ------------------------------------------------------------------ gym API
-    def reset(self, *, seed: int | None = None, options: Mapping[str, Any] | None = None):  # noqa: D102
+    def reset(
+        self, *, seed: int | None = None, options: Mapping[str, Any] | None = None
+    ) -> tuple[Obs, dict[str, Any]]:
+        """Start an episode; see the class docstring for ``options``."""
         super().reset(seed=seed)
-        options = dict(options or {})
-        unknown = sorted(set(options) - set(_RESET_OPTIONS))
-        if unknown:
-            raise ConfigError(f"reset option(s) {unknown} not allowed; allowed: {list(_RESET_OPTIONS)}")
+        opts = _reset_options(options)
         self.workload = episode_rates(
             self.scenario.trace,
-            duration_s=options.get("episode_s", self.scenario.episode_s),
+            duration_s=opts.get("episode_s", self.scenario.episode_s),
             rng=self.np_random,
-            start_s=options.get("start_s"),
-            random_window=bool(options.get("random_window", False)),
+            start_s=opts.get("start_s"),
+            random_window=opts.get("random_window", False),
             trace_dir=self.trace_dir,
         )
         self._episode_s = len(self.workload.rates)
         self._targets = list(self._initial)
         self.sim.reset(self.np_random, self.workload.rates, self._targets)
         self._rate_history = np.zeros(self.scenario.history_s, dtype=np.float32)
-        self._last_stats: StepStats | None = None
+        self._last_stats = None
         self._actions = {"horizontal": 0, "vertical": 0, "failed_resizes": 0}
         self._history = []
-        self._steps = 0
-        return self._observation(), self._info(None, None, 0)
+        return self._observation(), self._info(None, None, 0, (0, 0, 0))
 
-    def step(self, action: Any):  # noqa: D102
+    def step(self, action: np.ndarray) -> tuple[Obs, float, bool, bool, dict[str, Any]]:
+        """Apply ``action``, advance one decision interval, return the Gymnasium 5-tuple."""
         if self.workload is None:
             raise gym.error.ResetNeeded("call reset() before step()")
         targets, clamped = self.codec.decode(action, self._targets)
@@ -280,37 +305,49 @@ class InferenceClusterEnv(gym.Env):
         self._targets = targets
         stats = self.sim.advance(self.decision_interval_s)
         self._last_stats = stats
-        self._steps += 1
-        n_sec = len(stats.seconds)
-        if n_sec:
-            rates = stats.seconds[:, 1].astype(np.float32)
-            history = self._rate_history
-            if n_sec >= len(history):
-                history[:] = rates[-len(history) :]
-            else:
-                history[:-n_sec] = history[n_sec:]
-                history[-n_sec:] = rates
-        self._actions["horizontal"] += report.horizontal_actions
-        self._actions["vertical"] += report.vertical_actions
-        self._actions["failed_resizes"] += int(report.failed_resizes.sum())
-        span = stats.t1 - stats.t0
+        self._push_rates(stats)
+        scaling = (
+            report.horizontal_actions,
+            report.vertical_actions,
+            int(report.failed_resizes.sum()),
+        )
+        self._actions["horizontal"] += scaling[0]
+        self._actions["vertical"] += scaling[1]
+        self._actions["failed_resizes"] += scaling[2]
         cost = stats.memory_cost if self._memory_equivalent else stats.core_seconds
-        cost_term = cost / span / self._cost_scale
+        cost_term = cost / (stats.t1 - stats.t0) / self._cost_scale
         w = self.scenario.reward
-        reward = -(w.w_slo * stats.violation + w.w_cost * cost_term)
+        slo_term = w.w_slo * stats.violation
+        weighted_cost = w.w_cost * cost_term
+        reward = -(slo_term + weighted_cost)
         truncated = self.sim.time >= self._episode_s - 1e-9
-        info = self._info(stats, report, clamped)
-        info["reward_terms"] = {"slo": -w.w_slo * stats.violation, "cost": -w.w_cost * cost_term}
+        info = self._info(stats, report, clamped, scaling)
+        info["reward_terms"] = {"slo": -slo_term, "cost": -weighted_cost}
         if self.render_mode == "rgb_array":
             self._history.append(self._timeline_point(stats))
         if truncated:
             info["episode_kpis"] = self.episode_kpis()
         return self._observation(), float(reward), False, bool(truncated), info
 
+    def _push_rates(self, stats: StepStats) -> None:
+        # The per-second records finished in this interval extend the observed rate history.
+        n_sec = len(stats.seconds)
+        if not n_sec:
+            return
+        rates = stats.seconds[:, 1]
+        history = self._rate_history
+        if n_sec >= len(history):
+            history[:] = rates[-len(history) :]
+        else:
+            history[:-n_sec] = history[n_sec:]
+            history[-n_sec:] = rates
+
     def episode_kpis(self) -> dict[str, Any]:
         """The episode's KPIs so far (complete at truncation)."""
-        kpis = self.sim.episode_kpis()
-        kpis["cost"] = kpis["cost_memory_equivalent"] if self._memory_equivalent else kpis["cost_core_seconds"]
+        kpis: dict[str, Any] = self.sim.episode_kpis()
+        kpis["cost"] = (
+            kpis["cost_memory_equivalent"] if self._memory_equivalent else kpis["cost_core_seconds"]
+        )
         kpis["horizontal_actions"] = self._actions["horizontal"]
         kpis["vertical_actions"] = self._actions["vertical"]
         kpis["failed_resizes"] = self._actions["failed_resizes"]
@@ -318,13 +355,13 @@ class InferenceClusterEnv(gym.Env):
         return kpis
 
     # ------------------------------------------------------------------ obs / info
-    def _observation(self):
+    def _observation(self) -> Obs:
         state = self.sim.state
         stats = self._last_stats
         if stats is None or stats.completed == 0:
-            latency = np.zeros(3, dtype=np.float32)
+            latency: Sequence[float] = (0.0, 0.0, 0.0)
         else:
-            latency = np.array([stats.latency_p50_ms, stats.latency_p95_ms, stats.latency_p99_ms])
+            latency = (stats.latency_p50_ms, stats.latency_p95_ms, stats.latency_p99_ms)
         values = {
             "replicas": state.replicas,
             "replicas_ready": state.ready,
@@ -333,40 +370,50 @@ class InferenceClusterEnv(gym.Env):
             "cores": state.cores,
             "batch": state.batch,
             "queue_len": state.queue_len if stats is None else stats.queue_len,
-            "utilisation": np.zeros(self.n_stages) if stats is None else stats.utilisation,
+            "utilisation": 0.0 if stats is None else stats.utilisation,
             "arrival_rate": self._rate_history,
             "latency_ms": latency,
-            "violation": np.array([0.0 if stats is None else stats.violation]),
+            "violation": 0.0 if stats is None else stats.violation,
             "free_cores": state.free_cores,
         }
         return self.layout.build(values, self.obs_mode)
 
-    def _info(self, stats: StepStats | None, report: Any, clamped: int) -> dict[str, Any]:
+    def _info(
+        self,
+        stats: StepStats | None,
+        report: ApplyReport | None,
+        clamped: int,
+        scaling: tuple[int, int, int],
+    ) -> dict[str, Any]:
+        workload = self.workload
         info: dict[str, Any] = {
             "sim_time_s": float(self.sim.time),
-            "trace_uri": self.workload.uri if self.workload else "",
-            "trace_fallback": bool(self.workload.fallback) if self.workload else False,
+            "trace_uri": workload.uri if workload else "",
+            "trace_fallback": bool(workload.fallback) if workload else False,
             "replicas": [d.replicas for d in self._targets],
             "cores": [d.cores for d in self._targets],
             "batch": [d.batch for d in self._targets],
         }
-        if stats is None:
+        if stats is None or report is None:
             return info
+        done = stats.completed > 0
+        # Latencies of an interval with no completion are 0 (not NaN) so infos compare equal
+        # across seeded runs; "completions" tells the two cases apart.
         info.update(
             arrivals=stats.arrived,
             completions=stats.completed,
             late=stats.late,
             dropped=stats.dropped,
             violation=stats.violation,
-            latency_p50_ms=stats.latency_p50_ms,
-            latency_p95_ms=stats.latency_p95_ms,
-            latency_p99_ms=stats.latency_p99_ms,
+            latency_p50_ms=stats.latency_p50_ms if done else 0.0,
+            latency_p95_ms=stats.latency_p95_ms if done else 0.0,
+            latency_p99_ms=stats.latency_p99_ms if done else 0.0,
             cores_allocated=stats.cores_allocated,
             cost=stats.memory_cost if self._memory_equivalent else stats.core_seconds,
             queue_len=stats.queue_len.tolist(),
-            horizontal_actions=report.horizontal_actions,
-            vertical_actions=report.vertical_actions,
-            failed_resizes=int(report.failed_resizes.sum()),
+            horizontal_actions=scaling[0],
+            vertical_actions=scaling[1],
+            failed_resizes=scaling[2],
             pending_replicas=int(report.pending.sum()),
             clamped=clamped,
         )
@@ -378,7 +425,7 @@ class InferenceClusterEnv(gym.Env):
         caps = []
         for s, model in enumerate(self.pipeline.models):
             b, c = int(state.batch[s]), int(state.cores[s])
-            caps.append(state.ready[s] * model.latency.throughput_rps(b, c))
+            caps.append(int(state.ready[s]) * model.latency.throughput_rps(b, c))
         return float(min(caps))
 
     def _timeline_point(self, stats: StepStats) -> dict[str, Any]:
@@ -388,33 +435,41 @@ class InferenceClusterEnv(gym.Env):
             "capacity": self._capacity_rps(),
             "cores": [d.cores * d.replicas for d in self._targets],
             "replicas": [d.replicas for d in self._targets],
-            "p99": stats.latency_p99_ms,
-            "violation": stats.violation,
+            "p99": stats.latency_p99_ms if stats.completed else math.nan,
         }
 
-    def render(self):  # noqa: D102
+    def render(self) -> str | np.ndarray | None:
+        """A status line (``"ansi"``) or a timeline image (``"rgb_array"``, H×W×3 uint8)."""
         if self.render_mode == "ansi":
-            stats = self._last_stats
-            stages = " ".join(f"{lim.name}={d.replicas}x{d.cores}c/b{d.batch}" for lim, d in zip(self.stage_limits, self._targets))
-            if stats is None:
-                return f"t={self.sim.time:.1f}s {stages}"
-            return (
-                f"t={stats.t1:.1f}s load={stats.arrived / (stats.t1 - stats.t0):.1f}rps {stages} "
-                f"p99={stats.latency_p99_ms:.0f}ms viol={stats.violation:.2f} cores={stats.cores_allocated:.1f}"
-            )
+            return self._render_ansi()
         if self.render_mode == "rgb_array":
             return self._render_timeline()
         return None
 
+    def _render_ansi(self) -> str:
+        stages = " ".join(
+            f"{lim.name}={d.replicas}x{d.cores}c/b{d.batch}"
+            for lim, d in zip(self.stage_limits, self._targets, strict=True)
+        )
+        stats = self._last_stats
+        if stats is None:
+            return f"t={self.sim.time if self.workload else 0.0:.1f}s {stages}"
+        p99 = f"{stats.latency_p99_ms:.0f}ms" if stats.completed else "-"
+        return (
+            f"t={stats.t1:.1f}s load={stats.arrived / (stats.t1 - stats.t0):.1f}rps {stages} "
+            f"p99={p99} slo={self.slo_ms:.0f}ms viol={stats.violation:.2f} "
+            f"cores={stats.cores_allocated:.1f}"
+        )
+
     def _render_timeline(self) -> np.ndarray:
         try:
-            import matplotlib
-
-            matplotlib.use("Agg", force=False)
-            from matplotlib.figure import Figure
             from matplotlib.backends.backend_agg import FigureCanvasAgg
-        except ImportError as exc:  # pragma: no cover - depends on the install
-            raise DependencyNotInstalled('rgb_array rendering needs matplotlib: pip install "themis-env[plots]"') from exc
+            from matplotlib.figure import Figure
+        except ImportError as exc:  # depends on the install
+            raise DependencyNotInstalled(
+                'rgb_array rendering needs matplotlib: pip install "themis-env[plots]"'
+            ) from exc
+        # A bare Figure with an Agg canvas: no pyplot, so no global backend switch.
         fig = Figure(figsize=(6, 4.5), dpi=80)
         canvas = FigureCanvasAgg(fig)
         axes = fig.subplots(3, 1, sharex=True)
@@ -422,20 +477,60 @@ class InferenceClusterEnv(gym.Env):
         t = [p["t"] for p in h]
         axes[0].plot(t, [p["load"] for p in h], label="load [req/s]")
         axes[0].plot(t, [p["capacity"] for p in h], label="capacity [req/s]")
-        axes[0].legend(loc="upper left", fontsize=7)
         for s, lim in enumerate(self.stage_limits):
             axes[1].step(t, [p["cores"][s] for p in h], where="post", label=f"{lim.name} cores")
-            axes[1].step(t, [p["replicas"][s] for p in h], where="post", linestyle=":", label=f"{lim.name} replicas")
-        axes[1].legend(loc="upper left", fontsize=7)
+            axes[1].step(
+                t, [p["replicas"][s] for p in h], where="post", linestyle=":",
+                label=f"{lim.name} replicas",
+            )
         axes[2].plot(t, [p["p99"] for p in h], label="p99 [ms]")
         axes[2].axhline(self.slo_ms, color="red", linestyle="--", label="SLO")
-        axes[2].legend(loc="upper left", fontsize=7)
         axes[2].set_xlabel("time [s]")
+        for ax in axes:
+            ax.legend(loc="upper left", fontsize=7)
         fig.tight_layout()
         canvas.draw()
-        image = np.asarray(canvas.buffer_rgba())[:, :, :3]
-        return image.copy()
+        return np.asarray(canvas.buffer_rgba())[:, :, :3].copy()
 
     def describe(self) -> dict[str, Any]:
         """The scenario as plain data (for records)."""
         return to_plain(self.scenario)
+
+
+def _check_choice(what: str, value: object, allowed: list[str]) -> None:
+    if value not in allowed:
+        raise ConfigError(
+            f"{what} = {value!r} is not allowed; choose one of {allowed}."
+            f"{did_you_mean(str(value), allowed)}"
+        )
+
+
+def _reset_options(options: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Validated ``reset`` options (unknown keys and bad values raise ConfigError)."""
+    if options is None:
+        return {}
+    if not isinstance(options, Mapping):
+        raise ConfigError(f"reset options must be a mapping, got {options!r}")
+    out: dict[str, Any] = {}
+    for key, value in options.items():
+        if key not in RESET_OPTIONS:
+            raise ConfigError(
+                f"reset option {key!r} is not allowed; allowed: {list(RESET_OPTIONS)}."
+                f"{did_you_mean(str(key), RESET_OPTIONS)}"
+            )
+        if key == "random_window":
+            if not isinstance(value, bool):
+                raise ConfigError(f"reset option 'random_window' = {value!r} must be true or false")
+        elif value is not None:
+            ok = isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+            lowest = 0 if key == "start_s" else 1
+            if not ok or value < lowest:
+                raise ConfigError(
+                    f"reset option {key!r} = {value!r} must be a whole number of seconds >= "
+                    f"{lowest}"
+                )
+            value = int(value)
+        out[key] = value
+    if out.get("random_window") and out.get("start_s") is not None:
+        raise ConfigError("reset options 'start_s' and 'random_window' exclude each other")
+    return out

@@ -1,36 +1,57 @@
 """The observation: what a policy sees after each step, as a Dict or a flat Box.
 
-Every entry is float32 with finite bounds. Values are clipped to their bounds (queue lengths
-and latencies can exceed any bound under overload; the clipping is documented here and the
-raw figures are in ``info``).
+Every entry is float32 with finite bounds. Values are clipped to their bounds: queue lengths,
+rates and latencies can exceed any bound under overload, so their caps are documented here
+and the raw figures are in ``info``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from gymnasium import spaces
 
-__all__ = ["ObservationLayout", "OBS_MODES", "QUEUE_CAP", "LATENCY_CAP_MS", "RATE_CAP"]
+__all__ = [
+    "LATENCY_CAP_MS",
+    "OBS_MODES",
+    "QUEUE_CAP",
+    "RATE_CAP",
+    "ObservationEntry",
+    "ObservationLayout",
+]
 
 OBS_MODES = ("dict", "flat")
-QUEUE_CAP = 1e5  # [requests]
-LATENCY_CAP_MS = 1e5  # [ms]
-RATE_CAP = 1e5  # [req/s]
+QUEUE_CAP = 1e5  # [requests] cap of queue_len
+LATENCY_CAP_MS = 1e5  # [ms] cap of latency_ms
+RATE_CAP = 1e5  # [req/s] cap of arrival_rate
 
 
 @dataclass(frozen=True)
-class _Entry:
+class ObservationEntry:
+    """One key of the observation.
+
+    Attributes:
+        key: Dict key.
+        size: Number of values.
+        high: Upper bound of each value (the lower bound is 0).
+        unit: Unit of the values.
+        doc: What the values mean.
+    """
+
     key: str
     size: int
     high: np.ndarray
+    unit: str
     doc: str
 
 
 class ObservationLayout:
     """Keys, shapes and bounds of the observation, and the conversions between its forms.
+
+    The flat form concatenates the entries in :attr:`keys` order. (The Dict *space* lists its
+    keys sorted, as ``gymnasium.spaces.Dict`` does; observations are looked up by key.)
 
     Args:
         max_replicas: Per stage.
@@ -50,64 +71,84 @@ class ObservationLayout:
         n_nodes: int,
         cores_per_node: int,
     ) -> None:
-        n_stages = len(max_replicas)
+        n = len(max_replicas)
         rep = np.asarray(max_replicas, dtype=np.float32)
-        stage = (n_stages,)
 
-        def full(value: float, shape: tuple[int, ...]) -> np.ndarray:
-            return np.full(shape, value, dtype=np.float32)
+        def full(value: float, size: int) -> np.ndarray:
+            return np.full(size, value, dtype=np.float32)
+
+        def entry(key: str, size: int, high: np.ndarray, unit: str, doc: str) -> ObservationEntry:
+            return ObservationEntry(key, size, np.asarray(high, dtype=np.float32), unit, doc)
 
         self.entries = [
-            _Entry("replicas", n_stages, rep, "replicas that exist and are not being removed"),
-            _Entry("replicas_ready", n_stages, rep, "replicas past their cold start"),
-            _Entry("replicas_starting", n_stages, rep, "replicas in cold start"),
-            _Entry("replicas_pending", n_stages, rep, "replicas asked for but not placed (no room)"),
-            _Entry("cores", n_stages, np.asarray(max_cores, dtype=np.float32), "cores per replica (target)"),
-            _Entry("batch", n_stages, np.asarray(max_batch, dtype=np.float32), "batch size"),
-            _Entry("queue_len", n_stages, full(QUEUE_CAP, stage), "requests waiting in the stage queue"),
-            _Entry("utilisation", n_stages, full(1.0, stage), "busy fraction of ready replicas"),
-            _Entry("arrival_rate", history_s, full(RATE_CAP, (history_s,)), "arrivals per second, oldest first"),
-            _Entry("latency_ms", 3, full(LATENCY_CAP_MS, (3,)), "p50, p95, p99 end-to-end latency [ms]"),
-            _Entry("violation", 1, full(1.0, (1,)), "SLO violation of the last interval"),
-            _Entry("free_cores", n_nodes, full(float(cores_per_node), (n_nodes,)), "free cores per node"),
+            entry("replicas", n, rep, "replicas", "replicas that exist and are not being removed"),
+            entry("replicas_ready", n, rep, "replicas", "replicas past their cold start"),
+            entry("replicas_starting", n, rep, "replicas", "replicas in cold start"),
+            entry("replicas_pending", n, rep, "replicas", "asked for, not placed (no node room)"),
+            entry("cores", n, max_cores, "cores", "cores per replica (the stage's target)"),
+            entry("batch", n, max_batch, "requests", "batch size"),
+            entry("queue_len", n, full(QUEUE_CAP, n), "requests", "waiting in the stage queue"),
+            entry("utilisation", n, full(1.0, n), "1", "busy fraction of ready replicas"),
+            entry(
+                "arrival_rate", history_s, full(RATE_CAP, history_s), "req/s",
+                "observed arrivals per second, oldest first",
+            ),
+            entry("latency_ms", 3, full(LATENCY_CAP_MS, 3), "ms", "p50, p95, p99 end to end"),
+            entry("violation", 1, full(1.0, 1), "1", "SLO violation of the last interval"),
+            entry(
+                "free_cores", n_nodes, full(float(cores_per_node), n_nodes), "cores",
+                "free cores per node",
+            ),
         ]
         self.keys = [e.key for e in self.entries]
+        self.high = np.concatenate([e.high for e in self.entries])
+        self.size = int(self.high.size)
         self.dict_space = spaces.Dict(
-            {e.key: spaces.Box(np.zeros_like(e.high), e.high, dtype=np.float32) for e in self.entries}
+            {
+                e.key: spaces.Box(np.zeros(e.size, dtype=np.float32), e.high, dtype=np.float32)
+                for e in self.entries
+            }
         )
-        low = np.concatenate([np.zeros(e.size, dtype=np.float32) for e in self.entries])
-        high = np.concatenate([e.high for e in self.entries])
-        self.flat_space = spaces.Box(low, high, dtype=np.float32)
-        self._slices = {}
+        self.flat_space = spaces.Box(
+            np.zeros(self.size, dtype=np.float32), self.high.copy(), dtype=np.float32
+        )
+        self.slices: dict[str, slice] = {}
         start = 0
         for e in self.entries:
-            self._slices[e.key] = slice(start, start + e.size)
+            self.slices[e.key] = slice(start, start + e.size)
             start += e.size
-        self.highs = {e.key: e.high for e in self.entries}
+        self._items = list(self.slices.items())
 
     def space(self, mode: str) -> spaces.Space:
-        """The Dict or flat Box space."""
+        """The Dict (``mode="dict"``) or flat Box (``mode="flat"``) space."""
         return self.dict_space if mode == "dict" else self.flat_space
 
-    def build(self, values: dict[str, np.ndarray], mode: str) -> dict[str, np.ndarray] | np.ndarray:
-        """Clip raw values to their bounds and return the observation in ``mode``."""
-        clipped = {
-            k: np.clip(np.asarray(values[k], dtype=np.float32), 0.0, self.highs[k]) for k in self.keys
-        }
-        if mode == "dict":
-            return clipped
-        return np.concatenate([clipped[k] for k in self.keys])
+    def build(
+        self, values: Mapping[str, object], mode: str
+    ) -> dict[str, np.ndarray] | np.ndarray:
+        """Clip raw values to their bounds and return a fresh observation in ``mode``."""
+        buf = np.empty(self.size, dtype=np.float32)
+        for key, sl in self._items:
+            buf[sl] = values[key]
+        # minimum/maximum in place: np.clip costs several times more per call at this size.
+        np.minimum(buf, self.high, out=buf)
+        np.maximum(buf, 0.0, out=buf)
+        if mode == "flat":
+            return buf
+        return {key: buf[sl] for key, sl in self._items}
 
-    def as_dict(self, obs: dict[str, np.ndarray] | np.ndarray) -> dict[str, np.ndarray]:
-        """The dict form of an observation given in either form."""
-        if isinstance(obs, dict):
-            return obs
+    def as_dict(self, obs: Mapping[str, np.ndarray] | np.ndarray) -> dict[str, np.ndarray]:
+        """The dict form of an observation given in either form (flat: views, batched too)."""
+        if isinstance(obs, Mapping):
+            return dict(obs)
         arr = np.asarray(obs)
-        return {k: arr[..., self._slices[k]] for k in self.keys}
+        return {key: arr[..., sl] for key, sl in self._items}
 
     def table(self) -> str:
-        """A Markdown table of the observation entries (used in docs)."""
-        rows = ["| key | shape | meaning | min | max |", "|---|---|---|---|---|"]
+        """A Markdown table of the observation entries (key, shape, meaning, unit, bounds)."""
+        rows = ["| key | shape | meaning | unit | min | max |", "|---|---|---|---|---|---|"]
         for e in self.entries:
-            rows.append(f"| `{e.key}` | ({e.size},) | {e.doc} | 0 | {float(e.high.max()):g} |")
+            high = np.unique(e.high)
+            shown = f"{float(high[0]):g}" if high.size == 1 else "per entry"
+            rows.append(f"| `{e.key}` | ({e.size},) | {e.doc} | {e.unit} | 0 | {shown} |")
         return "\n".join(rows)

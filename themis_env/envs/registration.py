@@ -1,21 +1,34 @@
 """Registered env ids: one generic id and preset ids for the main scenarios.
 
 Registration happens on ``import themis_env`` and is idempotent. Gymnasium 1.x has no plugin
-entry points, so ``gym.make("themis_env:themis_env/Video-Bursty-v0")`` (module before the colon)
-is the form that works in fresh processes.
+entry points, so ``gym.make("themis_env:themis_env/Video-Bursty-v0")`` (module before the
+colon) is the form that works in a fresh process without importing the package first.
+
+Every preset is just a ``scenario`` keyword on the one entry point; any other keyword of
+:class:`~themis_env.envs.inference_cluster.InferenceClusterEnv` can still be passed to
+``gym.make``. The Twitter presets always exist: where the real trace file is absent they run
+on the scenario's calibrated synthetic fallback and say so (``info["trace_fallback"]``).
 """
 
 from __future__ import annotations
 
 from gymnasium.envs.registration import register, registry
 
-__all__ = ["ENTRY_POINT", "NAMESPACE", "PRESETS", "register_envs", "registered_ids"]
+__all__ = [
+    "ENTRY_POINT",
+    "NAMESPACE",
+    "PRESETS",
+    "VERSION",
+    "preset_scenarios",
+    "register_envs",
+    "registered_ids",
+]
 
 NAMESPACE = "themis_env"
 ENTRY_POINT = "themis_env.envs.inference_cluster:InferenceClusterEnv"
+VERSION = 0  # bump when dynamics or reward change
 
-# id name → scenario. The Twitter presets fall back to the calibrated synthetic trace (and say
-# so in info["trace_fallback"]) where the real trace file is absent.
+# id name → scenario: the generic id, then the three paper pipelines × four traces.
 PRESETS: dict[str, str] = {
     "InferenceCluster": "video-arxiv-bursty",
     **{
@@ -24,18 +37,30 @@ PRESETS: dict[str, str] = {
         for pattern in ("bursty", "steady", "fluctuating", "twitter")
     },
 }
-VERSION = 0
+
+
+def _env_id(name: str) -> str:
+    return f"{NAMESPACE}/{name}-v{VERSION}"
+
+
+def preset_scenarios() -> dict[str, str]:
+    """Every registered id and the scenario it runs by default."""
+    return {_env_id(name): scenario for name, scenario in PRESETS.items()}
 
 
 def registered_ids() -> list[str]:
-    """Every env id this package registers."""
-    return [f"{NAMESPACE}/{name}-v{VERSION}" for name in PRESETS]
+    """Every env id this package registers, the generic one first."""
+    return list(preset_scenarios())
 
 
 def register_envs() -> None:
-    """Register every id (a no-op for ids already registered)."""
-    for name, scenario in PRESETS.items():
-        env_id = f"{NAMESPACE}/{name}-v{VERSION}"
+    """Register every id; ids already registered are left alone (no override warning)."""
+    for env_id, scenario in preset_scenarios().items():
         if env_id in registry:
             continue
-        register(id=env_id, entry_point=ENTRY_POINT, kwargs={"scenario": scenario}, nondeterministic=False)
+        register(
+            id=env_id,
+            entry_point=ENTRY_POINT,
+            kwargs={"scenario": scenario},
+            nondeterministic=False,
+        )
