@@ -44,6 +44,22 @@ def load_trace_cached(uri: str, trace_dir: str | None = None):  # noqa: ANN201 (
     return traces.load(uri, trace_dir=trace_dir)
 
 
+@lru_cache(maxsize=8)
+def _resolve(uri: str, fallback_uri: str | None, trace_dir: str | None):  # noqa: ANN202
+    """The trace to use, its URI and whether it is the fallback (cached: warns once)."""
+    try:
+        return load_trace_cached(uri, trace_dir), uri, False
+    except TraceNotFound:
+        if fallback_uri is None:
+            raise
+    warnings.warn(
+        f"trace {uri!r} is not available here; using the scenario's calibrated fallback "
+        f"{fallback_uri!r} (results are marked trace_fallback)",
+        stacklevel=2,
+    )
+    return load_trace_cached(fallback_uri, trace_dir), fallback_uri, True
+
+
 def episode_rates(
     spec: TraceSpec,
     *,
@@ -64,19 +80,7 @@ def episode_rates(
             (or the whole trace) with ``rng``.
         trace_dir: Extra folder to look for named traces in.
     """
-    uri, fallback = spec.uri, False
-    try:
-        trace = load_trace_cached(uri, trace_dir)
-    except TraceNotFound:
-        if spec.fallback_uri is None:
-            raise
-        warnings.warn(
-            f"trace {spec.uri!r} is not available here; using the scenario's calibrated fallback "
-            f"{spec.fallback_uri!r} (results are marked trace_fallback)",
-            stacklevel=3,
-        )
-        uri, fallback = spec.fallback_uri, True
-        trace = load_trace_cached(uri, trace_dir)
+    trace, uri, fallback = _resolve(spec.uri, spec.fallback_uri, trace_dir)
     length = duration_s if duration_s is not None else spec.duration_s
     first = spec.start_s if not fallback else 0
     if start_s is not None:
