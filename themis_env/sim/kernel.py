@@ -686,3 +686,150 @@ def advance(
     out[O_MEMORY_COST] = memory
     _settle(t1, rep_f, rep_i, prm, out_stage, node_free)
     percentiles_from_hist(hist, total, out, O_P50)
+
+
+# Reconcile report: report[s, R_*]
+R_ADDED = 0
+R_REMOVED = 1
+R_RESIZED = 2
+R_FAILED = 3  # resizes deferred for lack of node cores
+R_PENDING = 4  # replicas asked for but not placed
+N_REPORT = 5
+
+
+@njit(cache=True, inline="always")
+def _held(rep_f: np.ndarray, rep_i: np.ndarray, s: int, r: int, now: float) -> int:
+    # While a resize is pending the node keeps max(old, new) reserved, as Kubernetes does.
+    old, new = rep_i[s, r, I_CORES_OLD], rep_i[s, r, I_CORES_NEW]
+    return max(old, new) if rep_f[s, r, F_SWITCH_AT] > now else new
+
+
+@njit(cache=True, inline="always")
+def _is_live(rep_f: np.ndarray, rep_i: np.ndarray, s: int, r: int) -> bool:
+    return rep_i[s, r, I_ACTIVE] == 1 and rep_f[s, r, F_SERVING_UNTIL] == np.inf
+
+
+@njit(cache=True)
+def node_free_cores(
+    now: float, rep_f: np.ndarray, rep_i: np.ndarray, cores_per_node: float, free: np.ndarray
+) -> None:
+    """Free cores per node at ``now`` into ``free``."""
+    free[:] = cores_per_node
+    for s in range(rep_i.shape[0]):
+        for r in range(rep_i.shape[1]):
+            if rep_i[s, r, I_ACTIVE] == 1:
+                free[rep_i[s, r, I_NODE]] -= _held(rep_f, rep_i, s, r, now)
+
+
+@njit(cache=True)
+def reconcile(
+    now: float,
+    targets: np.ndarray,
+    rep_f: np.ndarray,
+    rep_i: np.ndarray,
+    free: np.ndarray,
+    cores_per_node: float,
+    resize_delay: float,
+    warm: bool,
+    cold: np.ndarray,
+    cpos: np.ndarray,
+    report: np.ndarray,
+) -> None:
+    """Move the replicas toward ``targets[s] = (replicas, cores, batch)`` at time ``now``.
+
+    Scale in first (cold-starting replicas, then the newest, as a ReplicaSet prefers) so the
+    cores it frees serve resizes and new replicas; then resize in place where the node has room
+    (else the resize is deferred and counted); then place new replicas first fit (else they
+    stay pending). New replicas take their cold start from ``cold[cpos[0]:]``.
+    """
+    S, R = rep_i.shape[0], rep_i.shape[1]
+    report[:, :] = 0
+    # Removed replicas whose last batch is done give their slot and cores back.
+    for s in range(S):
+        for r in range(R):
+            if (
+                rep_i[s, r, I_ACTIVE] == 1
+                and rep_f[s, r, F_SERVING_UNTIL] <= now
+                and rep_f[s, r, F_FREE_AT] <= now
+            ):
+                rep_i[s, r, I_ACTIVE] = 0
+                rep_f[s, r, F_SERVING_UNTIL] = np.inf
+    node_free_cores(now, rep_f, rep_i, cores_per_node, free)
+    for s in range(S):
+        n_target, c_target = targets[s, 0], targets[s, 1]
+        live = 0
+        for r in range(R):
+            if _is_live(rep_f, rep_i, s, r):
+                live += 1
+        while live > n_target:
+            victim = -1
+            for r in range(R):
+                if not _is_live(rep_f, rep_i, s, r):
+                    continue
+                if victim < 0:
+                    victim = r
+                    continue
+                # Order: not yet ready first, then the newest, then the highest slot.
+                ready_r = rep_f[s, r, F_READY_AT] <= now
+                ready_v = rep_f[s, victim, F_READY_AT] <= now
+                if ready_r != ready_v:
+                    if not ready_r:
+                        victim = r
+                elif rep_f[s, r, F_CREATED_AT] != rep_f[s, victim, F_CREATED_AT]:
+                    if rep_f[s, r, F_CREATED_AT] > rep_f[s, victim, F_CREATED_AT]:
+                        victim = r
+                else:
+                    victim = r  # slots ascend: the later one is higher
+            rep_f[s, victim, F_SERVING_UNTIL] = now
+            report[s, R_REMOVED] += 1
+            live -= 1
+            if rep_f[s, victim, F_FREE_AT] <= now:  # idle: gone at once
+                free[rep_i[s, victim, I_NODE]] += _held(rep_f, rep_i, s, victim, now)
+                rep_i[s, victim, I_ACTIVE] = 0
+                rep_f[s, victim, F_SERVING_UNTIL] = np.inf
+        # In-place resize of the remaining replicas.
+        for r in range(R):
+            if not _is_live(rep_f, rep_i, s, r) or rep_i[s, r, I_CORES_NEW] == c_target:
+                continue
+            switching = rep_f[s, r, F_SWITCH_AT] > now
+            effective = rep_i[s, r, I_CORES_OLD] if switching else rep_i[s, r, I_CORES_NEW]
+            need = max(effective, c_target) - _held(rep_f, rep_i, s, r, now)
+            node = rep_i[s, r, I_NODE]
+            if need > 0 and free[node] < need:
+                report[s, R_FAILED] += 1
+                continue
+            free[node] -= max(need, 0)
+            rep_i[s, r, I_CORES_OLD] = effective
+            rep_i[s, r, I_CORES_NEW] = c_target
+            rep_f[s, r, F_SWITCH_AT] = now if warm else now + resize_delay
+            report[s, R_RESIZED] += 1
+        # Scale out, first fit, into the lowest free slots.
+        shortfall = n_target - live
+        r = 0
+        while shortfall > 0:
+            while r < R and rep_i[s, r, I_ACTIVE] == 1:
+                r += 1
+            node = -1
+            for k in range(free.shape[0]):
+                if free[k] >= c_target:
+                    node = k
+                    break
+            if r >= R or node < 0:
+                report[s, R_PENDING] = shortfall
+                break
+            free[node] -= c_target
+            rep_i[s, r, I_ACTIVE] = 1
+            rep_i[s, r, I_CORES_OLD] = c_target
+            rep_i[s, r, I_CORES_NEW] = c_target
+            rep_i[s, r, I_NODE] = node
+            rep_f[s, r, F_SERVING_UNTIL] = np.inf
+            if warm:
+                rep_f[s, r, F_READY_AT] = now
+            else:
+                rep_f[s, r, F_READY_AT] = now + cold[cpos[0]]
+                cpos[0] += 1
+            rep_f[s, r, F_FREE_AT] = now
+            rep_f[s, r, F_SWITCH_AT] = now
+            rep_f[s, r, F_CREATED_AT] = now
+            report[s, R_ADDED] += 1
+            shortfall -= 1

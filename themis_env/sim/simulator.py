@@ -39,6 +39,7 @@ from themis_env.sim import kernel as K
 __all__ = ["StageDecision", "ApplyReport", "StepStats", "SimState", "Simulator"]
 
 _RANDOM_BLOCK = 1 << 14
+_COLD_BLOCK = 64  # cold-start durations drawn at a time
 _RING_BUCKETS = 512
 
 
@@ -274,9 +275,12 @@ class Simulator:
         self.sec_out = np.zeros((1, K.N_SEC_OUT))
         self.node_free = np.full(self.cluster.nodes, float(self.cluster.cores_per_node))
         self._cum_counts = np.concatenate([[0], np.cumsum(self.counts)]).tolist()
-        self._settled = False  # True while node_free/out_stage describe the current state
+        self._settled = False  # True while out_stage describes the current state
         self._last_targets: list[StageDecision] | None = None
         self._unsettled_target = False
+        self.cold = np.zeros(0)
+        self.cpos = np.zeros(1, dtype=np.int64)
+        self._report = np.zeros((S, K.N_REPORT), dtype=np.int64)
         zero = np.zeros(S, dtype=np.int64)
         zero.flags.writeable = False
         self._no_change = ApplyReport(zero, zero, zero, zero, zero)
@@ -290,47 +294,21 @@ class Simulator:
         self.scratch = np.zeros((2, capacity))
 
     # ------------------------------------------------------------------ actuation
-    def _node_used(self) -> np.ndarray:
-        active = self.rep_i[:, :, K.I_ACTIVE] == 1
-        old = self.rep_i[:, :, K.I_CORES_OLD]
-        new = self.rep_i[:, :, K.I_CORES_NEW]
-        pending = self.rep_f[:, :, K.F_SWITCH_AT] > self.time
-        alloc = np.where(pending, np.maximum(old, new), new)
-        nodes = self.rep_i[:, :, K.I_NODE][active]
-        return np.bincount(nodes, weights=alloc[active], minlength=self.cluster.nodes)
-
     def free_cores(self) -> np.ndarray:
-        """Free cores per node now."""
-        if self._settled:
-            return self.node_free.copy()
-        return self.cluster.cores_per_node - self._node_used()
+        """Free cores per node now (kept current by every apply and advance)."""
+        return self.node_free.copy()
 
-    def _held_cores(self, s: int, r: int) -> int:
-        # While a resize is pending the node keeps max(old, new) reserved, as Kubernetes does.
-        old, new = self.rep_i[s, r, K.I_CORES_OLD], self.rep_i[s, r, K.I_CORES_NEW]
-        return int(max(old, new) if self.rep_f[s, r, K.F_SWITCH_AT] > self.time else new)
-
-    def _release_finished(self) -> None:
-        # Removed replicas whose last batch is done give their slot and cores back.
-        done = (
-            (self.rep_i[:, :, K.I_ACTIVE] == 1)
-            & (self.rep_f[:, :, K.F_SERVING_UNTIL] <= self.time)
-            & (self.rep_f[:, :, K.F_FREE_AT] <= self.time)
-        )
-        if done.any():
-            self.rep_i[done, K.I_ACTIVE] = 0
-            self.rep_f[done, K.F_SERVING_UNTIL] = np.inf
-
-    def _cold_start(self) -> float:
+    def _cold_starts(self, n: int) -> np.ndarray:
+        """``n`` cold-start durations [s] from the scenario's distribution, clipped."""
         cfg = self.cluster.cold_start
         assert self._rng is not None
         if cfg.distribution == "constant":
-            value = cfg.median_s
+            values = np.full(n, cfg.median_s)
         elif cfg.distribution == "uniform":
-            value = self._rng.uniform(cfg.min_s, cfg.max_s)
+            values = self._rng.uniform(cfg.min_s, cfg.max_s, n)
         else:
-            value = cfg.median_s * math.exp(cfg.sigma * self._rng.standard_normal())
-        return float(min(max(value, cfg.min_s), cfg.max_s))
+            values = cfg.median_s * np.exp(cfg.sigma * self._rng.standard_normal(n))
+        return np.clip(values, cfg.min_s, cfg.max_s)
 
     def validate_decision(self, decision: Sequence[StageDecision]) -> list[StageDecision]:
         """Check a decision against the stages' limits; raise ValueError naming what is wrong."""
@@ -364,81 +342,38 @@ class Simulator:
             return self._no_change
         decision = self.validate_decision(decision)
         self._settled = False
-        self._release_finished()
-        S = self.n_stages
-        added = np.zeros(S, dtype=np.int64)
-        removed = np.zeros(S, dtype=np.int64)
-        resized = np.zeros(S, dtype=np.int64)
-        failed = np.zeros(S, dtype=np.int64)
-        now = self.time
-        free = self.free_cores()
-        delay = self.cluster.resize_delay_s
-        for s, (n_target, c_target, b_target) in enumerate(decision):
-            self.batch[s] = b_target
-            self.target_cores[s] = c_target
-            rf, ri = self.rep_f[s], self.rep_i[s]
-            live = np.flatnonzero((ri[:, K.I_ACTIVE] == 1) & (rf[:, K.F_SERVING_UNTIL] == np.inf))
-            # Scale in first, so the cores it frees can serve resizes and new replicas.
-            surplus = len(live) - n_target
-            if surplus > 0:
-                # Cold-starting replicas go first, then the newest (a ReplicaSet's preference).
-                order = sorted(
-                    live, key=lambda r: (rf[r, K.F_READY_AT] <= now, -rf[r, K.F_CREATED_AT], -r)
-                )
-                for r in order[:surplus]:
-                    rf[r, K.F_SERVING_UNTIL] = now
-                    removed[s] += 1
-                    if rf[r, K.F_FREE_AT] <= now:  # idle: gone at once
-                        free[ri[r, K.I_NODE]] += self._held_cores(s, r)
-                        ri[r, K.I_ACTIVE] = 0
-                        rf[r, K.F_SERVING_UNTIL] = np.inf
-                live = np.flatnonzero(
-                    (ri[:, K.I_ACTIVE] == 1) & (rf[:, K.F_SERVING_UNTIL] == np.inf)
-                )
-            # In-place resize of the remaining replicas.
-            for r in live:
-                current_new = ri[r, K.I_CORES_NEW]
-                if current_new == c_target:
-                    continue
-                switching = rf[r, K.F_SWITCH_AT] > now
-                effective = ri[r, K.I_CORES_OLD] if switching else current_new
-                held = self._held_cores(s, r)
-                need = max(effective, c_target) - held  # the node keeps max(old, new) meanwhile
-                node = ri[r, K.I_NODE]
-                if need > 0 and free[node] < need:
-                    failed[s] += 1
-                    continue
-                free[node] -= max(need, 0)
-                ri[r, K.I_CORES_OLD] = effective
-                ri[r, K.I_CORES_NEW] = c_target
-                rf[r, K.F_SWITCH_AT] = now if warm else now + delay
-                resized[s] += 1
-            # Scale out.
-            shortfall = n_target - len(live)
-            self.pending[s] = 0
-            if shortfall > 0:
-                slots = np.flatnonzero(ri[:, K.I_ACTIVE] == 0)
-                for i in range(shortfall):
-                    nodes = np.flatnonzero(free >= c_target)
-                    if i >= len(slots) or len(nodes) == 0:
-                        self.pending[s] = shortfall - i
-                        break
-                    r, node = slots[i], nodes[0]
-                    free[node] -= c_target
-                    ri[r, K.I_ACTIVE] = 1
-                    ri[r, K.I_CORES_OLD] = c_target
-                    ri[r, K.I_CORES_NEW] = c_target
-                    ri[r, K.I_NODE] = node
-                    rf[r, K.F_SERVING_UNTIL] = np.inf
-                    rf[r, K.F_READY_AT] = now if warm else now + self._cold_start()
-                    rf[r, K.F_FREE_AT] = now
-                    rf[r, K.F_SWITCH_AT] = now
-                    rf[r, K.F_CREATED_AT] = now
-                    added[s] += 1
+        targets = np.array(decision, dtype=np.int64)
+        self.batch[:] = targets[:, 2]
+        self.target_cores[:] = targets[:, 1]
+        if not warm and len(self.cold) - int(self.cpos[0]) < int(targets[:, 0].sum()):
+            fresh = self._cold_starts(max(_COLD_BLOCK, int(targets[:, 0].sum())))
+            self.cold = np.concatenate([self.cold[int(self.cpos[0]) :], fresh])
+            self.cpos[0] = 0
+        report = self._report
+        K.reconcile(
+            self.time,
+            targets,
+            self.rep_f,
+            self.rep_i,
+            self.node_free,
+            float(self.cluster.cores_per_node),
+            float(self.cluster.resize_delay_s),
+            warm,
+            self.cold,
+            self.cpos,
+            report,
+        )
+        self.pending[:] = report[:, K.R_PENDING]
         self._last_targets = decision
         # A deferred resize or a pending replica is retried while the target stands.
-        self._unsettled_target = bool(failed.any() or self.pending.any())
-        return ApplyReport(added, removed, resized, failed, self.pending.copy())
+        self._unsettled_target = bool(report[:, K.R_FAILED].any() or report[:, K.R_PENDING].any())
+        return ApplyReport(
+            report[:, K.R_ADDED].copy(),
+            report[:, K.R_REMOVED].copy(),
+            report[:, K.R_RESIZED].copy(),
+            report[:, K.R_FAILED].copy(),
+            report[:, K.R_PENDING].copy(),
+        )
 
     # ------------------------------------------------------------------ time
     def _ensure_capacity(self, t1: float) -> None:
