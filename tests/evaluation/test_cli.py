@@ -1,0 +1,255 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.evaluation.conftest import write_suite
+from tests.evaluation.helpers import HOLD, RAISING, REACTIVE
+from themis_env.cli import main
+from themis_env.evaluation.harness import run_leaderboard
+from themis_env.evaluation.records import read_records
+
+
+def test_evaluate_prints_kpis_and_appends_records(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "eval.jsonl"
+    argv = [
+        "evaluate",
+        "--policy",
+        REACTIVE,
+        "--scenario",
+        "smoke-video",
+        "--seeds",
+        "2",
+        "--episode-s",
+        "15",
+        "--param",
+        "per_replica_rps=6",
+        "--out",
+        str(out),
+        "-q",
+    ]
+    assert main(argv) == 0
+    text = capsys.readouterr().out
+    assert "mean ± 95% CI" in text and "SLO violation" in text
+    records = read_records(out)
+    assert [r["seed"] for r in records] == [0, 1]
+    assert records[0]["policy"]["params"] == {"per_replica_rps": 6}
+    assert records[0]["scenario_config"]["episode_s"] == 15
+    assert main(argv + ["--json", "--seed-list", "4"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed[0]["seed"] == 4 and printed[0]["status"] == "ok"
+    assert len(read_records(out)) == 3  # appended
+
+
+def test_evaluate_reports_bad_input_clearly(capsys: pytest.CaptureFixture[str]) -> None:
+    assert (
+        main(["evaluate", "--policy", "hpaa", "--scenario", "smoke-video", "--no-record", "-q"])
+        == 2
+    )
+    assert "unknown policy 'hpaa'" in capsys.readouterr().err
+    assert (
+        main(["evaluate", "--policy", HOLD, "--scenario", "smoke-vidoe", "--no-record", "-q"]) == 2
+    )
+    assert "Did you mean 'smoke-video'" in capsys.readouterr().err
+    assert (
+        main(
+            ["evaluate", "--policy", HOLD, "--scenario", "smoke-video", "--override", "nodes", "-q"]
+        )
+        == 2
+    )
+    assert "KEY=VALUE" in capsys.readouterr().err
+
+
+def test_evaluate_isolates_a_failing_policy(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = [
+        "evaluate",
+        "--policy",
+        RAISING,
+        "--scenario",
+        "smoke-video",
+        "--episode-s",
+        "10",
+        "--no-record",
+        "-q",
+    ]
+    assert main(argv) == 1
+    assert "failed: RuntimeError: policy blew up on purpose" in capsys.readouterr().out
+
+
+def test_leaderboard_validate_and_tamper(
+    tmp_path: Path, tiny_suite: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "lb"
+    argv = ["leaderboard", "--suite", str(tiny_suite), "--out", str(out), "-q"]
+    assert main(argv + ["--no-plots"]) == 0  # the plots: test_plots and the smoke test
+    text = capsys.readouterr().out
+    assert "8 runs executed, 0 already done, 0 failed" in text
+    for name in (
+        "leaderboard.md",
+        "leaderboard.csv",
+        "leaderboard.json",
+        "run.json",
+        "records.jsonl",
+    ):
+        assert (out / name).is_file(), name
+    assert not (out / "plots").exists()
+    board = json.loads((out / "leaderboard.json").read_text())
+    assert {r["policy"] for r in board["overall"]} == {"hold", "reactive"}
+    assert "| rank | policy | score |" in (out / "leaderboard.md").read_text()
+
+    records = out / "records.jsonl"
+    assert main(["validate", str(records)]) == 0
+    assert "8 ok" in capsys.readouterr().out
+
+    lines = records.read_text().splitlines()
+    rec = json.loads(lines[2])
+    rec["kpis"]["latency_p99_ms"] += 1.0
+    lines[2] = json.dumps(rec)
+    records.write_text("\n".join(lines) + "\n")
+    assert main(["validate", str(records)]) == 1
+    text = capsys.readouterr().out
+    assert "[MISMATCH] record 2" in text and "latency_p99_ms" in text and "7 ok" in text
+
+    # An existing folder is never overwritten without --resume.
+    assert main(argv) == 2
+    assert "--resume" in capsys.readouterr().err
+
+
+def test_resume_runs_only_the_missing_runs(tmp_path: Path, tiny_suite: Path) -> None:
+    out = tmp_path / "lb"
+    first = run_leaderboard(tiny_suite, out, plots=False, progress=False)
+    assert (first.executed, first.skipped) == (8, 0)
+    records = out / "records.jsonl"
+    lines = records.read_text().splitlines(keepends=True)
+    # A killed run: the last three records are lost and the last write was cut in half.
+    records.write_text("".join(lines[:5]) + lines[5][:40])
+    with pytest.warns(UserWarning, match="partial"):
+        second = run_leaderboard(tiny_suite, out, resume=True, plots=False, progress=False)
+    assert (second.executed, second.skipped) == (3, 5)
+    assert len(read_records(records)) == 8
+    assert {r["key"] for r in second.records} == {r["key"] for r in first.records}
+    for a, b in zip(
+        sorted(first.records, key=lambda r: r["key"]),
+        sorted(second.records, key=lambda r: r["key"]),
+        strict=True,
+    ):
+        assert a["kpis"] == b["kpis"]
+    third = run_leaderboard(tiny_suite, out, resume=True, plots=False, progress=False)
+    assert (third.executed, third.skipped) == (0, 8)
+
+
+def test_a_failing_policy_does_not_stop_the_leaderboard(tmp_path: Path) -> None:
+    suite = write_suite(
+        tmp_path / "s.yaml",
+        scenarios=[{"scenario": "smoke-video", "label": "v"}],
+        policies=[{"name": HOLD, "label": "hold"}, {"name": RAISING, "label": "raising"}],
+        seeds=1,
+    )
+    result = run_leaderboard(suite, tmp_path / "lb", plots=False, progress=False, jobs=2)
+    assert result.executed == 2 and result.failed == 1
+    raising = next(r for r in result.board.overall if r.policy == "raising")
+    assert raising.runs_failed == 1 and raising.rank is None
+    assert (
+        "RuntimeError: policy blew up on purpose"
+        in (tmp_path / "lb" / "leaderboard.md").read_text()
+    )
+    # On resume the failed run is retried (and fails again); the finished one is not.
+    again = run_leaderboard(suite, tmp_path / "lb", resume=True, plots=False, progress=False)
+    assert (again.executed, again.skipped) == (1, 1)
+
+
+def test_policies_option_adds_the_references(tmp_path: Path, tiny_suite: Path, capsys) -> None:
+    out = tmp_path / "lb"
+    argv = [
+        "leaderboard",
+        "--suite",
+        str(tiny_suite),
+        "--out",
+        str(out),
+        "--policies",
+        "reactive",
+        "--seed-list",
+        "0",
+        "--no-plots",
+        "-q",
+    ]
+    assert main(argv) == 0
+    manifest = json.loads((out / "run.json").read_text())
+    assert manifest["policies"] == ["reactive", "hold"] and manifest[
+        "reference_policies_added"
+    ] == ["hold"]
+    assert len(read_records(out / "records.jsonl")) == 2 * 2 * 1
+
+
+@pytest.mark.slow
+def test_smoke_suite_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("baselines.themis.policy")
+    out = tmp_path / "smoke"
+    argv = [
+        "leaderboard",
+        "--suite",
+        "smoke",
+        "--out",
+        str(out),
+        "--jobs",
+        "2",
+        "--episode-s",
+        "30",
+        "-q",
+    ]
+    assert main(argv) == 0
+    assert "24 runs executed" in capsys.readouterr().out
+    assert len(list((out / "plots").rglob("*.png"))) == 2 + 2 * 6  # scatters, first-seed timelines
+    assert main(["validate", str(out / "records.jsonl")]) == 0
+
+
+@pytest.mark.slow
+def test_ctrl_c_leaves_valid_records_and_resume_finishes(tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    root = Path(__file__).resolve().parents[2]
+    suite = write_suite(tmp_path / "s.yaml", seeds=3, overrides={"episode_s": 120})
+    out = tmp_path / "lb"
+    records = out / "records.jsonl"
+    cmd = [
+        sys.executable,
+        "-m",
+        "themis_env",
+        "leaderboard",
+        "--suite",
+        str(suite),
+        "--out",
+        str(out),
+        "--jobs",
+        "2",
+        "--no-plots",
+        "-q",
+    ]
+    env = dict(os.environ, PYTHONPATH=str(root))
+    proc = subprocess.Popen(
+        cmd, cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if records.exists() and records.read_text().count("\n") >= 2:
+            break
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "--resume" in err
+    text = records.read_text()
+    assert text.endswith("\n")
+    done = len(read_records(records))
+    assert 2 <= done < 12
+    result = run_leaderboard(suite, out, resume=True, plots=False, progress=False)
+    assert (result.executed, result.skipped) == (12 - done, done)
+    assert len(read_records(records)) == 12

@@ -1,0 +1,357 @@
+r"""``themis-env evaluate``, ``themis-env leaderboard`` and ``themis-env validate``.
+
+Examples::
+
+    themis-env evaluate --policy hpa --scenario smoke-video --seeds 3
+    themis-env evaluate --policy mypkg.policies:MyPolicy --scenario video-arxiv-bursty --seeds 2 \\
+        --param threshold=0.7 --override episode_s=120
+    themis-env leaderboard --suite smoke --out results/smoke --jobs 2
+    themis-env leaderboard --suite paper --policies themis hpa agent:agents/zoo/ppo/ppo.zip \\
+        --out results/paper --resume
+    themis-env validate results/smoke/records.jsonl
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from themis_env.errors import ConfigError
+
+__all__ = ["add_parser", "parse_assignments"]
+
+_SUMMARY_KPIS = (
+    ("slo_violation_rate", "SLO violation", 4),
+    ("late_or_dropped_fraction", "late/dropped", 4),
+    ("mean_cores", "mean cores", 2),
+    ("cost", "cost", 1),
+    ("latency_p99_ms", "p99 [ms]", 1),
+    ("mean_reward", "mean reward", 4),
+)
+
+
+def parse_assignments(items: Sequence[str] | None, what: str) -> dict[str, Any]:
+    """Turn ``["a=1", "b.c=x"]`` into ``{"a": 1, "b": {"c": "x"}}`` (values parsed as YAML).
+
+    Raises:
+        ConfigError: for an item without ``=`` or with an empty key.
+    """
+    out: dict[str, Any] = {}
+    for item in items or ():
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(
+                f"{what} {item!r} must be KEY=VALUE (e.g. episode_s=60 or cluster.nodes=1)"
+            )
+        try:
+            value = yaml.safe_load(text) if text.strip() else ""
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{what} {item!r}: the value is not valid YAML: {exc}") from exc
+        node = out
+        parts = key.strip().split(".")
+        for part in parts[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"{what} {item!r} conflicts with an earlier {what} of {part!r}")
+            node = child
+        node[parts[-1]] = value
+    return out
+
+
+def _use_trace_dir(args: argparse.Namespace) -> None:
+    """Put ``--trace-dir`` first on ``THEMIS_TRACE_DIR`` (worker processes inherit it)."""
+    trace_dir = getattr(args, "trace_dir", None)
+    if not trace_dir:
+        return
+    if not Path(trace_dir).is_dir():
+        raise ConfigError(f"--trace-dir {trace_dir!r} is not a folder")
+    current = os.environ.get("THEMIS_TRACE_DIR")
+    os.environ["THEMIS_TRACE_DIR"] = os.pathsep.join([trace_dir] + ([current] if current else []))
+
+
+def _seeds(args: argparse.Namespace) -> list[int]:
+    if args.seed_list:
+        return [int(s) for s in args.seed_list]
+    if args.seeds < 1:
+        raise ConfigError(f"--seeds {args.seeds} must be ≥ 1")
+    return list(range(args.seed_start, args.seed_start + args.seeds))
+
+
+def _fmt(value: Any, digits: int) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:.{digits}f}"
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    _use_trace_dir(args)
+    from themis_env.evaluation.harness import evaluate_policy
+
+    overrides = parse_assignments(args.override, "--override")
+    if args.episode_s is not None:
+        overrides["episode_s"] = args.episode_s
+    records_path = None if args.no_record else Path(args.out)
+    records = evaluate_policy(
+        args.policy,
+        args.scenario,
+        _seeds(args),
+        params=parse_assignments(args.param, "--param"),
+        overrides=overrides,
+        action_mode=args.action_mode,
+        obs_mode=args.obs_mode,
+        jobs=args.jobs,
+        backend=args.backend,
+        records_path=records_path,
+        progress=not args.quiet,
+    )
+    if args.json:
+        print(
+            json.dumps(
+                [
+                    {k: r.get(k) for k in ("seed", "status", "kpis", "timing", "trace", "error")}
+                    for r in records
+                ]
+            )
+        )
+    else:
+        _print_summary(records, args)
+    if records_path is not None:
+        print(
+            f"records appended to {records_path} "
+            f"(check them with: themis-env validate {records_path})",
+            file=sys.stderr,
+        )
+    return 1 if any(r.get("status") != "ok" for r in records) else 0
+
+
+def _print_summary(records: Sequence[Mapping[str, Any]], args: argparse.Namespace) -> None:
+    from themis_env.evaluation.leaderboard import mean_ci
+
+    headers = ["seed", *(h for _, h, _ in _SUMMARY_KPIS), "decision [ms]", "status"]
+    rows = []
+    for r in records:
+        kpis, timing = r.get("kpis") or {}, r.get("timing") or {}
+        status = r.get("status", "?")
+        if status != "ok":
+            err = r.get("error") or {}
+            status = f"failed: {err.get('type')}: {err.get('message')}"
+        rows.append(
+            [
+                str(r.get("seed")),
+                *(_fmt(kpis.get(k), d) for k, _, d in _SUMMARY_KPIS),
+                _fmt(timing.get("decision_ms_mean"), 3),
+                status,
+            ]
+        )
+    ok = [r for r in records if r.get("status") == "ok"]
+    if len(ok) > 1:
+        cells = []
+        for k, _, d in _SUMMARY_KPIS:
+            stat = mean_ci(r["kpis"].get(k) for r in ok)
+            cells.append(
+                _fmt(stat.mean, d) + (f" ± {stat.ci95:.{d}f}" if stat.ci95 is not None else "")
+            )
+        stat = mean_ci(r["timing"].get("decision_ms_mean") for r in ok)
+        rows.append(["mean ± 95% CI", *cells, _fmt(stat.mean, 3), f"{len(ok)}/{len(records)} ok"])
+    widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(headers)]
+    print(f"policy {args.policy} on scenario {args.scenario}")
+    if any((r.get("trace") or {}).get("fallback") for r in ok):
+        print(
+            "note: the scenario's trace file is absent here; it ran on its calibrated synthetic "
+            "fallback trace"
+        )
+    print("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)))
+    for row in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))
+
+
+def _leaderboard(args: argparse.Namespace) -> int:
+    _use_trace_dir(args)
+    from themis_env.evaluation.harness import run_leaderboard
+
+    overrides = parse_assignments(args.override, "--override")
+    if args.episode_s is not None:
+        overrides["episode_s"] = args.episode_s
+    out = Path(args.out) if args.out else Path("results") / f"leaderboard-{Path(args.suite).stem}"
+    result = run_leaderboard(
+        args.suite,
+        out,
+        policies=args.policies,
+        seeds=[int(s) for s in args.seed_list] if args.seed_list else None,
+        overrides=overrides or None,
+        jobs=args.jobs,
+        backend=args.backend,
+        resume=args.resume,
+        plots=not args.no_plots,
+        timelines=args.timelines,
+        progress=not args.quiet,
+    )
+    print(
+        f"suite {result.suite.name}: {result.executed} runs executed, "
+        f"{result.skipped} already done, "
+        f"{result.failed} failed"
+    )
+    board = result.board
+    if board is not None:
+        print()
+        for row in board.overall:
+            rank = str(row.rank) if row.rank is not None else "-"
+            score = "n/a" if row.score.mean is None else f"{row.score.mean:.3f}"
+            ci = f" ± {row.score.ci95:.3f}" if row.score.ci95 is not None else ""
+            extra = " (privileged)" if row.privileged else ""
+            extra += f" ({row.runs_failed} failed)" if row.runs_failed else ""
+            print(f"  {rank:>3}  {row.policy:<24} score {score}{ci}{extra}")
+        if board.fallback_scenarios:
+            print(
+                f"  note: synthetic fallback trace used for {', '.join(board.fallback_scenarios)}"
+            )
+    print()
+    print(f"tables:  {out / 'leaderboard.md'} (.csv, .json)")
+    print(f"records: {out / 'records.jsonl'}")
+    if not args.no_plots:
+        print(f"plots:   {out / 'plots'}")
+    return 1 if result.failed else 0
+
+
+def _validate(args: argparse.Namespace) -> int:
+    _use_trace_dir(args)
+    from themis_env.evaluation.validation import validate_records
+
+    path = Path(args.record_file)
+    if not path.is_file():
+        raise ConfigError(f"record file {str(path)!r} does not exist")
+    results = validate_records(path, rtol=args.rtol, jobs=args.jobs, rerun=args.rerun_policy)
+    counts: dict[str, int] = {}
+    for res in results:
+        counts[res.status] = counts.get(res.status, 0) + 1
+        if res.status == "ok" and not args.verbose and not res.notes:
+            continue
+        print(f"[{res.status.upper()}] record {res.index} ({res.label}) key {res.key}")
+        for kpi, recorded, replayed in res.diffs:
+            print(f"    {kpi}: recorded {recorded!r}, replayed {replayed!r}")
+        for note in res.notes:
+            print(f"    note: {note}")
+    summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+    print(f"{path}: {len(results)} records: {summary or 'none'}")
+    return 1 if counts.get("mismatch") or counts.get("error") else 0
+
+
+def _add_run_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--jobs", "-j", type=int, default=1, help="parallel workers (default 1)")
+    p.add_argument(
+        "--backend",
+        choices=("process", "ray"),
+        default="process",
+        help="process pool (default) or Ray (pip install 'themis-env[ray]')",
+    )
+    p.add_argument(
+        "--override",
+        action="append",
+        metavar="KEY=VALUE",
+        help="scenario override for every run, e.g. episode_s=60 or cluster.nodes=1 (repeatable)",
+    )
+    p.add_argument("--episode-s", type=int, default=None, help="episode length [s] (an override)")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    _add_trace_dir(p)
+
+
+def _add_trace_dir(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--trace-dir",
+        default=None,
+        help="folder holding named real traces (added to THEMIS_TRACE_DIR); without the trace a "
+        "scenario runs on its synthetic fallback and says so",
+    )
+
+
+def add_parser(subparsers: Any) -> None:
+    """Add the ``evaluate``, ``leaderboard`` and ``validate`` commands."""
+    p = subparsers.add_parser(
+        "evaluate",
+        help="score one policy on one scenario over seeds",
+        description="Score one policy on one scenario over several seeds.",
+    )
+    p.add_argument(
+        "--policy",
+        required=True,
+        metavar="NAME|module:Class|agent:PATH.zip",
+        help="a registered policy name, an importable class, or a stable-baselines3 agent zip",
+    )
+    p.add_argument("--scenario", required=True, help="scenario name or YAML path")
+    p.add_argument("--seeds", type=int, default=1, help="number of seeds (default 1)")
+    p.add_argument("--seed-start", type=int, default=0, help="first seed (default 0)")
+    p.add_argument(
+        "--seed-list", nargs="+", metavar="SEED", help="explicit seeds (instead of --seeds)"
+    )
+    p.add_argument(
+        "--param", action="append", metavar="KEY=VALUE", help="policy parameter (repeatable)"
+    )
+    p.add_argument(
+        "--action-mode",
+        choices=("target", "delta", "continuous"),
+        default=None,
+        help="env action mode (default: target; a learned agent's own)",
+    )
+    p.add_argument(
+        "--obs-mode",
+        choices=("dict", "flat"),
+        default=None,
+        help="env observation mode (default: dict; a learned agent's own)",
+    )
+    p.add_argument("--out", default="results/evaluate.jsonl", help="records file to append to")
+    p.add_argument("--no-record", action="store_true", help="do not write records")
+    p.add_argument("--json", action="store_true", help="print the results as JSON")
+    _add_run_options(p)
+    p.set_defaults(func=_evaluate)
+
+    p = subparsers.add_parser(
+        "leaderboard",
+        help="run a suite and write ranked tables, records and plots",
+        description="Run a suite (policies x scenarios x seeds) and write the leaderboard.",
+    )
+    p.add_argument("--suite", required=True, help="suite name (configs/suites) or YAML path")
+    p.add_argument(
+        "--policies",
+        nargs="+",
+        metavar="POLICY",
+        help="policies to run instead of the suite's (suite labels, names, module:Class or "
+        "agent:PATH.zip); the suite's reference policies are added",
+    )
+    p.add_argument("--seed-list", nargs="+", metavar="SEED", help="seeds instead of the suite's")
+    p.add_argument("--out", default=None, help="output folder (default results/leaderboard-SUITE)")
+    p.add_argument(
+        "--resume", action="store_true", help="continue an existing folder, skipping finished runs"
+    )
+    p.add_argument("--no-plots", action="store_true", help="do not draw figures")
+    p.add_argument(
+        "--timelines",
+        choices=("all", "first-seed", "none"),
+        default="first-seed",
+        help="timeline figures: one per run, one per scenario and policy (default), or none",
+    )
+    _add_run_options(p)
+    p.set_defaults(func=_leaderboard)
+
+    p = subparsers.add_parser(
+        "validate",
+        help="replay records and report any whose KPIs differ",
+        description="Replay every record of a file and compare its KPIs.",
+    )
+    p.add_argument("record_file", metavar="RECORD_FILE", help="a records .jsonl file")
+    p.add_argument("--rtol", type=float, default=1e-9, help="relative tolerance for float KPIs")
+    p.add_argument("--verbose", "-v", action="store_true", help="list matching records too")
+    p.add_argument("--jobs", "-j", type=int, default=1, help="parallel replays (default 1)")
+    p.add_argument(
+        "--rerun-policy",
+        action="store_true",
+        help="also run each policy again and compare its actions (is the policy deterministic?)",
+    )
+    _add_trace_dir(p)
+    p.set_defaults(func=_validate)

@@ -1,0 +1,602 @@
+"""Rank policies from run records: per-KPI means with 95 % confidence intervals and one score.
+
+The normalised score
+--------------------
+
+For every scenario *s* and seed *k*, a policy's SLO violation rate *v* and cost *c* are
+divided by those of the suite's reference policies *R* (by default HPA and VPA, the
+Kubernetes autoscalers) on the **same scenario and seed**::
+
+    n_v = (v + ε) / G_R(v_r + ε)          n_c = c / G_R(c_r)
+    score(s, k) = n_v ** w  ·  n_c ** (1 − w)
+
+where ``G_R`` is the geometric mean over the reference policies (the value itself when there
+is one), ε the ``violation_floor`` (default 0.01, so two near-zero violation rates do not
+make an enormous ratio) and *w* the ``violation_weight`` (default 0.5). A policy's overall
+score for seed *k* is the geometric mean of ``score(s, k)`` over the scenarios; the table shows
+its mean over seeds with a 95 % confidence interval. **Lower is better; 1.0 is as good as the
+references**; 0.5 is, for example, half the violations at the same cost. This follows
+CityLearn's baseline-normalised KPIs and CompilerGym's geometric mean over benchmarks.
+
+Confidence intervals are Student-t intervals over seeds: mean ± t(0.975, n−1)·s/√n; with a
+single seed there is none. Privileged policies (which see the future trace) are shown but not
+ranked. A policy with failed runs is ranked after the complete ones, over the seeds it has.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import tempfile
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from themis_env.evaluation.records import json_safe
+from themis_env.evaluation.suites import ReferenceConfig
+
+__all__ = [
+    "KPI_COLUMNS",
+    "Stat",
+    "Row",
+    "Leaderboard",
+    "build_leaderboard",
+    "mean_ci",
+    "t_quantile_975",
+    "to_markdown",
+    "to_csv",
+    "to_json",
+    "write_atomic",
+    "write_leaderboard",
+    "SCORE_DEFINITION",
+]
+
+# (field, heading, where): where is "kpis" or "timing" in the record.
+KPI_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("slo_violation_rate", "SLO violation", "kpis"),
+    ("late_or_dropped_fraction", "late or dropped", "kpis"),
+    ("cost", "cost", "kpis"),
+    ("cost_core_seconds", "core-seconds", "kpis"),
+    ("mean_cores", "mean cores", "kpis"),
+    ("latency_p50_ms", "p50 [ms]", "kpis"),
+    ("latency_p95_ms", "p95 [ms]", "kpis"),
+    ("latency_p99_ms", "p99 [ms]", "kpis"),
+    ("dropped", "dropped", "kpis"),
+    ("horizontal_actions", "horizontal actions", "kpis"),
+    ("vertical_actions", "vertical actions", "kpis"),
+    ("failed_resizes", "failed resizes", "kpis"),
+    ("mean_reward", "mean reward", "kpis"),
+    ("decision_ms_mean", "decision [ms]", "timing"),
+)
+
+SCORE_DEFINITION = (
+    "score = geometric mean over scenarios of ((v + ε) / G_R(v_r + ε))^w · (c / G_R(c_r))^(1−w), "
+    "per seed against the reference policies R on the same scenario and seed (G_R: geometric "
+    "mean over R; v: SLO violation rate; c: cost); mean ± 95 % CI over seeds. Lower is better; "
+    "1.0 = the references."
+)
+
+# Student t quantiles t(0.975, df) for df = 1..30, then a few larger df (interpolated in 1/df).
+_T975 = (
+    12.706205,
+    4.302653,
+    3.182446,
+    2.776445,
+    2.570582,
+    2.446912,
+    2.364624,
+    2.306004,
+    2.262157,
+    2.228139,
+    2.200985,
+    2.178813,
+    2.160369,
+    2.144787,
+    2.131450,
+    2.119905,
+    2.109816,
+    2.100922,
+    2.093024,
+    2.085963,
+    2.079614,
+    2.073873,
+    2.068658,
+    2.063899,
+    2.059539,
+    2.055529,
+    2.051831,
+    2.048407,
+    2.045230,
+    2.042272,
+)
+_T975_TAIL = ((30, 2.042272), (40, 2.021075), (60, 2.000298), (120, 1.979930), (math.inf, 1.959964))
+
+
+def t_quantile_975(df: int) -> float:
+    """The 97.5 % quantile of Student's t with ``df`` degrees of freedom (≥ 1)."""
+    if df < 1:
+        raise ValueError(f"degrees of freedom must be ≥ 1, got {df}")
+    if df <= 30:
+        return _T975[df - 1]
+    for (d0, t0), (d1, t1) in zip(_T975_TAIL[:-1], _T975_TAIL[1:], strict=True):
+        if d0 <= df <= d1:
+            x0, x1, x = 1 / d0, (0.0 if math.isinf(d1) else 1 / d1), 1 / df
+            return t0 + (t1 - t0) * (x - x0) / (x1 - x0)
+    return _T975_TAIL[-1][1]  # pragma: no cover
+
+
+@dataclass(frozen=True)
+class Stat:
+    """A mean over seeds with the half-width of its 95 % confidence interval (None for n < 2)."""
+
+    mean: float | None
+    ci95: float | None
+    n: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data."""
+        return {"mean": self.mean, "ci95": self.ci95, "n": self.n}
+
+
+def mean_ci(values: Iterable[float | None]) -> Stat:
+    """Mean and 95 % Student-t half-width of the finite values."""
+    xs = np.array([v for v in values if v is not None and math.isfinite(v)], dtype=np.float64)
+    n = len(xs)
+    if n == 0:
+        return Stat(None, None, 0)
+    mean = float(xs.mean())
+    if n == 1:
+        return Stat(mean, None, 1)
+    half = t_quantile_975(n - 1) * float(xs.std(ddof=1)) / math.sqrt(n)
+    return Stat(mean, half, n)
+
+
+@dataclass
+class Row:
+    """One policy in one table (a scenario, or the overall ranking).
+
+    Attributes:
+        policy: Policy label.
+        rank: 1 = best; None for privileged or unscored policies.
+        score: Normalised score (mean and CI over seeds).
+        violation_ratio: n_v, the violation ratio to the references.
+        cost_ratio: n_c, the cost ratio to the references.
+        kpis: Mean and CI over seeds of each KPI column.
+        runs_ok: Runs that finished.
+        runs_failed: Runs that raised.
+        errors: One line per distinct error.
+        privileged: The policy sees the future (an upper bound, not ranked).
+        trace_fallback: Some run used the synthetic fallback trace.
+    """
+
+    policy: str
+    rank: int | None = None
+    score: Stat = field(default_factory=lambda: Stat(None, None, 0))
+    violation_ratio: Stat = field(default_factory=lambda: Stat(None, None, 0))
+    cost_ratio: Stat = field(default_factory=lambda: Stat(None, None, 0))
+    kpis: dict[str, Stat] = field(default_factory=dict)
+    runs_ok: int = 0
+    runs_failed: int = 0
+    errors: list[str] = field(default_factory=list)
+    privileged: bool = False
+    trace_fallback: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data."""
+        return {
+            "policy": self.policy,
+            "rank": self.rank,
+            "score": self.score.to_dict(),
+            "violation_ratio": self.violation_ratio.to_dict(),
+            "cost_ratio": self.cost_ratio.to_dict(),
+            "kpis": {k: v.to_dict() for k, v in self.kpis.items()},
+            "runs_ok": self.runs_ok,
+            "runs_failed": self.runs_failed,
+            "errors": self.errors,
+            "privileged": self.privileged,
+            "trace_fallback": self.trace_fallback,
+        }
+
+
+@dataclass
+class Leaderboard:
+    """The ranked tables of one suite.
+
+    Attributes:
+        suite: Suite name.
+        reference: How the score was computed.
+        overall: One row per policy, ranked by overall score.
+        scenarios: Per scenario label, one row per policy ranked by that scenario's score.
+        fallback_scenarios: Scenarios whose runs used the synthetic fallback trace.
+        notes: Free text (the suite's notes and anything the harness adds).
+    """
+
+    suite: str
+    reference: ReferenceConfig
+    overall: list[Row]
+    scenarios: dict[str, list[Row]]
+    fallback_scenarios: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def _value(record: Mapping[str, Any], name: str, where: str) -> float | None:
+    value = (record.get(where) or {}).get(name)
+    return None if value is None else float(value)
+
+
+def _geomean(values: Sequence[float]) -> float:
+    return float(math.exp(sum(math.log(v) for v in values) / len(values)))
+
+
+def _rank(rows: list[Row]) -> list[Row]:
+    def order(row: Row) -> tuple[int, float, str]:
+        if row.privileged or row.score.mean is None:
+            group = 3
+        else:
+            group = 1 if row.runs_failed else 0
+        return (group, row.score.mean if row.score.mean is not None else math.inf, row.policy)
+
+    rows = sorted(rows, key=order)
+    rank = 0
+    for row in rows:
+        if not row.privileged and row.score.mean is not None:
+            rank += 1
+            row.rank = rank
+    return rows
+
+
+def build_leaderboard(
+    records: Iterable[Mapping[str, Any]],
+    reference: ReferenceConfig,
+    *,
+    suite: str = "",
+    scenarios: Sequence[str] | None = None,
+    policies: Sequence[str] | None = None,
+    notes: Sequence[str] = (),
+) -> Leaderboard:
+    """Aggregate records (one per run; pass the latest per key) into ranked tables.
+
+    Args:
+        records: Run records (``status`` ok or failed).
+        reference: The reference policies and score weights.
+        suite: Suite name for the title.
+        scenarios: Scenario labels in display order (default: order of appearance).
+        policies: Policy labels to include (default: all in the records).
+        notes: Extra lines for the footnotes.
+    """
+    by_cell: dict[tuple[str, str], list[Mapping[str, Any]]] = defaultdict(list)
+    scenario_order: list[str] = list(scenarios or [])
+    policy_order: list[str] = list(policies or [])
+    for record in records:
+        sc, pol = str(record.get("scenario")), str((record.get("policy") or {}).get("label"))
+        if policies is not None and pol not in policies:
+            continue
+        if scenarios is not None and sc not in scenarios:
+            continue
+        by_cell[(sc, pol)].append(record)
+        if sc not in scenario_order:
+            scenario_order.append(sc)
+        if pol not in policy_order:
+            policy_order.append(pol)
+
+    eps, w = reference.violation_floor, reference.violation_weight
+
+    def ok_by_seed(sc: str, pol: str) -> dict[int, Mapping[str, Any]]:
+        return {int(r["seed"]): r for r in by_cell.get((sc, pol), []) if r.get("status") == "ok"}
+
+    # Reference values per (scenario, seed), only where every reference policy finished.
+    ref_values: dict[str, dict[int, tuple[float, float]]] = {}
+    for sc in scenario_order:
+        per_ref = [ok_by_seed(sc, ref) for ref in reference.policies]
+        seeds = set.intersection(*(set(p) for p in per_ref)) if per_ref else set()
+        ref_values[sc] = {}
+        for k in sorted(seeds):
+            v = [(_value(p[k], "slo_violation_rate", "kpis") or 0.0) + eps for p in per_ref]
+            c = [max(_value(p[k], reference.cost, "kpis") or 0.0, 1e-12) for p in per_ref]
+            ref_values[sc][k] = (_geomean(v), _geomean(c))
+
+    # Per (policy, scenario, seed): (n_v, n_c).
+    ratios: dict[tuple[str, str], dict[int, tuple[float, float]]] = {}
+    for sc in scenario_order:
+        for pol in policy_order:
+            cell = {}
+            for k, r in ok_by_seed(sc, pol).items():
+                if k not in ref_values[sc]:
+                    continue
+                v_ref, c_ref = ref_values[sc][k]
+                n_v = ((_value(r, "slo_violation_rate", "kpis") or 0.0) + eps) / v_ref
+                n_c = max(_value(r, reference.cost, "kpis") or 0.0, 1e-12) / c_ref
+                cell[k] = (n_v, n_c)
+            ratios[(sc, pol)] = cell
+
+    def score(n_v: float, n_c: float) -> float:
+        return n_v**w * n_c ** (1 - w)
+
+    def cell_row(pol: str, cells: list[Mapping[str, Any]]) -> Row:
+        ok = [r for r in cells if r.get("status") == "ok"]
+        failed = [r for r in cells if r.get("status") != "ok"]
+        row = Row(policy=pol, runs_ok=len(ok), runs_failed=len(failed))
+        row.privileged = any(bool((r.get("policy") or {}).get("privileged")) for r in ok)
+        row.trace_fallback = any(bool((r.get("trace") or {}).get("fallback")) for r in ok)
+        row.errors = sorted(
+            {
+                f"{(r.get('error') or {}).get('type')}: {(r.get('error') or {}).get('message')}"
+                for r in failed
+            }
+        )
+        row.kpis = {
+            name: mean_ci(_value(r, name, where) for r in ok) for name, _, where in KPI_COLUMNS
+        }
+        return row
+
+    tables: dict[str, list[Row]] = {}
+    fallback_scenarios = []
+    for sc in scenario_order:
+        rows = []
+        for pol in policy_order:
+            cells = by_cell.get((sc, pol), [])
+            if not cells:
+                continue
+            row = cell_row(pol, cells)
+            cell = ratios.get((sc, pol), {})
+            row.score = mean_ci(score(*cell[k]) for k in sorted(cell))
+            row.violation_ratio = mean_ci(cell[k][0] for k in sorted(cell))
+            row.cost_ratio = mean_ci(cell[k][1] for k in sorted(cell))
+            rows.append(row)
+            if row.trace_fallback and sc not in fallback_scenarios:
+                fallback_scenarios.append(sc)
+        tables[sc] = _rank(rows)
+
+    overall = []
+    for pol in policy_order:
+        cells = [r for sc in scenario_order for r in by_cell.get((sc, pol), [])]
+        if not cells:
+            continue
+        row = cell_row(pol, cells)
+        # Overall KPI columns: the mean over scenarios of the per-scenario means. Scenarios are
+        # not samples of one population, so no interval is given (n counts scenarios).
+        for name in row.kpis:
+            per_sc = [
+                next((x.kpis[name].mean for x in tables[sc] if x.policy == pol), None)
+                for sc in scenario_order
+            ]
+            pooled = mean_ci(per_sc)
+            row.kpis[name] = Stat(pooled.mean, None, pooled.n)
+        seed_sets = [set(ratios.get((sc, pol), {})) for sc in scenario_order]
+        seeds = set.intersection(*seed_sets) if seed_sets else set()
+        per_seed = [[ratios[(sc, pol)][k] for sc in scenario_order] for k in sorted(seeds)]
+        row.score = mean_ci(_geomean([score(*x) for x in cells_k]) for cells_k in per_seed)
+        row.violation_ratio = mean_ci(_geomean([x[0] for x in cells_k]) for cells_k in per_seed)
+        row.cost_ratio = mean_ci(_geomean([x[1] for x in cells_k]) for cells_k in per_seed)
+        overall.append(row)
+    return Leaderboard(
+        suite=suite,
+        reference=reference,
+        overall=_rank(overall),
+        scenarios=tables,
+        fallback_scenarios=fallback_scenarios,
+        notes=list(notes),
+    )
+
+
+# --------------------------------------------------------------------------- formatting
+# Fractions in [0, 1] are easier to compare with fixed decimals.
+_FIXED = {"slo_violation_rate": 4, "late_or_dropped_fraction": 4}
+
+
+def _decimals(x: float, digits: int) -> int:
+    """Decimals that show ``digits`` significant digits of ``x`` (at most 6, at least 0)."""
+    if x == 0 or not math.isfinite(x):
+        return digits - 1
+    return int(min(6, max(0, digits - 1 - math.floor(math.log10(abs(x))))))
+
+
+def _fmt(x: float | None, digits: int = 3, decimals: int | None = None) -> str:
+    if x is None:
+        return "n/a"
+    if x != 0 and abs(x) >= 1e6:
+        return f"{x:.{digits}g}"
+    d = _decimals(x, digits) if decimals is None else decimals
+    text = f"{x:.{d}f}"
+    return "0" + text[2:] if text.startswith("-0") and float(text) == 0 else text
+
+
+def _fmt_stat(stat: Stat, digits: int = 3, decimals: int | None = None) -> str:
+    """``mean ± ci`` with the interval printed to the mean's precision (or fixed decimals)."""
+    if stat.mean is None:
+        return "n/a"
+    if stat.ci95 is None:
+        return _fmt(stat.mean, digits, decimals)
+    d = decimals
+    if d is None:
+        d = _decimals(stat.mean, digits) if stat.mean != 0 else _decimals(stat.ci95, 2)
+    return f"{_fmt(stat.mean, digits, d)} ± {_fmt(stat.ci95, digits, d)}"
+
+
+def _policy_cell(row: Row) -> str:
+    marks = []
+    if row.privileged:
+        marks.append("†")
+    if row.trace_fallback:
+        marks.append("‡")
+    name = row.policy + "".join(marks)
+    if row.runs_failed:
+        name += f" ({row.runs_failed} failed)"
+    return name
+
+
+def _md_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def to_markdown(board: Leaderboard) -> str:
+    """The leaderboard as Markdown: the overall ranking, then one table per scenario."""
+    ref = board.reference
+    out = [f"# Leaderboard: {board.suite}" if board.suite else "# Leaderboard", ""]
+    out.append(
+        f"Score: lower is better, 1.0 = the reference policies ({', '.join(ref.policies)}); "
+        f"violation weight w = {ref.violation_weight}, violation floor ε = {ref.violation_floor}, "
+        f"cost KPI `{ref.cost}`. Values are means over seeds ± the 95 % confidence half-width."
+    )
+    out.append("")
+    out.append("## Overall")
+    out.append("")
+    headers = [
+        "rank",
+        "policy",
+        "score",
+        "violation ratio",
+        "cost ratio",
+        "SLO violation",
+        "mean cores",
+        "p99 [ms]",
+        "decision [ms]",
+        "runs",
+    ]
+    rows = []
+    for r in board.overall:
+        rows.append(
+            [
+                str(r.rank) if r.rank is not None else "—",
+                _policy_cell(r),
+                _fmt_stat(r.score),
+                _fmt_stat(r.violation_ratio),
+                _fmt_stat(r.cost_ratio),
+                _fmt(r.kpis["slo_violation_rate"].mean, decimals=4),
+                _fmt(r.kpis["mean_cores"].mean),
+                _fmt(r.kpis["latency_p99_ms"].mean),
+                _fmt(r.kpis["decision_ms_mean"].mean),
+                f"{r.runs_ok}/{r.runs_ok + r.runs_failed}",
+            ]
+        )
+    out.append(_md_table(headers, rows))
+    out.append("")
+    out.append("Overall KPI columns are means over scenarios of the per-scenario means.")
+    for sc, table in board.scenarios.items():
+        out.append("")
+        title = f"## {sc}" + (
+            " ‡ (synthetic fallback trace)" if sc in board.fallback_scenarios else ""
+        )
+        out.append(title)
+        out.append("")
+        headers = ["rank", "policy", "score"] + [h for _, h, _ in KPI_COLUMNS] + ["runs"]
+        rows = []
+        for r in table:
+            rows.append(
+                [str(r.rank) if r.rank is not None else "—", _policy_cell(r), _fmt_stat(r.score)]
+                + [_fmt_stat(r.kpis[name], decimals=_FIXED.get(name)) for name, _, _ in KPI_COLUMNS]
+                + [f"{r.runs_ok}/{r.runs_ok + r.runs_failed}"]
+            )
+        out.append(_md_table(headers, rows))
+    foot = []
+    if any(r.privileged for r in board.overall):
+        foot.append("† privileged: sees the future trace; an upper bound, not ranked.")
+    if board.fallback_scenarios:
+        foot.append(
+            "‡ the real trace file was absent, so these scenarios ran on their calibrated "
+            "synthetic "
+            f"fallback trace: {', '.join(board.fallback_scenarios)}."
+        )
+    failures = [(r.policy, e) for r in board.overall for e in r.errors]
+    if failures:
+        foot.append("Failed runs: " + "; ".join(f"{p}: {e}" for p, e in failures))
+    foot += list(board.notes)
+    if foot:
+        out += ["", "## Notes", ""] + [f"- {line}" for line in foot]
+    out.append("")
+    return "\n".join(out)
+
+
+def _csv_rows(board: Leaderboard) -> list[dict[str, Any]]:
+    rows = []
+    tables = [("ALL", board.overall)] + list(board.scenarios.items())
+    for sc, table in tables:
+        for r in table:
+            row: dict[str, Any] = {
+                "scenario": sc,
+                "policy": r.policy,
+                "rank": r.rank,
+                "score": r.score.mean,
+                "score_ci95": r.score.ci95,
+                "violation_ratio": r.violation_ratio.mean,
+                "cost_ratio": r.cost_ratio.mean,
+                "n_seeds": r.score.n,
+                "runs_ok": r.runs_ok,
+                "runs_failed": r.runs_failed,
+                "privileged": r.privileged,
+                "trace_fallback": r.trace_fallback,
+            }
+            for name, _, _ in KPI_COLUMNS:
+                row[f"{name}_mean"] = r.kpis[name].mean
+                row[f"{name}_ci95"] = r.kpis[name].ci95
+            rows.append(row)
+    return rows
+
+
+def to_csv(board: Leaderboard) -> str:
+    """The leaderboard as CSV: a row per (scenario, policy); scenario ``ALL`` is the overall one."""
+    rows = _csv_rows(board)
+    buf = io.StringIO()
+    if rows:
+        writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: "" if v is None else v for k, v in row.items()})
+    return buf.getvalue()
+
+
+def to_json(board: Leaderboard) -> str:
+    """The leaderboard as JSON, with the score's definition."""
+    data = {
+        "suite": board.suite,
+        "score": {
+            "definition": SCORE_DEFINITION,
+            "reference_policies": list(board.reference.policies),
+            "violation_floor": board.reference.violation_floor,
+            "violation_weight": board.reference.violation_weight,
+            "cost_kpi": board.reference.cost,
+        },
+        "overall": [r.to_dict() for r in board.overall],
+        "scenarios": {sc: [r.to_dict() for r in t] for sc, t in board.scenarios.items()},
+        "fallback_scenarios": board.fallback_scenarios,
+        "notes": board.notes,
+    }
+    return json.dumps(json_safe(data), indent=2, allow_nan=False) + "\n"
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write a text file through a temporary file and a rename, so readers never see half of it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_leaderboard(board: Leaderboard, out_dir: str | Path) -> list[Path]:
+    """Write ``leaderboard.md``, ``leaderboard.csv`` and ``leaderboard.json`` into ``out_dir``."""
+    out = Path(out_dir)
+    paths = []
+    for name, text in (
+        ("leaderboard.md", to_markdown(board)),
+        ("leaderboard.csv", to_csv(board)),
+        ("leaderboard.json", to_json(board)),
+    ):
+        write_atomic(out / name, text)
+        paths.append(out / name)
+    return paths
