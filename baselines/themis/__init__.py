@@ -1,0 +1,40 @@
+"""Themis (arXiv 2407.14843): DP solvers, the two-stage controller and its policies.
+
+The solvers are plain functions usable without an env (:func:`horizontal_dp`,
+:func:`vertical_dp`, :func:`vertical_with_fallback`, or a reusable :class:`ThemisSolver`);
+:mod:`baselines.themis.controller` holds the two-stage controller and its presets,
+:mod:`baselines.themis.predictors` the load predictors, and :mod:`baselines.themis.policy`
+the env policies (``themis``, ``horizontal``, ``vertical``, ``oracle``).
+"""
+
+from baselines.themis.solvers import (
+    ARXIV,
+    P99_EXPONENTIAL,
+    SOLVER_PRESETS,
+    THEMIS_2025,
+    Plan,
+    SolverPreset,
+    StagePlan,
+    StageProfile,
+    ThemisSolver,
+    horizontal_dp,
+    planning_load,
+    vertical_dp,
+    vertical_with_fallback,
+)
+
+__all__ = [
+    "ARXIV",
+    "P99_EXPONENTIAL",
+    "SOLVER_PRESETS",
+    "THEMIS_2025",
+    "Plan",
+    "SolverPreset",
+    "StagePlan",
+    "StageProfile",
+    "ThemisSolver",
+    "horizontal_dp",
+    "planning_load",
+    "vertical_dp",
+    "vertical_with_fallback",
+]

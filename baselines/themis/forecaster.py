@@ -1,0 +1,132 @@
+"""A small learned load forecaster: the max rate of the next 10 s from the last 60 s.
+
+The Themis authors train a Keras LSTM(25) on the first 14 days of the Twitter 2021-08 trace
+(reference §1.7): the input is the six 10-s maxima of the last 60 s, the target the max of the
+next 10 s, samples every 10 s, zero seconds (gaps in the capture) removed. Their weights are not
+public. This module is a NumPy-only stand-in trained the same way (see
+``baselines/themis/train_forecaster.py``): a one-hidden-layer MLP on the six maxima divided by
+their mean, predicting the next max in the same unit, so it applies to any trace scaling (the
+scenarios divide the trace by 1.5 to 21). Inference costs a few microseconds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from themis_env.errors import ConfigError
+
+__all__ = ["WINDOWS", "WINDOW_S", "DEFAULT_WEIGHTS", "MaxForecaster", "window_maxima", "features"]
+
+WINDOWS = 6  #: 10-s maxima in the input
+WINDOW_S = 10  #: seconds per window (and the forecast horizon)
+DEFAULT_WEIGHTS = Path(__file__).with_name("forecaster_twitter.npz")
+
+
+def window_maxima(history: np.ndarray, windows: int = WINDOWS, width: int = WINDOW_S) -> np.ndarray:
+    """The maxima of the last ``windows`` windows of ``width`` seconds, oldest first.
+
+    A history shorter than that is padded by repeating its last window's maximum, as the
+    authors' adapter pads its input (an empty history gives zeros).
+    """
+    h = np.asarray(history, dtype=np.float64)
+    usable = (len(h) // width) * width
+    if usable == 0:
+        last = float(h.max()) if len(h) else 0.0
+        return np.full(windows, last)
+    maxima = h[len(h) - usable :].reshape(-1, width).max(axis=1)[-windows:]
+    if len(maxima) < windows:
+        maxima = np.concatenate([maxima, np.full(windows - len(maxima), maxima[-1])])
+    return maxima
+
+
+def features(maxima: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Scale-free inputs: maxima over their mean (rows), and that mean (to scale back)."""
+    m = np.atleast_2d(np.asarray(maxima, dtype=np.float64))
+    scale = np.maximum(m.mean(axis=1, keepdims=True), 1e-9)
+    return m / scale, scale[:, 0]
+
+
+@dataclass
+class MaxForecaster:
+    """One-hidden-layer tanh MLP: six relative 10-s maxima → next-10-s max (relative).
+
+    Attributes:
+        w1: (6, H) input weights.
+        b1: (H,) hidden bias.
+        w2: (H,) output weights.
+        b2: Output bias.
+        meta: Training record (trace, split, seed, errors), saved with the weights.
+    """
+
+    w1: np.ndarray
+    b1: np.ndarray
+    w2: np.ndarray
+    b2: float
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def init(cls, hidden: int = 16, seed: int = 0) -> MaxForecaster:
+        """Random small weights (Glorot-style scale)."""
+        rng = np.random.default_rng(seed)
+        return cls(
+            rng.normal(0, 1 / np.sqrt(WINDOWS), (WINDOWS, hidden)),
+            np.zeros(hidden),
+            rng.normal(0, 1 / np.sqrt(hidden), hidden),
+            1.0,
+        )
+
+    def predict_relative(self, x: np.ndarray) -> np.ndarray:
+        """Relative next max for relative inputs ``x`` of shape (N, 6)."""
+        return np.tanh(x @ self.w1 + self.b1) @ self.w2 + self.b2
+
+    def predict(self, history: np.ndarray) -> float:
+        """Forecast max rate of the next 10 s [req/s] from a per-second history (oldest first)."""
+        x, scale = features(window_maxima(history))
+        return float(max(0.0, self.predict_relative(x)[0] * scale[0]))
+
+    def save(self, path: str | Path) -> None:
+        """Write the weights and the training record to an ``.npz`` file."""
+        meta = {k: str(v) for k, v in self.meta.items()}
+        np.savez(
+            path,
+            w1=self.w1,
+            b1=self.b1,
+            w2=self.w2,
+            b2=np.array(self.b2),
+            meta_keys=np.array(list(meta)),
+            meta_values=np.array(list(meta.values())),
+        )
+
+    @classmethod
+    def load(cls, path: str | Path) -> MaxForecaster:
+        """Read weights written by :meth:`save`.
+
+        Raises:
+            ConfigError: when the file is missing or is not a forecaster file.
+        """
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(
+                f"no trained forecaster at {path}; train one with "
+                "`python -m baselines.themis.train_forecaster`"
+            )
+        try:
+            with np.load(path) as data:
+                meta = dict(
+                    zip(data["meta_keys"].tolist(), data["meta_values"].tolist(), strict=True)
+                )
+                model = cls(data["w1"], data["b1"], data["w2"], float(data["b2"]), meta)
+        except (KeyError, ValueError, OSError) as exc:
+            raise ConfigError(f"{path} is not a forecaster weights file: {exc}") from exc
+        if (
+            model.w1.shape[0] != WINDOWS
+            or model.w1.shape[1] != model.b1.shape[0] != model.w2.shape[0]
+        ):
+            raise ConfigError(
+                f"{path}: weight shapes {model.w1.shape}, {model.w2.shape} do not fit"
+            )
+        return model

@@ -1,0 +1,390 @@
+"""Env policies built on the Themis solvers: ``themis``, ``horizontal``, ``vertical``, ``oracle``.
+
+All four read only the observation (through ``env.unwrapped.obs_as_dict``: per-second arrival
+history, replicas incl. pending, cores, batch) plus static scenario knowledge read once at
+construction, as the real adapter knows its offline profiles: the stages' latency models
+(``env.unwrapped.pipeline.models[s].latency``, evaluated with the preset's profiling rule), pod
+memory, the SLO, the stage limits and the decision interval. ``oracle`` (and ``themis`` with
+``predictor="oracle"``) also reads the future trace and is marked privileged. Actions come
+from ``env.unwrapped.encode_targets``, so every action mode works (in the delta mode a target
+is approached one step per decision).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from baselines.base import Policy
+from baselines.themis.controller import (
+    CONTROLLER_PRESETS,
+    ControllerPreset,
+    Decision,
+    HorizontalOnlyController,
+    TwoStageController,
+    VerticalOnlyController,
+)
+from baselines.themis.predictors import LoadPredictor, make_predictor
+from baselines.themis.solvers import ThemisSolver
+from themis_env.errors import PolicyError, did_you_mean
+
+__all__ = ["ThemisPolicy", "HorizontalOnlyPolicy", "VerticalOnlyPolicy", "OraclePolicy"]
+
+Target = tuple[int, int, int]
+
+
+def _preset_for(env: Any, preset: str | None) -> ControllerPreset:
+    name = preset or env.unwrapped.pipeline.config.preset or "themis-arxiv"
+    if name not in CONTROLLER_PRESETS:
+        raise PolicyError(
+            f"unknown Themis preset {name!r}.{did_you_mean(name, CONTROLLER_PRESETS)} "
+            f"Choose one of {sorted(CONTROLLER_PRESETS)}"
+        )
+    return CONTROLLER_PRESETS[name]
+
+
+def _solver_for(env: Any, preset: ControllerPreset) -> ThemisSolver:
+    """The pipeline's solver from the scenario's profiles and stage limits."""
+    u = env.unwrapped
+    models = u.pipeline.models
+    limits = u.stage_limits
+    return ThemisSolver(
+        [m.latency for m in models],
+        u.slo_ms,
+        preset.solver,
+        max_batch=[lim.max_batch for lim in limits],
+        max_cores=[lim.max_cores for lim in limits],
+        max_replicas=[lim.max_replicas for lim in limits],
+        memory_gb=[m.memory_gb for m in models],
+    )
+
+
+class _ObservingPolicy(Policy):
+    """Shared plumbing: read the observation, count the seconds seen, encode targets."""
+
+    def __init__(self, env: Any, preset: str | None = None, warmup_s: float = 0.0, **params: Any):
+        super().__init__(env, preset=preset, warmup_s=warmup_s, **params)
+        u = env.unwrapped
+        self.preset = _preset_for(env, preset)
+        self.solver = _solver_for(env, self.preset)
+        self.interval = float(u.decision_interval_s)
+        self.warmup_s = float(warmup_s)
+        self.limits = list(u.stage_limits)
+        self.last_decision: Decision | None = None
+        self._steps = 0
+        self._ready: list[int] = []
+
+    def reset(self) -> None:
+        """Start a new episode: no arrivals seen yet."""
+        self._steps = 0
+        self.last_decision = None
+
+    def _read(self, obs: Any) -> tuple[np.ndarray, list[Target], float]:
+        d = self.env.unwrapped.obs_as_dict(obs)
+        self._ready = [int(round(float(v))) for v in d["replicas_ready"]]
+        elapsed = self._steps * self.interval
+        rates = np.asarray(d["arrival_rate"], dtype=np.float64)
+        # Only whole seconds that really passed; the history starts as zeros at reset.
+        seen = min(int(math.floor(elapsed + 1e-9)), len(rates))
+        history = rates[len(rates) - seen :]
+        current = []
+        for s, lim in enumerate(self.limits):
+            n = int(round(float(d["replicas"][s]) + float(d["replicas_pending"][s])))
+            c = int(round(float(d["cores"][s])))
+            b = int(round(float(d["batch"][s])))
+            current.append((max(n, lim.min_replicas), max(c, 1), max(b, 1)))
+        return history, current, elapsed
+
+    def _decide(self, history: np.ndarray, current: list[Target]) -> Decision:
+        raise NotImplementedError
+
+    def act(self, obs: Any) -> np.ndarray:
+        """The action for one observation (holds the current targets during warm-up)."""
+        history, current, elapsed = self._read(obs)
+        self._steps += 1
+        if elapsed < self.warmup_s or len(history) == 0:
+            decision = Decision(tuple(current), "hold", 0, 0.0, "warm-up: no arrivals seen yet")
+        else:
+            decision = self._decide(history, current)
+        self.last_decision = decision
+        return self.env.unwrapped.encode_targets(list(decision.targets))
+
+    def describe(self) -> dict[str, Any]:  # noqa: D102
+        out = super().describe()
+        out["privileged"] = self.privileged
+        out["preset"] = self.preset.name
+        return out
+
+
+class ThemisPolicy(_ObservingPolicy):
+    """Themis (arXiv 2407.14843): two-stage autoscaling with the DP solvers.
+
+    Vertical scaling first when the load surges, horizontal scaling once it is stable; see
+    :mod:`baselines.themis.controller` for the rules of both presets.
+
+    Observes: the per-second arrival history, replicas (incl. pending), cores and batch per
+    stage; statically, the stages' latency profiles, pod memory, SLO, stage limits and
+    decision interval.
+
+    Args:
+        env: The env (any wrappers; ``env.unwrapped`` is an ``InferenceClusterEnv``).
+        preset: ``themis-arxiv`` or ``themis-2025``; default: the pipeline's preset.
+        predictor: Load predictor: ``heuristic`` (default), ``learned`` (the shipped forecaster
+            trained on the first 14 days of twitter-2021-08; falls back to the heuristic with a
+            warning if its weights are missing) or ``oracle`` (privileged), or a
+            :class:`~baselines.themis.predictors.LoadPredictor`.
+        forecaster: Weights file for ``learned`` (default: the shipped one).
+        stabilisation: Consecutive horizontal requests before one applies (default: the
+            preset's: arXiv 5 for video, 10 otherwise; 2025 10 s of decisions).
+        warmup_s: Hold the initial configuration this long [s] (default 0; the authors'
+            adapter starts after 60 s / 30 s because its monitor needs history, while the
+            env's observation carries it from the first second).
+        forecast_reference: arXiv rule (c) compares the forecast with ``recent-max`` (the
+            max of the last 10 s, default) or ``rate`` (λ_now, the code's literal rule, which
+            under Poisson arrivals never lets Themis go horizontal); see
+            :class:`~baselines.themis.controller.TwoStageController`.
+
+    Source: reference ``themis-and-related.md`` §1.6–1.9 (``mehransi/Themis`` ``adapter/``
+    ``optimizer.py`` and ``main.py`` at b01017f and 8b3bfdd).
+    """
+
+    name = "themis"
+
+    def __init__(
+        self,
+        env: Any,
+        preset: str | None = None,
+        predictor: str | LoadPredictor = "heuristic",
+        forecaster: str | None = None,
+        stabilisation: int | None = None,
+        warmup_s: float = 0.0,
+        forecast_reference: str = "recent-max",
+    ) -> None:
+        pred_name = predictor if isinstance(predictor, str) else predictor.name
+        super().__init__(
+            env,
+            preset=preset,
+            warmup_s=warmup_s,
+            predictor=pred_name,
+            forecaster=forecaster,
+            stabilisation=stabilisation,
+            forecast_reference=forecast_reference,
+        )
+        kwargs = (
+            {"weights": forecaster} if forecaster is not None and predictor == "learned" else {}
+        )
+        self.predictor = make_predictor(predictor, env, **kwargs)
+        self.privileged = bool(self.predictor.privileged)
+        self.controller = TwoStageController(
+            self.solver,
+            self.preset,
+            self.predictor,
+            decision_interval_s=self.interval,
+            stabilisation=stabilisation,
+            pipeline=env.unwrapped.pipeline.config.name,
+            min_replicas=[lim.min_replicas for lim in self.limits],
+            max_replicas=[lim.max_replicas for lim in self.limits],
+            forecast_reference=forecast_reference,  # type: ignore[arg-type]
+            cluster_cores=env.unwrapped.cluster.nodes * env.unwrapped.cluster.cores_per_node,
+        )
+
+    def reset(self) -> None:  # noqa: D102
+        super().reset()
+        self.controller.reset()
+
+    def _decide(self, history: np.ndarray, current: list[Target]) -> Decision:
+        return self.controller.decide(history, current, self._ready)
+
+    def describe(self) -> dict[str, Any]:  # noqa: D102
+        out = super().describe()
+        out["predictor"] = self.predictor.describe()
+        out["stabilisation"] = self.controller.stabilisation
+        return out
+
+
+class OraclePolicy(ThemisPolicy):
+    """Privileged upper bound: Themis planning on the true future load.
+
+    The two-stage controller with λ_now replaced by the true max rate over the next
+    ``lookahead_s`` seconds (the load the coming decision must carry) and the oracle predictor
+    (the true max of the next 10 s). It reads ``env.unwrapped.future_rates`` and is
+    therefore not a competitor: it bounds what better forecasting could give Themis.
+
+    Observes: as :class:`ThemisPolicy`, plus the future trace (privileged).
+
+    Args:
+        env: The env.
+        preset: ``themis-arxiv`` or ``themis-2025``; default: the pipeline's preset.
+        lookahead_s: Seconds of future load λ_now covers (default: the decision interval plus
+            the resize delay, rounded up to whole seconds).
+        stabilisation: As :class:`ThemisPolicy`.
+
+    Source: issue 5 item 7; controller as :class:`ThemisPolicy`.
+    """
+
+    name = "oracle"
+    privileged = True
+
+    def __init__(
+        self,
+        env: Any,
+        preset: str | None = None,
+        lookahead_s: float | None = None,
+        stabilisation: int | None = None,
+    ) -> None:
+        # λ_now and the forecast are both true rates here: compare them literally.
+        super().__init__(
+            env,
+            preset=preset,
+            predictor="oracle",
+            stabilisation=stabilisation,
+            forecast_reference="rate",
+        )
+        u = env.unwrapped
+        if lookahead_s is None:
+            lookahead_s = self.interval + float(u.cluster.resize_delay_s)
+        if lookahead_s <= 0:
+            raise PolicyError(f"lookahead_s = {lookahead_s} must be > 0")
+        self.lookahead_s = float(lookahead_s)
+        self.params["lookahead_s"] = self.lookahead_s
+        self.privileged = True
+
+    def act(self, obs: Any) -> np.ndarray:
+        """Decide on the true coming load (no warm-up: the future is known from the start)."""
+        history, current, _ = self._read(obs)
+        self._steps += 1
+        future = self.env.unwrapped.future_rates(max(1, int(math.ceil(self.lookahead_s))))
+        load = float(future.max()) if len(future) else 0.0
+        # The controller takes λ_now from the last seconds of the history it is given, so
+        # hand it the coming load as that history.
+        window = self.preset.rate_window_s
+        decision = self.controller.decide(
+            np.concatenate([history, np.full(window, load)]), current, self._ready
+        )
+        self.last_decision = decision
+        return self.env.unwrapped.encode_targets(list(decision.targets))
+
+
+class HorizontalOnlyPolicy(_ObservingPolicy):
+    """The paper's horizontal-only baseline: the horizontal DP with 1-core replicas.
+
+    Every decision the horizontal DP sets replicas and batch for λ_now at 1 core per replica;
+    scale-ins wait for the stabilisation count (``adapt_ho``). Cores never change.
+
+    Observes: as :class:`ThemisPolicy` (no predictor).
+
+    Args:
+        env: The env.
+        preset: ``themis-arxiv`` or ``themis-2025``; default: the pipeline's preset.
+        stabilisation: Consecutive scale-in requests before one applies (default: the
+            preset's, as :class:`ThemisPolicy`).
+        warmup_s: Hold the initial configuration this long [s] (default 0).
+
+    Source: reference §1.7 ("adapt_ho") and §2.3 ("ho").
+    """
+
+    name = "horizontal"
+
+    def __init__(
+        self,
+        env: Any,
+        preset: str | None = None,
+        stabilisation: int | None = None,
+        warmup_s: float = 0.0,
+    ) -> None:
+        super().__init__(env, preset=preset, warmup_s=warmup_s, stabilisation=stabilisation)
+        self.controller = HorizontalOnlyController(
+            self.solver,
+            self.preset,
+            decision_interval_s=self.interval,
+            stabilisation=stabilisation,
+            pipeline=env.unwrapped.pipeline.config.name,
+            min_replicas=[lim.min_replicas for lim in self.limits],
+            max_replicas=[lim.max_replicas for lim in self.limits],
+        )
+
+    def reset(self) -> None:  # noqa: D102
+        super().reset()
+        self.controller.reset()
+
+    def _decide(self, history: np.ndarray, current: list[Target]) -> Decision:
+        return self.controller.decide(history, current)
+
+
+class VerticalOnlyPolicy(_ObservingPolicy):
+    """Vertical-only baseline after Sponge: in-place cores and batch, replicas fixed.
+
+    Every decision picks cores and batch per stage for λ_now at the fixed replicas, scaling
+    cores up and down (see :class:`~baselines.themis.controller.VerticalOnlyController`).
+
+    Observes: as :class:`ThemisPolicy` (no predictor).
+
+    Args:
+        env: The env.
+        preset: ``themis-arxiv`` or ``themis-2025`` (rate measurement); default: the
+            pipeline's preset.
+        rule: ``sponge`` (default: Sponge's drain-within-0.9·SLO rule, §3) or ``themis`` (the
+            Themis vertical DP, the paper's ``vo`` baseline).
+        stabilisation: Consecutive scale-down requests before one applies (default 0, as
+            Sponge and the arXiv code; the 2025 code waits 10 s).
+        replicas: Fixed replicas per stage (default: those in force at the first decision,
+            i.e. the scenario's initial configuration).
+        warmup_s: Hold the initial configuration this long [s] (default 0).
+
+    Source: reference §3 (Sponge, EuroMLSys'24, ``saeid93/sponge`` ``Optimizer.dynainf``) and
+    §1.7/§2.3 ("adapt_vo", "vo").
+    """
+
+    name = "vertical"
+
+    def __init__(
+        self,
+        env: Any,
+        preset: str | None = None,
+        rule: str = "sponge",
+        stabilisation: int = 0,
+        replicas: list[int] | None = None,
+        warmup_s: float = 0.0,
+    ) -> None:
+        super().__init__(
+            env,
+            preset=preset,
+            warmup_s=warmup_s,
+            rule=rule,
+            stabilisation=stabilisation,
+            replicas=replicas,
+        )
+        if rule not in ("sponge", "themis"):
+            raise PolicyError(f"rule = {rule!r} is not allowed; choose 'sponge' or 'themis'")
+        if replicas is not None and len(replicas) != len(self.limits):
+            raise PolicyError(
+                f"replicas = {replicas} must give one count per stage ({len(self.limits)} stages)"
+            )
+        self.controller = VerticalOnlyController(
+            self.solver,
+            self.preset,
+            rule=rule,
+            stabilisation=stabilisation,
+            replicas=replicas,  # type: ignore[arg-type]
+        )
+
+    def reset(self) -> None:  # noqa: D102
+        super().reset()
+        self.controller.reset()
+
+    def act(self, obs: Any) -> np.ndarray:
+        """As the base policy, but fixed replicas apply from the first decision."""
+        if self.controller.fixed is not None and self._steps == 0:
+            history, current, _ = self._read(obs)
+            self._steps += 1
+            targets = [
+                (n, c, b) for n, (_, c, b) in zip(self.controller.fixed, current, strict=True)
+            ]
+            self.last_decision = Decision(tuple(targets), "hold", 0, 0.0, "fixed replicas")
+            return self.env.unwrapped.encode_targets(targets)
+        return super().act(obs)
+
+    def _decide(self, history: np.ndarray, current: list[Target]) -> Decision:
+        return self.controller.decide(history, current)
