@@ -50,7 +50,9 @@ def test_named_scenario_uri_missing_says_how_to_obtain(uri):
 def test_named_scenario_uris_load_from_shared(shared):
     for uri in SCENARIO_URIS:
         if not uri.startswith("synthetic:"):
-            assert len(load(uri, trace_dir=shared)) > 1_000_000
+            trace = load(uri, trace_dir=shared)
+            # A whole trace, or a named window of one.
+            assert len(trace) > 1_000_000 or ("#" in uri and len(trace) >= 600)
 
 
 def test_lookup_order_trace_dir_env_cache(tmp_path, monkeypatch):
