@@ -134,6 +134,16 @@ class HeapSim:
         return seq
 
 
+def current_rss_mb() -> float:
+    """Resident memory of this process now [MB] (Linux /proc; NaN elsewhere)."""
+    try:
+        with open("/proc/self/statm") as f:
+            pages = int(f.read().split()[1])
+    except OSError:
+        return math.nan
+    return pages * resource.getpagesize() / 2**20
+
+
 def day_rates() -> tuple[np.ndarray, str]:
     """86,400 s with the Twitter trace's shape at the Themis video scale."""
     from themis_env import traces
@@ -198,13 +208,21 @@ def main() -> None:
         rates, source = day_rates()
         peak = float(rates.max())
         decision = provision(pipe, peak)
+        before_mb = current_rss_mb()
         wall, reqs = themis_sim_run(pipe, rates, decision)
+        after_mb = current_rss_mb()
         rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         results["day_trace"] = source
         results["day_requests"] = reqs
         results["day_wall_s"] = round(wall, 2)
+        results["rss_mb_before_day"] = round(before_mb, 1)
+        results["rss_mb_after_day"] = round(after_mb, 1)
         results["peak_rss_mb_after_day"] = round(rss_mb, 1)
-        print(f"one day ({source}, {reqs:,} requests): {wall:.1f} s wall, peak RSS {rss_mb:.0f} MB")
+        print(
+            f"one day ({source}, {reqs:,} requests): {wall:.1f} s wall; RSS {before_mb:.0f} MB "
+            f"before, {after_mb:.0f} MB after; process peak {rss_mb:.0f} MB (includes parsing "
+            "the trace file)"
+        )
     print(json.dumps(results))
 
 
