@@ -1,0 +1,163 @@
+"""The files of a saved agent and its manifest.
+
+An agent saved as ``DIR/NAME.zip`` has two files beside it:
+
+* ``DIR/NAME.vecnormalize.pkl``: the VecNormalize observation statistics (SB3's own format);
+* ``DIR/NAME.json``: the manifest: algorithm, the env kwargs and wrappers the policy needs,
+  the interface it was trained on (pipeline, stage limits, observation layout, decision
+  interval), seeds, the exact command, library versions and evaluation figures.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import sys
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+
+from themis_env.errors import PolicyError
+
+__all__ = [
+    "MANIFEST_FORMAT",
+    "AgentFiles",
+    "agent_files",
+    "env_interface",
+    "interface_mismatches",
+    "library_versions",
+    "read_manifest",
+    "save_agent",
+    "write_manifest",
+]
+
+MANIFEST_FORMAT = "themis-env-agent/1"
+
+
+@dataclass(frozen=True)
+class AgentFiles:
+    """Paths of one saved agent."""
+
+    model: Path
+    vecnormalize: Path
+    manifest: Path
+
+
+def agent_files(path: str | Path) -> AgentFiles:
+    """The files of the agent saved as ``path`` (with or without ``.zip``)."""
+    model = Path(path)
+    if model.suffix != ".zip":
+        model = model.with_name(model.name + ".zip")
+    stem = model.with_suffix("")
+    return AgentFiles(
+        model=model,
+        vecnormalize=stem.with_name(stem.name + ".vecnormalize.pkl"),
+        manifest=stem.with_name(stem.name + ".json"),
+    )
+
+
+def env_interface(env: gym.Env) -> dict[str, Any]:
+    """What a policy trained on ``env`` depends on: pipeline, limits, observation, interval."""
+    u = env.unwrapped
+    return {
+        "pipeline": str(u.scenario.pipeline),
+        "pipeline_name": u.pipeline.config.name,
+        "preset": u.pipeline.config.preset,
+        "stage_limits": [
+            [s.name, s.min_replicas, s.max_replicas, s.max_cores, s.max_batch]
+            for s in u.stage_limits
+        ],
+        "obs_keys": list(u.layout.keys),
+        "obs_size": int(u.layout.flat_space.shape[0]),
+        "obs_high": [float(x) for x in u.layout.flat_space.high],
+        "decision_interval_s": float(u.decision_interval_s),
+        "slo_ms": float(u.slo_ms),
+    }
+
+
+def interface_mismatches(trained: dict[str, Any], env: gym.Env) -> list[str]:
+    """The ways ``env`` differs from the interface an agent was trained on (empty: it fits)."""
+    now = env_interface(env)
+    problems = []
+    labels = {
+        "pipeline_name": "pipeline",
+        "preset": "pipeline preset",
+        "stage_limits": "stage limits [name, min_replicas, max_replicas, max_cores, max_batch]",
+        "obs_keys": "observation keys",
+        "obs_size": "observation size",
+        "obs_high": "observation bounds (history_s, nodes, cores per node, limits)",
+        "decision_interval_s": "decision interval [s]",
+    }
+    for key, label in labels.items():
+        if key in trained and trained[key] != now[key]:
+            if key == "obs_high":
+                problems.append(f"{label} differ")
+            else:
+                problems.append(f"{label}: trained on {trained[key]!r}, env has {now[key]!r}")
+    return problems
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of the libraries a saved agent depends on."""
+    out = {"python": platform.python_version()}
+    for name in ("themis-env", "stable-baselines3", "sb3-contrib", "torch", "gymnasium", "numpy"):
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    out["platform"] = sys.platform
+    return out
+
+
+def write_manifest(path: str | Path, manifest: dict[str, Any]) -> Path:
+    """Write the manifest beside the agent saved as ``path``."""
+    target = agent_files(path).manifest
+    target.parent.mkdir(parents=True, exist_ok=True)
+    record = {"format": MANIFEST_FORMAT, **manifest}
+    target.write_text(json.dumps(record, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+    return target
+
+
+def read_manifest(path: str | Path) -> dict[str, Any]:
+    """The manifest of the agent saved as ``path``.
+
+    Raises:
+        PolicyError: when the zip or its manifest is missing or not a themis-env manifest.
+    """
+    files = agent_files(path)
+    if not files.model.is_file():
+        raise PolicyError(f"agent file {files.model} does not exist")
+    if not files.manifest.is_file():
+        raise PolicyError(
+            f"agent {files.model} has no manifest {files.manifest.name} beside it; agents saved by "
+            "python -m agents.train have one (it records the env kwargs the policy needs)"
+        )
+    try:
+        record = json.loads(files.manifest.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise PolicyError(f"{files.manifest} is not valid JSON: {exc}") from exc
+    if record.get("format") != MANIFEST_FORMAT:
+        raise PolicyError(
+            f"{files.manifest}: format {record.get('format')!r} is not {MANIFEST_FORMAT!r}"
+        )
+    return record
+
+
+def save_agent(model: Any, path: str | Path, manifest: dict[str, Any]) -> AgentFiles:
+    """Save an SB3 model, its VecNormalize statistics (if any) and the manifest as ``path``."""
+    files = agent_files(path)
+    files.model.parent.mkdir(parents=True, exist_ok=True)
+    model.save(str(files.model))
+    vec_normalize = model.get_vec_normalize_env()
+    record = dict(manifest)
+    record["timesteps_trained"] = int(model.num_timesteps)
+    if vec_normalize is not None:
+        vec_normalize.save(str(files.vecnormalize))
+        record["vecnormalize"] = files.vecnormalize.name
+    else:
+        record["vecnormalize"] = None
+    write_manifest(files.model, record)
+    return files

@@ -1,0 +1,131 @@
+"""Build the training and evaluation environments of an agent.
+
+Each env is ``gym.make(env_id, scenario=..., **env_kwargs)``, wrapped in a ``Monitor`` (which
+writes the per-episode returns the training curve is drawn from) and then in the rl-zoo3
+``env_wrapper`` chain of the hyperparameter file. Several scenarios can be mixed: env i of
+the vector uses scenario ``i % len(scenarios)``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+
+import themis_env  # noqa: F401 - registers the env ids
+from themis_env.config import available
+from themis_env.errors import ConfigError, ScenarioNotFound, did_you_mean
+from themis_env.resources import configs_dir
+
+__all__ = [
+    "agent_scenarios_dir",
+    "resolve_scenario",
+    "import_wrappers",
+    "make_env_fn",
+    "make_vec_env",
+]
+
+
+def agent_scenarios_dir() -> Path:
+    """Folder of the training/validation scenarios used only by agents."""
+    return configs_dir() / "agents" / "scenarios"
+
+
+def resolve_scenario(ref: str) -> str:
+    """A shipped scenario name, an agent scenario name, or a YAML path, as ``gym.make`` takes it.
+
+    Agent scenarios (``configs/agents/scenarios/<name>.yaml``) are returned as absolute paths
+    so they load from any working directory.
+
+    Raises:
+        ScenarioNotFound: naming the known scenarios.
+    """
+    if ref in available("scenarios") or ref.endswith((".yaml", ".yml")) or Path(ref).is_file():
+        return ref
+    agent_file = agent_scenarios_dir() / f"{ref}.yaml"
+    if agent_file.is_file():
+        return str(agent_file)
+    agent_names = sorted(p.stem for p in agent_scenarios_dir().glob("*.yaml"))
+    known = available("scenarios") + agent_names
+    raise ScenarioNotFound(
+        f"scenario {ref!r} is neither shipped nor an agent scenario in {agent_scenarios_dir()}."
+        f"{did_you_mean(ref, known)} Known: {', '.join(known)}"
+    )
+
+
+def _import(path: str) -> Any:
+    module_name, _, attr = path.rpartition(".")
+    try:
+        return getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError, ValueError) as exc:
+        raise ConfigError(f"env_wrapper {path!r} cannot be imported: {exc}") from exc
+
+
+def import_wrappers(spec: Sequence[Any]) -> list[tuple[str, Callable[..., gym.Env], dict]]:
+    """Resolve an rl-zoo3 ``env_wrapper`` list to (path, class, kwargs) triples."""
+    out = []
+    for item in spec:
+        if isinstance(item, dict):
+            if len(item) != 1:
+                raise ConfigError(f"env_wrapper entry {item!r} must map one import path to kwargs")
+            path, kwargs = next(iter(item.items()))
+            kwargs = dict(kwargs or {})
+        elif isinstance(item, str):
+            path, kwargs = item, {}
+        else:
+            raise ConfigError(f"env_wrapper entry {item!r} must be an import path or a mapping")
+        out.append((path, _import(path), kwargs))
+    return out
+
+
+def make_env_fn(
+    env_id: str,
+    scenario: str,
+    env_kwargs: dict[str, Any],
+    wrappers: Sequence[Any] = (),
+    monitor_file: str | None = None,
+) -> Callable[[], gym.Env]:
+    """A constructor for one env (SB3 vector envs call it, possibly in another process)."""
+    resolved = resolve_scenario(scenario)
+    chain = import_wrappers(wrappers)
+
+    def build() -> gym.Env:
+        from stable_baselines3.common.monitor import Monitor
+
+        env = gym.make(env_id, scenario=resolved, **env_kwargs)
+        env = Monitor(env, filename=monitor_file, info_keywords=("trace_uri",))
+        for _, cls, kwargs in chain:
+            env = cls(env, **kwargs)
+        return env
+
+    return build
+
+
+def make_vec_env(
+    env_id: str,
+    scenarios: Sequence[str],
+    env_kwargs: dict[str, Any],
+    wrappers: Sequence[Any] = (),
+    n_envs: int = 1,
+    monitor_dir: str | Path | None = None,
+    subproc: bool = False,
+) -> Any:
+    """A ``DummyVecEnv`` (or ``SubprocVecEnv``) with the scenarios spread over ``n_envs`` envs."""
+    from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
+
+    if not scenarios:
+        raise ConfigError("give at least one scenario")
+    if n_envs < 1:
+        raise ConfigError(f"n_envs = {n_envs} must be >= 1")
+    fns = []
+    for rank in range(n_envs):
+        monitor_file = None
+        if monitor_dir is not None:
+            Path(monitor_dir).mkdir(parents=True, exist_ok=True)
+            monitor_file = str(Path(monitor_dir) / str(rank))
+        scenario = scenarios[rank % len(scenarios)]
+        fns.append(make_env_fn(env_id, scenario, env_kwargs, wrappers, monitor_file))
+    return SubprocVecEnv(fns) if subproc and n_envs > 1 else DummyVecEnv(fns)

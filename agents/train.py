@@ -1,0 +1,427 @@
+"""Train a stable-baselines3 agent on a themis-env scenario.
+
+Example::
+
+    python -m agents.train --algo ppo --scenario video-arxiv-train \
+        --eval-scenario video-arxiv-validation --timesteps 200000
+
+Hyperparameters come from ``configs/agents/<algo>.yml`` (rl-zoo3 format, looked up by env id,
+then ``default``); ``--hyperparams key=value`` and ``--env-kwargs key=value`` override them.
+The run directory (``runs/<run_name>`` unless ``--out``) receives:
+
+* ``<algo>.zip`` + ``<algo>.vecnormalize.pkl`` + ``<algo>.json``: the final agent and manifest;
+* ``best/``: the agent with the best mean evaluation return (with ``--eval-scenario``);
+* ``checkpoints/``: periodic agents (``--checkpoint-freq``);
+* ``monitor/``: per-episode training returns; ``eval/``: evaluation returns and KPIs;
+* ``progress.csv`` (and TensorBoard logs when ``tensorboard`` is installed);
+* ``run.json``: arguments, seeds, the exact command, versions, wall time;
+* ``training_curve.png`` (when matplotlib is installed).
+
+``--export DIR`` copies the chosen agent, its curve and evaluation log into DIR (how the
+agents in ``agents/zoo`` were made).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import shlex
+import shutil
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from agents.algos import algo_class, algo_spec
+from agents.artifacts import agent_files, env_interface, library_versions, save_agent
+from agents.envs import make_env_fn, make_vec_env
+from agents.hyperparams import HyperParams, load_hyperparams, parse_override
+from themis_env.errors import ConfigError, ThemisError
+
+__all__ = ["Args", "TrainResult", "parse_args", "train", "main"]
+
+DEFAULT_ENV = "themis_env/InferenceCluster-v0"
+
+
+@dataclass
+class Args:
+    """Arguments of one training run (the command line maps onto these fields)."""
+
+    algo: str = "ppo"
+    """Algorithm: ppo, a2c, dqn, sac, td3 or maskable_ppo."""
+    env: str = DEFAULT_ENV
+    """Env id; also the section looked up in the hyperparameter file."""
+    scenario: list[str] = field(default_factory=lambda: ["video-arxiv-train"])
+    """Training scenario(s); env i of the vector uses scenario i % len(scenario)."""
+    eval_scenario: list[str] = field(default_factory=list)
+    """Held-out evaluation scenario(s), one deterministic episode each; none: no evaluation."""
+    timesteps: int | None = None
+    """Training budget in env steps (default: n_timesteps of the hyperparameter file)."""
+    seed: int = 0
+    """Seed of python, numpy, torch and the envs (env i gets seed + i)."""
+    n_envs: int | None = None
+    """Parallel training envs (default: n_envs of the hyperparameter file)."""
+    out: str | None = None
+    """Run directory (default: runs/<run_name>)."""
+    run_name: str | None = None
+    """Name of the run (default: <env>__<algo>__<seed>__<unix time>)."""
+    config: str | None = None
+    """Hyperparameter file (default: configs/agents/<algo>.yml)."""
+    hyperparams: list[str] = field(default_factory=list)
+    """Overrides key=value (value parsed as YAML), like rl-zoo3's -params."""
+    env_kwargs: list[str] = field(default_factory=list)
+    """Overrides of env_kwargs, key=value (value parsed as YAML)."""
+    eval_freq: int = 10_000
+    """Env steps (all envs together) between evaluations."""
+    eval_seed: int = 10_000
+    """Seed of the evaluation envs (the same at every evaluation, so they are comparable)."""
+    checkpoint_freq: int = 0
+    """Env steps between checkpoints; 0: none."""
+    time_budget_min: float | None = None
+    """Stop training after this many minutes of wall time (the steps done are recorded)."""
+    threads: int = 1
+    """Torch threads (1 is fastest for small MLPs and fair on shared machines)."""
+    subproc: bool = False
+    """Step the envs in subprocesses (SubprocVecEnv) instead of sequentially."""
+    export: str | None = None
+    """Copy the chosen agent, its curve and evaluation log into this directory."""
+    export_which: str = "best"
+    """Agent --export copies: best (by evaluation return; final if none) or final."""
+    plot: bool = True
+    """Draw training_curve.png at the end."""
+    verbose: int = 1
+    """0: quiet; 1: SB3 progress tables on stdout."""
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """Where a run put its outputs."""
+
+    run_dir: Path
+    final: Path
+    best: Path | None
+    wall_time_s: float
+    timesteps: int
+
+
+def _kv(items: Sequence[str]) -> dict[str, Any]:
+    return dict(parse_override(item) for item in items)
+
+
+def _command(argv: Sequence[str] | None) -> str:
+    args = list(sys.argv[1:] if argv is None else argv)
+    return " ".join(shlex.quote(a) for a in ["python", "-m", "agents.train", *args])
+
+
+def _space_kind(space: Any) -> str:
+    from gymnasium import spaces
+
+    if isinstance(space, spaces.Discrete):
+        return "discrete"
+    if isinstance(space, spaces.MultiDiscrete):
+        return "multidiscrete"
+    if isinstance(space, spaces.Box):
+        return "box"
+    return type(space).__name__
+
+
+def _logger_formats(verbose: int) -> list[str]:
+    formats = ["csv"]
+    if verbose:
+        formats.append("stdout")
+    if importlib.util.find_spec("tensorboard") is not None:
+        formats.append("tensorboard")
+    return formats
+
+
+def _seed_everything(seed: int, threads: int) -> None:
+    # One seeding block: python, numpy and torch global generators; the envs are seeded
+    # through the vector env (env i gets seed + i) and the model through its seed argument.
+    import torch
+    from stable_baselines3.common.utils import set_random_seed
+
+    torch.set_num_threads(max(int(threads), 1))
+    set_random_seed(seed)
+
+
+def train(args: Args, argv: Sequence[str] | None = None) -> TrainResult:
+    """Run one training run.
+
+    Args:
+        args: The run's arguments.
+        argv: The command line, recorded in the manifests (default: ``sys.argv``).
+
+    Raises:
+        ConfigError: unknown algorithm, bad hyperparameters, or an action space the
+            algorithm cannot use.
+    """
+    from stable_baselines3.common.logger import configure
+    from stable_baselines3.common.vec_env import VecNormalize
+
+    from agents.callbacks import (
+        CheckpointAgentCallback,
+        SaveAgentCallback,
+        TimeBudgetCallback,
+        kpi_eval_callback,
+    )
+
+    spec = algo_spec(args.algo)
+    cls = algo_class(args.algo)
+    overrides = _kv(args.hyperparams)
+    if args.env_kwargs:
+        overrides["env_kwargs"] = _kv(args.env_kwargs)
+    hp: HyperParams = load_hyperparams(args.algo, args.env, args.config, overrides=overrides)
+    if args.export_which not in ("best", "final"):
+        raise ConfigError(f"--export-which = {args.export_which!r}; allowed: best, final")
+    n_envs = args.n_envs or hp.n_envs
+    timesteps = int(args.timesteps if args.timesteps is not None else hp.n_timesteps)
+    env_name = args.env.replace("/", "-")
+    run_name = args.run_name or f"{env_name}__{args.algo}__{args.seed}__{int(time.time())}"
+    run_dir = Path(args.out) if args.out else Path("runs") / run_name
+    run_dir.mkdir(parents=True, exist_ok=True)
+    command = _command(argv)
+
+    _seed_everything(args.seed, args.threads)
+
+    env_kwargs = dict(hp.env_kwargs)
+    env_kwargs.pop("scenario", None)  # --scenario decides
+    venv = make_vec_env(
+        args.env, args.scenario, env_kwargs, hp.env_wrapper, n_envs, run_dir / "monitor",
+        args.subproc,
+    )
+    kind = _space_kind(venv.action_space)
+    if kind not in spec.action_spaces:
+        venv.close()
+        raise ConfigError(
+            f"{args.algo} needs a {' or '.join(spec.action_spaces)} action space but the env gives "
+            f"{venv.action_space} (action_mode={env_kwargs.get('action_mode', 'target')!r}, "
+            f"wrappers={hp.env_wrapper}); set action_mode / env_wrapper in {hp.source}"
+        )
+    if hp.normalize is not None:
+        venv = VecNormalize(venv, **hp.normalize)
+
+    probe = make_env_fn(args.env, args.scenario[0], env_kwargs)()
+    interface = env_interface(probe)
+    probe.close()
+    manifest: dict[str, Any] = {
+        "algo": args.algo,
+        "algo_class": spec.entry_point,
+        "env_id": args.env,
+        "env_kwargs": env_kwargs,
+        "env_wrapper": hp.env_wrapper,
+        "action_mode": env_kwargs.get("action_mode", "target"),
+        "obs_mode": env_kwargs.get("obs_mode", "dict"),
+        "normalize": hp.normalize,
+        "interface": interface,
+        "scenarios": list(args.scenario),
+        "eval_scenarios": list(args.eval_scenario),
+        "seed": args.seed,
+        "env_seeds": [args.seed + i for i in range(n_envs)],
+        "eval_seed": args.eval_seed,
+        "n_envs": n_envs,
+        "timesteps": timesteps,
+        "torch_threads": args.threads,
+        "hyperparams": hp.as_record(),
+        "command": command,
+        "run_name": run_name,
+        "versions": library_versions(),
+    }
+    run_record = {"args": asdict(args), **manifest, "status": "running"}
+    (run_dir / "run.json").write_text(json.dumps(run_record, indent=2) + "\n", encoding="utf-8")
+
+    action_dim = int(np.prod(venv.action_space.shape)) if kind == "box" else None
+    model = cls(
+        hp.policy,
+        venv,
+        seed=args.seed,
+        verbose=0,
+        device="cpu",
+        **hp.model_kwargs(cls, action_dim),
+    )
+    model.set_logger(configure(str(run_dir), _logger_formats(args.verbose)))
+
+    callbacks: list[Any] = []
+    best_path: Path | None = None
+    if args.eval_scenario:
+        eval_venv = make_vec_env(
+            args.env, args.eval_scenario, env_kwargs, _eval_wrappers(hp.env_wrapper),
+            len(args.eval_scenario),
+        )
+        if hp.normalize is not None:
+            eval_venv = VecNormalize(
+                eval_venv,
+                training=False,
+                norm_reward=False,
+                **{k: v for k, v in hp.normalize.items() if k not in ("norm_reward", "gamma")},
+            )
+        eval_venv.seed(args.eval_seed)
+        best_path = run_dir / "best" / args.algo
+        (run_dir / "eval").mkdir(exist_ok=True)
+        callbacks.append(
+            kpi_eval_callback(
+                spec.maskable,
+                run_dir / "eval" / "kpis.jsonl",
+                eval_env=eval_venv,
+                callback_on_new_best=SaveAgentCallback(best_path, manifest),
+                n_eval_episodes=len(args.eval_scenario),
+                eval_freq=max(args.eval_freq // n_envs, 1),
+                log_path=str(run_dir / "eval"),
+                deterministic=True,
+                verbose=args.verbose,
+                seed=args.eval_seed,
+            )
+        )
+    if args.checkpoint_freq > 0:
+        callbacks.append(
+            CheckpointAgentCallback(args.checkpoint_freq, run_dir / "checkpoints", manifest)
+        )
+
+    budget = TimeBudgetCallback(args.time_budget_min) if args.time_budget_min else None
+    if budget is not None:
+        callbacks.append(budget)
+    start = time.perf_counter()
+    model.learn(total_timesteps=timesteps, callback=callbacks or None)
+    wall = time.perf_counter() - start
+
+    manifest["wall_time_s"] = round(wall, 1)
+    manifest["stopped_by_time_budget"] = bool(budget and budget.stopped)
+    final_files = save_agent(model, run_dir / args.algo, manifest)
+    best = None
+    if best_path is not None and agent_files(best_path).model.is_file():
+        best = agent_files(best_path).model
+    run_record.update(
+        status="done",
+        wall_time_s=round(wall, 1),
+        stopped_by_time_budget=manifest["stopped_by_time_budget"],
+        timesteps_trained=int(model.num_timesteps),
+        final=str(final_files.model),
+        best=str(best) if best else None,
+    )
+    (run_dir / "run.json").write_text(json.dumps(run_record, indent=2) + "\n", encoding="utf-8")
+    venv.close()
+
+    if args.plot:
+        from agents.curves import plot_training_curve
+
+        plot_training_curve(run_dir, run_dir / "training_curve.png", title=run_name)
+    if args.export:
+        chosen = best if args.export_which == "best" and best else final_files.model
+        _export(run_dir, chosen, Path(args.export), run_record)
+    return TrainResult(run_dir, final_files.model, best, wall, int(model.num_timesteps))
+
+
+def _eval_wrappers(wrappers: Sequence[Any]) -> list[Any]:
+    """The training wrappers minus the ones that only choose training windows."""
+    from agents.wrappers import TRAINING_ONLY_WRAPPERS
+
+    def path(item: Any) -> str:
+        return next(iter(item)) if isinstance(item, dict) else str(item)
+
+    return [w for w in wrappers if path(w) not in TRAINING_ONLY_WRAPPERS]
+
+
+def _export(run_dir: Path, model: Path, target: Path, run: dict[str, Any]) -> None:
+    """Copy an agent (and its run's curve and evaluation log) into ``target``.
+
+    The copied manifest gains the whole run's figures (wall time, steps, time budget), which
+    a best agent saved during training could not know yet.
+    """
+    target.mkdir(parents=True, exist_ok=True)
+    files = agent_files(model)
+    for src in (files.model, files.vecnormalize, files.manifest):
+        if src.is_file():
+            shutil.copy2(src, target / src.name)
+    manifest_path = target / files.manifest.name
+    record = json.loads(manifest_path.read_text(encoding="utf-8"))
+    for key in ("wall_time_s", "stopped_by_time_budget"):
+        record[key] = run[key]
+    record["run_timesteps"] = run["timesteps_trained"]
+    record["exported_from"] = str(files.model)
+    manifest_path.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    for extra in ("training_curve.png", "eval/kpis.jsonl", "run.json"):
+        src = run_dir / extra
+        if src.is_file():
+            shutil.copy2(src, target / Path(extra).name)
+
+
+def parse_args(argv: Sequence[str] | None = None) -> Args:
+    """Command-line arguments to :class:`Args` (the field docs are the help texts)."""
+    defaults = Args()
+    parser = argparse.ArgumentParser(
+        prog="python -m agents.train",
+        description="Train a stable-baselines3 agent on themis-env (hyperparameters from "
+        "configs/agents/<algo>.yml, rl-zoo3 format).",
+    )
+    parser.add_argument("--algo", default=defaults.algo, help="ppo a2c dqn sac td3 maskable_ppo")
+    parser.add_argument("--env", default=defaults.env, help="env id (YAML section looked up)")
+    parser.add_argument(
+        "--scenario", action="append", default=None,
+        help="training scenario; repeat to mix several (default: video-arxiv-train)",
+    )
+    parser.add_argument(
+        "--eval-scenario", action="append", default=[],
+        help="held-out evaluation scenario (repeatable)",
+    )
+    parser.add_argument("--timesteps", type=int, default=None, help="training budget [env steps]")
+    parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument("--n-envs", type=int, default=None)
+    parser.add_argument("--out", default=None, help="run directory (default runs/<run_name>)")
+    parser.add_argument("--run-name", default=None)
+    parser.add_argument("--config", default=None, help="hyperparameter YAML file")
+    parser.add_argument(
+        "--hyperparams", "-params", nargs="*", default=[], metavar="KEY=VALUE",
+        help="hyperparameter overrides, e.g. n_steps=256 learning_rate=lin_1e-3",
+    )
+    parser.add_argument(
+        "--env-kwargs", nargs="*", default=[], metavar="KEY=VALUE",
+        help="env_kwargs overrides, e.g. action_mode=delta",
+    )
+    parser.add_argument("--eval-freq", type=int, default=defaults.eval_freq)
+    parser.add_argument("--eval-seed", type=int, default=defaults.eval_seed)
+    parser.add_argument("--checkpoint-freq", type=int, default=defaults.checkpoint_freq)
+    parser.add_argument(
+        "--time-budget-min", type=float, default=None,
+        help="stop after this many minutes of wall time",
+    )
+    parser.add_argument("--threads", type=int, default=defaults.threads)
+    parser.add_argument("--subproc", action="store_true")
+    parser.add_argument("--export", default=None, help="copy the chosen agent into this directory")
+    parser.add_argument("--export-which", default=defaults.export_which, choices=("best", "final"))
+    parser.add_argument("--no-plot", dest="plot", action="store_false")
+    parser.add_argument("--verbose", type=int, default=defaults.verbose)
+    ns = parser.parse_args(argv)
+    values = vars(ns)
+    if values["scenario"] is None:
+        values["scenario"] = list(defaults.scenario)
+    return Args(**values)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``python -m agents.train``."""
+    args = parse_args(argv)
+    try:
+        result = train(args, argv)
+    except ThemisError as exc:
+        print(f"agents.train: error: {exc}", file=sys.stderr)
+        return 2
+    print(
+        json.dumps(
+            {
+                "run_dir": str(result.run_dir),
+                "final": str(result.final),
+                "best": str(result.best) if result.best else None,
+                "timesteps": result.timesteps,
+                "wall_time_s": round(result.wall_time_s, 1),
+            }
+        )
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

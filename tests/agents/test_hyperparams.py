@@ -1,0 +1,114 @@
+from pathlib import Path
+
+import pytest
+
+from agents.algos import ALGOS, algo_spec
+from agents.hyperparams import (
+    LinearSchedule,
+    config_path,
+    load_hyperparams,
+    parse_override,
+)
+from themis_env.errors import ConfigError
+
+GENERIC = "themis_env/InferenceCluster-v0"
+
+
+@pytest.mark.parametrize("algo", sorted(ALGOS))
+def test_every_algorithm_has_a_config_with_a_default_and_the_generic_id(algo):
+    hp = load_hyperparams(algo, GENERIC)
+    assert hp.section == GENERIC
+    assert hp.env_kwargs["scenario"] == "video-arxiv-train"
+    assert hp.env_kwargs["obs_mode"] == "flat"
+    assert hp.n_envs >= 1 and hp.n_timesteps > 0
+    assert "agents.wrappers.RandomWindowReset" in hp.env_wrapper
+    other = load_hyperparams(algo, "themis_env/Video-Twitter-v0")
+    assert other.section == "default"
+    assert "scenario" not in other.env_kwargs  # a preset id keeps its own scenario
+
+
+def test_action_forms_fit_the_algorithms():
+    assert load_hyperparams("sac", GENERIC).env_kwargs["action_mode"] == "continuous"
+    assert load_hyperparams("td3", GENERIC).env_kwargs["action_mode"] == "continuous"
+    dqn = load_hyperparams("dqn", GENERIC)
+    assert "themis_env.envs.wrappers.DiscreteActionWrapper" in dqn.env_wrapper
+    assert algo_spec("maskable_ppo").maskable
+
+
+@pytest.mark.parametrize("algo", sorted(ALGOS))
+def test_constructor_arguments_are_accepted_by_the_algorithm(algo):
+    pytest.importorskip("stable_baselines3")
+    pytest.importorskip("sb3_contrib")
+    from agents.algos import algo_class
+
+    cls = algo_class(algo)
+    hp = load_hyperparams(algo, GENERIC)
+    kwargs = hp.model_kwargs(cls, action_dim=6)
+    if isinstance(kwargs.get("learning_rate"), LinearSchedule):
+        assert kwargs["learning_rate"](1.0) == pytest.approx(kwargs["learning_rate"].initial)
+        assert kwargs["learning_rate"](0.0) == 0.0
+    assert isinstance(kwargs.get("policy_kwargs", {}), dict)
+    if hp.normalize is not None:
+        assert hp.normalize["gamma"] == hp.algo_kwargs["gamma"]
+
+
+def test_overrides_replace_keys_and_merge_env_kwargs():
+    hp = load_hyperparams(
+        "ppo", GENERIC, overrides={"n_steps": 64, "env_kwargs": {"action_mode": "delta"}}
+    )
+    assert hp.algo_kwargs["n_steps"] == 64
+    assert hp.env_kwargs == {
+        "scenario": "video-arxiv-train", "action_mode": "delta", "obs_mode": "flat"
+    }
+    assert parse_override("learning_rate=lin_1e-3") == ("learning_rate", "lin_1e-3")
+    assert parse_override("n_steps=256") == ("n_steps", 256)
+    with pytest.raises(ConfigError, match="key=value"):
+        parse_override("n_steps")
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "algo.yml"
+    path.write_text(text)
+    return path
+
+
+def test_bad_files_fail_with_the_file_and_key(tmp_path):
+    pytest.importorskip("stable_baselines3")
+    from stable_baselines3 import PPO
+
+    with pytest.raises(ConfigError, match="no section"):
+        load_hyperparams("ppo", GENERIC, _write(tmp_path, "other-v0: {n_envs: 1}\n"))
+    hp = load_hyperparams("ppo", GENERIC, _write(tmp_path, "default: {n_stepz: 8}\n"))
+    with pytest.raises(ConfigError, match="'n_stepz' is not an argument of PPO. Did you mean"):
+        hp.model_kwargs(PPO)
+    hp = load_hyperparams("ppo", GENERIC, _write(tmp_path, "default: {learning_rate: exp_1e-3}\n"))
+    with pytest.raises(ConfigError, match="lin_<number>"):
+        hp.model_kwargs(PPO)
+    with pytest.raises(ConfigError, match="rl-zoo3 features"):
+        load_hyperparams("ppo", GENERIC, _write(tmp_path, "default: {frame_stack: 4}\n"))
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_hyperparams("ppo", GENERIC, tmp_path / "missing.yml")
+
+
+def test_unknown_algorithm_suggests_the_close_name():
+    with pytest.raises(ConfigError, match="Did you mean 'ppo'"):
+        algo_spec("ppo2")
+
+
+@pytest.mark.parametrize("algo", ["ppo", "a2c", "dqn", "sac", "td3"])
+def test_rl_zoo3_reads_the_same_files(algo, tmp_path):
+    pytest.importorskip("rl_zoo3")
+    import argparse
+
+    from rl_zoo3.exp_manager import ExperimentManager
+
+    manager = ExperimentManager(
+        argparse.Namespace(), algo, GENERIC, str(tmp_path), config=str(config_path(algo)),
+        n_timesteps=8, eval_freq=-1, verbose=0,
+    )
+    hyperparams, _ = manager.read_hyperparameters()
+    processed, env_wrapper, _, _ = manager._preprocess_hyperparams(hyperparams)
+    assert manager.env_kwargs["scenario"] == "video-arxiv-train"
+    assert env_wrapper is not None  # the import paths resolve
+    assert manager.normalize
+    assert "n_envs" not in processed and "env_kwargs" not in processed

@@ -1,0 +1,143 @@
+"""Each algorithm trains a few hundred steps, saves, reloads and acts; runs are reproducible."""
+
+import json
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+pytest.importorskip("stable_baselines3")
+pytest.importorskip("sb3_contrib")
+
+import themis_env  # noqa: E402,F401
+from agents.artifacts import agent_files, read_manifest  # noqa: E402
+from agents.evaluate import load_agent, required_env_kwargs  # noqa: E402
+from agents.train import Args, main, parse_args, train  # noqa: E402
+from themis_env.errors import ConfigError  # noqa: E402
+
+pytestmark = pytest.mark.sb3
+
+# Tiny budgets: enough for at least one gradient update of every algorithm.
+TINY = {
+    "ppo": ["n_steps=64", "batch_size=64", "n_epochs=1"],
+    "a2c": ["n_steps=8"],
+    "dqn": ["learning_starts=64", "buffer_size=1000", "batch_size=32"],
+    "sac": ["learning_starts=64", "buffer_size=1000", "batch_size=32", "train_freq=4",
+            "gradient_steps=1"],
+    "td3": ["learning_starts=64", "buffer_size=1000", "batch_size=32"],
+    "maskable_ppo": ["n_steps=64", "batch_size=64", "n_epochs=1"],
+}
+
+
+def _args(tmp_path, algo, **extra):
+    fields = dict(
+        algo=algo,
+        scenario=["smoke-video"],
+        timesteps=256,
+        n_envs=2,
+        seed=1,
+        out=str(tmp_path / algo),
+        hyperparams=TINY[algo],
+        env_kwargs=["episode_s=60"],
+        plot=False,
+        verbose=0,
+    )
+    fields.update(extra)
+    return Args(**fields)
+
+
+@pytest.mark.parametrize("algo", sorted(TINY))
+def test_each_algorithm_trains_saves_reloads_and_acts(tmp_path, algo):
+    result = train(_args(tmp_path, algo), argv=["--algo", algo])
+    files = agent_files(result.final)
+    assert files.model.is_file() and files.manifest.is_file()
+    assert files.vecnormalize.is_file()
+    manifest = read_manifest(result.final)
+    assert manifest["algo"] == algo
+    assert manifest["seed"] == 1 and manifest["env_seeds"] == [1, 2]
+    assert manifest["timesteps_trained"] >= 256
+    assert manifest["command"] == f"python -m agents.train --algo {algo}"
+    run = json.loads((result.run_dir / "run.json").read_text())
+    assert run["status"] == "done"
+
+    # Reloaded on the env the harness would build, and on a default (dict, target) env.
+    for kwargs in (required_env_kwargs(result.final), {}):
+        env = gym.make(
+            "themis_env/InferenceCluster-v0", scenario="smoke-video", episode_s=20, **kwargs
+        )
+        policy = load_agent(str(result.final), env)
+        obs, _ = env.reset(seed=0)
+        for _ in range(20):
+            action, _ = policy.predict(obs)
+            assert env.action_space.contains(np.asarray(action, dtype=env.action_space.dtype))
+            obs, _, _, truncated, info = env.step(action)
+        assert truncated and "episode_kpis" in info
+
+
+def test_evaluation_checkpoints_export_and_curve(tmp_path):
+    pytest.importorskip("matplotlib")
+    export = tmp_path / "zoo" / "tiny"
+    args = _args(
+        tmp_path, "ppo", eval_scenario=["smoke-video"], eval_freq=128, checkpoint_freq=128,
+        export=str(export), plot=True,
+    )
+    result = train(args, argv=[])
+    assert result.best is not None and result.best.is_file()
+    assert sorted(p.name for p in (result.run_dir / "checkpoints").glob("*.zip")) == [
+        "ckpt_128.zip", "ckpt_256.zip"
+    ]
+    lines = (result.run_dir / "eval" / "kpis.jsonl").read_text().splitlines()
+    kpis = [json.loads(line) for line in lines]
+    assert [k["timesteps"] for k in kpis] == [128, 256]
+    assert all(0.0 <= k["slo_violation_rate"] <= 1.0 and k["mean_cores"] > 0 for k in kpis)
+    best = read_manifest(result.best)
+    assert best["selected_by"]["timesteps"] in (128, 256)
+    for name in ("ppo.zip", "ppo.vecnormalize.pkl", "ppo.json", "training_curve.png", "kpis.jsonl"):
+        assert (export / name).is_file(), name
+    exported = read_manifest(export / "ppo.zip")
+    assert exported["run_timesteps"] == result.timesteps
+    assert exported["stopped_by_time_budget"] is False
+    assert exported["wall_time_s"] == round(result.wall_time_s, 1)
+    assert (result.run_dir / "training_curve.png").stat().st_size > 1000
+
+
+def _weights(path):
+    from stable_baselines3 import PPO
+
+    return PPO.load(str(path), device="cpu").policy.state_dict()
+
+
+def test_same_seed_gives_the_same_agent_and_another_seed_does_not(tmp_path):
+    runs = [
+        train(_args(tmp_path / str(i), "ppo", seed=seed, timesteps=128), argv=[])
+        for i, seed in enumerate((5, 5, 6))
+    ]
+    a, b, c = (_weights(r.final) for r in runs)
+    assert all(np.array_equal(a[k].numpy(), b[k].numpy()) for k in a)
+    assert not all(np.array_equal(a[k].numpy(), c[k].numpy()) for k in a)
+    monitor = [(r.run_dir / "monitor" / "0.monitor.csv").read_text().splitlines()[2:] for r in runs]
+    returns = [[line.split(",")[:2] for line in m] for m in monitor]
+    assert returns[0] == returns[1]
+
+
+def test_algorithm_and_action_space_must_fit(tmp_path):
+    args = _args(tmp_path, "sac", env_kwargs=["action_mode=target"])
+    with pytest.raises(ConfigError, match="sac needs a box action space"):
+        train(args, argv=[])
+
+
+def test_command_line_parses_into_args_and_reports_errors(tmp_path, capsys):
+    args = parse_args(
+        ["--algo", "dqn", "--scenario", "a", "--scenario", "b", "-params", "gamma=0.9"]
+    )
+    assert args.algo == "dqn" and args.scenario == ["a", "b"] and args.hyperparams == ["gamma=0.9"]
+    assert parse_args([]).scenario == ["video-arxiv-train"]
+    assert main(["--algo", "ppo3", "--out", str(tmp_path / "x"), "--no-plot"]) == 2
+    assert "unknown algorithm 'ppo3'" in capsys.readouterr().err
+
+
+def test_time_budget_stops_training_and_is_recorded(tmp_path):
+    result = train(_args(tmp_path, "ppo", timesteps=100_000, time_budget_min=1e-4), argv=[])
+    manifest = read_manifest(result.final)
+    assert manifest["stopped_by_time_budget"] is True
+    assert result.timesteps < 100_000
