@@ -38,6 +38,26 @@ def test_tiny_suite_expands_to_runs(tiny_suite: Path) -> None:
     assert all(r.suite == "tiny" for r in runs)
 
 
+def test_agents_run_only_where_they_fit(tmp_path: Path) -> None:
+    pytest.importorskip("stable_baselines3")
+    path = write_suite(
+        tmp_path / "agent.yaml",
+        scenarios=["smoke-video", "sentiment-arxiv-fluctuating"],
+        policies=[
+            {"name": HOLD, "label": "hold"},
+            {"name": "agent:agents/zoo/ppo-video-arxiv/ppo.zip", "label": "ppo"},
+        ],
+    )
+    with pytest.warns(UserWarning, match=r"ppo does not run on sentiment-arxiv-fluctuating.*video"):
+        runs = suite_runs(load_suite(path))
+    pairs = {(r.scenario_name, r.policy_name) for r in runs}
+    assert pairs == {
+        ("smoke-video", "hold"),
+        ("smoke-video", "ppo"),
+        ("sentiment-arxiv-fluctuating", "hold"),
+    }
+
+
 @pytest.mark.parametrize(
     ("changes", "message"),
     [

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import importlib.util
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -109,6 +110,28 @@ def env_modes(ref: str, action_mode: str | None, obs_mode: str | None) -> tuple[
         action_mode = action_mode or trained.get("action_mode")
         obs_mode = obs_mode or trained.get("obs_mode")
     return action_mode or "target", obs_mode or "dict"
+
+
+def agent_mismatches(
+    ref: str, scenario: str, overrides: Mapping[str, Any], action_mode: str, obs_mode: str
+) -> list[str]:
+    """Why the learned agent ``ref`` cannot act on ``scenario``; empty when it can.
+
+    Empty too when ``ref`` is not an agent. An agent acts on the pipeline, limits and
+    observation layout it was trained on; a suite runs it only on the scenarios that match.
+    """
+    if not ref.startswith(AGENT_PREFIX):
+        return []
+    try:
+        fits = importlib.import_module("agents.evaluate").agent_fits
+    except (ImportError, AttributeError):
+        return []  # load_agent reports the missing package at run time
+    from themis_env.envs.inference_cluster import InferenceClusterEnv
+
+    env = InferenceClusterEnv(
+        scenario, action_mode=action_mode, obs_mode=obs_mode, **dict(overrides)
+    )
+    return list(fits(str(_agent_path(ref)), env))
 
 
 def build_policy(ref: str, env: Any, params: dict[str, Any] | None = None) -> Any:

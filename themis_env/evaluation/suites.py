@@ -24,6 +24,7 @@ halfway through a leaderboard.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -31,7 +32,7 @@ from typing import Any, Literal
 
 from themis_env.config import available, build, deep_merge, load_scenario, load_yaml, resolve
 from themis_env.errors import ConfigError, PolicyError, ThemisError, did_you_mean
-from themis_env.evaluation.policies import env_modes, validate_policy_ref
+from themis_env.evaluation.policies import agent_mismatches, env_modes, validate_policy_ref
 from themis_env.evaluation.runner import RunSpec
 
 __all__ = [
@@ -281,7 +282,11 @@ def suite_runs(
     extra_overrides: Mapping[str, Any] | None = None,
     timeline: bool = True,
 ) -> list[RunSpec]:
-    """Every run of the suite: scenarios × policies × seeds, in that nesting order."""
+    """Every run of the suite: scenarios × policies × seeds, in that nesting order.
+
+    A learned agent runs only on the scenarios whose pipeline, limits and observation layout it
+    was trained for; the others are left out with a warning naming the reason.
+    """
     runs = []
     for entry in suite.scenarios:
         overrides = scenario_overrides(suite, entry)
@@ -289,6 +294,14 @@ def suite_runs(
             overrides = deep_merge(overrides, extra_overrides)
         for policy in policies if policies is not None else suite.policies:
             action_mode, obs_mode = env_modes(policy.name, policy.action_mode, policy.obs_mode)
+            unfit = agent_mismatches(policy.name, entry.scenario, overrides, action_mode, obs_mode)
+            if unfit:
+                warnings.warn(
+                    f"suite {suite.name!r}: {policy.display} does not run on {entry.display} "
+                    f"({'; '.join(unfit)})",
+                    stacklevel=2,
+                )
+                continue
             for seed in seeds if seeds is not None else suite.seeds:
                 runs.append(
                     RunSpec(
