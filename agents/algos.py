@@ -69,6 +69,6 @@ def algo_class(name: str) -> type:
     except ImportError as exc:
         extra = "sb3-contrib" if module_name.startswith("sb3_contrib") else "stable-baselines3"
         raise DependencyNotInstalled(
-            f"algorithm {name!r} needs {extra}: pip install \"themis-env[rl]\""
+            f'algorithm {name!r} needs {extra}: pip install "themis-env[rl]"'
         ) from exc
     return getattr(module, attr)

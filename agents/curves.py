@@ -81,11 +81,20 @@ def plot_training_curve(run_dir: str | Path, out: str | Path, title: str = "") -
     if len(steps):
         ax.plot(steps, returns, color="tab:blue", alpha=0.25, linewidth=0.7)
         window = max(1, min(50, len(returns) // 10))
-        ax.plot(steps, _moving_mean(returns, window), color="tab:blue",
-                label=f"training episodes (mean of {window})")
+        ax.plot(
+            steps,
+            _moving_mean(returns, window),
+            color="tab:blue",
+            label=f"training episodes (mean of {window})",
+        )
     if evals:
-        ax.plot([e["timesteps"] for e in evals], [e["mean_reward"] for e in evals], "o-",
-                color="tab:red", label="held-out evaluation")
+        ax.plot(
+            [e["timesteps"] for e in evals],
+            [e["mean_reward"] for e in evals],
+            "o-",
+            color="tab:red",
+            label="held-out evaluation",
+        )
     ax.set_ylabel("episode return")
     ax.legend(loc="lower right", fontsize=8)
     ax.grid(alpha=0.3)
@@ -94,14 +103,24 @@ def plot_training_curve(run_dir: str | Path, out: str | Path, title: str = "") -
     if evals:
         t = [e["timesteps"] for e in evals]
         ax2 = axes[1]
-        ax2.plot(t, [e.get("slo_violation_rate", np.nan) for e in evals], "o-", color="tab:red",
-                 label="SLO violation rate")
+        ax2.plot(
+            t,
+            [e.get("slo_violation_rate", np.nan) for e in evals],
+            "o-",
+            color="tab:red",
+            label="SLO violation rate",
+        )
         ax2.set_ylabel("violation rate")
         ax2.set_ylim(bottom=0)
         ax2.grid(alpha=0.3)
         twin = ax2.twinx()
-        twin.plot(t, [e.get("mean_cores", np.nan) for e in evals], "s--", color="tab:green",
-                  label="mean cores")
+        twin.plot(
+            t,
+            [e.get("mean_cores", np.nan) for e in evals],
+            "s--",
+            color="tab:green",
+            label="mean cores",
+        )
         twin.set_ylabel("mean cores")
         twin.set_ylim(bottom=0)
         lines = ax2.get_lines() + twin.get_lines()

@@ -116,7 +116,8 @@ class AgentPolicy(Policy):
     # ------------------------------------------------------------------ construction
     def _build_wrappers(self, env: gym.Env) -> list[gym.Wrapper]:
         specs = [
-            w for w in self.manifest.get("env_wrapper") or []
+            w
+            for w in self.manifest.get("env_wrapper") or []
             if _wrapper_path(w) not in TRAINING_ONLY_WRAPPERS
         ]
         chain: list[gym.Wrapper] = []
@@ -256,8 +257,16 @@ def run_episode(policy: Policy, env: gym.Env, seed: int) -> dict[str, Any]:
         "trace_uri": info.get("trace_uri", ""),
         **{
             k: kpis.get(k)
-            for k in ("slo_violation_rate", "late_or_dropped_fraction", "mean_cores", "cost",
-                      "latency_p99_ms", "horizontal_actions", "vertical_actions", "trace_fallback")
+            for k in (
+                "slo_violation_rate",
+                "late_or_dropped_fraction",
+                "mean_cores",
+                "cost",
+                "latency_p99_ms",
+                "horizontal_actions",
+                "vertical_actions",
+                "trace_fallback",
+            )
         },
     }
 
@@ -284,7 +293,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--scenario", action="append", default=None, help="repeatable")
     parser.add_argument("--seeds", type=int, default=3, help="episodes per scenario, seeds 0..N-1")
     parser.add_argument(
-        "--compare", nargs="*", default=[], metavar="POLICY",
+        "--compare",
+        nargs="*",
+        default=[],
+        metavar="POLICY",
         help="baselines (baselines.make_policy names) to run on the same scenarios and seeds",
     )
     parser.add_argument("--json", default=None, help="write the full results here")

@@ -191,7 +191,12 @@ def train(args: Args, argv: Sequence[str] | None = None) -> TrainResult:
     env_kwargs = dict(hp.env_kwargs)
     env_kwargs.pop("scenario", None)  # --scenario decides
     venv = make_vec_env(
-        args.env, args.scenario, env_kwargs, hp.env_wrapper, n_envs, run_dir / "monitor",
+        args.env,
+        args.scenario,
+        env_kwargs,
+        hp.env_wrapper,
+        n_envs,
+        run_dir / "monitor",
         args.subproc,
     )
     kind = _space_kind(venv.action_space)
@@ -249,7 +254,10 @@ def train(args: Args, argv: Sequence[str] | None = None) -> TrainResult:
     best_path: Path | None = None
     if args.eval_scenario:
         eval_venv = make_vec_env(
-            args.env, args.eval_scenario, env_kwargs, _eval_wrappers(hp.env_wrapper),
+            args.env,
+            args.eval_scenario,
+            env_kwargs,
+            _eval_wrappers(hp.env_wrapper),
             len(args.eval_scenario),
         )
         if hp.normalize is not None:
@@ -360,11 +368,15 @@ def parse_args(argv: Sequence[str] | None = None) -> Args:
     parser.add_argument("--algo", default=defaults.algo, help="ppo a2c dqn sac td3 maskable_ppo")
     parser.add_argument("--env", default=defaults.env, help="env id (YAML section looked up)")
     parser.add_argument(
-        "--scenario", action="append", default=None,
+        "--scenario",
+        action="append",
+        default=None,
         help="training scenario; repeat to mix several (default: video-arxiv-train)",
     )
     parser.add_argument(
-        "--eval-scenario", action="append", default=[],
+        "--eval-scenario",
+        action="append",
+        default=[],
         help="held-out evaluation scenario (repeatable)",
     )
     parser.add_argument("--timesteps", type=int, default=None, help="training budget [env steps]")
@@ -374,18 +386,27 @@ def parse_args(argv: Sequence[str] | None = None) -> Args:
     parser.add_argument("--run-name", default=None)
     parser.add_argument("--config", default=None, help="hyperparameter YAML file")
     parser.add_argument(
-        "--hyperparams", "-params", nargs="*", default=[], metavar="KEY=VALUE",
+        "--hyperparams",
+        "-params",
+        nargs="*",
+        default=[],
+        metavar="KEY=VALUE",
         help="hyperparameter overrides, e.g. n_steps=256 learning_rate=lin_1e-3",
     )
     parser.add_argument(
-        "--env-kwargs", nargs="*", default=[], metavar="KEY=VALUE",
+        "--env-kwargs",
+        nargs="*",
+        default=[],
+        metavar="KEY=VALUE",
         help="env_kwargs overrides, e.g. action_mode=delta",
     )
     parser.add_argument("--eval-freq", type=int, default=defaults.eval_freq)
     parser.add_argument("--eval-seed", type=int, default=defaults.eval_seed)
     parser.add_argument("--checkpoint-freq", type=int, default=defaults.checkpoint_freq)
     parser.add_argument(
-        "--time-budget-min", type=float, default=None,
+        "--time-budget-min",
+        type=float,
+        default=None,
         help="stop after this many minutes of wall time",
     )
     parser.add_argument("--threads", type=int, default=defaults.threads)

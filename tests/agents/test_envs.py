@@ -52,9 +52,7 @@ def test_agent_scenarios_resolve_and_unknown_names_are_explained():
         resolve_scenario("video-arxiv-val-burst")
 
 
-@pytest.mark.parametrize(
-    "name", sorted(p.stem for p in agent_scenarios_dir().glob("*.yaml"))
-)
+@pytest.mark.parametrize("name", sorted(p.stem for p in agent_scenarios_dir().glob("*.yaml")))
 def test_agent_scenarios_share_the_video_arxiv_interface(name):
     from agents.artifacts import env_interface
 

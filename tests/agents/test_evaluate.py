@@ -24,8 +24,15 @@ ENV_ID = "themis_env/InferenceCluster-v0"
 
 def _train(tmp_path, algo, hyperparams, env_kwargs=()):
     args = Args(
-        algo=algo, scenario=["smoke-video"], timesteps=128, n_envs=2, seed=0,
-        out=str(tmp_path / algo), hyperparams=list(hyperparams), plot=False, verbose=0,
+        algo=algo,
+        scenario=["smoke-video"],
+        timesteps=128,
+        n_envs=2,
+        seed=0,
+        out=str(tmp_path / algo),
+        hyperparams=list(hyperparams),
+        plot=False,
+        verbose=0,
         env_kwargs=["episode_s=60", *env_kwargs],
     )
     return train(args, argv=[]).final
@@ -36,7 +43,9 @@ def fit_delta_agent(tmp_path_factory):
     """A PPO agent acting through agents.wrappers.FitDeltaAction on a delta env."""
     wrappers = "env_wrapper=[agents.wrappers.RandomWindowReset, agents.wrappers.FitDeltaAction]"
     return _train(
-        tmp_path_factory.mktemp("agents"), "ppo", ["n_steps=64", "batch_size=64", wrappers],
+        tmp_path_factory.mktemp("agents"),
+        "ppo",
+        ["n_steps=64", "batch_size=64", wrappers],
         ["action_mode=delta"],
     )
 
@@ -114,8 +123,19 @@ def test_a_masked_agent_uses_the_masks_of_its_own_action_form(tmp_path):
 
 def test_command_line_evaluates_beside_baselines(fit_delta_agent, tmp_path, capsys):
     out = tmp_path / "results.json"
-    code = main([str(fit_delta_agent), "--scenario", "smoke-video", "--seeds", "1",
-                 "--compare", "static", "--json", str(out)])
+    code = main(
+        [
+            str(fit_delta_agent),
+            "--scenario",
+            "smoke-video",
+            "--seeds",
+            "1",
+            "--compare",
+            "static",
+            "--json",
+            str(out),
+        ]
+    )
     assert code == 0
     last = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert [r["policy"] for r in last["results"]] == ["agent", "static"]

@@ -58,7 +58,9 @@ def test_overrides_replace_keys_and_merge_env_kwargs():
     )
     assert hp.algo_kwargs["n_steps"] == 64
     assert hp.env_kwargs == {
-        "scenario": "video-arxiv-train", "action_mode": "delta", "obs_mode": "flat"
+        "scenario": "video-arxiv-train",
+        "action_mode": "delta",
+        "obs_mode": "flat",
     }
     assert parse_override("learning_rate=lin_1e-3") == ("learning_rate", "lin_1e-3")
     assert parse_override("n_steps=256") == ("n_steps", 256)
@@ -103,8 +105,14 @@ def test_rl_zoo3_reads_the_same_files(algo, tmp_path):
     from rl_zoo3.exp_manager import ExperimentManager
 
     manager = ExperimentManager(
-        argparse.Namespace(), algo, GENERIC, str(tmp_path), config=str(config_path(algo)),
-        n_timesteps=8, eval_freq=-1, verbose=0,
+        argparse.Namespace(),
+        algo,
+        GENERIC,
+        str(tmp_path),
+        config=str(config_path(algo)),
+        n_timesteps=8,
+        eval_freq=-1,
+        verbose=0,
     )
     hyperparams, _ = manager.read_hyperparameters()
     processed, env_wrapper, _, _ = manager._preprocess_hyperparams(hyperparams)

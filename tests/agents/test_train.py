@@ -22,8 +22,13 @@ TINY = {
     "ppo": ["n_steps=64", "batch_size=64", "n_epochs=1"],
     "a2c": ["n_steps=8"],
     "dqn": ["learning_starts=64", "buffer_size=1000", "batch_size=32"],
-    "sac": ["learning_starts=64", "buffer_size=1000", "batch_size=32", "train_freq=4",
-            "gradient_steps=1"],
+    "sac": [
+        "learning_starts=64",
+        "buffer_size=1000",
+        "batch_size=32",
+        "train_freq=4",
+        "gradient_steps=1",
+    ],
     "td3": ["learning_starts=64", "buffer_size=1000", "batch_size=32"],
     "maskable_ppo": ["n_steps=64", "batch_size=64", "n_epochs=1"],
 }
@@ -78,13 +83,19 @@ def test_evaluation_checkpoints_export_and_curve(tmp_path):
     pytest.importorskip("matplotlib")
     export = tmp_path / "zoo" / "tiny"
     args = _args(
-        tmp_path, "ppo", eval_scenario=["smoke-video"], eval_freq=128, checkpoint_freq=128,
-        export=str(export), plot=True,
+        tmp_path,
+        "ppo",
+        eval_scenario=["smoke-video"],
+        eval_freq=128,
+        checkpoint_freq=128,
+        export=str(export),
+        plot=True,
     )
     result = train(args, argv=[])
     assert result.best is not None and result.best.is_file()
     assert sorted(p.name for p in (result.run_dir / "checkpoints").glob("*.zip")) == [
-        "ckpt_128.zip", "ckpt_256.zip"
+        "ckpt_128.zip",
+        "ckpt_256.zip",
     ]
     lines = (result.run_dir / "eval" / "kpis.jsonl").read_text().splitlines()
     kpis = [json.loads(line) for line in lines]

@@ -42,6 +42,8 @@ def test_the_shipped_agent_runs_an_episode_deterministically_on_the_default_env(
     assert a["steps"] == 120
     assert 0.0 <= a["slo_violation_rate"] <= 1.0 and 0.0 < a["mean_cores"] <= 32.0
     assert (a["slo_violation_rate"], a["mean_cores"], a["return"]) == (
-        b["slo_violation_rate"], b["mean_cores"], b["return"]
+        b["slo_violation_rate"],
+        b["mean_cores"],
+        b["return"],
     )
     assert a["horizontal_actions"] + a["vertical_actions"] > 0

@@ -150,7 +150,8 @@ def test_pipeline_errors_name_the_stage(tmp_path):
     path.write_text(
         yaml.safe_dump(
             {
-                "name": "p", "slo_ms": 100,
+                "name": "p",
+                "slo_ms": 100,
                 "stages": [{"name": "a", "model": "themis-arxiv/no-such-model"}],
             }
         ),
@@ -161,7 +162,8 @@ def test_pipeline_errors_name_the_stage(tmp_path):
     path.write_text(
         yaml.safe_dump(
             {
-                "name": "p", "slo_ms": 100,
+                "name": "p",
+                "slo_ms": 100,
                 "stages": [
                     {"name": "a", "model": "themis-arxiv/resnet18"},
                     {"name": "a", "model": "themis-arxiv/resnet18"},

@@ -12,8 +12,11 @@ from .conftest import GENERIC_ID, make, same
 @pytest.mark.parametrize("mode", ["sync", "async"])
 def test_make_vec_runs_and_matches_single_envs(mode):
     vec = gym.make_vec(
-        "themis_env:" + GENERIC_ID, num_envs=2, vectorization_mode=mode,
-        episode_s=5, obs_mode="flat",
+        "themis_env:" + GENERIC_ID,
+        num_envs=2,
+        vectorization_mode=mode,
+        episode_s=5,
+        obs_mode="flat",
     )
     try:
         obs, _ = vec.reset(seed=7)
@@ -47,7 +50,11 @@ def test_sb3_dummy_and_subproc_vec_envs_run_and_agree():
     records = []
     for cls, vec_kwargs in ((DummyVecEnv, None), (SubprocVecEnv, {"start_method": "fork"})):
         vec = make_vec_env(
-            "themis_env:" + GENERIC_ID, n_envs=2, seed=3, vec_env_cls=cls, env_kwargs=kwargs,
+            "themis_env:" + GENERIC_ID,
+            n_envs=2,
+            seed=3,
+            vec_env_cls=cls,
+            env_kwargs=kwargs,
             vec_env_kwargs=vec_kwargs,
         )
         try:

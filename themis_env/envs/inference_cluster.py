@@ -480,7 +480,10 @@ class InferenceClusterEnv(gym.Env[Obs, np.ndarray]):
         for s, lim in enumerate(self.stage_limits):
             axes[1].step(t, [p["cores"][s] for p in h], where="post", label=f"{lim.name} cores")
             axes[1].step(
-                t, [p["replicas"][s] for p in h], where="post", linestyle=":",
+                t,
+                [p["replicas"][s] for p in h],
+                where="post",
+                linestyle=":",
                 label=f"{lim.name} replicas",
             )
         axes[2].plot(t, [p["p99"] for p in h], label="p99 [ms]")

@@ -90,13 +90,19 @@ class ObservationLayout:
             entry("queue_len", n, full(QUEUE_CAP, n), "requests", "waiting in the stage queue"),
             entry("utilisation", n, full(1.0, n), "1", "busy fraction of ready replicas"),
             entry(
-                "arrival_rate", history_s, full(RATE_CAP, history_s), "req/s",
+                "arrival_rate",
+                history_s,
+                full(RATE_CAP, history_s),
+                "req/s",
                 "observed arrivals per second, oldest first",
             ),
             entry("latency_ms", 3, full(LATENCY_CAP_MS, 3), "ms", "p50, p95, p99 end to end"),
             entry("violation", 1, full(1.0, 1), "1", "SLO violation of the last interval"),
             entry(
-                "free_cores", n_nodes, full(float(cores_per_node), n_nodes), "cores",
+                "free_cores",
+                n_nodes,
+                full(float(cores_per_node), n_nodes),
+                "cores",
                 "free cores per node",
             ),
         ]
@@ -123,9 +129,7 @@ class ObservationLayout:
         """The Dict (``mode="dict"``) or flat Box (``mode="flat"``) space."""
         return self.dict_space if mode == "dict" else self.flat_space
 
-    def build(
-        self, values: Mapping[str, object], mode: str
-    ) -> dict[str, np.ndarray] | np.ndarray:
+    def build(self, values: Mapping[str, object], mode: str) -> dict[str, np.ndarray] | np.ndarray:
         """Clip raw values to their bounds and return a fresh observation in ``mode``."""
         buf = np.empty(self.size, dtype=np.float32)
         for key, sl in self._items:

@@ -62,9 +62,7 @@ class ClipAction(gym.ActionWrapper, gym.utils.RecordConstructorArgs):
             self._high = self._low + space.nvec - 1
             self._whole = True
         else:
-            raise ConfigError(
-                f"ClipAction needs a Box or MultiDiscrete action space, got {space}"
-            )
+            raise ConfigError(f"ClipAction needs a Box or MultiDiscrete action space, got {space}")
         self._dtype = space.dtype
         self._clipped = 0
 
