@@ -244,7 +244,7 @@ def _add_interval(
 @njit(cache=True)
 def _generate_arrivals(
     t1: float,
-    counts: np.ndarray,
+    cum: np.ndarray,
     queue: np.ndarray,
     qptr: np.ndarray,
     buckets: np.ndarray,
@@ -252,13 +252,16 @@ def _generate_arrivals(
     ep: np.ndarray,
     ubuf: np.ndarray,
 ) -> None:
-    """Append the arrivals of every second that starts before ``t1`` to the first queue."""
+    """Append the arrivals of every second that starts before ``t1`` to the first queue.
+
+    ``cum[k]`` is the number of arrivals in seconds [0, k) (cumulative counts, ``cum[0] = 0``).
+    """
     width = prm[P_BUCKET]
     n_buckets = buckets.shape[0]
     sec = int(ep[E_GEN_UPTO])
     upos = int(ep[E_U_POS])
     while sec < t1 - 1e-9:
-        n = counts[sec] if sec < counts.shape[0] else 0
+        n = cum[sec + 1] - cum[sec] if sec + 1 < cum.shape[0] else 0
         if n > 0:
             tail = qptr[0, 1]
             if tail + n > queue.shape[2]:
@@ -544,13 +547,52 @@ def _settle(
         out_stage[s, OS_DRAINING] = draining
 
 
+# Bits of advance's return value: the buffer that must grow or be refilled first.
+NEED_QUEUE = 1  # queues (and the scratch arrays of their size)
+NEED_UNIFORMS = 2  # uniforms for arrival times
+NEED_NORMALS = 4  # one noise draw per batch at most
+NEED_SECONDS = 8  # rows of per-second records
+
+
+@njit(cache=True)
+def _buffers_needed(
+    t0: float,
+    t1: float,
+    cum: np.ndarray,
+    queue: np.ndarray,
+    ep: np.ndarray,
+    prm: np.ndarray,
+    ubuf: np.ndarray,
+    zbuf: np.ndarray,
+    sec_out: np.ndarray,
+    n_stages: int,
+) -> int:
+    """The ``NEED_*`` bits for [t0, t1); ``Simulator.grow_buffers`` applies the same rules."""
+    first = min(int(ep[E_GEN_UPTO]), cum.shape[0] - 1)
+    last = min(int(math.ceil(t1 - 1e-9)), cum.shape[0] - 1)
+    new = cum[last] - cum[first] if last > first else 0
+    # Every request generated and not yet completed or dropped may sit in one queue.
+    in_system = int(cum[first] - ep[E_COMPLETED] - ep[E_DROPPED])
+    need = 0
+    if in_system + new + 16 > queue.shape[2]:
+        need |= NEED_QUEUE
+    if ubuf.shape[0] - int(ep[E_U_POS]) < new:
+        need |= NEED_UNIFORMS
+    random_service = prm[P_EXPONENTIAL] > 0 or prm[P_NOISE_SIGMA] > 0
+    if random_service and zbuf.shape[0] - int(ep[E_Z_POS]) < (in_system + new) * n_stages:
+        need |= NEED_NORMALS
+    if sec_out.shape[0] < int(t1 - t0) + 2:
+        need |= NEED_SECONDS
+    return need
+
+
 @njit(cache=True)
 def advance(
     t0: float,
     t1: float,
     batch: np.ndarray,
     table: np.ndarray,
-    counts: np.ndarray,
+    cum: np.ndarray,
     queue: np.ndarray,
     qptr: np.ndarray,
     disp: np.ndarray,
@@ -573,16 +615,23 @@ def advance(
     sec_out: np.ndarray,
     memory_gb: np.ndarray,
     node_free: np.ndarray,
-) -> None:
-    """Advance the whole pipeline from ``t0`` to ``t1`` and reduce the interval's statistics."""
+) -> int:
+    """Advance the whole pipeline from ``t0`` to ``t1`` and reduce the interval's statistics.
+
+    Returns 0, or, having changed nothing, the ``NEED_*`` bits of the buffers too small for
+    the interval: the caller grows or refills them and calls again.
+    """
     n_stages = batch.shape[0]
+    need = _buffers_needed(t0, t1, cum, queue, ep, prm, ubuf, zbuf, sec_out, n_stages)
+    if need != 0:
+        return need
     width = prm[P_BUCKET]
     n_buckets = buckets.shape[0]
     per_second = int(prm[P_BUCKETS_PER_SECOND])
     out[:] = 0.0
     out_stage[:, :] = 0.0
     _compact(queue, qptr, 0)
-    _generate_arrivals(t1, counts, queue, qptr, buckets, prm, ep, ubuf)
+    _generate_arrivals(t1, cum, queue, qptr, buckets, prm, ep, ubuf)
     for s in range(n_stages):
         _compact(queue, qptr, s)
         last = s == n_stages - 1
@@ -631,11 +680,12 @@ def advance(
         out[O_LATE] += buckets[h, B_LATE]
         out[O_DROPPED] += buckets[h, B_DROPPED]
         out[O_LATENCY_SUM] += buckets[h, B_LATENCY_SUM]
-        for k in range(N_LAT_BINS):
-            if bhist[h, k] != 0:
-                hist[k] += bhist[h, k]
-                ep_hist[k] += bhist[h, k]
-                bhist[h, k] = 0
+        if buckets[h, B_COMPLETED] > 0:  # every completion lands in its bucket's histogram
+            for k in range(N_LAT_BINS):
+                if bhist[h, k] != 0:
+                    hist[k] += bhist[h, k]
+                    ep_hist[k] += bhist[h, k]
+                    bhist[h, k] = 0
         for c in range(4):
             sec_acc[c] += buckets[h, c]
         for s in range(n_stages):
@@ -686,6 +736,7 @@ def advance(
     out[O_MEMORY_COST] = memory
     _settle(t1, rep_f, rep_i, prm, out_stage, node_free)
     percentiles_from_hist(hist, total, out, O_P50)
+    return 0
 
 
 # Reconcile report: report[s, R_*]

@@ -274,7 +274,7 @@ class Simulator:
         self.out_stage = np.zeros((S, K.N_OUT_STAGE))
         self.sec_out = np.zeros((1, K.N_SEC_OUT))
         self.node_free = np.full(self.cluster.nodes, float(self.cluster.cores_per_node))
-        self._cum_counts = np.concatenate([[0], np.cumsum(self.counts)]).tolist()
+        self.cum_counts = np.concatenate([[0], np.cumsum(self.counts)]).astype(np.int64)
         self._settled = False  # True while out_stage describes the current state
         self._last_targets: list[StageDecision] | None = None
         self._unsettled_target = False
@@ -286,6 +286,7 @@ class Simulator:
         self._no_change = ApplyReport(zero, zero, zero, zero, zero)
         self.episode_core_seconds = 0.0
         self.episode_memory_cost = 0.0
+        self._kernel_arrays()
         self.apply(initial, warm=True)
 
     def _scratch_capacity(self, capacity: int) -> None:
@@ -376,12 +377,17 @@ class Simulator:
         )
 
     # ------------------------------------------------------------------ time
-    def _ensure_capacity(self, t1: float) -> None:
-        ep = self.ep.tolist()  # one conversion; numpy scalar reads cost more than the check
-        cum = self._cum_counts
+    def _grow_buffers(self, t1: float) -> None:
+        """Grow the queues and refill the random blocks for the interval up to ``t1``.
+
+        The same rules as the kernel's ``_buffers_needed``, which asks for this only when one
+        of them applies, so the random stream is drawn at the same points either way.
+        """
+        ep = self.ep.tolist()
+        cum = self.cum_counts
         first = min(int(ep[K.E_GEN_UPTO]), len(cum) - 1)
-        last = min(math.ceil(t1 - 1e-9), len(self.counts))
-        new = cum[last] - cum[first] if last > first else 0
+        last = min(math.ceil(t1 - 1e-9), len(cum) - 1)
+        new = int(cum[last] - cum[first]) if last > first else 0
         # Every request generated and not yet completed or dropped may sit in one queue.
         in_system = int(cum[first] - ep[K.E_COMPLETED] - ep[K.E_DROPPED])
         capacity = self.queue.shape[2]
@@ -415,20 +421,12 @@ class Simulator:
         if self.sec_out.shape[0] < seconds:
             self.sec_out = np.zeros((seconds, K.N_SEC_OUT))
 
-    def advance(self, dt: float) -> StepStats:
-        """Simulate ``dt`` seconds (whole statistics buckets) and return their statistics."""
-        n_buckets = dt / self.bucket_s
-        if dt <= 0 or abs(n_buckets - round(n_buckets)) > 1e-9:
-            raise ValueError(f"dt = {dt} must be a positive multiple of bucket_s = {self.bucket_s}")
-        t0 = self.time
-        t1 = (round(t0 / self.bucket_s) + round(n_buckets)) * self.bucket_s
-        self._ensure_capacity(t1)
-        K.advance(
-            t0,
-            t1,
+    def _kernel_arrays(self) -> None:
+        # Bound once per buffer change: the per-interval call then costs one tuple unpack.
+        self._arrays = (
             self.batch,
             self.table,
-            self.counts,
+            self.cum_counts,
             self.queue,
             self.qptr,
             self.disp,
@@ -452,6 +450,20 @@ class Simulator:
             self.memory_gb,
             self.node_free,
         )
+
+    def advance(self, dt: float) -> StepStats:
+        """Simulate ``dt`` seconds (whole statistics buckets) and return their statistics."""
+        n_buckets = dt / self.bucket_s
+        whole = round(n_buckets)
+        if dt <= 0 or abs(n_buckets - whole) > 1e-9:
+            raise ValueError(f"dt = {dt} must be a positive multiple of bucket_s = {self.bucket_s}")
+        t0 = self.time
+        t1 = (round(t0 / self.bucket_s) + whole) * self.bucket_s
+        if K.advance(t0, t1, *self._arrays) != 0:  # a buffer is short; nothing changed
+            self._grow_buffers(t1)
+            self._kernel_arrays()
+            if need := K.advance(t0, t1, *self._arrays):
+                raise RuntimeError(f"simulator buffers still short after growing (bits {need})")
         self.time = t1
         self._settled = True
         self._steps += 1
