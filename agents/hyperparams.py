@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import inspect
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -210,12 +211,18 @@ def config_path(algo: str) -> Path:
     return configs_dir() / "agents" / f"{algo}.yml"
 
 
+_EXPONENT_NUMBER = re.compile(r"[-+]?\d+(\.\d*)?[eE][-+]?\d+")
+
+
 def parse_override(text: str) -> tuple[str, Any]:
     """``key=value`` (value read as YAML) from the command line."""
     key, sep, value = text.partition("=")
     if not sep or not key:
         raise ConfigError(f"hyperparameter override {text!r}: write key=value, e.g. n_steps=256")
-    return key.strip(), yaml.safe_load(value)
+    parsed = yaml.safe_load(value)
+    if isinstance(parsed, str) and _EXPONENT_NUMBER.fullmatch(parsed.strip()):
+        parsed = float(parsed)  # YAML 1.1 reads 1e-5 (no dot) as a string
+    return key.strip(), parsed
 
 
 def load_hyperparams(

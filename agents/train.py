@@ -38,7 +38,15 @@ from typing import Any
 import numpy as np
 
 from agents.algos import algo_class, algo_spec
-from agents.artifacts import agent_files, env_interface, library_versions, save_agent
+from agents.artifacts import (
+    AgentFiles,
+    agent_files,
+    env_interface,
+    interface_mismatches,
+    library_versions,
+    read_manifest,
+    save_agent,
+)
 from agents.envs import make_env_fn, make_vec_env
 from agents.hyperparams import HyperParams, load_hyperparams, parse_override
 from themis_env.errors import ConfigError, ThemisError
@@ -96,6 +104,10 @@ class Args:
     """Draw training_curve.png at the end."""
     verbose: int = 1
     """0: quiet; 1: SB3 progress tables on stdout."""
+    trained_agent: str | None = None
+    """Continue training this saved agent (``.zip``; its VecNormalize statistics are loaded
+    too), like rl-zoo3's ``--trained-agent``: fine-tuning, e.g. under other reward weights. The
+    env must match the interface it was trained on; the hyperparameters of this run apply."""
 
 
 @dataclass(frozen=True)
@@ -207,12 +219,19 @@ def train(args: Args, argv: Sequence[str] | None = None) -> TrainResult:
             f"{venv.action_space} (action_mode={env_kwargs.get('action_mode', 'target')!r}, "
             f"wrappers={hp.env_wrapper}); set action_mode / env_wrapper in {hp.source}"
         )
-    if hp.normalize is not None:
-        venv = VecNormalize(venv, **hp.normalize)
-
     probe = make_env_fn(args.env, args.scenario[0], env_kwargs)()
     interface = env_interface(probe)
+    parent = _check_trained_agent(args.trained_agent, probe) if args.trained_agent else None
     probe.close()
+    if hp.normalize is not None:
+        if parent is not None and parent.vecnormalize.is_file():
+            # Keep the parent's statistics: its policy reads observations normalised by them.
+            venv = VecNormalize.load(str(parent.vecnormalize), venv)
+            venv.training = True
+            venv.norm_obs = bool(hp.normalize.get("norm_obs", True))
+            venv.norm_reward = bool(hp.normalize.get("norm_reward", True))
+        else:
+            venv = VecNormalize(venv, **hp.normalize)
     manifest: dict[str, Any] = {
         "algo": args.algo,
         "algo_class": spec.entry_point,
@@ -234,20 +253,22 @@ def train(args: Args, argv: Sequence[str] | None = None) -> TrainResult:
         "hyperparams": hp.as_record(),
         "command": command,
         "run_name": run_name,
+        "trained_agent": str(parent.model) if parent is not None else None,
         "versions": library_versions(),
     }
     run_record = {"args": asdict(args), **manifest, "status": "running"}
     (run_dir / "run.json").write_text(json.dumps(run_record, indent=2) + "\n", encoding="utf-8")
 
     action_dim = int(np.prod(venv.action_space.shape)) if kind == "box" else None
-    model = cls(
-        hp.policy,
-        venv,
-        seed=args.seed,
-        verbose=0,
-        device="cpu",
-        **hp.model_kwargs(cls, action_dim),
-    )
+    model_kwargs = hp.model_kwargs(cls, action_dim)
+    if parent is not None:
+        # The network comes from the parent; every other setting from this run.
+        model_kwargs.pop("policy_kwargs", None)
+        model = cls.load(
+            str(parent.model), env=venv, seed=args.seed, verbose=0, device="cpu", **model_kwargs
+        )
+    else:
+        model = cls(hp.policy, venv, seed=args.seed, verbose=0, device="cpu", **model_kwargs)
     model.set_logger(configure(str(run_dir), _logger_formats(args.verbose)))
 
     callbacks: list[Any] = []
@@ -293,7 +314,9 @@ def train(args: Args, argv: Sequence[str] | None = None) -> TrainResult:
     if budget is not None:
         callbacks.append(budget)
     start = time.perf_counter()
-    model.learn(total_timesteps=timesteps, callback=callbacks or None)
+    model.learn(
+        total_timesteps=timesteps, callback=callbacks or None, reset_num_timesteps=parent is None
+    )
     wall = time.perf_counter() - start
 
     manifest["wall_time_s"] = round(wall, 1)
@@ -321,6 +344,19 @@ def train(args: Args, argv: Sequence[str] | None = None) -> TrainResult:
         chosen = best if args.export_which == "best" and best else final_files.model
         _export(run_dir, chosen, Path(args.export), run_record)
     return TrainResult(run_dir, final_files.model, best, wall, int(model.num_timesteps))
+
+
+def _check_trained_agent(path: str, env: Any) -> AgentFiles:
+    """The files of the agent to continue from, checked against the training env."""
+    files = agent_files(path)
+    trained = read_manifest(files.model).get("interface", {})
+    problems = interface_mismatches(trained, env)
+    if problems:
+        raise ConfigError(
+            f"--trained-agent {files.model} was trained on another interface: "
+            + "; ".join(problems)
+        )
+    return files
 
 
 def _eval_wrappers(wrappers: Sequence[Any]) -> list[Any]:
@@ -415,6 +451,12 @@ def parse_args(argv: Sequence[str] | None = None) -> Args:
     parser.add_argument("--export-which", default=defaults.export_which, choices=("best", "final"))
     parser.add_argument("--no-plot", dest="plot", action="store_false")
     parser.add_argument("--verbose", type=int, default=defaults.verbose)
+    parser.add_argument(
+        "--trained-agent",
+        "-i",
+        default=None,
+        help="continue training this saved agent (.zip) with its normalisation statistics",
+    )
     ns = parser.parse_args(argv)
     values = vars(ns)
     if values["scenario"] is None:

@@ -64,6 +64,9 @@ def test_overrides_replace_keys_and_merge_env_kwargs():
     }
     assert parse_override("learning_rate=lin_1e-3") == ("learning_rate", "lin_1e-3")
     assert parse_override("n_steps=256") == ("n_steps", 256)
+    assert parse_override("learning_rate=1e-5") == ("learning_rate", 1e-5)
+    assert parse_override("gamma=-2.5E+1") == ("gamma", -25.0)
+    assert parse_override("note=e5") == ("note", "e5")
     with pytest.raises(ConfigError, match="key=value"):
         parse_override("n_steps")
 

@@ -152,3 +152,50 @@ def test_time_budget_stops_training_and_is_recorded(tmp_path):
     manifest = read_manifest(result.final)
     assert manifest["stopped_by_time_budget"] is True
     assert result.timesteps < 100_000
+
+
+def _obs_stats(path):
+    import pickle
+
+    with open(agent_files(path).vecnormalize, "rb") as f:
+        return pickle.load(f).obs_rms
+
+
+def test_trained_agent_continues_with_its_weights_statistics_and_new_reward(tmp_path):
+    parent = train(_args(tmp_path / "parent", "ppo", timesteps=128), argv=[])
+    parent_stats = _obs_stats(parent.final)
+    child_args = _args(
+        tmp_path / "child",
+        "ppo",
+        timesteps=128,
+        trained_agent=str(parent.final),
+        hyperparams=[*TINY["ppo"], "learning_rate=1e-5"],
+        env_kwargs=["episode_s=60", "reward={w_slo: 1.0, w_cost: 0.5}"],
+    )
+    child = train(child_args, argv=[])
+    manifest = read_manifest(child.final)
+    assert manifest["trained_agent"] == str(parent.final)
+    assert manifest["env_kwargs"]["reward"] == {"w_slo": 1.0, "w_cost": 0.5}
+    assert manifest["timesteps_trained"] == 256  # counted on from the parent's 128
+    assert manifest["hyperparams"]["algo_kwargs"]["learning_rate"] == 1e-5
+    from stable_baselines3 import PPO
+
+    assert PPO.load(str(child.final), device="cpu").learning_rate == 1e-5  # this run's setting
+    # The observation statistics went on from the parent's (fresh ones would count as many).
+    assert _obs_stats(child.final).count > 1.9 * parent_stats.count
+    # Fine-tuning moved the parent's weights, a little.
+    a, b = _weights(parent.final), _weights(child.final)
+    assert a.keys() == b.keys()
+    assert not all(np.array_equal(a[k].numpy(), b[k].numpy()) for k in a)
+
+
+def test_trained_agent_must_fit_the_training_env(tmp_path):
+    parent = train(_args(tmp_path / "parent", "ppo", timesteps=64), argv=[])
+    args = _args(
+        tmp_path / "child",
+        "ppo",
+        scenario=["sentiment-arxiv-fluctuating"],
+        trained_agent=str(parent.final),
+    )
+    with pytest.raises(ConfigError, match="--trained-agent .* another interface: pipeline"):
+        train(args, argv=[])
