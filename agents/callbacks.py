@@ -61,6 +61,10 @@ class CheckpointAgentCallback(BaseCallback):
         self.manifest = manifest
         self._next = self.save_freq
 
+    def _on_training_start(self) -> None:
+        # A continued agent (--trained-agent) counts on from its own steps.
+        self._next = self.num_timesteps + self.save_freq
+
     def _on_step(self) -> bool:
         if self.num_timesteps >= self._next:
             save_agent(self.model, self.directory / f"ckpt_{self.num_timesteps}", self.manifest)

@@ -168,6 +168,7 @@ def test_trained_agent_continues_with_its_weights_statistics_and_new_reward(tmp_
         tmp_path / "child",
         "ppo",
         timesteps=128,
+        checkpoint_freq=64,
         trained_agent=str(parent.final),
         hyperparams=[*TINY["ppo"], "learning_rate=1e-5"],
         env_kwargs=["episode_s=60", "reward={w_slo: 1.0, w_cost: 0.5}"],
@@ -177,6 +178,8 @@ def test_trained_agent_continues_with_its_weights_statistics_and_new_reward(tmp_
     assert manifest["trained_agent"] == str(parent.final)
     assert manifest["env_kwargs"]["reward"] == {"w_slo": 1.0, "w_cost": 0.5}
     assert manifest["timesteps_trained"] == 256  # counted on from the parent's 128
+    checkpoints = sorted(p.name for p in (child.run_dir / "checkpoints").glob("*.zip"))
+    assert checkpoints == ["ckpt_192.zip", "ckpt_256.zip"]
     assert manifest["hyperparams"]["algo_kwargs"]["learning_rate"] == 1e-5
     from stable_baselines3 import PPO
 
