@@ -309,7 +309,7 @@ class InferenceClusterEnv(gym.Env[Obs, np.ndarray]):
         scaling = (
             report.horizontal_actions,
             report.vertical_actions,
-            int(report.failed_resizes.sum()),
+            report.total_failed_resizes,
         )
         self._actions["horizontal"] += scaling[0]
         self._actions["vertical"] += scaling[1]
@@ -414,7 +414,7 @@ class InferenceClusterEnv(gym.Env[Obs, np.ndarray]):
             horizontal_actions=scaling[0],
             vertical_actions=scaling[1],
             failed_resizes=scaling[2],
-            pending_replicas=int(report.pending.sum()),
+            pending_replicas=report.total_pending,
             clamped=clamped,
         )
         return info

@@ -98,13 +98,14 @@ N_OUT = 12
 # Per-stage step output: out_stage[s, OS_*]
 OS_BUSY = 0  # replica-seconds spent serving
 OS_READY = 1  # replica-seconds of ready, serving replicas
-OS_QUEUE = 2  # requests waiting (arrived, not yet in a batch) at t1
-OS_CORE_SECONDS = 3  # allocated core-seconds
-OS_REPLICA_SECONDS = 4  # allocated replica-seconds (for memory cost)
-OS_UTILISATION = 5  # busy / ready, clipped to [0, 1]
-OS_LIVE = 6  # at t1: replicas not being removed
-OS_READY_N = 7  # at t1: of those, past their cold start
-OS_DRAINING = 8  # at t1: removed, still finishing a batch
+OS_CORE_SECONDS = 2  # allocated core-seconds
+OS_REPLICA_SECONDS = 3  # allocated replica-seconds (for memory cost)
+OS_UTILISATION = 4  # busy / ready, clipped to [0, 1]
+# The counts at t1, adjacent so that a state snapshot reads them as one slice.
+OS_LIVE = 5  # replicas not being removed
+OS_READY_N = 6  # of those, past their cold start
+OS_DRAINING = 7  # removed, still finishing a batch
+OS_QUEUE = 8  # requests waiting (arrived, not yet in a batch)
 N_OUT_STAGE = 9
 # Per-second records: sec_out[k, SO_*]
 SO_SECOND = 0

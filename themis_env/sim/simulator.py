@@ -41,6 +41,10 @@ __all__ = ["StageDecision", "ApplyReport", "StepStats", "SimState", "Simulator"]
 _RANDOM_BLOCK = 1 << 14
 _COLD_BLOCK = 64  # cold-start durations drawn at a time
 _RING_BUCKETS = 512
+# Columns of the kernel's per-stage output that a state snapshot reads, as one slice.
+_STATE_COLUMNS = slice(K.OS_LIVE, K.OS_QUEUE + 1)
+_STATE_ORDER = [K.OS_LIVE, K.OS_READY_N, K.OS_DRAINING, K.OS_QUEUE]
+assert _STATE_ORDER == list(range(K.OS_LIVE, K.OS_QUEUE + 1)), "state columns must be adjacent"
 
 
 class StageDecision(NamedTuple):
@@ -53,7 +57,7 @@ class StageDecision(NamedTuple):
 
 @dataclass(frozen=True, slots=True)
 class ApplyReport:
-    """What applying one decision did, per stage.
+    """What applying one decision did, per stage, and its totals.
 
     Attributes:
         added: Replicas created.
@@ -61,6 +65,10 @@ class ApplyReport:
         resized: Replicas whose in-place resize was accepted.
         failed_resizes: Replicas whose resize was deferred for lack of node cores.
         pending: Replicas asked for but not placed (no node has room).
+        horizontal_actions: Stages whose replica count changed.
+        vertical_actions: Stages where at least one replica was resized.
+        total_failed_resizes: Sum of ``failed_resizes``.
+        total_pending: Sum of ``pending``.
     """
 
     added: np.ndarray
@@ -68,16 +76,27 @@ class ApplyReport:
     resized: np.ndarray
     failed_resizes: np.ndarray
     pending: np.ndarray
+    horizontal_actions: int = 0
+    vertical_actions: int = 0
+    total_failed_resizes: int = 0
+    total_pending: int = 0
 
-    @property
-    def horizontal_actions(self) -> int:
-        """Stages whose replica count changed."""
-        return int(np.count_nonzero(self.added + self.removed))
-
-    @property
-    def vertical_actions(self) -> int:
-        """Stages where at least one replica was resized."""
-        return int(np.count_nonzero(self.resized))
+    @classmethod
+    def from_rows(cls, report: np.ndarray) -> ApplyReport:
+        """The report of the kernel's ``report[stage, R_*]`` (copied)."""
+        table = report.copy()
+        rows = table.tolist()  # a handful of stages: Python sums beat NumPy calls here
+        return cls(
+            table[:, K.R_ADDED],
+            table[:, K.R_REMOVED],
+            table[:, K.R_RESIZED],
+            table[:, K.R_FAILED],
+            table[:, K.R_PENDING],
+            horizontal_actions=sum(1 for r in rows if r[K.R_ADDED] or r[K.R_REMOVED]),
+            vertical_actions=sum(1 for r in rows if r[K.R_RESIZED]),
+            total_failed_resizes=sum(r[K.R_FAILED] for r in rows),
+            total_pending=sum(r[K.R_PENDING] for r in rows),
+        )
 
 
 @dataclass(slots=True)
@@ -195,6 +214,7 @@ class Simulator:
         self.max_cores = np.array([s.max_cores for s in stages], dtype=np.int64)
         self.max_batch = np.array([s.max_batch for s in stages], dtype=np.int64)
         self.max_replicas = np.array([s.max_replicas for s in stages], dtype=np.int64)
+        self._limits = [(s.min_replicas, s.max_replicas, s.max_cores, s.max_batch) for s in stages]
         self.memory_gb = np.array([m.memory_gb for m in pipeline.models], dtype=np.float64)
         self.n_slots = int(max_slots or 2 * int(self.max_replicas.max()))
         b_max, c_max = int(self.max_batch.max()), int(self.max_cores.max())
@@ -316,20 +336,24 @@ class Simulator:
         if len(decision) != self.n_stages:
             raise ValueError(f"a decision needs {self.n_stages} stages, got {len(decision)}")
         checked = []
-        for s, d in enumerate(decision):
-            n, c, b = (int(v) for v in d)
-            stage = self.pipeline.config.stages[s]
-            for what, value, lo, hi in (
-                ("replicas", n, stage.min_replicas, stage.max_replicas),
-                ("cores", c, 1, stage.max_cores),
-                ("batch", b, 1, stage.max_batch),
-            ):
-                if not lo <= value <= hi:
-                    raise ValueError(
-                        f"stage {s} ({stage.name}): {what} = {value} is outside [{lo}, {hi}]"
-                    )
+        for d, (lo_n, hi_n, hi_c, hi_b) in zip(decision, self._limits, strict=True):
+            n, c, b = int(d[0]), int(d[1]), int(d[2])
+            if not (lo_n <= n <= hi_n and 1 <= c <= hi_c and 1 <= b <= hi_b):
+                self._raise_out_of_limits(len(checked), n, c, b)
             checked.append(StageDecision(n, c, b))
         return checked
+
+    def _raise_out_of_limits(self, s: int, n: int, c: int, b: int) -> None:
+        stage = self.pipeline.config.stages[s]
+        for what, value, lo, hi in (
+            ("replicas", n, stage.min_replicas, stage.max_replicas),
+            ("cores", c, 1, stage.max_cores),
+            ("batch", b, 1, stage.max_batch),
+        ):
+            if not lo <= value <= hi:
+                raise ValueError(
+                    f"stage {s} ({stage.name}): {what} = {value} is outside [{lo}, {hi}]"
+                )
 
     def apply(self, decision: Sequence[StageDecision], *, warm: bool = False) -> ApplyReport:
         """Reconcile the cluster toward ``decision`` at the current time.
@@ -346,8 +370,9 @@ class Simulator:
         targets = np.array(decision, dtype=np.int64)
         self.batch[:] = targets[:, 2]
         self.target_cores[:] = targets[:, 1]
-        if not warm and len(self.cold) - int(self.cpos[0]) < int(targets[:, 0].sum()):
-            fresh = self._cold_starts(max(_COLD_BLOCK, int(targets[:, 0].sum())))
+        wanted = sum(d.replicas for d in decision)
+        if not warm and len(self.cold) - int(self.cpos[0]) < wanted:
+            fresh = self._cold_starts(max(_COLD_BLOCK, wanted))
             self.cold = np.concatenate([self.cold[int(self.cpos[0]) :], fresh])
             self.cpos[0] = 0
         report = self._report
@@ -366,15 +391,10 @@ class Simulator:
         )
         self.pending[:] = report[:, K.R_PENDING]
         self._last_targets = decision
+        result = ApplyReport.from_rows(report)
         # A deferred resize or a pending replica is retried while the target stands.
-        self._unsettled_target = bool(report[:, K.R_FAILED].any() or report[:, K.R_PENDING].any())
-        return ApplyReport(
-            report[:, K.R_ADDED].copy(),
-            report[:, K.R_REMOVED].copy(),
-            report[:, K.R_RESIZED].copy(),
-            report[:, K.R_FAILED].copy(),
-            report[:, K.R_PENDING].copy(),
-        )
+        self._unsettled_target = bool(result.total_failed_resizes or result.total_pending)
+        return result
 
     # ------------------------------------------------------------------ time
     def _grow_buffers(self, t1: float) -> None:
@@ -510,11 +530,8 @@ class Simulator:
         """A read-only snapshot of the cluster now."""
         now = self.time
         if self._settled:  # the kernel counted everything at the end of the last interval
-            st = self.out_stage
-            live_n = st[:, K.OS_LIVE].astype(np.int64)
-            ready_n = st[:, K.OS_READY_N].astype(np.int64)
-            draining_n = st[:, K.OS_DRAINING].astype(np.int64)
-            queue_len = st[:, K.OS_QUEUE].astype(np.int64)
+            counts = self.out_stage[:, _STATE_COLUMNS].astype(np.int64).T
+            live_n, ready_n, draining_n, queue_len = counts
         else:
             active = self.rep_i[:, :, K.I_ACTIVE] == 1
             removing = self.rep_f[:, :, K.F_SERVING_UNTIL] < np.inf
