@@ -55,9 +55,8 @@ class StageDecision(NamedTuple):
     batch: int
 
 
-@dataclass(frozen=True, slots=True)
-class ApplyReport:
-    """What applying one decision did, per stage, and its totals.
+class ApplyReport(NamedTuple):
+    """What applying one decision did, per stage, and its totals (immutable).
 
     Attributes:
         added: Replicas created.
@@ -85,17 +84,22 @@ class ApplyReport:
     def from_rows(cls, report: np.ndarray) -> ApplyReport:
         """The report of the kernel's ``report[stage, R_*]`` (copied)."""
         table = report.copy()
-        rows = table.tolist()  # a handful of stages: Python sums beat NumPy calls here
+        horizontal = vertical = failed = pending = 0
+        for row in table.tolist():  # a handful of stages: plain Python beats NumPy calls here
+            horizontal += bool(row[K.R_ADDED] or row[K.R_REMOVED])
+            vertical += bool(row[K.R_RESIZED])
+            failed += row[K.R_FAILED]
+            pending += row[K.R_PENDING]
         return cls(
             table[:, K.R_ADDED],
             table[:, K.R_REMOVED],
             table[:, K.R_RESIZED],
             table[:, K.R_FAILED],
             table[:, K.R_PENDING],
-            horizontal_actions=sum(1 for r in rows if r[K.R_ADDED] or r[K.R_REMOVED]),
-            vertical_actions=sum(1 for r in rows if r[K.R_RESIZED]),
-            total_failed_resizes=sum(r[K.R_FAILED] for r in rows),
-            total_pending=sum(r[K.R_PENDING] for r in rows),
+            horizontal,
+            vertical,
+            failed,
+            pending,
         )
 
 
@@ -147,8 +151,7 @@ class StepStats:
     seconds: np.ndarray
 
 
-@dataclass(frozen=True, slots=True)
-class SimState:
+class SimState(NamedTuple):
     """Read-only snapshot of the cluster at the current time.
 
     Attributes:
