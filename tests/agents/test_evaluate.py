@@ -13,8 +13,9 @@ pytest.importorskip("sb3_contrib")
 import themis_env  # noqa: E402,F401
 from agents.artifacts import agent_files  # noqa: E402
 from agents.evaluate import agent_fits, load_agent, main, required_env_kwargs  # noqa: E402
-from agents.train import Args, train  # noqa: E402
+from agents.train import train  # noqa: E402
 from baselines.base import Policy  # noqa: E402
+from tests.agents.helpers import tiny_args  # noqa: E402
 from themis_env.errors import PolicyError  # noqa: E402
 
 pytestmark = pytest.mark.sb3
@@ -23,17 +24,8 @@ ENV_ID = "themis_env/InferenceCluster-v0"
 
 
 def _train(tmp_path, algo, hyperparams, env_kwargs=()):
-    args = Args(
-        algo=algo,
-        scenario=["smoke-video"],
-        timesteps=128,
-        n_envs=2,
-        seed=0,
-        out=str(tmp_path / algo),
-        hyperparams=list(hyperparams),
-        plot=False,
-        verbose=0,
-        env_kwargs=["episode_s=60", *env_kwargs],
+    args = tiny_args(
+        tmp_path, algo, hyperparams, timesteps=128, seed=0, env_kwargs=["episode_s=60", *env_kwargs]
     )
     return train(args, argv=[]).final
 

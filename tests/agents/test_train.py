@@ -12,7 +12,8 @@ pytest.importorskip("sb3_contrib")
 import themis_env  # noqa: E402,F401
 from agents.artifacts import agent_files, read_manifest  # noqa: E402
 from agents.evaluate import load_agent, required_env_kwargs  # noqa: E402
-from agents.train import Args, main, parse_args, train  # noqa: E402
+from agents.train import main, parse_args, train  # noqa: E402
+from tests.agents.helpers import tiny_args  # noqa: E402
 from themis_env.errors import ConfigError  # noqa: E402
 
 pytestmark = pytest.mark.sb3
@@ -34,21 +35,8 @@ TINY = {
 }
 
 
-def _args(tmp_path, algo, **extra):
-    fields = dict(
-        algo=algo,
-        scenario=["smoke-video"],
-        timesteps=256,
-        n_envs=2,
-        seed=1,
-        out=str(tmp_path / algo),
-        hyperparams=TINY[algo],
-        env_kwargs=["episode_s=60"],
-        plot=False,
-        verbose=0,
-    )
-    fields.update(extra)
-    return Args(**fields)
+def _args(tmp_path, algo, hyperparams=None, **extra):
+    return tiny_args(tmp_path, algo, TINY[algo] if hyperparams is None else hyperparams, **extra)
 
 
 @pytest.mark.parametrize("algo", sorted(TINY))
