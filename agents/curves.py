@@ -22,7 +22,8 @@ __all__ = ["read_monitor", "read_eval_kpis", "plot_training_curve"]
 def read_monitor(run_dir: str | Path) -> tuple[np.ndarray, np.ndarray]:
     """Training episodes of a run as (cumulative env steps at episode end, return).
 
-    Episodes of all envs are merged in order of wall time, as SB3 collects them.
+    Episodes of all envs are merged in order of wall time, as SB3 collects them. The steps of
+    a continued agent (``--trained-agent``) count on from its parent's, as its evaluations do.
     """
     rows: list[tuple[float, float, int]] = []
     for path in sorted((Path(run_dir) / "monitor").glob("*.monitor.csv")):
@@ -33,9 +34,16 @@ def read_monitor(run_dir: str | Path) -> tuple[np.ndarray, np.ndarray]:
     rows.sort()
     if not rows:
         return np.zeros(0), np.zeros(0)
-    steps = np.cumsum([r[2] for r in rows]).astype(np.float64)
+    steps = np.cumsum([r[2] for r in rows]).astype(np.float64) + _start_timesteps(run_dir)
     returns = np.array([r[1] for r in rows])
     return steps, returns
+
+
+def _start_timesteps(run_dir: str | Path) -> int:
+    path = Path(run_dir) / "run.json"
+    if not path.is_file():
+        return 0
+    return int(json.loads(path.read_text(encoding="utf-8")).get("start_timesteps", 0))
 
 
 def read_eval_kpis(run_dir: str | Path) -> list[dict[str, Any]]:

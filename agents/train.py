@@ -270,6 +270,8 @@ def train(args: Args, argv: Sequence[str] | None = None) -> TrainResult:
     else:
         model = cls(hp.policy, venv, seed=args.seed, verbose=0, device="cpu", **model_kwargs)
     model.set_logger(configure(str(run_dir), _logger_formats(args.verbose)))
+    # A continued agent counts on from its parent's steps; the curve offsets its episodes.
+    run_record["start_timesteps"] = int(model.num_timesteps)
 
     callbacks: list[Any] = []
     best_path: Path | None = None

@@ -11,6 +11,7 @@ pytest.importorskip("sb3_contrib")
 
 import themis_env  # noqa: E402,F401
 from agents.artifacts import agent_files, read_manifest  # noqa: E402
+from agents.curves import read_monitor  # noqa: E402
 from agents.evaluate import load_agent, required_env_kwargs  # noqa: E402
 from agents.train import main, parse_args, train  # noqa: E402
 from tests.agents.helpers import tiny_args  # noqa: E402
@@ -166,6 +167,10 @@ def test_trained_agent_continues_with_its_weights_statistics_and_new_reward(tmp_
     assert manifest["trained_agent"] == str(parent.final)
     assert manifest["env_kwargs"]["reward"] == {"w_slo": 1.0, "w_cost": 0.5}
     assert manifest["timesteps_trained"] == 256  # counted on from the parent's 128
+    run = json.loads((child.run_dir / "run.json").read_text())
+    assert run["start_timesteps"] == 128
+    steps, _ = read_monitor(child.run_dir)  # training episodes count on from the parent's too
+    assert len(steps) and steps[0] > 128
     checkpoints = sorted(p.name for p in (child.run_dir / "checkpoints").glob("*.zip"))
     assert checkpoints == ["ckpt_192.zip", "ckpt_256.zip"]
     assert manifest["hyperparams"]["algo_kwargs"]["learning_rate"] == 1e-5

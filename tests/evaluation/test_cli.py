@@ -210,7 +210,7 @@ def test_smoke_suite_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[st
             assert main(argv) == 0
     else:
         assert main(argv) == 0
-    pairs = {"smoke-video": 7 if with_agent else 6, "sentiment-fluctuating-120s": 6}
+    pairs = {"smoke-video": 8 if with_agent else 6, "sentiment-fluctuating-120s": 6}
     assert f"{2 * sum(pairs.values())} runs executed" in capsys.readouterr().out
     records = read_records(out / "records.jsonl")
     ran = {(r["scenario"], r["policy"]["label"]) for r in records}
