@@ -12,10 +12,11 @@ JOBS ?= 2
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml
+# ray is installed too so that the tests cover the leaderboard's Ray backend.
+$(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e ".[rl,plots,dev]"
+	$(BIN)/pip install --quiet -e ".[rl,plots,ray,dev]"
 	touch $(STAMP)
 
 # The main job: the smoke leaderboard on the bundled default scenarios.
