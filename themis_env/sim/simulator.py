@@ -340,7 +340,8 @@ class Simulator:
             raise ValueError(f"a decision needs {self.n_stages} stages, got {len(decision)}")
         checked = []
         for d, (lo_n, hi_n, hi_c, hi_b) in zip(decision, self._limits, strict=True):
-            n, c, b = int(d[0]), int(d[1]), int(d[2])
+            n, c, b = d  # (replicas, cores, batch), nothing more
+            n, c, b = int(n), int(c), int(b)
             if not (lo_n <= n <= hi_n and 1 <= c <= hi_c and 1 <= b <= hi_b):
                 self._raise_out_of_limits(len(checked), n, c, b)
             checked.append(StageDecision(n, c, b))
