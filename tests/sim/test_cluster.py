@@ -125,6 +125,24 @@ def test_clone_continues_identically():
     assert sim.episode_kpis() == twin.episode_kpis()
 
 
+def test_kernel_asks_for_larger_buffers_before_changing_anything(rng):
+    from themis_env.sim import kernel as K
+
+    # A backlog far beyond the initial queue of 1,024: one 1-core replica, 3,000 req/s.
+    sim = make_sim(constant_pipeline([100.0, 50.0]), service_noise_cv=0.1)
+    sim.reset(rng, np.full(8, 3000.0), [StageDecision(1, 1, 1), StageDecision(1, 1, 1)])
+    before = [a.copy() for a in sim._arrays]
+    need = K.advance(0.0, 1.0, *sim._arrays)
+    assert need & K.NEED_QUEUE and need & K.NEED_UNIFORMS and need & K.NEED_NORMALS
+    pairs = zip(sim._arrays, before, strict=True)
+    assert all(np.array_equal(a, b, equal_nan=True) for a, b in pairs)
+    for second in range(1, 6):
+        sim.advance(1.0)
+        assert sim.in_system == sim.in_system_by_inspection()
+        assert sim.episode_kpis()["requests"] == sim.counts[:second].sum()
+    assert sim.queue.shape[2] >= sim.counts[:5].sum()
+
+
 def test_half_second_buckets_give_per_second_records():
     sim = make_sim(constant_pipeline(50.0), bucket_s=0.5)
     sim.reset(np.random.default_rng(0), np.full(10, 10.0), [StageDecision(2, 1, 1)])

@@ -568,7 +568,7 @@ def _buffers_needed(
     sec_out: np.ndarray,
     n_stages: int,
 ) -> int:
-    """The ``NEED_*`` bits for [t0, t1); ``Simulator.grow_buffers`` applies the same rules."""
+    """The ``NEED_*`` bits for [t0, t1); ``Simulator._grow_buffers`` applies the same rules."""
     first = min(int(ep[E_GEN_UPTO]), cum.shape[0] - 1)
     last = min(int(math.ceil(t1 - 1e-9)), cum.shape[0] - 1)
     new = cum[last] - cum[first] if last > first else 0
