@@ -60,14 +60,21 @@ class CheckpointAgentCallback(BaseCallback):
         self.directory = Path(directory)
         self.manifest = manifest
         self._next = self.save_freq
+        self._started = time.perf_counter()
 
     def _on_training_start(self) -> None:
         # A continued agent (--trained-agent) counts on from its own steps.
         self._next = self.num_timesteps + self.save_freq
+        self._started = time.perf_counter()
 
     def _on_step(self) -> bool:
         if self.num_timesteps >= self._next:
-            save_agent(self.model, self.directory / f"ckpt_{self.num_timesteps}", self.manifest)
+            # The training time so far, so a checkpoint shipped as an agent states its cost.
+            manifest = {
+                **self.manifest,
+                "wall_time_s": round(time.perf_counter() - self._started, 1),
+            }
+            save_agent(self.model, self.directory / f"ckpt_{self.num_timesteps}", manifest)
             self._next += self.save_freq
         return True
 

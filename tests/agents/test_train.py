@@ -86,6 +86,10 @@ def test_evaluation_checkpoints_export_and_curve(tmp_path):
         "ckpt_128.zip",
         "ckpt_256.zip",
     ]
+    first, second = (
+        read_manifest(result.run_dir / "checkpoints" / f"ckpt_{n}.zip") for n in (128, 256)
+    )
+    assert 0 < first["wall_time_s"] <= second["wall_time_s"]  # training time so far
     lines = (result.run_dir / "eval" / "kpis.jsonl").read_text().splitlines()
     kpis = [json.loads(line) for line in lines]
     assert [k["timesteps"] for k in kpis] == [128, 256]

@@ -15,7 +15,8 @@ from themis_env.resources import repo_root  # noqa: E402
 pytestmark = pytest.mark.sb3
 
 ZOO = (repo_root() or ".") / "agents" / "zoo"  # type: ignore[operator]
-AGENTS = ["ppo-video-arxiv", "ppo-video-arxiv-lean"]
+AGENTS = ["ppo-video-arxiv", "ppo-video-arxiv-lean", "ppo-video-arxiv-twophase"]
+WITHIN_BUDGET = {"ppo-video-arxiv", "ppo-video-arxiv-twophase"}  # trained in ≤ 30 minutes
 
 
 def _lineage_minutes(manifest: dict) -> float:
@@ -43,14 +44,12 @@ def test_the_shipped_agent_has_its_files_and_training_record(name):
     assert manifest["interface"]["pipeline"] == "themis-arxiv/video"
     run = json.loads((ZOO / name / "run.json").read_text())
     assert run["seed"] == manifest["seed"] and run["status"] == "done"
-    # The README of each agent states its training time; the first one is within the budget.
+    # Training time, parents included: within the 30-minute budget, or stated in the README.
     minutes = _lineage_minutes(manifest)
-    readme = (ZOO / name / "README.md").read_text()
-    if name == "ppo-video-arxiv":
-        assert minutes <= 30 * 1.02  # the 30-minute training budget
+    if name in WITHIN_BUDGET:
+        assert minutes <= 30 * 1.02
     else:
-        assert manifest["trained_agent"] == "agents/zoo/ppo-video-arxiv/ppo.zip"
-        assert f"{minutes:.1f} min" in readme
+        assert f"{minutes:.1f} min" in (ZOO / name / "README.md").read_text()
 
 
 @pytest.mark.parametrize("name", AGENTS)
