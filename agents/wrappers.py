@@ -16,7 +16,7 @@ import numpy as np
 from gymnasium import spaces
 
 from themis_env.envs.actions import DeltaCodec
-from themis_env.errors import ConfigError
+from themis_env.envs.wrappers import cluster_env
 
 __all__ = ["RandomWindowReset", "FitDeltaAction", "TRAINING_ONLY_WRAPPERS"]
 
@@ -66,11 +66,7 @@ class FitDeltaAction(gym.ActionWrapper):
 
     def __init__(self, env: gym.Env) -> None:
         super().__init__(env)
-        base = env.unwrapped
-        if not hasattr(base, "encode_targets") or not hasattr(base, "stage_limits"):
-            raise ConfigError(
-                f"FitDeltaAction wraps an InferenceClusterEnv, not {type(base).__name__}"
-            )
+        base = cluster_env(env, "FitDeltaAction")
         self._base = base
         self._codec = DeltaCodec(base.stage_limits)
         self.action_space = spaces.MultiDiscrete(np.full(3 * base.n_stages, 3))

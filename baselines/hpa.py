@@ -42,6 +42,7 @@ from themis_env.errors import PolicyError
 __all__ = [
     "HPAPolicy",
     "MetricsWindow",
+    "requested_targets",
     "PodRecord",
     "PodTracker",
     "ScalingPolicy",
@@ -60,6 +61,17 @@ _EPS = 1e-9
 def unwrap_env(env: Any) -> Any:
     """The env below any gymnasium wrappers (or ``env`` itself when it has none)."""
     return getattr(env, "unwrapped", env)
+
+
+def requested_targets(obs: dict[str, np.ndarray], n_stages: int) -> list[list[int]]:
+    """The spec an autoscaler starts from: per stage [replicas asked for, cores, batch].
+
+    Replicas asked for are the placed ones plus the pending ones, as a Deployment's spec.
+    """
+    replicas = np.rint(obs["replicas"] + obs["replicas_pending"]).astype(int)
+    cores = np.rint(obs["cores"]).astype(int)
+    batch = np.rint(obs["batch"]).astype(int)
+    return [[int(replicas[s]), int(cores[s]), int(batch[s])] for s in range(n_stages)]
 
 
 # ---------------------------------------------------------------------------------- metrics
@@ -293,16 +305,23 @@ def _changes_in_period(events: Sequence[tuple[float, int]], now: float, period_s
     return sum(change for t, change in events if t > now - period_s)
 
 
+def _replicas_at_period_start(
+    current: int, history: ScaleHistory, now: float, period_s: float
+) -> int:
+    """The replica count at the start of a policy's period: the changes since undone."""
+    return (
+        current
+        - _changes_in_period(history.up_events, now, period_s)
+        + _changes_in_period(history.down_events, now, period_s)
+    )
+
+
 def _scale_up_limit(current: int, history: ScaleHistory, now: float, rules: ScalingRules) -> int:
     if rules.select_policy == "Disabled":
         return current
     proposals = []
     for p in rules.policies:
-        start = (
-            current
-            - _changes_in_period(history.up_events, now, p.period_s)
-            + _changes_in_period(history.down_events, now, p.period_s)
-        )
+        start = _replicas_at_period_start(current, history, now, p.period_s)
         if p.kind == "Pods":
             proposals.append(start + p.value)
         else:  # rounded up, or a small deployment could never grow
@@ -315,11 +334,7 @@ def _scale_down_limit(current: int, history: ScaleHistory, now: float, rules: Sc
         return current
     proposals = []
     for p in rules.policies:
-        start = (
-            current
-            - _changes_in_period(history.up_events, now, p.period_s)
-            + _changes_in_period(history.down_events, now, p.period_s)
-        )
+        start = _replicas_at_period_start(current, history, now, p.period_s)
         if p.kind == "Pods":
             proposals.append(start - p.value)
         else:
@@ -529,13 +544,7 @@ class HPAPolicy(Policy):
         self._history = [ScaleHistory() for _ in range(self.n_stages)]
 
     def _start(self, obs: dict[str, np.ndarray]) -> None:
-        # The spec the HPA starts from: the replicas asked for (placed or pending), cores, batch.
-        replicas = np.rint(obs["replicas"] + obs["replicas_pending"]).astype(int)
-        cores = np.rint(obs["cores"]).astype(int)
-        batch = np.rint(obs["batch"]).astype(int)
-        self._targets = [
-            [int(replicas[s]), int(cores[s]), int(batch[s])] for s in range(self.n_stages)
-        ]
+        self._targets = requested_targets(obs, self.n_stages)
         ready = np.rint(obs["replicas_ready"]).astype(int)
         starting = np.rint(obs["replicas_starting"]).astype(int)
         self._pods = [PodTracker(int(ready[s]), int(starting[s])) for s in range(self.n_stages)]

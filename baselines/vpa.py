@@ -51,7 +51,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from baselines.base import Policy
-from baselines.hpa import MetricsWindow, unwrap_env
+from baselines.hpa import MetricsWindow, requested_targets, unwrap_env
 from themis_env.errors import PolicyError, did_you_mean
 
 __all__ = [
@@ -443,13 +443,8 @@ class VPAPolicy(Policy):
         self._rollout_start_s = [0.0] * self.n_stages
 
     def _start(self, obs: dict[str, np.ndarray]) -> None:
-        replicas = np.rint(obs["replicas"] + obs["replicas_pending"]).astype(int)
-        cores = np.rint(obs["cores"]).astype(int)
-        batch = np.rint(obs["batch"]).astype(int)
-        self._targets = [
-            [int(replicas[s]), int(cores[s]), int(batch[s])] for s in range(self.n_stages)
-        ]
-        self._replicas = [int(r) for r in replicas]
+        self._targets = requested_targets(obs, self.n_stages)
+        self._replicas = [t[0] for t in self._targets]
 
     def act(self, obs: Any) -> np.ndarray:
         """Targets for this step: resizes (or eviction waves) on updater loops, else held."""

@@ -20,7 +20,19 @@ from gymnasium import spaces
 from themis_env.envs.actions import KNOBS, DeltaCodec
 from themis_env.errors import ConfigError, InvalidActionError
 
-__all__ = ["ClipAction", "DiscreteActionWrapper"]
+__all__ = ["ClipAction", "DiscreteActionWrapper", "cluster_env"]
+
+
+def cluster_env(env: gym.Env, wrapper: str) -> Any:
+    """The :class:`~themis_env.envs.InferenceClusterEnv` below ``env``'s wrappers.
+
+    Raises:
+        ConfigError: naming ``wrapper`` when the env below is another kind.
+    """
+    base = env.unwrapped
+    if not hasattr(base, "encode_targets") or not hasattr(base, "stage_limits"):
+        raise ConfigError(f"{wrapper} wraps an InferenceClusterEnv, got {type(base).__name__}")
+    return base
 
 
 class ClipAction(gym.ActionWrapper, gym.utils.RecordConstructorArgs):
@@ -117,11 +129,7 @@ class DiscreteActionWrapper(gym.ActionWrapper, gym.utils.RecordConstructorArgs):
     def __init__(self, env: gym.Env) -> None:
         gym.utils.RecordConstructorArgs.__init__(self)
         gym.ActionWrapper.__init__(self, env)
-        base = env.unwrapped
-        if not hasattr(base, "encode_targets") or not hasattr(base, "stage_limits"):
-            raise ConfigError(
-                f"DiscreteActionWrapper wraps an InferenceClusterEnv, got {type(base).__name__}"
-            )
+        base = cluster_env(env, "DiscreteActionWrapper")
         self._base = base
         self._limits = list(base.stage_limits)
         self._delta = DeltaCodec(self._limits)

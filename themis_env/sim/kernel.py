@@ -556,6 +556,20 @@ NEED_SECONDS = 8  # rows of per-second records
 
 
 @njit(cache=True)
+def interval_demand(t1: float, cum: np.ndarray, ep: np.ndarray) -> tuple[int, int]:
+    """Requests generated up to ``t1`` that are not generated yet, and those in the system now.
+
+    Every request generated and not yet completed or dropped may sit in one queue, and each
+    may need one noise draw per stage: the buffers are sized from these two numbers.
+    """
+    first = min(int(ep[E_GEN_UPTO]), cum.shape[0] - 1)
+    last = min(int(math.ceil(t1 - 1e-9)), cum.shape[0] - 1)
+    new = cum[last] - cum[first] if last > first else 0
+    in_system = int(cum[first] - ep[E_COMPLETED] - ep[E_DROPPED])
+    return new, in_system
+
+
+@njit(cache=True)
 def _buffers_needed(
     t0: float,
     t1: float,
@@ -568,12 +582,8 @@ def _buffers_needed(
     sec_out: np.ndarray,
     n_stages: int,
 ) -> int:
-    """The ``NEED_*`` bits for [t0, t1); ``Simulator._grow_buffers`` applies the same rules."""
-    first = min(int(ep[E_GEN_UPTO]), cum.shape[0] - 1)
-    last = min(int(math.ceil(t1 - 1e-9)), cum.shape[0] - 1)
-    new = cum[last] - cum[first] if last > first else 0
-    # Every request generated and not yet completed or dropped may sit in one queue.
-    in_system = int(cum[first] - ep[E_COMPLETED] - ep[E_DROPPED])
+    """The ``NEED_*`` bits for [t0, t1): the buffers ``Simulator._grow_buffers`` must grow."""
+    new, in_system = interval_demand(t1, cum, ep)
     need = 0
     if in_system + new + 16 > queue.shape[2]:
         need |= NEED_QUEUE

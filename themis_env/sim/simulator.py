@@ -245,7 +245,6 @@ class Simulator:
         self.prm[K.P_CORE_MEMORY_GB] = cluster.core_memory_gb
         self.prm[K.P_BUCKET] = self.bucket_s
         self.prm[K.P_BUCKETS_PER_SECOND] = round(per_second)
-        self._random_service = bool(self.prm[K.P_EXPONENTIAL] > 0 or self.prm[K.P_NOISE_SIGMA] > 0)
         self._rng: np.random.Generator | None = None
 
     # ------------------------------------------------------------------ episode
@@ -401,49 +400,39 @@ class Simulator:
         return result
 
     # ------------------------------------------------------------------ time
-    def _grow_buffers(self, t1: float) -> None:
-        """Grow the queues and refill the random blocks for the interval up to ``t1``.
+    def _grow_buffers(self, t0: float, t1: float, need: int) -> None:
+        """Grow or refill the buffers the kernel named in ``need`` for the interval [t0, t1).
 
-        The same rules as the kernel's ``_buffers_needed``, which asks for this only when one
-        of them applies, so the random stream is drawn at the same points either way.
+        The kernel decides which (``_buffers_needed``); this decides by how much, so the random
+        stream is drawn only when the kernel asks.
         """
-        ep = self.ep.tolist()
-        cum = self.cum_counts
-        first = min(int(ep[K.E_GEN_UPTO]), len(cum) - 1)
-        last = min(math.ceil(t1 - 1e-9), len(cum) - 1)
-        new = int(cum[last] - cum[first]) if last > first else 0
-        # Every request generated and not yet completed or dropped may sit in one queue.
-        in_system = int(cum[first] - ep[K.E_COMPLETED] - ep[K.E_DROPPED])
-        capacity = self.queue.shape[2]
-        if in_system + new + 16 > capacity:
+        assert self._rng is not None
+        new, in_system = K.interval_demand(t1, self.cum_counts, self.ep)
+        if need & K.NEED_QUEUE:
+            capacity = self.queue.shape[2]
             grown = max(in_system + new + 16, 2 * capacity)
             queue = np.zeros((self.n_stages, 2, grown))
             queue[:, :, :capacity] = self.queue
             self.queue = queue
             self._scratch_capacity(grown)
-        # Random numbers for this interval: arrival times and one normal per batch at most.
-        assert self._rng is not None
-        upos = int(ep[K.E_U_POS])
-        if len(self.ubuf) - upos < new:
-            self.ubuf = np.concatenate(
-                [self.ubuf[upos:], self._rng.random(max(_RANDOM_BLOCK, new))]
-            )
+        if need & K.NEED_UNIFORMS:  # arrival times
+            upos = int(self.ep[K.E_U_POS])
+            fresh = self._rng.random(max(_RANDOM_BLOCK, new))
+            self.ubuf = np.concatenate([self.ubuf[upos:], fresh])
             self.ep[K.E_U_POS] = 0
-        if self._random_service:
-            zpos = int(ep[K.E_Z_POS])
-            batches = (in_system + new) * self.n_stages
-            if len(self.zbuf) - zpos < batches:
-                size = max(_RANDOM_BLOCK, batches)
-                fresh = (
-                    self._rng.standard_exponential(size)
-                    if self.prm[K.P_EXPONENTIAL] > 0
-                    else self._rng.standard_normal(size)
-                )
-                self.zbuf = np.concatenate([self.zbuf[zpos:], fresh])
-                self.ep[K.E_Z_POS] = 0
-        seconds = int(t1 - self.time) + 2
-        if self.sec_out.shape[0] < seconds:
-            self.sec_out = np.zeros((seconds, K.N_SEC_OUT))
+        if need & K.NEED_NORMALS:  # service noise, one draw per batch at most
+            zpos = int(self.ep[K.E_Z_POS])
+            size = max(_RANDOM_BLOCK, (in_system + new) * self.n_stages)
+            fresh = (
+                self._rng.standard_exponential(size)
+                if self.prm[K.P_EXPONENTIAL] > 0
+                else self._rng.standard_normal(size)
+            )
+            self.zbuf = np.concatenate([self.zbuf[zpos:], fresh])
+            self.ep[K.E_Z_POS] = 0
+        if need & K.NEED_SECONDS:
+            self.sec_out = np.zeros((int(t1 - t0) + 2, K.N_SEC_OUT))
+        self._kernel_arrays()
 
     def _kernel_arrays(self) -> None:
         # Bound once per buffer change: the per-interval call then costs one tuple unpack.
@@ -483,9 +472,9 @@ class Simulator:
             raise ValueError(f"dt = {dt} must be a positive multiple of bucket_s = {self.bucket_s}")
         t0 = self.time
         t1 = (round(t0 / self.bucket_s) + whole) * self.bucket_s
-        if K.advance(t0, t1, *self._arrays) != 0:  # a buffer is short; nothing changed
-            self._grow_buffers(t1)
-            self._kernel_arrays()
+        need = K.advance(t0, t1, *self._arrays)
+        if need:  # a buffer is short and nothing changed: grow it and run the interval
+            self._grow_buffers(t0, t1, need)
             if need := K.advance(t0, t1, *self._arrays):
                 raise RuntimeError(f"simulator buffers still short after growing (bits {need})")
         self.time = t1
