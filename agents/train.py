@@ -320,6 +320,7 @@ def train(args: Args, argv: Sequence[str] | None = None) -> TrainResult:
         total_timesteps=timesteps, callback=callbacks or None, reset_num_timesteps=parent is None
     )
     wall = time.perf_counter() - start
+    model.logger.close()  # flushes and closes progress.csv (and TensorBoard's files)
 
     manifest["wall_time_s"] = round(wall, 1)
     manifest["stopped_by_time_budget"] = bool(budget and budget.stopped)

@@ -14,7 +14,7 @@ from themis_env.config.loader import Pipeline
 from themis_env.envs.actions import ACTION_MODES, KNOBS, ActionCodec, StageLimits, make_codec
 from themis_env.envs.observations import OBS_MODES, ObservationLayout
 from themis_env.errors import ConfigError, DependencyNotInstalled, did_you_mean
-from themis_env.sim.simulator import ApplyReport, Simulator, StageDecision, StepStats
+from themis_env.sim.simulator import IntervalSummary, Simulator, StageDecision
 from themis_env.workload import Workload, episode_rates
 
 __all__ = ["DEFAULT_SCENARIO", "RESET_OPTIONS", "InferenceClusterEnv"]
@@ -23,6 +23,7 @@ DEFAULT_SCENARIO = "video-arxiv-bursty"
 RESET_OPTIONS = ("start_s", "episode_s", "random_window")
 
 Obs = dict[str, np.ndarray] | np.ndarray
+_INT64 = np.dtype(np.int64)  # NumPy reuses this descriptor for native int64 arrays
 
 
 class InferenceClusterEnv(gym.Env[Obs, np.ndarray]):
@@ -171,9 +172,11 @@ class InferenceClusterEnv(gym.Env[Obs, np.ndarray]):
             for s in self.pipeline.config.stages
         ]
         self._initial = self._initial_decision()
-        self._targets: list[StageDecision] = list(self._initial)
         self.codec: ActionCodec = make_codec(action_mode, self.stage_limits)
         self.action_space = self.codec.space
+        # A target-mode action is the targets minus the knobs' lows: one NumPy add decodes it.
+        self._action_lows = self.codec.lows if action_mode == "target" else None
+        self._action_shape = self.codec.shape
         self.layout = ObservationLayout(
             [s.max_replicas for s in self.stage_limits],
             [s.max_cores for s in self.stage_limits],
@@ -189,7 +192,11 @@ class InferenceClusterEnv(gym.Env[Obs, np.ndarray]):
             slo_ms=self.slo_ms,
             bucket_s=min(1.0, self.decision_interval_s),
             arrival_process=self.scenario.arrival_process,
+            history_s=self.scenario.history_s,
         )
+        # After a step the observation is the simulator's monitoring vector, clipped.
+        assert self.sim.monitor_size == self.layout.size, "observation and monitor disagree"
+
         self._memory_equivalent = self.scenario.cost == "memory-equivalent"
         cluster_cores = self.cluster.nodes * self.cluster.cores_per_node
         if self.scenario.reward.cost_scale is not None:
@@ -200,9 +207,8 @@ class InferenceClusterEnv(gym.Env[Obs, np.ndarray]):
             self._cost_scale = float(cluster_cores)
         self.workload: Workload | None = None
         self._episode_s = 0
-        self._last_stats: StepStats | None = None
-        self._rate_history = np.zeros(self.scenario.history_s, dtype=np.float32)
-        self._actions = {"horizontal": 0, "vertical": 0, "failed_resizes": 0}
+        self._last_stats: IntervalSummary | None = None
+        self._scaling_totals = [0, 0, 0]  # horizontal, vertical, failed resizes
         self._history: list[dict[str, Any]] = []
 
     # ------------------------------------------------------------------ helpers
@@ -227,7 +233,9 @@ class InferenceClusterEnv(gym.Env[Obs, np.ndarray]):
     @property
     def current_targets(self) -> list[StageDecision]:
         """The stage targets now in force (the initial ones before the first step)."""
-        return list(self._targets)
+        if self.workload is None:
+            return list(self._initial)
+        return [StageDecision(*row) for row in self.sim.targets.tolist()]
 
     def encode_targets(self, targets: Sequence[Sequence[int]]) -> np.ndarray:
         """The action (in this env's action mode) asking for one (replicas, cores, batch) per stage.
@@ -235,7 +243,7 @@ class InferenceClusterEnv(gym.Env[Obs, np.ndarray]):
         Targets outside a stage's limits are clamped to them; in the delta mode the action is one
         step from the current targets toward ``targets``.
         """
-        return self.codec.encode(targets, self._targets)
+        return self.codec.encode(targets, self.current_targets)
 
     def obs_as_dict(self, obs: Obs) -> dict[str, np.ndarray]:
         """The dict form of an observation of this env (flat or dict)."""
@@ -270,7 +278,7 @@ class InferenceClusterEnv(gym.Env[Obs, np.ndarray]):
         """
         if self.workload is None:
             raise gym.error.ResetNeeded("call reset() before action_masks()")
-        return self.codec.masks(self._targets, self.sim.free_cores())
+        return self.codec.masks(self.current_targets, self.sim.free_cores())
 
     # ------------------------------------------------------------------ gym API
     def reset(
@@ -288,59 +296,91 @@ class InferenceClusterEnv(gym.Env[Obs, np.ndarray]):
             trace_dir=self.trace_dir,
         )
         self._episode_s = len(self.workload.rates)
-        self._targets = list(self._initial)
-        self.sim.reset(self.np_random, self.workload.rates, self._targets)
-        self._rate_history = np.zeros(self.scenario.history_s, dtype=np.float32)
+        self.sim.reset(self.np_random, self.workload.rates, self._initial)
         self._last_stats = None
-        self._actions = {"horizontal": 0, "vertical": 0, "failed_resizes": 0}
+        self._scaling_totals = [0, 0, 0]
         self._history = []
-        return self._observation(), self._info(None, None, 0, (0, 0, 0))
+        return self._observation(), self._info()
 
     def step(self, action: np.ndarray) -> tuple[Obs, float, bool, bool, dict[str, Any]]:
         """Apply ``action``, advance one decision interval, return the Gymnasium 5-tuple."""
         if self.workload is None:
             raise gym.error.ResetNeeded("call reset() before step()")
-        targets, clamped = self.codec.decode(action, self._targets)
-        report = self.sim.apply(targets)
-        self._targets = targets
-        stats = self.sim.advance(self.decision_interval_s)
-        self._last_stats = stats
-        self._push_rates(stats)
-        scaling = (
-            report.horizontal_actions,
-            report.vertical_actions,
-            report.total_failed_resizes,
-        )
-        self._actions["horizontal"] += scaling[0]
-        self._actions["vertical"] += scaling[1]
-        self._actions["failed_resizes"] += scaling[2]
-        cost = stats.memory_cost if self._memory_equivalent else stats.core_seconds
-        cost_term = cost / (stats.t1 - stats.t0) / self._cost_scale
+        # The common case, an int64 target-mode action, skips the codec: the simulator's
+        # kernel checks the targets against the limits, and the codec explains a rejection.
+        lows = self._action_lows
+        if (
+            lows is not None
+            and type(action) is np.ndarray
+            and action.dtype is _INT64
+            and action.shape == self._action_shape
+        ):
+            values, clamped = action + lows, 0
+        else:
+            decoded, clamped = self.codec.decode(action, self.current_targets)
+            values = np.array(decoded, dtype=np.int64).reshape(-1)
+        buf = np.empty(self.layout.size, dtype=np.float32)
+        try:
+            interval = self.sim.run_interval(
+                values, self.decision_interval_s, buf, self.layout.high
+            )
+        except ValueError:
+            self.codec.decode(action, self.current_targets)  # raises InvalidActionError
+            raise
+        self._last_stats = interval
+        horizontal = interval.horizontal_actions
+        vertical = interval.vertical_actions
+        failed = interval.failed_resizes
+        totals = self._scaling_totals
+        totals[0] += horizontal
+        totals[1] += vertical
+        totals[2] += failed
+        duration = interval.t1 - interval.t0
+        cost = interval.memory_cost if self._memory_equivalent else interval.core_seconds
         w = self.scenario.reward
-        slo_term = w.w_slo * stats.violation
-        weighted_cost = w.w_cost * cost_term
+        slo_term = w.w_slo * interval.violation
+        weighted_cost = w.w_cost * (cost / duration / self._cost_scale)
         reward = -(slo_term + weighted_cost)
         truncated = self.sim.time >= self._episode_s - 1e-9
-        info = self._info(stats, report, clamped, scaling)
-        info["reward_terms"] = {"slo": -slo_term, "cost": -weighted_cost}
+        done = interval.completed > 0
+        # Latencies of an interval with no completion are 0 (not NaN) so infos compare equal
+        # across seeded runs; "completions" tells the two cases apart.
+        p50 = interval.latency_p50_ms if done else 0.0
+        p95 = interval.latency_p95_ms if done else 0.0
+        p99 = interval.latency_p99_ms if done else 0.0
+        replicas, cores, batch = self.sim.targets.T.tolist()
+        workload = self.workload
+        info = {
+            "sim_time_s": float(self.sim.time),
+            "trace_uri": workload.uri,
+            "trace_fallback": bool(workload.fallback),
+            "replicas": replicas,
+            "cores": cores,
+            "batch": batch,
+            "arrivals": int(interval.arrived),
+            "completions": int(interval.completed),
+            "late": int(interval.late),
+            "dropped": int(interval.dropped),
+            "violation": interval.violation,
+            "latency_p50_ms": p50,
+            "latency_p95_ms": p95,
+            "latency_p99_ms": p99,
+            "cores_allocated": interval.core_seconds / duration,
+            "cost": cost,
+            "queue_len": self.sim.queue_len.tolist(),
+            "horizontal_actions": horizontal,
+            "vertical_actions": vertical,
+            "failed_resizes": failed,
+            "pending_replicas": interval.pending,
+            "clamped": clamped,
+            "reward_terms": {"slo": -slo_term, "cost": -weighted_cost},
+        }
         if self.render_mode == "rgb_array":
-            self._history.append(self._timeline_point(stats))
+            self._history.append(self._timeline_point(interval))
         if truncated:
             info["episode_kpis"] = self.episode_kpis()
-        return self._observation(), float(reward), False, bool(truncated), info
-
-    def _push_rates(self, stats: StepStats) -> None:
-        # The per-second records finished in this interval extend the observed rate history.
-        n_sec = len(stats.seconds)
-        if not n_sec:
-            return
-        rates = stats.seconds[:, 1]
-        history = self._rate_history
-        if n_sec >= len(history):
-            history[:] = rates[-len(history) :]
-        else:
-            history[:-n_sec] = history[n_sec:]
-            history[-n_sec:] = rates
+        obs = buf if self.obs_mode == "flat" else self.layout.views(buf)
+        return obs, float(reward), False, bool(truncated), info
 
     def episode_kpis(self) -> dict[str, Any]:
         """The episode's KPIs so far (complete at truncation)."""
@@ -348,20 +388,21 @@ class InferenceClusterEnv(gym.Env[Obs, np.ndarray]):
         kpis["cost"] = (
             kpis["cost_memory_equivalent"] if self._memory_equivalent else kpis["cost_core_seconds"]
         )
-        kpis["horizontal_actions"] = self._actions["horizontal"]
-        kpis["vertical_actions"] = self._actions["vertical"]
-        kpis["failed_resizes"] = self._actions["failed_resizes"]
+        horizontal, vertical, failed = self._scaling_totals
+        kpis["horizontal_actions"] = horizontal
+        kpis["vertical_actions"] = vertical
+        kpis["failed_resizes"] = failed
         kpis["trace_fallback"] = bool(self.workload.fallback) if self.workload else False
         return kpis
 
     # ------------------------------------------------------------------ obs / info
     def _observation(self) -> Obs:
+        """The observation at reset: the initial configuration, nothing measured yet.
+
+        After a step, :func:`fill_after_interval` writes the observation from the same
+        sources in one compiled call.
+        """
         state = self.sim.state
-        stats = self._last_stats
-        if stats is None or stats.completed == 0:
-            latency: Sequence[float] = (0.0, 0.0, 0.0)
-        else:
-            latency = (stats.latency_p50_ms, stats.latency_p95_ms, stats.latency_p99_ms)
         values = {
             "replicas": state.replicas,
             "replicas_ready": state.ready,
@@ -369,55 +410,31 @@ class InferenceClusterEnv(gym.Env[Obs, np.ndarray]):
             "replicas_pending": state.pending,
             "cores": state.cores,
             "batch": state.batch,
-            "queue_len": state.queue_len if stats is None else stats.queue_len,
-            "utilisation": 0.0 if stats is None else stats.utilisation,
-            "arrival_rate": self._rate_history,
-            "latency_ms": latency,
-            "violation": 0.0 if stats is None else stats.violation,
+            "queue_len": state.queue_len,
+            "utilisation": 0.0,
+            "arrival_rate": self.sim.rate_history,
+            "latency_ms": (0.0, 0.0, 0.0),
+            "violation": 0.0,
             "free_cores": state.free_cores,
         }
         return self.layout.build(values, self.obs_mode)
 
-    def _info(
-        self,
-        stats: StepStats | None,
-        report: ApplyReport | None,
-        clamped: int,
-        scaling: tuple[int, int, int],
-    ) -> dict[str, Any]:
+    def _info(self) -> dict[str, Any]:
+        """The part of ``info`` known before any interval: time, trace and targets."""
         workload = self.workload
-        info: dict[str, Any] = {
+        replicas, cores, batch = (
+            self.sim.targets.T.tolist()
+            if workload is not None
+            else [list(knob) for knob in zip(*self._initial, strict=True)]
+        )
+        return {
             "sim_time_s": float(self.sim.time),
             "trace_uri": workload.uri if workload else "",
             "trace_fallback": bool(workload.fallback) if workload else False,
-            "replicas": [d.replicas for d in self._targets],
-            "cores": [d.cores for d in self._targets],
-            "batch": [d.batch for d in self._targets],
+            "replicas": replicas,
+            "cores": cores,
+            "batch": batch,
         }
-        if stats is None or report is None:
-            return info
-        done = stats.completed > 0
-        # Latencies of an interval with no completion are 0 (not NaN) so infos compare equal
-        # across seeded runs; "completions" tells the two cases apart.
-        info.update(
-            arrivals=stats.arrived,
-            completions=stats.completed,
-            late=stats.late,
-            dropped=stats.dropped,
-            violation=stats.violation,
-            latency_p50_ms=stats.latency_p50_ms if done else 0.0,
-            latency_p95_ms=stats.latency_p95_ms if done else 0.0,
-            latency_p99_ms=stats.latency_p99_ms if done else 0.0,
-            cores_allocated=stats.cores_allocated,
-            cost=stats.memory_cost if self._memory_equivalent else stats.core_seconds,
-            queue_len=stats.queue_len.tolist(),
-            horizontal_actions=scaling[0],
-            vertical_actions=scaling[1],
-            failed_resizes=scaling[2],
-            pending_replicas=report.total_pending,
-            clamped=clamped,
-        )
-        return info
 
     # ------------------------------------------------------------------ rendering
     def _capacity_rps(self) -> float:
@@ -428,13 +445,13 @@ class InferenceClusterEnv(gym.Env[Obs, np.ndarray]):
             caps.append(int(state.ready[s]) * model.latency.throughput_rps(b, c))
         return float(min(caps))
 
-    def _timeline_point(self, stats: StepStats) -> dict[str, Any]:
+    def _timeline_point(self, stats: IntervalSummary) -> dict[str, Any]:
         return {
             "t": stats.t1,
             "load": stats.arrived / (stats.t1 - stats.t0),
             "capacity": self._capacity_rps(),
-            "cores": [d.cores * d.replicas for d in self._targets],
-            "replicas": [d.replicas for d in self._targets],
+            "cores": [d.cores * d.replicas for d in self.current_targets],
+            "replicas": [d.replicas for d in self.current_targets],
             "p99": stats.latency_p99_ms if stats.completed else math.nan,
         }
 
@@ -449,7 +466,7 @@ class InferenceClusterEnv(gym.Env[Obs, np.ndarray]):
     def _render_ansi(self) -> str:
         stages = " ".join(
             f"{lim.name}={d.replicas}x{d.cores}c/b{d.batch}"
-            for lim, d in zip(self.stage_limits, self._targets, strict=True)
+            for lim, d in zip(self.stage_limits, self.current_targets, strict=True)
         )
         stats = self._last_stats
         if stats is None:

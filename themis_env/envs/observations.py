@@ -3,6 +3,10 @@
 Every entry is float32 with finite bounds. Values are clipped to their bounds: queue lengths,
 rates and latencies can exceed any bound under overload, so their caps are documented here
 and the raw figures are in ``info``.
+
+After a step the observation is the simulator's monitoring vector
+(:func:`themis_env.sim.kernel.write_monitor`), written and clipped in the step's compiled call:
+the entries below are that vector's parts, in its order.
 """
 
 from __future__ import annotations
@@ -12,6 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 from gymnasium import spaces
+
+from themis_env.sim.simulator import SNAPSHOT_KEYS
 
 __all__ = [
     "LATENCY_CAP_MS",
@@ -26,6 +32,17 @@ OBS_MODES = ("dict", "flat")
 QUEUE_CAP = 1e5  # [requests] cap of queue_len
 LATENCY_CAP_MS = 1e5  # [ms] cap of latency_ms
 RATE_CAP = 1e5  # [req/s] cap of arrival_rate
+# Observation keys filled from the simulator's stage snapshot, and its column names.
+_FROM_SNAPSHOT = {
+    "replicas": "replicas",
+    "replicas_ready": "ready",
+    "replicas_starting": "starting",
+    "replicas_pending": "pending",
+    "cores": "cores",
+    "batch": "batch",
+    "queue_len": "queue_len",
+    "utilisation": "utilisation",
+}
 
 
 @dataclass(frozen=True)
@@ -107,6 +124,9 @@ class ObservationLayout:
             ),
         ]
         self.keys = [e.key for e in self.entries]
+        # fill_after_interval copies the simulator's snapshot columns into the first entries.
+        snapshot = [_FROM_SNAPSHOT.get(k) for k in self.keys[: len(SNAPSHOT_KEYS)]]
+        assert snapshot == list(SNAPSHOT_KEYS), "observation and stage snapshot disagree"
         self.high = np.concatenate([e.high for e in self.entries])
         self.size = int(self.high.size)
         self.dict_space = spaces.Dict(
@@ -137,9 +157,11 @@ class ObservationLayout:
         # minimum/maximum in place: np.clip costs several times more per call at this size.
         np.minimum(buf, self.high, out=buf)
         np.maximum(buf, 0.0, out=buf)
-        if mode == "flat":
-            return buf
-        return {key: buf[sl] for key, sl in self._items}
+        return buf if mode == "flat" else self.views(buf)
+
+    def views(self, flat: np.ndarray) -> dict[str, np.ndarray]:
+        """The dict observation of a flat one (views into it)."""
+        return {key: flat[sl] for key, sl in self._items}
 
     def as_dict(self, obs: Mapping[str, np.ndarray] | np.ndarray) -> dict[str, np.ndarray]:
         """The dict form of an observation given in either form (flat: views, batched too)."""

@@ -67,7 +67,8 @@ P_BUCKETS_PER_SECOND = 5
 P_EXPONENTIAL = 6  # 1: service ~ Exp(mean = latency model), for queueing-theory validation
 P_CORES_PER_NODE = 7
 P_CORE_MEMORY_GB = 8  # memory-equivalent price of a core [GB]
-N_PRM = 9
+P_RESIZE_DELAY = 9  # [s] from an accepted in-place resize to its effect
+N_PRM = 10
 NOISE_CAP = 20.0  # a batch never takes more than 20x its model latency (bounds the stats ring)
 # Episode accumulators: ep[E_*]
 E_ARRIVED = 0
@@ -80,7 +81,9 @@ E_TRAFFIC_SECONDS = 6
 E_GEN_UPTO = 7  # seconds of arrivals generated so far
 E_U_POS = 8  # next unused uniform
 E_Z_POS = 9  # next unused normal
-N_EP = 10
+E_CORE_SECONDS = 10  # allocated core-seconds
+E_MEMORY_COST = 11  # memory-equivalent cost (see O_MEMORY_COST)
+N_EP = 12
 # Step output: out[O_*]
 O_ARRIVED = 0
 O_COMPLETED = 1
@@ -100,13 +103,18 @@ OS_BUSY = 0  # replica-seconds spent serving
 OS_READY = 1  # replica-seconds of ready, serving replicas
 OS_CORE_SECONDS = 2  # allocated core-seconds
 OS_REPLICA_SECONDS = 3  # allocated replica-seconds (for memory cost)
-OS_UTILISATION = 4  # busy / ready, clipped to [0, 1]
-# The counts at t1, adjacent so that a state snapshot reads them as one slice.
+OS_DRAINING = 4  # replicas removed and still finishing a batch, at t1
+# The stage's state at t1, adjacent and in this order so that a snapshot is one slice.
 OS_LIVE = 5  # replicas not being removed
 OS_READY_N = 6  # of those, past their cold start
-OS_DRAINING = 7  # removed, still finishing a batch
-OS_QUEUE = 8  # requests waiting (arrived, not yet in a batch)
-N_OUT_STAGE = 9
+OS_STARTING = 7  # of those, in cold start
+OS_PENDING = 8  # replicas asked for, not placed
+OS_CORES = 9  # target cores per replica
+OS_BATCH = 10  # batch size
+OS_QUEUE = 11  # requests waiting (arrived, not yet in a batch)
+OS_UTILISATION = 12  # busy / ready over the interval, clipped to [0, 1]
+N_OUT_STAGE = 13
+SNAPSHOT_COLUMNS = slice(OS_LIVE, OS_UTILISATION + 1)
 # Per-second records: sec_out[k, SO_*]
 SO_SECOND = 0
 SO_ARRIVED = 1
@@ -602,6 +610,8 @@ def advance(
     t0: float,
     t1: float,
     batch: np.ndarray,
+    target_cores: np.ndarray,
+    pending: np.ndarray,
     table: np.ndarray,
     cum: np.ndarray,
     queue: np.ndarray,
@@ -745,7 +755,14 @@ def advance(
             min(1.0, out_stage[s, OS_BUSY] / ready_s) if ready_s > 0 else 0.0
         )
     out[O_MEMORY_COST] = memory
+    ep[E_CORE_SECONDS] += out[O_CORE_SECONDS]
+    ep[E_MEMORY_COST] += memory
     _settle(t1, rep_f, rep_i, prm, out_stage, node_free)
+    for s in range(n_stages):
+        out_stage[s, OS_STARTING] = out_stage[s, OS_LIVE] - out_stage[s, OS_READY_N]
+        out_stage[s, OS_PENDING] = pending[s]
+        out_stage[s, OS_CORES] = target_cores[s]
+        out_stage[s, OS_BATCH] = batch[s]
     percentiles_from_hist(hist, total, out, O_P50)
     return 0
 
@@ -895,3 +912,314 @@ def reconcile(
             rep_f[s, r, F_CREATED_AT] = now
             report[s, R_ADDED] += 1
             shortfall -= 1
+
+
+# Return codes of apply_targets and step, beside the NEED_* bits of advance. An invalid
+# target returns -(k + 1) for its flat entry k = 3·stage + knob (replicas, cores, batch).
+APPLIED = 16  # the targets differed from those in force (or those were unsettled): reconciled
+NEED_COLD = 32  # fewer cold-start durations left than replicas asked for; nothing changed
+# Totals of the last apply_targets: totals[T_*] (all 0 when nothing was applied)
+T_HORIZONTAL = 0  # stages whose replica count changed
+T_VERTICAL = 1  # stages with at least one accepted resize
+T_FAILED = 2  # resizes deferred for lack of node cores
+T_PENDING = 3  # replicas asked for, not placed
+N_TOTALS = 4
+# flags[G_*]
+G_UNSETTLED = 0  # 1: a resize was deferred or a replica is pending; the next apply retries
+N_FLAGS = 1
+
+
+@njit(cache=True)
+def apply_targets(
+    now: float,
+    values: np.ndarray,
+    lows: np.ndarray,
+    highs: np.ndarray,
+    warm: bool,
+    resize_delay: float,
+    targets: np.ndarray,
+    flags: np.ndarray,
+    batch: np.ndarray,
+    target_cores: np.ndarray,
+    pending: np.ndarray,
+    rep_f: np.ndarray,
+    rep_i: np.ndarray,
+    node_free: np.ndarray,
+    cores_per_node: float,
+    cold: np.ndarray,
+    cpos: np.ndarray,
+    report: np.ndarray,
+    totals: np.ndarray,
+) -> int:
+    """Make ``values`` (flat, 3 per stage) the targets in force and reconcile the cluster.
+
+    Targets equal to those in force, which are settled (no deferred resize, no pending
+    replica), change nothing and return 0. Targets outside ``[lows, highs]`` return -(k + 1)
+    for the first bad entry k, and too few cold-start durations left return ``NEED_COLD``;
+    both change nothing. Otherwise ``targets``, ``batch``, ``target_cores`` and ``pending``
+    are updated, ``report`` and ``totals`` describe what changed, and ``APPLIED`` is returned.
+    """
+    n = values.shape[0]
+    totals[:] = 0
+    if flags[G_UNSETTLED] == 0:
+        same = True
+        for k in range(n):
+            if values[k] != targets[k // 3, k % 3]:
+                same = False
+                break
+        if same:
+            return 0
+    wanted = 0
+    for k in range(n):
+        v = values[k]
+        if v < lows[k] or v > highs[k]:
+            return -(k + 1)
+        if k % 3 == 0:
+            wanted += v
+    if not warm and cold.shape[0] - cpos[0] < wanted:
+        return NEED_COLD
+    for k in range(n):
+        targets[k // 3, k % 3] = values[k]
+    for s in range(targets.shape[0]):
+        target_cores[s] = targets[s, 1]
+        batch[s] = targets[s, 2]
+    reconcile(
+        now,
+        targets,
+        rep_f,
+        rep_i,
+        node_free,
+        cores_per_node,
+        resize_delay,
+        warm,
+        cold,
+        cpos,
+        report,
+    )
+    for s in range(targets.shape[0]):
+        pending[s] = report[s, R_PENDING]
+        if report[s, R_ADDED] > 0 or report[s, R_REMOVED] > 0:
+            totals[T_HORIZONTAL] += 1
+        if report[s, R_RESIZED] > 0:
+            totals[T_VERTICAL] += 1
+        totals[T_FAILED] += report[s, R_FAILED]
+        totals[T_PENDING] += report[s, R_PENDING]
+    flags[G_UNSETTLED] = 1 if totals[T_FAILED] > 0 or totals[T_PENDING] > 0 else 0
+    return APPLIED
+
+
+# Packed arrays. The fixed-size arrays of a simulator live in one float64 and one int64
+# buffer, so that the per-step call passes two buffers instead of thirty arrays (each array
+# argument costs a compiled call about 0.1 µs to unbox). lay[k] = (offset, d0, d1, d2) of
+# field k in its buffer; the simulator keeps NumPy views of the same memory.
+PF_TABLE = 0  # latency table [S, B+1, C+1] [ms]
+PF_PRM = 1
+PF_MEMORY_GB = 2
+PF_DISP = 3
+PF_EP = 4
+PF_SEC_ACC = 5
+PF_OUT = 6
+PF_NODE_FREE = 7
+PF_BUCKETS = 8
+PF_BUSY = 9
+PF_OUT_STAGE = 10
+PF_REP_F = 11
+PF_HISTORY = 12  # arrivals of the last H seconds, oldest first [req/s]
+PI_BATCH = 13
+PI_TARGET_CORES = 14
+PI_PENDING = 15
+PI_QPTR = 16
+PI_REP_I = 17
+PI_BHIST = 18
+PI_EP_HIST = 19
+PI_LOWS = 20
+PI_HIGHS = 21
+PI_TARGETS = 22
+PI_FLAGS = 23
+PI_CPOS = 24
+PI_REPORT = 25
+PI_TOTALS = 26
+PI_QUEUE_LEN = 27  # requests waiting per stage at the end of the last interval
+N_PACKED = 28
+
+
+@njit(cache=True, inline="always")
+def _v1(buf: np.ndarray, lay: np.ndarray, k: int) -> np.ndarray:
+    o = lay[k, 0]
+    return buf[o : o + lay[k, 1]]
+
+
+@njit(cache=True, inline="always")
+def _v2(buf: np.ndarray, lay: np.ndarray, k: int) -> np.ndarray:
+    o = lay[k, 0]
+    return buf[o : o + lay[k, 1] * lay[k, 2]].reshape((lay[k, 1], lay[k, 2]))
+
+
+@njit(cache=True, inline="always")
+def _v3(buf: np.ndarray, lay: np.ndarray, k: int) -> np.ndarray:
+    o = lay[k, 0]
+    n = lay[k, 1] * lay[k, 2] * lay[k, 3]
+    return buf[o : o + n].reshape((lay[k, 1], lay[k, 2], lay[k, 3]))
+
+
+@njit(cache=True)
+def push_history(history: np.ndarray, sec_out: np.ndarray, n_sec: int) -> None:
+    """Shift the arrivals of the ``n_sec`` finished seconds onto the end of ``history``."""
+    h = history.shape[0]
+    if n_sec >= h:
+        for i in range(h):
+            history[i] = sec_out[n_sec - h + i, SO_ARRIVED]
+    elif n_sec > 0:
+        for i in range(h - n_sec):
+            history[i] = history[i + n_sec]
+        for i in range(n_sec):
+            history[h - n_sec + i] = sec_out[i, SO_ARRIVED]
+
+
+@njit(cache=True)
+def write_monitor(
+    vec: np.ndarray,
+    high: np.ndarray,
+    out: np.ndarray,
+    out_stage: np.ndarray,
+    history: np.ndarray,
+    node_free: np.ndarray,
+) -> None:
+    """The monitoring vector after an interval into ``vec``, clipped to [0, ``high``].
+
+    Its layout: the stage snapshot column by column (``OS_LIVE`` .. ``OS_UTILISATION``, S
+    values each), the arrival history (H), the p50, p95 and p99 end-to-end latencies [ms]
+    (0 when nothing completed), the SLO violation, and the free cores per node (N). NaN
+    passes the clip, as it does ``np.minimum``/``np.maximum``.
+    """
+    k = 0
+    for c in range(OS_LIVE, OS_UTILISATION + 1):
+        for s in range(out_stage.shape[0]):
+            vec[k] = out_stage[s, c]
+            k += 1
+    for i in range(history.shape[0]):
+        vec[k] = history[i]
+        k += 1
+    done = out[O_COMPLETED] > 0
+    for q in range(3):
+        vec[k] = out[O_P50 + q] if done else 0.0
+        k += 1
+    vec[k] = out[O_VIOLATION]
+    k += 1
+    for i in range(node_free.shape[0]):
+        vec[k] = node_free[i]
+        k += 1
+    for i in range(k):
+        if vec[i] > high[i]:
+            vec[i] = high[i]
+        if vec[i] < 0.0:
+            vec[i] = 0.0
+
+
+@njit(cache=True)
+def step(
+    do_apply: bool,
+    values: np.ndarray,
+    t0: float,
+    t1: float,
+    fbuf: np.ndarray,
+    ibuf: np.ndarray,
+    lay: np.ndarray,
+    cum: np.ndarray,
+    queue: np.ndarray,
+    ubuf: np.ndarray,
+    zbuf: np.ndarray,
+    nxt_t: np.ndarray,
+    nxt_o: np.ndarray,
+    scratch: np.ndarray,
+    sec_out: np.ndarray,
+    cold: np.ndarray,
+    vec: np.ndarray,
+    high: np.ndarray,
+) -> int:
+    """One interval in one call: apply, advance, push the history, write the monitor.
+
+    On the packed arrays: ``apply_targets`` at ``t0`` (if ``do_apply``), ``advance`` to
+    ``t1``, the arrivals onto the rate history and, if ``vec`` is not empty, the monitoring
+    vector (``write_monitor``) into ``vec``.
+
+    Returns a negative code or ``NEED_COLD`` from the apply (nothing changed), else
+    ``APPLIED`` (or 0) combined with advance's ``NEED_*`` bits. With a ``NEED_*`` bit set the
+    targets were applied but the interval was not run: the caller grows the buffers and calls
+    again with ``do_apply`` false.
+    """
+    prm = _v1(fbuf, lay, PF_PRM)
+    batch = _v1(ibuf, lay, PI_BATCH)
+    target_cores = _v1(ibuf, lay, PI_TARGET_CORES)
+    pending = _v1(ibuf, lay, PI_PENDING)
+    rep_f = _v3(fbuf, lay, PF_REP_F)
+    rep_i = _v3(ibuf, lay, PI_REP_I)
+    node_free = _v1(fbuf, lay, PF_NODE_FREE)
+    code = 0
+    if do_apply:
+        code = apply_targets(
+            t0,
+            values,
+            _v1(ibuf, lay, PI_LOWS),
+            _v1(ibuf, lay, PI_HIGHS),
+            False,
+            prm[P_RESIZE_DELAY],
+            _v2(ibuf, lay, PI_TARGETS),
+            _v1(ibuf, lay, PI_FLAGS),
+            batch,
+            target_cores,
+            pending,
+            rep_f,
+            rep_i,
+            node_free,
+            prm[P_CORES_PER_NODE],
+            cold,
+            _v1(ibuf, lay, PI_CPOS),
+            _v2(ibuf, lay, PI_REPORT),
+            _v1(ibuf, lay, PI_TOTALS),
+        )
+        if code < 0 or code & NEED_COLD:
+            return code
+    out = _v1(fbuf, lay, PF_OUT)
+    out_stage = _v2(fbuf, lay, PF_OUT_STAGE)
+    need = advance(
+        t0,
+        t1,
+        batch,
+        target_cores,
+        pending,
+        _v3(fbuf, lay, PF_TABLE),
+        cum,
+        queue,
+        _v2(ibuf, lay, PI_QPTR),
+        _v1(fbuf, lay, PF_DISP),
+        rep_f,
+        rep_i,
+        prm,
+        _v2(fbuf, lay, PF_BUCKETS),
+        _v2(ibuf, lay, PI_BHIST),
+        _v2(fbuf, lay, PF_BUSY),
+        _v1(fbuf, lay, PF_EP),
+        _v1(ibuf, lay, PI_EP_HIST),
+        _v1(fbuf, lay, PF_SEC_ACC),
+        ubuf,
+        zbuf,
+        nxt_t,
+        nxt_o,
+        scratch,
+        out,
+        out_stage,
+        sec_out,
+        _v1(fbuf, lay, PF_MEMORY_GB),
+        node_free,
+    )
+    if need:
+        return code | need
+    queue_len = _v1(ibuf, lay, PI_QUEUE_LEN)
+    for s in range(queue_len.shape[0]):
+        queue_len[s] = int(out_stage[s, OS_QUEUE])
+    history = _v1(fbuf, lay, PF_HISTORY)
+    push_history(history, sec_out, int(out[O_SECONDS]))
+    if vec.shape[0] > 0:
+        write_monitor(vec, high, out, out_stage, history, node_free)
+    return code

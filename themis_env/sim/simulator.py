@@ -36,15 +36,79 @@ from themis_env.config.loader import Pipeline
 from themis_env.config.schema import ClusterConfig
 from themis_env.sim import kernel as K
 
-__all__ = ["StageDecision", "ApplyReport", "StepStats", "SimState", "Simulator"]
+__all__ = [
+    "SNAPSHOT_KEYS",
+    "ApplyReport",
+    "IntervalSummary",
+    "SimState",
+    "Simulator",
+    "StageDecision",
+    "StepStats",
+]
 
 _RANDOM_BLOCK = 1 << 14
 _COLD_BLOCK = 64  # cold-start durations drawn at a time
 _RING_BUCKETS = 512
-# Columns of the kernel's per-stage output that a state snapshot reads, as one slice.
-_STATE_COLUMNS = slice(K.OS_LIVE, K.OS_QUEUE + 1)
-_STATE_ORDER = [K.OS_LIVE, K.OS_READY_N, K.OS_DRAINING, K.OS_QUEUE]
-assert _STATE_ORDER == list(range(K.OS_LIVE, K.OS_QUEUE + 1)), "state columns must be adjacent"
+_NEED_BITS = K.NEED_QUEUE | K.NEED_UNIFORMS | K.NEED_NORMALS | K.NEED_SECONDS
+_NO_VECTOR = np.zeros(0, dtype=np.float32)  # "no monitoring vector" for K.step
+# Attribute names of the packed arrays (K.PF_* and K.PI_* fields).
+_PACKED_NAMES = {
+    K.PF_TABLE: "table",
+    K.PF_PRM: "prm",
+    K.PF_MEMORY_GB: "memory_gb",
+    K.PF_DISP: "disp",
+    K.PF_EP: "ep",
+    K.PF_SEC_ACC: "sec_acc",
+    K.PF_OUT: "out",
+    K.PF_NODE_FREE: "node_free",
+    K.PF_BUCKETS: "buckets",
+    K.PF_BUSY: "busy",
+    K.PF_OUT_STAGE: "out_stage",
+    K.PF_REP_F: "rep_f",
+    K.PF_HISTORY: "rate_history",
+    K.PI_BATCH: "batch",
+    K.PI_TARGET_CORES: "target_cores",
+    K.PI_PENDING: "pending",
+    K.PI_QPTR: "qptr",
+    K.PI_REP_I: "rep_i",
+    K.PI_BHIST: "bhist",
+    K.PI_EP_HIST: "ep_hist",
+    K.PI_LOWS: "_lows",
+    K.PI_HIGHS: "_highs",
+    K.PI_TARGETS: "targets",
+    K.PI_FLAGS: "flags",
+    K.PI_CPOS: "cpos",
+    K.PI_REPORT: "_report",
+    K.PI_TOTALS: "_totals",
+    K.PI_QUEUE_LEN: "queue_len",
+}
+assert sorted(_PACKED_NAMES) == list(range(K.N_PACKED))
+# The packed arrays an episode starts from zero (the others are the scenario's parameters).
+_EPISODE_NAMES = [
+    n for n in _PACKED_NAMES.values() if n not in ("table", "prm", "memory_gb", "_lows", "_highs")
+]
+# The columns of Simulator.stage_snapshot, in order (the kernel's OS_LIVE .. OS_UTILISATION).
+SNAPSHOT_KEYS = (
+    "replicas",
+    "ready",
+    "starting",
+    "pending",
+    "cores",
+    "batch",
+    "queue_len",
+    "utilisation",
+)
+_SNAPSHOT_ORDER = [
+    K.OS_LIVE,
+    K.OS_READY_N,
+    K.OS_STARTING,
+    K.OS_PENDING,
+    K.OS_CORES,
+    K.OS_BATCH,
+    K.OS_QUEUE,
+    K.OS_UTILISATION,
+]
+assert _SNAPSHOT_ORDER == list(range(K.OS_LIVE, K.OS_UTILISATION + 1)), "snapshot not adjacent"
 
 
 class StageDecision(NamedTuple):
@@ -81,26 +145,10 @@ class ApplyReport(NamedTuple):
     total_pending: int = 0
 
     @classmethod
-    def from_rows(cls, report: np.ndarray) -> ApplyReport:
-        """The report of the kernel's ``report[stage, R_*]`` (copied)."""
-        table = report.copy()
-        horizontal = vertical = failed = pending = 0
-        for row in table.tolist():  # a handful of stages: plain Python beats NumPy calls here
-            horizontal += bool(row[K.R_ADDED] or row[K.R_REMOVED])
-            vertical += bool(row[K.R_RESIZED])
-            failed += row[K.R_FAILED]
-            pending += row[K.R_PENDING]
-        return cls(
-            table[:, K.R_ADDED],
-            table[:, K.R_REMOVED],
-            table[:, K.R_RESIZED],
-            table[:, K.R_FAILED],
-            table[:, K.R_PENDING],
-            horizontal,
-            vertical,
-            failed,
-            pending,
-        )
+    def from_rows(cls, report: np.ndarray, totals: np.ndarray) -> ApplyReport:
+        """The report of the kernel's ``report[stage, R_*]`` and ``totals[T_*]`` (copied)."""
+        table = report.T.copy()
+        return cls(*table, *totals.tolist())
 
 
 @dataclass(slots=True)
@@ -151,6 +199,43 @@ class StepStats:
     seconds: np.ndarray
 
 
+class IntervalSummary(NamedTuple):
+    """The scalars of one :meth:`Simulator.run_interval`: what was applied, what happened.
+
+    The fields mean what the same names of :class:`StepStats` and :class:`ApplyReport` mean;
+    the per-stage figures are in :attr:`Simulator.stage_snapshot` and the per-second records
+    in :meth:`Simulator.second_records`. Latencies are NaN when nothing completed.
+    """
+
+    arrived: float
+    completed: float
+    late: float
+    dropped: float
+    latency_sum_s: float
+    latency_p50_ms: float
+    latency_p95_ms: float
+    latency_p99_ms: float
+    n_seconds: float
+    core_seconds: float
+    violation: float
+    memory_cost: float
+    horizontal_actions: int
+    vertical_actions: int
+    failed_resizes: int
+    pending: int
+    t0: float
+    t1: float
+
+    @property
+    def cores_allocated(self) -> float:
+        """Mean allocated cores over the interval."""
+        return self.core_seconds / (self.t1 - self.t0)
+
+
+assert IntervalSummary._fields.index("memory_cost") == K.O_MEMORY_COST == K.N_OUT - 1
+assert IntervalSummary._fields.index("latency_p50_ms") == K.O_P50
+
+
 class SimState(NamedTuple):
     """Read-only snapshot of the cluster at the current time.
 
@@ -192,6 +277,7 @@ class Simulator:
         arrival_process: ``poisson`` or ``exact`` counts per second.
         max_slots: Replica slots per stage (replicas plus those draining); defaults to twice
             the largest ``max_replicas`` of the stages.
+        history_s: Seconds of arrivals kept in :attr:`rate_history`.
     """
 
     def __init__(
@@ -203,6 +289,7 @@ class Simulator:
         bucket_s: float = 1.0,
         arrival_process: Literal["poisson", "exact"] = "poisson",
         max_slots: int | None = None,
+        history_s: int = 60,
     ) -> None:
         self.pipeline = pipeline
         self.cluster = cluster
@@ -218,10 +305,47 @@ class Simulator:
         self.max_batch = np.array([s.max_batch for s in stages], dtype=np.int64)
         self.max_replicas = np.array([s.max_replicas for s in stages], dtype=np.int64)
         self._limits = [(s.min_replicas, s.max_replicas, s.max_cores, s.max_batch) for s in stages]
-        self.memory_gb = np.array([m.memory_gb for m in pipeline.models], dtype=np.float64)
         self.n_slots = int(max_slots or 2 * int(self.max_replicas.max()))
         b_max, c_max = int(self.max_batch.max()), int(self.max_cores.max())
-        self.table = np.full((self.n_stages, b_max + 1, c_max + 1), np.nan)
+        S, R, N = self.n_stages, self.n_slots, cluster.nodes
+        self._shapes = {
+            K.PF_TABLE: (S, b_max + 1, c_max + 1),
+            K.PF_PRM: (K.N_PRM,),
+            K.PF_MEMORY_GB: (S,),
+            K.PF_DISP: (S,),
+            K.PF_EP: (K.N_EP,),
+            K.PF_SEC_ACC: (4,),
+            K.PF_OUT: (K.N_OUT,),
+            K.PF_NODE_FREE: (N,),
+            K.PF_BUCKETS: (_RING_BUCKETS, K.N_BUCKET),
+            K.PF_BUSY: (S, _RING_BUCKETS),
+            K.PF_OUT_STAGE: (S, K.N_OUT_STAGE),
+            K.PF_REP_F: (S, R, K.N_REP_F),
+            K.PF_HISTORY: (history_s,),
+            K.PI_BATCH: (S,),
+            K.PI_TARGET_CORES: (S,),
+            K.PI_PENDING: (S,),
+            K.PI_QPTR: (S, 2),
+            K.PI_REP_I: (S, R, K.N_REP_I),
+            K.PI_BHIST: (_RING_BUCKETS, K.N_LAT_BINS),
+            K.PI_EP_HIST: (K.N_LAT_BINS,),
+            K.PI_LOWS: (3 * S,),
+            K.PI_HIGHS: (3 * S,),
+            K.PI_TARGETS: (S, 3),
+            K.PI_FLAGS: (K.N_FLAGS,),
+            K.PI_CPOS: (1,),
+            K.PI_REPORT: (S, K.N_REPORT),
+            K.PI_TOTALS: (K.N_TOTALS,),
+            K.PI_QUEUE_LEN: (S,),
+        }
+        self._allocate_packs()
+        # The limits flat, 3 per stage (replicas, cores, batch), for the kernel.
+        self._lows[:] = np.array([(s.min_replicas, 1, 1) for s in stages]).ravel()
+        self._highs[:] = np.array(
+            [(s.max_replicas, s.max_cores, s.max_batch) for s in stages]
+        ).ravel()
+        self.memory_gb[:] = [m.memory_gb for m in pipeline.models]
+        self.table[:] = np.nan
         for s, (stage, model) in enumerate(zip(stages, pipeline.models, strict=True)):
             self.table[s, : stage.max_batch + 1, : stage.max_cores + 1] = (
                 model.latency.service_table(stage.max_batch, stage.max_cores)
@@ -232,7 +356,6 @@ class Simulator:
                 f"a batch can take {np.nanmax(self.table):.0f} ms; the statistics ring of "
                 f"{_RING_BUCKETS} buckets of {self.bucket_s} s is too short for it"
             )
-        self.prm = np.zeros(K.N_PRM)
         self.prm[K.P_SLO] = self.slo_ms * 1e-3
         drop = pipeline.config.drop_after_slo
         self.prm[K.P_DROP_AFTER] = drop * self.slo_ms * 1e-3 if drop is not None else np.inf
@@ -245,7 +368,44 @@ class Simulator:
         self.prm[K.P_CORE_MEMORY_GB] = cluster.core_memory_gb
         self.prm[K.P_BUCKET] = self.bucket_s
         self.prm[K.P_BUCKETS_PER_SECOND] = round(per_second)
+        self.prm[K.P_RESIZE_DELAY] = cluster.resize_delay_s
         self._rng: np.random.Generator | None = None
+        self._buckets_of: dict[float, int] = {}  # whole statistics buckets per dt
+
+    # ------------------------------------------------------------------ packed arrays
+    def _allocate_packs(self) -> None:
+        """One float64 and one int64 buffer for the fixed-size arrays, and their layout."""
+        self._lay = np.zeros((K.N_PACKED, 4), dtype=np.int64)
+        ends = {"f": 0, "i": 0}
+        for k, shape in self._shapes.items():
+            kind = "f" if k < K.PI_BATCH else "i"
+            self._lay[k, 0] = ends[kind]
+            self._lay[k, 1 : 1 + len(shape)] = shape
+            ends[kind] += math.prod(shape)
+        self._fbuf = np.zeros(ends["f"])
+        self._ibuf = np.zeros(ends["i"], dtype=np.int64)
+        self._bind_views()
+
+    def _bind_views(self) -> None:
+        # The NumPy views of the packed buffers, under the names the Python code uses.
+        for k, shape in self._shapes.items():
+            buf = self._fbuf if k < K.PI_BATCH else self._ibuf
+            start = int(self._lay[k, 0])
+            view = buf[start : start + math.prod(shape)].reshape(shape)
+            setattr(self, _PACKED_NAMES[k], view)
+
+    def __getstate__(self) -> dict[str, object]:
+        # Views would be copied as arrays of their own: keep the buffers, rebind on load.
+        state = self.__dict__.copy()
+        for name in (*_PACKED_NAMES.values(), "_step_args"):
+            state.pop(name, None)
+        return state
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__dict__.update(state)
+        self._bind_views()
+        if "cum_counts" in state:  # reset was called
+            self._kernel_arrays()
 
     # ------------------------------------------------------------------ episode
     def reset(
@@ -266,48 +426,31 @@ class Simulator:
             raise ValueError("rates must be a 1-D array of finite, non-negative req/s")
         self._rng = rng
         self.time = 0.0
-        self._steps = 0
-        S, R = self.n_stages, self.n_slots
+        S = self.n_stages
         if self.arrival_process == "poisson":
             self.counts = rng.poisson(rates).astype(np.int64)
         else:
             self.counts = np.rint(rates).astype(np.int64)
         self.rates = rates
-        self.rep_f = np.zeros((S, R, K.N_REP_F))
+        for name in _EPISODE_NAMES:  # the episode's state; the parameters stay
+            getattr(self, name)[...] = 0
         self.rep_f[:, :, K.F_SERVING_UNTIL] = np.inf
-        self.rep_i = np.zeros((S, R, K.N_REP_I), dtype=np.int64)
-        self.batch = np.ones(S, dtype=np.int64)
-        self.target_cores = np.ones(S, dtype=np.int64)
-        self.pending = np.zeros(S, dtype=np.int64)
+        self.batch[:] = 1
+        self.target_cores[:] = 1
+        self.node_free[:] = self.cluster.cores_per_node
+        self.targets[:] = -1  # the targets in force; -1: none yet
         capacity = 1024
         self.queue = np.zeros((S, 2, capacity))
-        self.qptr = np.zeros((S, 2), dtype=np.int64)
-        self.disp = np.zeros(S)
-        self.buckets = np.zeros((_RING_BUCKETS, K.N_BUCKET))
-        self.bhist = np.zeros((_RING_BUCKETS, K.N_LAT_BINS), dtype=np.int64)
-        self.busy = np.zeros((S, _RING_BUCKETS))
-        self.ep = np.zeros(K.N_EP)
-        self.ep_hist = np.zeros(K.N_LAT_BINS, dtype=np.int64)
-        self.sec_acc = np.zeros(4)
         self.ubuf = np.zeros(0)
         self.zbuf = np.zeros(0)
         self._scratch_capacity(capacity)
-        self.out = np.zeros(K.N_OUT)
-        self.out_stage = np.zeros((S, K.N_OUT_STAGE))
         self.sec_out = np.zeros((1, K.N_SEC_OUT))
-        self.node_free = np.full(self.cluster.nodes, float(self.cluster.cores_per_node))
         self.cum_counts = np.concatenate([[0], np.cumsum(self.counts)]).astype(np.int64)
         self._settled = False  # True while out_stage describes the current state
-        self._last_targets: list[StageDecision] | None = None
-        self._unsettled_target = False
         self.cold = np.zeros(0)
-        self.cpos = np.zeros(1, dtype=np.int64)
-        self._report = np.zeros((S, K.N_REPORT), dtype=np.int64)
         zero = np.zeros(S, dtype=np.int64)
         zero.flags.writeable = False
         self._no_change = ApplyReport(zero, zero, zero, zero, zero)
-        self.episode_core_seconds = 0.0
-        self.episode_memory_cost = 0.0
         self._kernel_arrays()
         self.apply(initial, warm=True)
 
@@ -330,8 +473,11 @@ class Simulator:
         elif cfg.distribution == "uniform":
             values = self._rng.uniform(cfg.min_s, cfg.max_s, n)
         else:
-            values = cfg.median_s * np.exp(cfg.sigma * self._rng.standard_normal(n))
-        return np.clip(values, cfg.min_s, cfg.max_s)
+            values = np.exp(cfg.sigma * self._rng.standard_normal(n))
+            values *= cfg.median_s
+        # In place: np.clip costs several times more on arrays this small.
+        np.maximum(values, cfg.min_s, out=values)
+        return np.minimum(values, cfg.max_s, out=values)
 
     def validate_decision(self, decision: Sequence[StageDecision]) -> list[StageDecision]:
         """Check a decision against the stages' limits; raise ValueError naming what is wrong."""
@@ -345,6 +491,10 @@ class Simulator:
                 self._raise_out_of_limits(len(checked), n, c, b)
             checked.append(StageDecision(n, c, b))
         return checked
+
+    def _raise_invalid(self, decision: Sequence[Sequence[int]]) -> None:
+        self.validate_decision(decision)  # raises naming the stage, knob and limits
+        raise AssertionError(f"the kernel rejected {decision!r}, which is within the limits")
 
     def _raise_out_of_limits(self, s: int, n: int, c: int, b: int) -> None:
         stage = self.pipeline.config.stages[s]
@@ -361,43 +511,70 @@ class Simulator:
     def apply(self, decision: Sequence[StageDecision], *, warm: bool = False) -> ApplyReport:
         """Reconcile the cluster toward ``decision`` at the current time.
 
+        Targets equal to those in force change nothing, unless a resize was deferred or a
+        replica is pending: those are retried while the target stands.
+
         Args:
             decision: One (replicas, cores, batch) target per stage, within the stage limits.
             warm: Create replicas ready at once (used at reset).
+
+        Raises:
+            ValueError: naming the stage, knob, value and limits of a target out of limits.
         """
-        # Fast path, before validation: the target in force, already validated and fully placed.
-        if not self._unsettled_target and self._last_targets == list(decision):
+        # Fast path: the targets in force, settled (what a steady policy sends every step).
+        if not self.flags[K.G_UNSETTLED] and list(map(tuple, self.targets.tolist())) == list(
+            decision
+        ):
             return self._no_change
-        decision = self.validate_decision(decision)
+        try:
+            values = np.array(decision, dtype=np.int64)
+        except (TypeError, ValueError):
+            values = None
+        if values is None or values.shape != (self.n_stages, 3):
+            self.validate_decision(decision)  # raises with the reason
+            raise ValueError(f"a decision needs {self.n_stages} (replicas, cores, batch) targets")
+        code = self._apply_values(values.reshape(-1), warm)
+        if code < 0:
+            self._raise_invalid(decision)
+        if code == 0:
+            return self._no_change
         self._settled = False
-        targets = np.array(decision, dtype=np.int64)
-        self.batch[:] = targets[:, 2]
-        self.target_cores[:] = targets[:, 1]
-        wanted = sum(d.replicas for d in decision)
-        if not warm and len(self.cold) - int(self.cpos[0]) < wanted:
-            fresh = self._cold_starts(max(_COLD_BLOCK, wanted))
-            self.cold = np.concatenate([self.cold[int(self.cpos[0]) :], fresh])
-            self.cpos[0] = 0
-        report = self._report
-        K.reconcile(
-            self.time,
-            targets,
-            self.rep_f,
-            self.rep_i,
-            self.node_free,
-            float(self.cluster.cores_per_node),
-            float(self.cluster.resize_delay_s),
-            warm,
-            self.cold,
-            self.cpos,
-            report,
-        )
-        self.pending[:] = report[:, K.R_PENDING]
-        self._last_targets = decision
-        result = ApplyReport.from_rows(report)
-        # A deferred resize or a pending replica is retried while the target stands.
-        self._unsettled_target = bool(result.total_failed_resizes or result.total_pending)
-        return result
+        return ApplyReport.from_rows(self._report, self._totals)
+
+    def _apply_values(self, values: np.ndarray, warm: bool) -> int:
+        """``K.apply_targets`` of flat ``values``, refilling cold-start draws as it asks."""
+        while True:
+            code = K.apply_targets(
+                self.time,
+                values,
+                self._lows,
+                self._highs,
+                warm,
+                float(self.cluster.resize_delay_s),
+                self.targets,
+                self.flags,
+                self.batch,
+                self.target_cores,
+                self.pending,
+                self.rep_f,
+                self.rep_i,
+                self.node_free,
+                float(self.cluster.cores_per_node),
+                self.cold,
+                self.cpos,
+                self._report,
+                self._totals,
+            )
+            if code != K.NEED_COLD:
+                return code
+            self._refill_cold(int(values[0::3].sum()))
+
+    def _refill_cold(self, wanted: int) -> None:
+        # Keep the unused draws; draw a block (or all the new replicas need) after them.
+        fresh = self._cold_starts(max(_COLD_BLOCK, wanted))
+        self.cold = np.concatenate([self.cold[int(self.cpos[0]) :], fresh])
+        self.cpos[0] = 0
+        self._kernel_arrays()
 
     # ------------------------------------------------------------------ time
     def _grow_buffers(self, t0: float, t1: float, need: int) -> None:
@@ -436,50 +613,49 @@ class Simulator:
 
     def _kernel_arrays(self) -> None:
         # Bound once per buffer change: the per-interval call then costs one tuple unpack.
-        self._arrays = (
-            self.batch,
-            self.table,
+        self._step_args = (
+            self._fbuf,
+            self._ibuf,
+            self._lay,
             self.cum_counts,
             self.queue,
-            self.qptr,
-            self.disp,
-            self.rep_f,
-            self.rep_i,
-            self.prm,
-            self.buckets,
-            self.bhist,
-            self.busy,
-            self.ep,
-            self.ep_hist,
-            self.sec_acc,
             self.ubuf,
             self.zbuf,
             self.nxt_t,
             self.nxt_o,
             self.scratch,
-            self.out,
-            self.out_stage,
             self.sec_out,
-            self.memory_gb,
-            self.node_free,
+            self.cold,
         )
 
-    def advance(self, dt: float) -> StepStats:
-        """Simulate ``dt`` seconds (whole statistics buckets) and return their statistics."""
-        n_buckets = dt / self.bucket_s
-        whole = round(n_buckets)
-        if dt <= 0 or abs(n_buckets - whole) > 1e-9:
-            raise ValueError(f"dt = {dt} must be a positive multiple of bucket_s = {self.bucket_s}")
-        t0 = self.time
-        t1 = (round(t0 / self.bucket_s) + whole) * self.bucket_s
-        need = K.advance(t0, t1, *self._arrays)
-        if need:  # a buffer is short and nothing changed: grow it and run the interval
+    def _interval_end(self, dt: float) -> float:
+        whole = self._buckets_of.get(dt)
+        if whole is None:  # checked once per interval length
+            n_buckets = dt / self.bucket_s
+            whole = round(n_buckets)
+            if dt <= 0 or abs(n_buckets - whole) > 1e-9:
+                raise ValueError(
+                    f"dt = {dt} must be a positive multiple of bucket_s = {self.bucket_s}"
+                )
+            self._buckets_of[dt] = whole
+        return (round(self.time / self.bucket_s) + whole) * self.bucket_s
+
+    def _run(self, t0: float, t1: float, code: int, vector: np.ndarray, high: np.ndarray) -> None:
+        """Finish an interval whose ``K.step`` returned ``code``: grow buffers if it asked."""
+        if need := code & _NEED_BITS:  # the interval did not run: grow, then run it
             self._grow_buffers(t0, t1, need)
-            if need := K.advance(t0, t1, *self._arrays):
+            args = self._step_args
+            if need := K.step(False, self._lows, t0, t1, *args, vector, high) & _NEED_BITS:
                 raise RuntimeError(f"simulator buffers still short after growing (bits {need})")
         self.time = t1
         self._settled = True
-        self._steps += 1
+
+    def advance(self, dt: float) -> StepStats:
+        """Simulate ``dt`` seconds (whole statistics buckets) and return their statistics."""
+        t0 = self.time
+        t1 = self._interval_end(dt)
+        code = K.step(False, self._lows, t0, t1, *self._step_args, _NO_VECTOR, _NO_VECTOR)
+        self._run(t0, t1, code, _NO_VECTOR, _NO_VECTOR)
         (
             arrived,
             completed,
@@ -494,8 +670,6 @@ class Simulator:
             violation,
             memory_cost,
         ) = self.out.tolist()
-        self.episode_core_seconds += core_s
-        self.episode_memory_cost += memory_cost
         st = self.out_stage
         return StepStats(
             t0=t0,
@@ -517,14 +691,76 @@ class Simulator:
             seconds=self.sec_out[: int(n_sec)].copy(),
         )
 
+    def run_interval(
+        self,
+        values: np.ndarray,
+        dt: float,
+        vector: np.ndarray = _NO_VECTOR,
+        high: np.ndarray = _NO_VECTOR,
+    ) -> IntervalSummary:
+        """:meth:`apply` then :meth:`advance` in one compiled call, for per-step loops.
+
+        Args:
+            values: The targets flat, three per stage (replicas, cores, batch), as a
+                C-contiguous writable int64 array.
+            dt: Seconds to simulate.
+            vector: If not empty, receives the monitoring vector after the interval (float32,
+                :attr:`monitor_size` values; layout in :func:`kernel.write_monitor`).
+            high: Upper bounds the monitoring vector is clipped to (float32, as ``vector``).
+
+        Returns:
+            The interval's scalars. Per-stage figures are in :attr:`stage_snapshot` and
+            per-second records in :meth:`second_records`, valid until the next call.
+
+        Raises:
+            ValueError: naming the stage, knob, value and limits of a target out of limits
+                (nothing changed).
+        """
+        t0 = self.time
+        t1 = self._interval_end(dt)
+        code = K.step(True, values, t0, t1, *self._step_args, vector, high)
+        if code == K.NEED_COLD:  # too few cold starts drawn for the new replicas
+            self._refill_cold(int(values[0::3].sum()))
+            code = K.step(True, values, t0, t1, *self._step_args, vector, high)
+        if code < 0:
+            self._raise_invalid(values.reshape(self.n_stages, 3).tolist())
+        if code & _NEED_BITS:
+            self._run(t0, t1, code, vector, high)
+        else:  # the common case of _run, inline
+            self.time = t1
+            self._settled = True
+        return IntervalSummary(*self.out.tolist(), *self._totals.tolist(), t0, t1)
+
+    @property
+    def monitor_size(self) -> int:
+        """Length of the monitoring vector :meth:`run_interval` can write."""
+        return 8 * self.n_stages + len(self.rate_history) + 4 + self.cluster.nodes
+
+    @property
+    def stage_snapshot(self) -> np.ndarray:
+        """Per stage at the end of the last interval, columns :data:`SNAPSHOT_KEYS` (a view).
+
+        Replicas, ready, starting and pending replicas, cores per replica, batch size, queued
+        requests, and utilisation over the interval. Valid after :meth:`advance` or
+        :meth:`run_interval`, until the next call of either.
+        """
+        return self.out_stage[:, K.SNAPSHOT_COLUMNS]
+
+    def second_records(self) -> np.ndarray:
+        """Per-second records finished in the last interval (a view; see ``StepStats.seconds``)."""
+        return self.sec_out[: int(self.out[K.O_SECONDS])]
+
     # ------------------------------------------------------------------ inspection
     @property
     def state(self) -> SimState:
         """A read-only snapshot of the cluster now."""
         now = self.time
         if self._settled:  # the kernel counted everything at the end of the last interval
-            counts = self.out_stage[:, _STATE_COLUMNS].astype(np.int64).T
-            live_n, ready_n, draining_n, queue_len = counts
+            st = self.out_stage
+            live_n = st[:, K.OS_LIVE].astype(np.int64)
+            ready_n = st[:, K.OS_READY_N].astype(np.int64)
+            draining_n = st[:, K.OS_DRAINING].astype(np.int64)
+            queue_len = st[:, K.OS_QUEUE].astype(np.int64)
         else:
             active = self.rep_i[:, :, K.I_ACTIVE] == 1
             removing = self.rep_f[:, :, K.F_SERVING_UNTIL] < np.inf
@@ -560,8 +796,9 @@ class Simulator:
 
         Independent of the counters behind :attr:`in_system`; conservation tests compare them.
         A request is queued at some stage (arrived there), in service at stage s (it waits in
-        stage s+1's queue as a future arrival), or in service at the last stage (a completion
-        recorded in a future statistics bucket).
+        stage s+1's queue as a future arrival), in service at the last stage (a completion
+        recorded in a future statistics bucket), or dropped so close to the interval's end
+        that its time rounds into the next bucket (booked there, as a completion would be).
         """
         now = self.time
         total = 0
@@ -572,6 +809,7 @@ class Simulator:
         b_now = int(round(now / self.bucket_s))
         future = [(b_now + k) % _RING_BUCKETS for k in range(_RING_BUCKETS // 2)]
         total += int(self.buckets[future, K.B_COMPLETED].sum())
+        total += int(self.buckets[future, K.B_DROPPED].sum())
         return total
 
     def episode_kpis(self) -> dict[str, float]:
@@ -591,9 +829,9 @@ class Simulator:
             "completed": int(completed),
             "late": int(ep[K.E_LATE]),
             "dropped": int(ep[K.E_DROPPED]),
-            "cost_core_seconds": float(self.episode_core_seconds),
-            "cost_memory_equivalent": float(self.episode_memory_cost),
-            "mean_cores": float(self.episode_core_seconds / self.time) if self.time else 0.0,
+            "cost_core_seconds": float(ep[K.E_CORE_SECONDS]),
+            "cost_memory_equivalent": float(ep[K.E_MEMORY_COST]),
+            "mean_cores": float(ep[K.E_CORE_SECONDS] / self.time) if self.time else 0.0,
             "latency_mean_ms": float(ep[K.E_LATENCY_SUM] / completed * 1e3)
             if completed
             else math.nan,
