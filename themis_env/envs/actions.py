@@ -93,6 +93,18 @@ class ActionCodec:
         """The allowed values of entry ``i`` and their meaning, for error messages."""
         raise NotImplementedError
 
+    def decode_values(self, action: object, current: Sequence[int]) -> tuple[list[int], int]:
+        """Targets for ``action``, flat (3 per stage), and how many knobs were held at a limit.
+
+        Args:
+            action: An action of this form.
+            current: The targets in force, flat (replicas, cores, batch per stage).
+
+        Raises:
+            InvalidActionError: if ``action`` is not in the action space.
+        """
+        raise NotImplementedError
+
     def decode(
         self, action: object, current: Sequence[StageDecision]
     ) -> tuple[list[StageDecision], int]:
@@ -101,7 +113,8 @@ class ActionCodec:
         Raises:
             InvalidActionError: if ``action`` is not in the action space.
         """
-        raise NotImplementedError
+        values, held = self.decode_values(action, _flat(current))
+        return self._to_targets(values), held
 
     def encode(
         self, targets: Sequence[Sequence[int]], current: Sequence[StageDecision]
@@ -163,8 +176,7 @@ class ActionCodec:
                 raise self._fail(action, i, f"= {v} is outside [0, {n - 1}]")
         return values
 
-    def _to_targets(self, flat: Sequence[int]) -> list[StageDecision]:
-        v = flat.tolist() if isinstance(flat, np.ndarray) else flat
+    def _to_targets(self, v: Sequence[int]) -> list[StageDecision]:
         return [StageDecision(v[3 * s], v[3 * s + 1], v[3 * s + 2]) for s in range(self.n_stages)]
 
     @staticmethod
@@ -185,12 +197,10 @@ class TargetCodec(ActionCodec):
         lo, hi = int(self.lows[i]), int(self.highs[i])
         return f"0..{hi - lo} meaning {KNOBS[i % 3]} {lo}..{hi}"
 
-    def decode(
-        self, action: object, current: Sequence[StageDecision]
-    ) -> tuple[list[StageDecision], int]:
+    def decode_values(self, action: object, current: Sequence[int]) -> tuple[list[int], int]:
         """Targets = lows + action (nothing is ever held)."""
         values = self._integers(action)
-        return self._to_targets([v + lo for v, lo in zip(values, self._lows, strict=True)]), 0
+        return [v + lo for v, lo in zip(values, self._lows, strict=True)], 0
 
     def encode(
         self, targets: Sequence[Sequence[int]], current: Sequence[StageDecision]
@@ -231,15 +241,13 @@ class DeltaCodec(ActionCodec):
     def _entry_bounds(self, i: int) -> str:
         return "0 (-1), 1 (keep), 2 (+1)"
 
-    def decode(
-        self, action: object, current: Sequence[StageDecision]
-    ) -> tuple[list[StageDecision], int]:
+    def decode_values(self, action: object, current: Sequence[int]) -> tuple[list[int], int]:
         """Targets = current + delta, held at the limits (the number held is returned)."""
         values = self._integers(action)
-        wanted = [x + v - 1 for x, v in zip(_flat(current), values, strict=True)]
+        wanted = [x + v - 1 for x, v in zip(current, values, strict=True)]
         bounds = zip(wanted, self._lows, self._highs, strict=True)
         held = [min(max(w, lo), hi) for w, lo, hi in bounds]
-        return self._to_targets(held), sum(h != w for h, w in zip(held, wanted, strict=True))
+        return held, sum(h != w for h, w in zip(held, wanted, strict=True))
 
     def encode(
         self, targets: Sequence[Sequence[int]], current: Sequence[StageDecision]
@@ -277,21 +285,21 @@ class ContinuousCodec(ActionCodec):
         lo, hi = int(self.lows[i]), int(self.highs[i])
         return f"[-1, 1] mapped onto {KNOBS[i % 3]} {lo}..{hi}"
 
-    def decode(
-        self, action: object, current: Sequence[StageDecision]
-    ) -> tuple[list[StageDecision], int]:
-        """Targets = round(low + (a + 1) / 2 · (high − low))."""
-        arr = self._array(action).astype(np.float64)
-        bad = ~np.isfinite(arr)
-        if bad.any():
-            i = int(np.flatnonzero(bad)[0])
-            raise self._fail(action, i, f"= {float(arr[i])!r} is not a finite number")
-        bad = (arr < -1.0) | (arr > 1.0)
-        if bad.any():
-            i = int(np.flatnonzero(bad)[0])
-            raise self._fail(action, i, f"= {float(arr[i])!r} is outside [-1, 1]")
-        flat = np.rint(self.lows + (arr + 1.0) * 0.5 * (self.highs - self.lows)).astype(np.int64)
-        return self._to_targets(flat), 0
+    def decode_values(self, action: object, current: Sequence[int]) -> tuple[list[int], int]:
+        """Targets = round(low + (a + 1) / 2 · (high − low)), halves to even.
+
+        Plain Python on a handful of entries: the same float operations in the same order as
+        the NumPy expression, and ``round`` rounds halves to even as ``np.rint`` does.
+        """
+        values = [float(v) for v in self._array(action).tolist()]
+        for i, v in enumerate(values):
+            if not math.isfinite(v):
+                raise self._fail(action, i, f"= {v!r} is not a finite number")
+        for i, v in enumerate(values):
+            if not -1.0 <= v <= 1.0:
+                raise self._fail(action, i, f"= {v!r} is outside [-1, 1]")
+        bounds = zip(values, self._lows, self._highs, strict=True)
+        return [round(lo + (v + 1.0) * 0.5 * (hi - lo)) for v, lo, hi in bounds], 0
 
     def encode(
         self, targets: Sequence[Sequence[int]], current: Sequence[StageDecision]

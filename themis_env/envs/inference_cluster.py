@@ -208,7 +208,6 @@ class InferenceClusterEnv(gym.Env[Obs, np.ndarray]):
         self.workload: Workload | None = None
         self._episode_s = 0
         self._last_stats: IntervalSummary | None = None
-        self._scaling_totals = [0, 0, 0]  # horizontal, vertical, failed resizes
         self._history: list[dict[str, Any]] = []
 
     # ------------------------------------------------------------------ helpers
@@ -298,7 +297,6 @@ class InferenceClusterEnv(gym.Env[Obs, np.ndarray]):
         self._episode_s = len(self.workload.rates)
         self.sim.reset(self.np_random, self.workload.rates, self._initial)
         self._last_stats = None
-        self._scaling_totals = [0, 0, 0]
         self._history = []
         return self._observation(), self._info()
 
@@ -317,8 +315,8 @@ class InferenceClusterEnv(gym.Env[Obs, np.ndarray]):
         ):
             values, clamped = action + lows, 0
         else:
-            decoded, clamped = self.codec.decode(action, self.current_targets)
-            values = np.array(decoded, dtype=np.int64).reshape(-1)
+            decoded, clamped = self.codec.decode_values(action, self.sim.targets.ravel().tolist())
+            values = np.array(decoded, dtype=np.int64)
         buf = np.empty(self.layout.size, dtype=np.float32)
         try:
             interval = self.sim.run_interval(
@@ -328,13 +326,6 @@ class InferenceClusterEnv(gym.Env[Obs, np.ndarray]):
             self.codec.decode(action, self.current_targets)  # raises InvalidActionError
             raise
         self._last_stats = interval
-        horizontal = interval.horizontal_actions
-        vertical = interval.vertical_actions
-        failed = interval.failed_resizes
-        totals = self._scaling_totals
-        totals[0] += horizontal
-        totals[1] += vertical
-        totals[2] += failed
         duration = interval.t1 - interval.t0
         cost = interval.memory_cost if self._memory_equivalent else interval.core_seconds
         w = self.scenario.reward
@@ -368,9 +359,9 @@ class InferenceClusterEnv(gym.Env[Obs, np.ndarray]):
             "cores_allocated": interval.core_seconds / duration,
             "cost": cost,
             "queue_len": self.sim.queue_len.tolist(),
-            "horizontal_actions": horizontal,
-            "vertical_actions": vertical,
-            "failed_resizes": failed,
+            "horizontal_actions": interval.horizontal_actions,
+            "vertical_actions": interval.vertical_actions,
+            "failed_resizes": interval.failed_resizes,
             "pending_replicas": interval.pending,
             "clamped": clamped,
             "reward_terms": {"slo": -slo_term, "cost": -weighted_cost},
@@ -388,10 +379,6 @@ class InferenceClusterEnv(gym.Env[Obs, np.ndarray]):
         kpis["cost"] = (
             kpis["cost_memory_equivalent"] if self._memory_equivalent else kpis["cost_core_seconds"]
         )
-        horizontal, vertical, failed = self._scaling_totals
-        kpis["horizontal_actions"] = horizontal
-        kpis["vertical_actions"] = vertical
-        kpis["failed_resizes"] = failed
         kpis["trace_fallback"] = bool(self.workload.fallback) if self.workload else False
         return kpis
 

@@ -83,7 +83,10 @@ E_U_POS = 8  # next unused uniform
 E_Z_POS = 9  # next unused normal
 E_CORE_SECONDS = 10  # allocated core-seconds
 E_MEMORY_COST = 11  # memory-equivalent cost (see O_MEMORY_COST)
-N_EP = 12
+E_HORIZONTAL = 12  # scaling actions applied (not counting the warm start): see T_*
+E_VERTICAL = 13
+E_FAILED_RESIZES = 14
+N_EP = 15
 # Step output: out[O_*]
 O_ARRIVED = 0
 O_COMPLETED = 1
@@ -1117,6 +1120,14 @@ def write_monitor(
 
 
 @njit(cache=True)
+def count_scaling(ep: np.ndarray, totals: np.ndarray) -> None:
+    """Add an apply's scaling actions (``totals``) to the episode's."""
+    ep[E_HORIZONTAL] += totals[T_HORIZONTAL]
+    ep[E_VERTICAL] += totals[T_VERTICAL]
+    ep[E_FAILED_RESIZES] += totals[T_FAILED]
+
+
+@njit(cache=True)
 def step(
     do_apply: bool,
     values: np.ndarray,
@@ -1180,6 +1191,7 @@ def step(
         )
         if code < 0 or code & NEED_COLD:
             return code
+        count_scaling(_v1(fbuf, lay, PF_EP), _v1(ibuf, lay, PI_TOTALS))
     out = _v1(fbuf, lay, PF_OUT)
     out_stage = _v2(fbuf, lay, PF_OUT_STAGE)
     need = advance(

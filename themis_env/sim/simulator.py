@@ -539,6 +539,8 @@ class Simulator:
         if code == 0:
             return self._no_change
         self._settled = False
+        if not warm:
+            K.count_scaling(self.ep, self._totals)
         return ApplyReport.from_rows(self._report, self._totals)
 
     def _apply_values(self, values: np.ndarray, warm: bool) -> int:
@@ -729,7 +731,7 @@ class Simulator:
         else:  # the common case of _run, inline
             self.time = t1
             self._settled = True
-        return IntervalSummary(*self.out.tolist(), *self._totals.tolist(), t0, t1)
+        return IntervalSummary._make(self.out.tolist() + self._totals.tolist() + [t0, t1])
 
     @property
     def monitor_size(self) -> int:
@@ -813,7 +815,7 @@ class Simulator:
         return total
 
     def episode_kpis(self) -> dict[str, float]:
-        """Episode totals so far: Themis SLO violation rate, request fractions, cost, latency."""
+        """Episode totals so far: SLO violation rate, request fractions, cost, latency, scaling."""
         ep = self.ep
         arrived = float(ep[K.E_ARRIVED])
         completed = float(ep[K.E_COMPLETED])
@@ -839,6 +841,9 @@ class Simulator:
             "latency_p95_ms": float(K.percentile_from_hist(hist, total, 0.95)),
             "latency_p99_ms": float(K.percentile_from_hist(hist, total, 0.99)),
             "episode_s": float(self.time),
+            "horizontal_actions": int(ep[K.E_HORIZONTAL]),
+            "vertical_actions": int(ep[K.E_VERTICAL]),
+            "failed_resizes": int(ep[K.E_FAILED_RESIZES]),
         }
 
     def clone(self) -> Simulator:
