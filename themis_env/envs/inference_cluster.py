@@ -186,6 +186,8 @@ class InferenceClusterEnv(gym.Env[Obs, np.ndarray]):
             self.cluster.cores_per_node,
         )
         self.observation_space = self.layout.space(obs_mode)
+        self._obs_size = self.layout.size
+        self._obs_high = self.layout.high
         self.sim = Simulator(
             self.pipeline,
             self.cluster,
@@ -317,11 +319,10 @@ class InferenceClusterEnv(gym.Env[Obs, np.ndarray]):
         else:
             decoded, clamped = self.codec.decode_values(action, self.sim.targets.ravel().tolist())
             values = np.array(decoded, dtype=np.int64)
-        buf = np.empty(self.layout.size, dtype=np.float32)
+        sim = self.sim
+        buf = np.empty(self._obs_size, dtype=np.float32)
         try:
-            interval = self.sim.run_interval(
-                values, self.decision_interval_s, buf, self.layout.high
-            )
+            interval = sim.run_interval(values, self.decision_interval_s, buf, self._obs_high)
         except ValueError:
             self.codec.decode(action, self.current_targets)  # raises InvalidActionError
             raise
@@ -332,19 +333,19 @@ class InferenceClusterEnv(gym.Env[Obs, np.ndarray]):
         slo_term = w.w_slo * interval.violation
         weighted_cost = w.w_cost * (cost / duration / self._cost_scale)
         reward = -(slo_term + weighted_cost)
-        truncated = self.sim.time >= self._episode_s - 1e-9
+        truncated = sim.time >= self._episode_s - 1e-9
         done = interval.completed > 0
         # Latencies of an interval with no completion are 0 (not NaN) so infos compare equal
         # across seeded runs; "completions" tells the two cases apart.
         p50 = interval.latency_p50_ms if done else 0.0
         p95 = interval.latency_p95_ms if done else 0.0
         p99 = interval.latency_p99_ms if done else 0.0
-        replicas, cores, batch = self.sim.targets.T.tolist()
+        replicas, cores, batch = sim.targets.T.tolist()
         workload = self.workload
         info = {
-            "sim_time_s": float(self.sim.time),
+            "sim_time_s": sim.time,
             "trace_uri": workload.uri,
-            "trace_fallback": bool(workload.fallback),
+            "trace_fallback": workload.fallback,
             "replicas": replicas,
             "cores": cores,
             "batch": batch,
@@ -358,7 +359,7 @@ class InferenceClusterEnv(gym.Env[Obs, np.ndarray]):
             "latency_p99_ms": p99,
             "cores_allocated": interval.core_seconds / duration,
             "cost": cost,
-            "queue_len": self.sim.queue_len.tolist(),
+            "queue_len": sim.queue_len.tolist(),
             "horizontal_actions": interval.horizontal_actions,
             "vertical_actions": interval.vertical_actions,
             "failed_resizes": interval.failed_resizes,
@@ -371,7 +372,7 @@ class InferenceClusterEnv(gym.Env[Obs, np.ndarray]):
         if truncated:
             info["episode_kpis"] = self.episode_kpis()
         obs = buf if self.obs_mode == "flat" else self.layout.views(buf)
-        return obs, float(reward), False, bool(truncated), info
+        return obs, reward, False, truncated, info
 
     def episode_kpis(self) -> dict[str, Any]:
         """The episode's KPIs so far (complete at truncation)."""

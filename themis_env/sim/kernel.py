@@ -131,6 +131,10 @@ N_SEC_OUT = 6
 LAT_BASE_MS = 0.5
 LAT_GROWTH = 1.02
 N_LAT_BINS = 720
+# bhist[h, :N_LAT_BINS] is bucket h's histogram; these two columns bound its non-zero bins
+# [lo, hi) (hi = 0: empty), so that reducing a bucket reads only those.
+BH_LO = N_LAT_BINS
+BH_HI = N_LAT_BINS + 1
 
 
 @njit(cache=True, inline="always")
@@ -216,8 +220,13 @@ def percentile_from_hist(hist: np.ndarray, total: float, q: float) -> float:
 
 
 @njit(cache=True)
-def percentiles_from_hist(hist: np.ndarray, total: float, out: np.ndarray, first: int) -> None:
-    """p50, p95 and p99 [ms] of a latency histogram into ``out[first:first+3]`` in one pass."""
+def percentiles_from_hist(
+    hist: np.ndarray, total: float, out: np.ndarray, first: int, lo: int = 0
+) -> None:
+    """p50, p95 and p99 [ms] of a latency histogram into ``out[first:first+3]`` in one pass.
+
+    Bins below ``lo`` must be empty; the scan starts there.
+    """
     if total <= 0:
         out[first] = np.nan
         out[first + 1] = np.nan
@@ -226,7 +235,7 @@ def percentiles_from_hist(hist: np.ndarray, total: float, out: np.ndarray, first
     targets = (0.50 * total, 0.95 * total, 0.99 * total)
     q = 0
     acc = 0.0
-    for k in range(hist.shape[0]):
+    for k in range(lo, hist.shape[0]):
         acc += hist[k]
         while q < 3 and acc >= targets[q]:
             out[first + q] = lat_bin_value(k)
@@ -475,7 +484,15 @@ def _serve_stage(
                 buckets[hb, B_LATENCY_SUM] += lat
                 if lat > slo:
                     buckets[hb, B_LATE] += 1.0
-                bhist[hb, _lat_bin(lat * 1e3)] += 1
+                kb = _lat_bin(lat * 1e3)
+                bhist[hb, kb] += 1
+                if bhist[hb, BH_HI] == 0:
+                    bhist[hb, BH_LO] = kb
+                    bhist[hb, BH_HI] = kb + 1
+                elif kb < bhist[hb, BH_LO]:
+                    bhist[hb, BH_LO] = kb
+                elif kb >= bhist[hb, BH_HI]:
+                    bhist[hb, BH_HI] = kb + 1
         else:
             for x in range(count):
                 nxt_t[n_next] = end
@@ -696,6 +713,7 @@ def advance(
     b0 = int(round(t0 / width))
     b1 = int(round(t1 / width))
     hist = np.zeros(N_LAT_BINS)
+    lo_all = N_LAT_BINS  # hist's non-zero bins lie in [lo_all, ...)
     n_sec = 0
     for b in range(b0, b1):
         h = b % n_buckets
@@ -705,11 +723,15 @@ def advance(
         out[O_DROPPED] += buckets[h, B_DROPPED]
         out[O_LATENCY_SUM] += buckets[h, B_LATENCY_SUM]
         if buckets[h, B_COMPLETED] > 0:  # every completion lands in its bucket's histogram
-            for k in range(N_LAT_BINS):
+            lo = bhist[h, BH_LO]
+            lo_all = min(lo_all, lo)
+            for k in range(lo, bhist[h, BH_HI]):
                 if bhist[h, k] != 0:
                     hist[k] += bhist[h, k]
                     ep_hist[k] += bhist[h, k]
                     bhist[h, k] = 0
+            bhist[h, BH_LO] = 0
+            bhist[h, BH_HI] = 0
         for c in range(4):
             sec_acc[c] += buckets[h, c]
         for s in range(n_stages):
@@ -766,7 +788,7 @@ def advance(
         out_stage[s, OS_PENDING] = pending[s]
         out_stage[s, OS_CORES] = target_cores[s]
         out_stage[s, OS_BATCH] = batch[s]
-    percentiles_from_hist(hist, total, out, O_P50)
+    percentiles_from_hist(hist, total, out, O_P50, min(lo_all, N_LAT_BINS - 1))
     return 0
 
 

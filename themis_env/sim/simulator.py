@@ -327,7 +327,7 @@ class Simulator:
             K.PI_PENDING: (S,),
             K.PI_QPTR: (S, 2),
             K.PI_REP_I: (S, R, K.N_REP_I),
-            K.PI_BHIST: (_RING_BUCKETS, K.N_LAT_BINS),
+            K.PI_BHIST: (_RING_BUCKETS, K.N_LAT_BINS + 2),
             K.PI_EP_HIST: (K.N_LAT_BINS,),
             K.PI_LOWS: (3 * S,),
             K.PI_HIGHS: (3 * S,),
