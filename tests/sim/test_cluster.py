@@ -133,7 +133,7 @@ def test_kernel_asks_for_larger_buffers_before_changing_anything(rng):
     sim.reset(rng, np.full(8, 3000.0), [StageDecision(1, 1, 1), StageDecision(1, 1, 1)])
     before = [a.copy() for a in sim._step_args]
     no_vector = np.zeros(0, dtype=np.float32)
-    need = K.step(False, sim._lows, 0.0, 1.0, *sim._step_args, no_vector, no_vector)
+    need = K.step(False, sim._lows, sim._lows, 0.0, 1.0, *sim._step_args, no_vector, no_vector)
     assert need & K.NEED_QUEUE and need & K.NEED_UNIFORMS and need & K.NEED_NORMALS
     pairs = zip(sim._step_args, before, strict=True)
     assert all(np.array_equal(a, b, equal_nan=True) for a, b in pairs)

@@ -306,23 +306,26 @@ class InferenceClusterEnv(gym.Env[Obs, np.ndarray]):
         """Apply ``action``, advance one decision interval, return the Gymnasium 5-tuple."""
         if self.workload is None:
             raise gym.error.ResetNeeded("call reset() before step()")
-        # The common case, an int64 target-mode action, skips the codec: the simulator's
-        # kernel checks the targets against the limits, and the codec explains a rejection.
+        # The common case, an int64 target-mode action, goes to the simulator as it is (the
+        # kernel adds the knobs' lows and checks the limits; the codec explains a rejection).
         lows = self._action_lows
         if (
             lows is not None
             and type(action) is np.ndarray
             and action.dtype is _INT64
             and action.shape == self._action_shape
+            and action.flags.carray
         ):
-            values, clamped = action + lows, 0
+            values, offset, clamped = action, lows, 0
         else:
             decoded, clamped = self.codec.decode_values(action, self.sim.targets.ravel().tolist())
-            values = np.array(decoded, dtype=np.int64)
+            values, offset = np.array(decoded, dtype=np.int64), None
         sim = self.sim
         buf = np.empty(self._obs_size, dtype=np.float32)
         try:
-            interval = sim.run_interval(values, self.decision_interval_s, buf, self._obs_high)
+            interval = sim.run_interval(
+                values, self.decision_interval_s, buf, self._obs_high, offset
+            )
         except ValueError:
             self.codec.decode(action, self.current_targets)  # raises InvalidActionError
             raise

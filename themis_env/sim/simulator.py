@@ -339,6 +339,7 @@ class Simulator:
             K.PI_QUEUE_LEN: (S,),
         }
         self._allocate_packs()
+        self._no_offset = np.zeros(3 * S, dtype=np.int64)
         # The limits flat, 3 per stage (replicas, cores, batch), for the kernel.
         self._lows[:] = np.array([(s.min_replicas, 1, 1) for s in stages]).ravel()
         self._highs[:] = np.array(
@@ -533,7 +534,7 @@ class Simulator:
         if values is None or values.shape != (self.n_stages, 3):
             self.validate_decision(decision)  # raises with the reason
             raise ValueError(f"a decision needs {self.n_stages} (replicas, cores, batch) targets")
-        code = self._apply_values(values.reshape(-1), warm)
+        code = self._apply_values(values.reshape(-1), self._no_offset, warm)
         if code < 0:
             self._raise_invalid(decision)
         if code == 0:
@@ -543,12 +544,13 @@ class Simulator:
             K.count_scaling(self.ep, self._totals)
         return ApplyReport.from_rows(self._report, self._totals)
 
-    def _apply_values(self, values: np.ndarray, warm: bool) -> int:
-        """``K.apply_targets`` of flat ``values``, refilling cold-start draws as it asks."""
+    def _apply_values(self, values: np.ndarray, offset: np.ndarray, warm: bool) -> int:
+        """``K.apply_targets`` of flat ``values + offset``, refilling cold starts as it asks."""
         while True:
             code = K.apply_targets(
                 self.time,
                 values,
+                offset,
                 self._lows,
                 self._highs,
                 warm,
@@ -569,7 +571,7 @@ class Simulator:
             )
             if code != K.NEED_COLD:
                 return code
-            self._refill_cold(int(values[0::3].sum()))
+            self._refill_cold(int(values[0::3].sum() + offset[0::3].sum()))
 
     def _refill_cold(self, wanted: int) -> None:
         # Keep the unused draws; draw a block (or all the new replicas need) after them.
@@ -647,7 +649,8 @@ class Simulator:
         if need := code & _NEED_BITS:  # the interval did not run: grow, then run it
             self._grow_buffers(t0, t1, need)
             args = self._step_args
-            if need := K.step(False, self._lows, t0, t1, *args, vector, high) & _NEED_BITS:
+            code = K.step(False, self._lows, self._lows, t0, t1, *args, vector, high)
+            if need := code & _NEED_BITS:
                 raise RuntimeError(f"simulator buffers still short after growing (bits {need})")
         self.time = t1
         self._settled = True
@@ -656,7 +659,8 @@ class Simulator:
         """Simulate ``dt`` seconds (whole statistics buckets) and return their statistics."""
         t0 = self.time
         t1 = self._interval_end(dt)
-        code = K.step(False, self._lows, t0, t1, *self._step_args, _NO_VECTOR, _NO_VECTOR)
+        args = self._step_args
+        code = K.step(False, self._lows, self._lows, t0, t1, *args, _NO_VECTOR, _NO_VECTOR)
         self._run(t0, t1, code, _NO_VECTOR, _NO_VECTOR)
         (
             arrived,
@@ -699,16 +703,19 @@ class Simulator:
         dt: float,
         vector: np.ndarray = _NO_VECTOR,
         high: np.ndarray = _NO_VECTOR,
+        offset: np.ndarray | None = None,
     ) -> IntervalSummary:
         """:meth:`apply` then :meth:`advance` in one compiled call, for per-step loops.
 
         Args:
-            values: The targets flat, three per stage (replicas, cores, batch), as a
-                C-contiguous writable int64 array.
+            values: The targets flat, three per stage (replicas, cores, batch), minus
+                ``offset``, as a C-contiguous, aligned, writable int64 array.
             dt: Seconds to simulate.
             vector: If not empty, receives the monitoring vector after the interval (float32,
                 :attr:`monitor_size` values; layout in :func:`kernel.write_monitor`).
             high: Upper bounds the monitoring vector is clipped to (float32, as ``vector``).
+            offset: Added to ``values`` (int64, as ``values``); an env passes its
+                MultiDiscrete action and the knobs' lows. Default: none.
 
         Returns:
             The interval's scalars. Per-stage figures are in :attr:`stage_snapshot` and
@@ -718,14 +725,16 @@ class Simulator:
             ValueError: naming the stage, knob, value and limits of a target out of limits
                 (nothing changed).
         """
+        if offset is None:
+            offset = self._no_offset
         t0 = self.time
         t1 = self._interval_end(dt)
-        code = K.step(True, values, t0, t1, *self._step_args, vector, high)
+        code = K.step(True, values, offset, t0, t1, *self._step_args, vector, high)
         if code == K.NEED_COLD:  # too few cold starts drawn for the new replicas
-            self._refill_cold(int(values[0::3].sum()))
-            code = K.step(True, values, t0, t1, *self._step_args, vector, high)
+            self._refill_cold(int(values[0::3].sum() + offset[0::3].sum()))
+            code = K.step(True, values, offset, t0, t1, *self._step_args, vector, high)
         if code < 0:
-            self._raise_invalid(values.reshape(self.n_stages, 3).tolist())
+            self._raise_invalid((values + offset).reshape(self.n_stages, 3).tolist())
         if code & _NEED_BITS:
             self._run(t0, t1, code, vector, high)
         else:  # the common case of _run, inline
@@ -736,7 +745,7 @@ class Simulator:
     @property
     def monitor_size(self) -> int:
         """Length of the monitoring vector :meth:`run_interval` can write."""
-        return 8 * self.n_stages + len(self.rate_history) + 4 + self.cluster.nodes
+        return len(SNAPSHOT_KEYS) * self.n_stages + len(self.rate_history) + 4 + self.cluster.nodes
 
     @property
     def stage_snapshot(self) -> np.ndarray:
