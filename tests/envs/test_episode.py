@@ -99,6 +99,19 @@ def test_reward_is_minus_weighted_violation_and_normalised_cost(overrides, inter
         assert 0.0 <= info["violation"] <= 1.0
 
 
+def test_cost_budget_charges_only_the_cost_above_it():
+    env = make(reward={"w_slo": 0.0, "w_cost": 1.0, "cost_scale": 1.0, "cost_budget": 6.0})
+    env.reset(seed=0)
+    seen = set()
+    for target in ([(2, 1, 1), (1, 1, 1)], [(4, 2, 1), (2, 2, 1)], [(8, 2, 1), (4, 2, 1)]):
+        action = env.unwrapped.encode_targets(target)
+        for _ in range(3):
+            _, reward, _, _, info = env.step(action)
+            assert reward == pytest.approx(-max(0.0, info["cores_allocated"] - 6.0), abs=1e-12)
+            seen.add(info["cores_allocated"] > 6.0)
+    assert seen == {True, False}  # both sides of the budget were tried
+
+
 def test_memory_equivalent_cost_and_explicit_cost_scale():
     env = make(cost="memory-equivalent", reward={"w_slo": 0.0, "w_cost": 1.0, "cost_scale": 50.0})
     env.reset(seed=0)

@@ -172,18 +172,21 @@ class TraceSpec:
 
 @dataclass(frozen=True)
 class RewardConfig:
-    """Reward = −(w_slo · violation + w_cost · cores / cost_scale).
+    """Reward = −(w_slo · violation + w_cost · max(0, cores − cost_budget) / cost_scale).
 
     Attributes:
         w_slo: Weight of the interval's SLO violation (Themis definition, in [0, 1]).
         w_cost: Weight of the normalised cost.
         cost_scale: Cost per second that counts as 1 (cores, or GB for the memory-equivalent
             cost); None uses the whole cluster's, so the cost term lies in [0, 1].
+        cost_budget: Cost per second that is free (same unit): only the cost above it is
+            charged, which turns the cost term into a soft limit. 0 charges all of it.
     """
 
     w_slo: float = bounded(1.0, ge=0)
     w_cost: float = bounded(0.2, ge=0)
     cost_scale: float | None = bounded(None, gt=0)
+    cost_budget: float = bounded(0.0, ge=0)
 
 
 @dataclass(frozen=True)

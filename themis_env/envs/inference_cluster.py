@@ -89,11 +89,13 @@ class InferenceClusterEnv(gym.Env[Obs, np.ndarray]):
 
     ## Rewards
 
-    ``−(w_slo · violation + w_cost · cost_rate / cost_scale)`` per step, where violation is the
-    Themis per-interval violation min(1, late/completed + dropped/arrived) and cost_rate the
-    mean allocated cores (or memory-equivalent GB when the scenario's ``cost`` is
-    ``memory-equivalent``) over the interval; ``cost_scale`` defaults to the whole cluster's,
-    so both terms lie in [0, 1] with the default weights (w_slo 1, w_cost 0.2). Every raw figure
+    ``−(w_slo · violation + w_cost · max(0, cost_rate − cost_budget) / cost_scale)`` per step,
+    where violation is the Themis per-interval violation min(1, late/completed +
+    dropped/arrived) and cost_rate the mean allocated cores (or memory-equivalent GB when the
+    scenario's ``cost`` is ``memory-equivalent``) over the interval; ``cost_scale`` defaults to
+    the whole cluster's, so both terms lie in [0, 1] with the default weights (w_slo 1, w_cost
+    0.2), and ``cost_budget`` (default 0) is a cost rate left free, for training under a soft
+    cost limit. Every raw figure
     is in ``info`` (arrivals, completions, late, dropped, violation, latency percentiles,
     cores_allocated, cost, queue_len, scaling actions), with the two weighted terms in
     ``info["reward_terms"]``.
@@ -334,7 +336,7 @@ class InferenceClusterEnv(gym.Env[Obs, np.ndarray]):
         cost = interval.memory_cost if self._memory_equivalent else interval.core_seconds
         w = self.scenario.reward
         slo_term = w.w_slo * interval.violation
-        weighted_cost = w.w_cost * (cost / duration / self._cost_scale)
+        weighted_cost = w.w_cost * (max(cost / duration - w.cost_budget, 0.0) / self._cost_scale)
         reward = -(slo_term + weighted_cost)
         truncated = sim.time >= self._episode_s - 1e-9
         done = interval.completed > 0

@@ -20,6 +20,13 @@ All randomness comes from the ``numpy.random.Generator`` given to :meth:`Simulat
 per-second Poisson arrival counts for the whole episode are drawn at reset, then blocks of
 uniforms (arrival times) and normals (service noise) as the episode needs them, and cold-start
 times at each scale-out. The same generator state and decisions give identical statistics.
+
+Two ways to drive it: :meth:`Simulator.apply` and :meth:`Simulator.advance` return rich
+reports (:class:`ApplyReport`, :class:`StepStats`); :meth:`Simulator.run_interval` does both
+in one compiled call and returns the scalars only (:class:`IntervalSummary`), optionally
+writing the monitoring vector an env observes. The fixed-size arrays live in two packed
+buffers (one float64, one int64) with NumPy views under their names, so that call passes a
+handful of arguments: each array argument costs a compiled call about 0.1 µs to unbox.
 """
 
 from __future__ import annotations
