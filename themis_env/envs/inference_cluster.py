@@ -95,10 +95,9 @@ class InferenceClusterEnv(gym.Env[Obs, np.ndarray]):
     scenario's ``cost`` is ``memory-equivalent``) over the interval; ``cost_scale`` defaults to
     the whole cluster's, so both terms lie in [0, 1] with the default weights (w_slo 1, w_cost
     0.2), and ``cost_budget`` (default 0) is a cost rate left free, for training under a soft
-    cost limit. Every raw figure
-    is in ``info`` (arrivals, completions, late, dropped, violation, latency percentiles,
-    cores_allocated, cost, queue_len, scaling actions), with the two weighted terms in
-    ``info["reward_terms"]``.
+    cost limit. Every raw figure is in ``info`` (arrivals, completions, late, dropped,
+    violation, latency percentiles, cores_allocated, cost, queue_len, scaling actions), with
+    the two weighted terms in ``info["reward_terms"]``.
 
     ## Starting State
 
@@ -176,7 +175,7 @@ class InferenceClusterEnv(gym.Env[Obs, np.ndarray]):
         self._initial = self._initial_decision()
         self.codec: ActionCodec = make_codec(action_mode, self.stage_limits)
         self.action_space = self.codec.space
-        # A target-mode action is the targets minus the knobs' lows: one NumPy add decodes it.
+        # A target-mode action is the targets minus the knobs' lows (the kernel adds them).
         self._action_lows = self.codec.lows if action_mode == "target" else None
         self._action_shape = self.codec.shape
         self.layout = ObservationLayout(
@@ -200,7 +199,6 @@ class InferenceClusterEnv(gym.Env[Obs, np.ndarray]):
         )
         # After a step the observation is the simulator's monitoring vector, clipped.
         assert self.sim.monitor_size == self.layout.size, "observation and monitor disagree"
-
         self._memory_equivalent = self.scenario.cost == "memory-equivalent"
         cluster_cores = self.cluster.nodes * self.cluster.cores_per_node
         if self.scenario.reward.cost_scale is not None:
@@ -392,8 +390,8 @@ class InferenceClusterEnv(gym.Env[Obs, np.ndarray]):
     def _observation(self) -> Obs:
         """The observation at reset: the initial configuration, nothing measured yet.
 
-        After a step, :func:`fill_after_interval` writes the observation from the same
-        sources in one compiled call.
+        After a step the observation is the simulator's monitoring vector, which
+        ``Simulator.run_interval`` writes from the same sources in its compiled call.
         """
         state = self.sim.state
         values = {
@@ -413,17 +411,14 @@ class InferenceClusterEnv(gym.Env[Obs, np.ndarray]):
         return self.layout.build(values, self.obs_mode)
 
     def _info(self) -> dict[str, Any]:
-        """The part of ``info`` known before any interval: time, trace and targets."""
+        """The ``info`` of ``reset``: time, trace and targets (``step`` adds the interval's)."""
         workload = self.workload
-        replicas, cores, batch = (
-            self.sim.targets.T.tolist()
-            if workload is not None
-            else [list(knob) for knob in zip(*self._initial, strict=True)]
-        )
+        assert workload is not None
+        replicas, cores, batch = self.sim.targets.T.tolist()
         return {
-            "sim_time_s": float(self.sim.time),
-            "trace_uri": workload.uri if workload else "",
-            "trace_fallback": bool(workload.fallback) if workload else False,
+            "sim_time_s": self.sim.time,
+            "trace_uri": workload.uri,
+            "trace_fallback": workload.fallback,
             "replicas": replicas,
             "cores": cores,
             "batch": batch,

@@ -25,6 +25,10 @@ violation records and the episode totals, and cleared. No per-request data outli
 Array layouts (S stages, R replica slots per stage, Q queue capacity, H ring buckets,
 NB latency-histogram bins) are documented on the constants below and in
 :mod:`themis_env.sim.simulator`, which owns the arrays.
+
+Entry points: ``reconcile``/``apply_targets`` (actuation), ``advance`` (one interval), and
+``step``, which does apply, advance, the rate history and the monitoring vector in one call on
+the packed arrays (``PF_*``/``PI_*``): the per-step path of an env.
 """
 
 from __future__ import annotations
