@@ -57,7 +57,19 @@ def test_any_integer_action_form_gives_the_same_episode():
             out.append((reward, info["queue_len"], obs["latency_ms"].tolist()))
         return out
 
+    def readonly(a):
+        a = a.copy()
+        a.flags.writeable = False
+        return a
+
+    def strided(a):
+        wide = np.zeros(2 * a.size, dtype=np.int64)
+        wide[::2] = a
+        return wide[::2]
+
     fast = rollout(lambda a: a)  # int64 arrays: the codec is skipped
+    assert rollout(readonly) == fast
+    assert rollout(strided) == fast
     assert rollout(lambda a: a.astype(np.int32)) == fast
     assert rollout(lambda a: a.tolist()) == fast
     assert rollout(lambda a: a.astype(np.float64)) == fast
