@@ -3,9 +3,10 @@
 Every env is built with ``gym.make`` (so the default wrappers, OrderEnforcing and
 PassiveEnvChecker, are included, as a user gets them) and stepped with actions sampled from its
 action space before the clock starts; truncated episodes are reset inside the timed loop.
-Each case runs ``--seconds`` per round; the rounds visit every case in turn (so a drifting
-machine load hits all cases alike), and medians over rounds are reported. Cost ratios are
-taken against CartPole measured in the same round.
+Each case runs ``--seconds`` per round beside a CartPole-v1 env that runs as long, the two
+taking turns in ten slices: on a shared machine the speed drifts within seconds, and a ratio
+of two rates measured apart would measure the drift. The rounds visit every case in turn, and
+medians over rounds are reported: rates, and cost ratios against the paired CartPole.
 
 Cases:
 
@@ -48,55 +49,95 @@ MAIN_IDS = (
 )
 
 
+class Stepper:
+    """An env stepped through a fixed action list in timed slices (resets included).
+
+    Args:
+        env: The env (from ``gym.make``).
+        held: Step one fixed target (3 replicas, 2 cores, batch 4 per stage) instead of
+            random actions.
+        seed: Seed of the env and of its action space.
+    """
+
+    def __init__(self, env: gym.Env, held: bool = False, seed: int = 0) -> None:
+        self.env = env
+        env.reset(seed=seed)
+        env.action_space.seed(seed)
+        if held:
+            base = env.unwrapped
+            self.actions = [base.encode_targets([(3, 2, 4)] * base.n_stages)] * 4096
+        else:
+            self.actions = [env.action_space.sample() for _ in range(4096)]
+        self.steps = 0
+        self.seconds = 0.0
+        self.run(0.0)  # warm-up: first calls, numba cache load
+        self.steps, self.seconds = 0, 0.0
+
+    def run(self, seconds: float, chunk: int = 64) -> None:
+        """Step for about ``seconds`` (at least one chunk) and add to the totals."""
+        env, actions, n = self.env, self.actions, self.steps
+        start = time.perf_counter()
+        while True:
+            for i in range(chunk):
+                _, _, terminated, truncated, _ = env.step(actions[(n + i) % len(actions)])
+                if terminated or truncated:
+                    env.reset()
+            n += chunk
+            elapsed = time.perf_counter() - start
+            if elapsed >= seconds:
+                break
+        self.steps = n
+        self.seconds += elapsed
+
+    @property
+    def rate(self) -> float:
+        """Steps per second over the slices run so far."""
+        return self.steps / self.seconds
+
+
 def steps_per_second(env: gym.Env, seconds: float, held: bool = False, seed: int = 0) -> float:
     """Steps per wall-clock second of ``env`` over about ``seconds`` (resets included)."""
-    env.reset(seed=seed)
-    env.action_space.seed(seed)
-    if held:
-        base = env.unwrapped
-        actions = [base.encode_targets([(3, 2, 4)] * base.n_stages)] * 4096
-    else:
-        actions = [env.action_space.sample() for _ in range(4096)]
-    for a in actions[:50]:  # warm-up: first calls, numba cache load
-        if env.step(a)[2:4] != (False, False):
-            env.reset()
-    n, chunk = 0, 256
-    start = time.perf_counter()
-    while True:
-        for i in range(chunk):
-            _, _, terminated, truncated, _ = env.step(actions[(n + i) % len(actions)])
-            if terminated or truncated:
-                env.reset()
-        n += chunk
-        elapsed = time.perf_counter() - start
-        if elapsed >= seconds:
-            return n / elapsed
+    stepper = Stepper(env, held, seed)
+    stepper.run(seconds)
+    return stepper.rate
 
 
 def measure_all(
-    cases: dict[str, tuple[Any, bool]], seconds: float, repeats: int
-) -> dict[str, list[float]]:
-    """Steps/s of every case, ``repeats`` rounds, each round visiting every case in turn.
+    cases: dict[str, tuple[Any, bool]], seconds: float, repeats: int, slices: int = 10
+) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """Rates of every case and of the CartPole it was paired with, ``repeats`` rounds each.
 
-    Round-robin rather than case after case: on a shared machine the load drifts, and a ratio
-    of two cases measured minutes apart would measure the drift.
+    Each case and a fresh CartPole-v1 take turns in ``slices`` slices of ``seconds / slices``,
+    so both see the same machine. Returns the case rates and the paired CartPole rates.
     """
     rates: dict[str, list[float]] = {name: [] for name in cases}
+    paired: dict[str, list[float]] = {name: [] for name in cases}
     for r in range(repeats):
         for name, (make, held) in cases.items():
-            env = make()
-            rates[name].append(steps_per_second(env, seconds, held=held, seed=r))
+            env, cartpole = make(), gym.make("CartPole-v1")
+            ours, yardstick = Stepper(env, held, seed=r), Stepper(cartpole, seed=r)
+            for _ in range(slices):
+                yardstick.run(seconds / slices)
+                ours.run(seconds / slices)
+            rates[name].append(ours.rate)
+            paired[name].append(yardstick.rate)
             env.close()
-    return rates
+            cartpole.close()
+    return rates, paired
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="short runs (CI smoke)")
-    parser.add_argument("--seconds", type=float, default=None, help="seconds per case and round")
+    parser.add_argument(
+        "--seconds",
+        type=float,
+        default=None,
+        help="seconds per case and round (and as many for its paired CartPole)",
+    )
     parser.add_argument("--repeats", type=int, default=5, help="rounds over all cases")
     args = parser.parse_args()
-    seconds = args.seconds or (0.5 if args.quick else 2.0)
+    seconds = args.seconds or (0.5 if args.quick else 1.5)
     repeats = 1 if args.quick else args.repeats
     shared = shared_traces_dir()
     trace_dir = str(shared) if shared is not None else None
@@ -111,7 +152,6 @@ def main() -> None:
         return make
 
     plan: dict[str, tuple[Any, bool]] = {
-        "CartPole-v1": (lambda: gym.make("CartPole-v1"), False),
         "Pendulum-v1": (lambda: gym.make("Pendulum-v1"), False),
     }
     for env_id in MAIN_IDS:
@@ -121,16 +161,17 @@ def main() -> None:
     plan["InferenceCluster-v0 continuous dict"] = (ours(action_mode="continuous"), False)
     plan["InferenceCluster-v0 held dict"] = (ours(), True)
     plan["InferenceCluster-v0 held flat"] = (ours(obs_mode="flat"), True)
-    runs = measure_all(plan, seconds, repeats)
+    runs, paired = measure_all(plan, seconds, repeats)
     cases = {name: statistics.median(r) for name, r in runs.items()}
 
     def cost_ratio(name: str) -> float:
-        # Median over rounds of (CartPole rate / case rate) measured in the same round.
-        pairs = zip(runs["CartPole-v1"], runs[name], strict=True)
+        # Median over rounds of (paired CartPole rate / case rate).
+        pairs = zip(paired[name], runs[name], strict=True)
         return statistics.median(cp / rate for cp, rate in pairs)
 
-    cartpole = cases["CartPole-v1"]
+    cartpole = statistics.median(rate for rates in paired.values() for rate in rates)
     print(f"{'case':<40} {'steps/s':>10} {'µs/step':>9} {'× CartPole cost':>16}")
+    print(f"{'CartPole-v1 (all pairings)':<40} {cartpole:>10,.0f} {1e6 / cartpole:>9.1f}")
     for name, rate in cases.items():
         print(f"{name:<40} {rate:>10,.0f} {1e6 / rate:>9.1f} {cost_ratio(name):>16.2f}")
     main_rate = cases["InferenceCluster-v0 target dict"]
