@@ -311,7 +311,6 @@ class Simulator:
         self.max_cores = np.array([s.max_cores for s in stages], dtype=np.int64)
         self.max_batch = np.array([s.max_batch for s in stages], dtype=np.int64)
         self.max_replicas = np.array([s.max_replicas for s in stages], dtype=np.int64)
-        self._limits = [(s.min_replicas, s.max_replicas, s.max_cores, s.max_batch) for s in stages]
         self.n_slots = int(max_slots or 2 * int(self.max_replicas.max()))
         b_max, c_max = int(self.max_batch.max()), int(self.max_cores.max())
         S, R, N = self.n_stages, self.n_slots, cluster.nodes
@@ -492,12 +491,14 @@ class Simulator:
         if len(decision) != self.n_stages:
             raise ValueError(f"a decision needs {self.n_stages} stages, got {len(decision)}")
         checked = []
-        for d, (lo_n, hi_n, hi_c, hi_b) in zip(decision, self._limits, strict=True):
+        lows, highs = self._lows.reshape(-1, 3).tolist(), self._highs.reshape(-1, 3).tolist()
+        limits = zip(lows, highs, strict=True)
+        for d, (lo, hi) in zip(decision, limits, strict=True):
             n, c, b = d  # (replicas, cores, batch), nothing more
-            n, c, b = int(n), int(c), int(b)
-            if not (lo_n <= n <= hi_n and 1 <= c <= hi_c and 1 <= b <= hi_b):
-                self._raise_out_of_limits(len(checked), n, c, b)
-            checked.append(StageDecision(n, c, b))
+            knobs = (int(n), int(c), int(b))
+            if not all(a <= v <= z for v, a, z in zip(knobs, lo, hi, strict=True)):
+                self._raise_out_of_limits(len(checked), *knobs)
+            checked.append(StageDecision(*knobs))
         return checked
 
     def _raise_invalid(self, decision: Sequence[Sequence[int]]) -> None:
@@ -578,10 +579,11 @@ class Simulator:
             )
             if code != K.NEED_COLD:
                 return code
-            self._refill_cold(int(values[0::3].sum() + offset[0::3].sum()))
+            self._refill_cold(values, offset)
 
-    def _refill_cold(self, wanted: int) -> None:
-        # Keep the unused draws; draw a block (or all the new replicas need) after them.
+    def _refill_cold(self, values: np.ndarray, offset: np.ndarray) -> None:
+        # Keep the unused draws; draw a block (or as many as the targets' replicas) after them.
+        wanted = int(values[0::3].sum() + offset[0::3].sum())
         fresh = self._cold_starts(max(_COLD_BLOCK, wanted))
         self.cold = np.concatenate([self.cold[int(self.cpos[0]) :], fresh])
         self.cpos[0] = 0
@@ -651,16 +653,14 @@ class Simulator:
             self._buckets_of[dt] = whole
         return (round(self.time / self.bucket_s) + whole) * self.bucket_s
 
-    def _run(self, t0: float, t1: float, code: int, vector: np.ndarray, high: np.ndarray) -> None:
-        """Finish an interval whose ``K.step`` returned ``code``: grow buffers if it asked."""
-        if need := code & _NEED_BITS:  # the interval did not run: grow, then run it
-            self._grow_buffers(t0, t1, need)
-            args = self._step_args
-            code = K.step(False, self._lows, self._lows, t0, t1, *args, vector, high)
-            if need := code & _NEED_BITS:
-                raise RuntimeError(f"simulator buffers still short after growing (bits {need})")
-        self.time = t1
-        self._settled = True
+    def _grow_and_run(
+        self, t0: float, t1: float, need: int, vector: np.ndarray, high: np.ndarray
+    ) -> None:
+        """Run an interval that ``K.step`` left undone for short buffers (``need`` bits)."""
+        self._grow_buffers(t0, t1, need)
+        code = K.step(False, self._lows, self._lows, t0, t1, *self._step_args, vector, high)
+        if need := code & _NEED_BITS:
+            raise RuntimeError(f"simulator buffers still short after growing (bits {need})")
 
     def advance(self, dt: float) -> StepStats:
         """Simulate ``dt`` seconds (whole statistics buckets) and return their statistics."""
@@ -668,7 +668,10 @@ class Simulator:
         t1 = self._interval_end(dt)
         args = self._step_args
         code = K.step(False, self._lows, self._lows, t0, t1, *args, _NO_VECTOR, _NO_VECTOR)
-        self._run(t0, t1, code, _NO_VECTOR, _NO_VECTOR)
+        if need := code & _NEED_BITS:
+            self._grow_and_run(t0, t1, need, _NO_VECTOR, _NO_VECTOR)
+        self.time = t1
+        self._settled = True
         (
             arrived,
             completed,
@@ -738,15 +741,14 @@ class Simulator:
         t1 = self._interval_end(dt)
         code = K.step(True, values, offset, t0, t1, *self._step_args, vector, high)
         if code == K.NEED_COLD:  # too few cold starts drawn for the new replicas
-            self._refill_cold(int(values[0::3].sum() + offset[0::3].sum()))
+            self._refill_cold(values, offset)
             code = K.step(True, values, offset, t0, t1, *self._step_args, vector, high)
         if code < 0:
             self._raise_invalid((values + offset).reshape(self.n_stages, 3).tolist())
-        if code & _NEED_BITS:
-            self._run(t0, t1, code, vector, high)
-        else:  # the common case of _run, inline
-            self.time = t1
-            self._settled = True
+        if need := code & _NEED_BITS:
+            self._grow_and_run(t0, t1, need, vector, high)
+        self.time = t1
+        self._settled = True
         return IntervalSummary._make(self.out.tolist() + self._totals.tolist() + [t0, t1])
 
     @property
