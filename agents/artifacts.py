@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import platform
+import shutil
 import sys
 from dataclasses import dataclass
 from importlib import metadata
@@ -27,6 +28,7 @@ __all__ = [
     "AgentFiles",
     "agent_files",
     "env_interface",
+    "export_agent",
     "interface_mismatches",
     "library_versions",
     "read_manifest",
@@ -161,3 +163,53 @@ def save_agent(model: Any, path: str | Path, manifest: dict[str, Any]) -> AgentF
         record["vecnormalize"] = None
     write_manifest(files.model, record)
     return files
+
+
+def export_agent(
+    model: str | Path,
+    target: str | Path,
+    run_dir: str | Path | None = None,
+    run: dict[str, Any] | None = None,
+    extra: dict[str, Any] | None = None,
+    name: str | None = None,
+) -> AgentFiles:
+    """Copy the agent saved as ``model`` into the folder ``target`` (as ``name``, if given).
+
+    With ``run_dir``, the run's training curve, evaluation log and record come along. The
+    copied manifest gains what an agent saved during training could not know yet, from the
+    run's record ``run``: ``run_timesteps``, ``run_wall_time_s``, ``stopped_by_time_budget``,
+    and ``wall_time_s`` when the agent did not record its own (a checkpoint records the
+    training time it took); then ``extra`` (e.g. how the agent was selected).
+
+    Returns:
+        The files of the exported agent.
+    """
+    out = Path(target)
+    out.mkdir(parents=True, exist_ok=True)
+    files = agent_files(model)
+    exported = agent_files(out / (name or files.model.stem))
+    pairs = (
+        (files.model, exported.model),
+        (files.vecnormalize, exported.vecnormalize),
+        (files.manifest, exported.manifest),
+    )
+    for src, dst in pairs:
+        if src.is_file():
+            shutil.copy2(src, dst)
+    record = json.loads(exported.manifest.read_text(encoding="utf-8"))
+    if record.get("vecnormalize"):
+        record["vecnormalize"] = exported.vecnormalize.name
+    if run is not None:
+        record.setdefault("wall_time_s", run["wall_time_s"])
+        record["run_wall_time_s"] = run["wall_time_s"]
+        record["stopped_by_time_budget"] = run["stopped_by_time_budget"]
+        record["run_timesteps"] = run["timesteps_trained"]
+    record["exported_from"] = str(files.model)
+    record.update(extra or {})
+    exported.manifest.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    if run_dir is not None:
+        for rel in ("training_curve.png", "eval/kpis.jsonl", "run.json"):
+            src = Path(run_dir) / rel
+            if src.is_file():
+                shutil.copy2(src, out / src.name)
+    return exported

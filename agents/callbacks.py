@@ -52,30 +52,33 @@ class SaveAgentCallback(BaseCallback):
 
 
 class CheckpointAgentCallback(BaseCallback):
-    """Save the agent every ``save_freq`` env steps as ``DIR/ckpt_<steps>.zip`` (+ files)."""
+    """Save the agent every ``save_freq`` env steps as ``DIR/ckpt_<steps>.zip`` (+ files).
 
-    def __init__(self, save_freq: int, directory: str | Path, manifest: dict[str, Any]) -> None:
+    The schedule is counted in vector steps, ``save_freq // n_envs`` of them, as SB3's
+    ``EvalCallback`` counts its own: with the same frequency, every evaluation logged in
+    ``eval/kpis.jsonl`` has a checkpoint of the very model it evaluated, whatever ``n_envs`` is.
+    """
+
+    def __init__(
+        self, save_freq: int, directory: str | Path, manifest: dict[str, Any], n_envs: int = 1
+    ) -> None:
         super().__init__(0)
-        self.save_freq = max(int(save_freq), 1)
+        self.every = max(int(save_freq) // max(int(n_envs), 1), 1)
         self.directory = Path(directory)
         self.manifest = manifest
-        self._next = self.save_freq
         self._started = time.perf_counter()
 
     def _on_training_start(self) -> None:
-        # A continued agent (--trained-agent) counts on from its own steps.
-        self._next = self.num_timesteps + self.save_freq
         self._started = time.perf_counter()
 
     def _on_step(self) -> bool:
-        if self.num_timesteps >= self._next:
+        if self.n_calls % self.every == 0:
             # The training time so far, so a checkpoint shipped as an agent states its cost.
             manifest = {
                 **self.manifest,
                 "wall_time_s": round(time.perf_counter() - self._started, 1),
             }
             save_agent(self.model, self.directory / f"ckpt_{self.num_timesteps}", manifest)
-            self._next += self.save_freq
         return True
 
 

@@ -34,7 +34,7 @@ from agents.envs import import_wrappers, resolve_scenario
 from agents.wrappers import TRAINING_ONLY_WRAPPERS
 from baselines.base import Policy
 from themis_env.envs.actions import make_codec
-from themis_env.errors import PolicyError, ThemisError
+from themis_env.errors import ConfigError, PolicyError, ThemisError
 
 __all__ = [
     "AgentPolicy",
@@ -51,6 +51,7 @@ GENERIC_ENV_ID = "themis_env/InferenceCluster-v0"
 _MODE_AGNOSTIC_WRAPPERS = (
     "themis_env.envs.wrappers.DiscreteActionWrapper",
     "agents.wrappers.FitDeltaAction",
+    "agents.wrappers.FitScaleAction",
 )
 
 
@@ -136,7 +137,10 @@ class AgentPolicy(Policy):
                         f"agent {self.files.model} uses action wrapper {path}; build the env with "
                         f"action_mode={self.trained_action_mode!r}"
                     )
-            inner = cls(inner, **kwargs)
+            try:
+                inner = cls(inner, **kwargs)
+            except ConfigError as exc:
+                raise PolicyError(f"agent {self.files.model}: {exc}") from exc
             chain.append(inner)
         return chain
 

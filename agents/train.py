@@ -27,7 +27,6 @@ import argparse
 import importlib.util
 import json
 import shlex
-import shutil
 import sys
 import time
 from collections.abc import Sequence
@@ -42,6 +41,7 @@ from agents.artifacts import (
     AgentFiles,
     agent_files,
     env_interface,
+    export_agent,
     interface_mismatches,
     library_versions,
     read_manifest,
@@ -309,7 +309,9 @@ def train(args: Args, argv: Sequence[str] | None = None) -> TrainResult:
         )
     if args.checkpoint_freq > 0:
         callbacks.append(
-            CheckpointAgentCallback(args.checkpoint_freq, run_dir / "checkpoints", manifest)
+            CheckpointAgentCallback(
+                args.checkpoint_freq, run_dir / "checkpoints", manifest, n_envs=n_envs
+            )
         )
 
     budget = TimeBudgetCallback(args.time_budget_min) if args.time_budget_min else None
@@ -345,7 +347,7 @@ def train(args: Args, argv: Sequence[str] | None = None) -> TrainResult:
         plot_training_curve(run_dir, run_dir / "training_curve.png", title=run_name)
     if args.export:
         chosen = best if args.export_which == "best" and best else final_files.model
-        _export(run_dir, chosen, Path(args.export), run_record)
+        export_agent(chosen, Path(args.export), run_dir, run_record)
     return TrainResult(run_dir, final_files.model, best, wall, int(model.num_timesteps))
 
 
@@ -370,30 +372,6 @@ def _eval_wrappers(wrappers: Sequence[Any]) -> list[Any]:
         return next(iter(item)) if isinstance(item, dict) else str(item)
 
     return [w for w in wrappers if path(w) not in TRAINING_ONLY_WRAPPERS]
-
-
-def _export(run_dir: Path, model: Path, target: Path, run: dict[str, Any]) -> None:
-    """Copy an agent (and its run's curve and evaluation log) into ``target``.
-
-    The copied manifest gains the whole run's figures (wall time, steps, time budget), which
-    a best agent saved during training could not know yet.
-    """
-    target.mkdir(parents=True, exist_ok=True)
-    files = agent_files(model)
-    for src in (files.model, files.vecnormalize, files.manifest):
-        if src.is_file():
-            shutil.copy2(src, target / src.name)
-    manifest_path = target / files.manifest.name
-    record = json.loads(manifest_path.read_text(encoding="utf-8"))
-    for key in ("wall_time_s", "stopped_by_time_budget"):
-        record[key] = run[key]
-    record["run_timesteps"] = run["timesteps_trained"]
-    record["exported_from"] = str(files.model)
-    manifest_path.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-    for extra in ("training_curve.png", "eval/kpis.jsonl", "run.json"):
-        src = run_dir / extra
-        if src.is_file():
-            shutil.copy2(src, target / Path(extra).name)
 
 
 def parse_args(argv: Sequence[str] | None = None) -> Args:

@@ -2,23 +2,31 @@
 
 ``RandomWindowReset`` makes every episode start at a random window of the scenario's trace, so
 an agent does not overfit one stretch of traffic. ``FitDeltaAction`` gives an agent one step
-per knob per decision and holds growth the cluster has no free cores for. (DQN's discrete moves
-come from ``themis_env.envs.wrappers.DiscreteActionWrapper``.)
+per knob per decision and holds growth the cluster has no free cores for; ``FitScaleAction``
+adds halving and doubling, so a knob crosses its range in a few decisions. (DQN's discrete
+moves come from ``themis_env.envs.wrappers.DiscreteActionWrapper``.)
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from themis_env.envs.actions import DeltaCodec
+from themis_env.envs.actions import ActionCodec, DeltaCodec, StageDecision
 from themis_env.envs.wrappers import cluster_env
+from themis_env.errors import ConfigError
 
-__all__ = ["RandomWindowReset", "FitDeltaAction", "TRAINING_ONLY_WRAPPERS"]
+__all__ = [
+    "RandomWindowReset",
+    "FitDeltaAction",
+    "FitScaleAction",
+    "ScaleCodec",
+    "TRAINING_ONLY_WRAPPERS",
+]
 
 # Wrappers that change only how episodes are drawn during training; an evaluated agent does not
 # need them (the evaluation decides its own windows).
@@ -94,4 +102,108 @@ class FitDeltaAction(gym.ActionWrapper):
                         budget -= need
         self.held = int(unfit.sum())
         targets, _ = self._codec.decode(steps, current)
+        return self._base.encode_targets(targets)
+
+
+class ScaleCodec(ActionCodec):
+    """Per stage and knob one of five moves: 0 halve, 1 −1, 2 keep, 3 +1, 4 double.
+
+    Halving rounds down. A move past a knob's limits stops at the limit (doubling 5 cores
+    of at most 8 gives 8); a move that cannot change the value at all is counted as held.
+    """
+
+    mode = "scale"
+    MOVES = ("halve", "-1", "keep", "+1", "double")
+
+    def _space(self) -> spaces.Space:
+        return spaces.MultiDiscrete(np.full(3 * self.n_stages, len(self.MOVES)))
+
+    def _entry_bounds(self, i: int) -> str:
+        return ", ".join(f"{k} ({m})" for k, m in enumerate(self.MOVES))
+
+    @staticmethod
+    def _move(value: int, move: int) -> int:
+        return (value // 2, value - 1, value, value + 1, value * 2)[move]
+
+    def decode_values(self, action: object, current: Sequence[int]) -> tuple[list[int], int]:
+        """Targets after each knob's move, held within the limits (the number held returned)."""
+        moves = self._integers(action)
+        out, held = [], 0
+        for x, m, lo, hi in zip(current, moves, self._lows, self._highs, strict=True):
+            y = min(max(self._move(x, m), lo), hi)
+            held += m != 2 and y == x
+            out.append(y)
+        return out, held
+
+    def encode(
+        self, targets: Sequence[Sequence[int]], current: Sequence[StageDecision]
+    ) -> np.ndarray:
+        """The move per knob that lands closest to ``targets`` (keep on a tie)."""
+        want = np.asarray(targets, dtype=np.int64).reshape(-1)
+        now = [v for d in current for v in d]
+        moves = []
+        for x, t, lo, hi in zip(now, want.tolist(), self._lows, self._highs, strict=True):
+            reach = [abs(min(max(self._move(x, m), lo), hi) - t) for m in range(5)]
+            moves.append(min(range(5), key=lambda m: (reach[m], m != 2)))
+        return np.asarray(moves, dtype=self.space.dtype)
+
+
+class FitScaleAction(gym.ActionWrapper):
+    """Per stage and knob halve / −1 / keep / +1 / double, with growth that does not fit held.
+
+    The action space is ``MultiDiscrete([5] * 3S)`` (:class:`ScaleCodec`'s moves for replicas,
+    cores, batch of each stage). The wrapped env must take whole targets (``action_mode``
+    ``"target"`` or ``"continuous"``): a ``"delta"`` env would cut every move to one step.
+    From one core a replica reaches eight in three decisions, where :class:`FitDeltaAction`
+    takes seven: an agent can answer a surge (or give back a surge's cores) about as fast as
+    Themis's vertical phase does.
+
+    Growth is checked stage by stage against the free cores left by the stages before: a core
+    step that does not fit for every replica is held; replicas are added as far
+    as whole replicas fit on the nodes (a partial step counts as held). The check is on the
+    free cores before the decision, node by node for new replicas but in total for resizes, so
+    a resize can still wait for room on its replica's node (the env retries it, as Kubernetes
+    would).
+
+    Args:
+        env: A (possibly wrapped) :class:`~themis_env.envs.InferenceClusterEnv` whose
+            ``action_mode`` is ``"target"`` or ``"continuous"``.
+
+    Raises:
+        ConfigError: for an env in ``"delta"`` mode.
+    """
+
+    def __init__(self, env: gym.Env) -> None:
+        super().__init__(env)
+        base = cluster_env(env, "FitScaleAction")
+        if base.action_mode == "delta":
+            raise ConfigError(
+                "FitScaleAction halves and doubles the knobs, which a 'delta' env cannot take in "
+                "one decision: build the env with action_mode='target' (or 'continuous')"
+            )
+        self._base = base
+        self._codec = ScaleCodec(base.stage_limits)
+        self.action_space = self._codec.space
+        self.held = 0
+
+    def action(self, action: Any) -> np.ndarray:
+        """The wrapped env's action for the moves in ``action`` after holding what does not fit."""
+        current = self._base.current_targets
+        free = np.maximum(self._base.sim.free_cores(), 0)
+        wanted, self.held = self._codec.decode(action, current)  # raises outside the space
+        budget = int(free.sum())
+        targets = []
+        for now, want in zip(current, wanted, strict=True):
+            cores = want.cores
+            if cores > now.cores and (cores - now.cores) * now.replicas > budget:
+                cores = now.cores
+                self.held += 1
+            budget -= max(cores - now.cores, 0) * now.replicas
+            replicas = want.replicas
+            if replicas > now.replicas:
+                room = min(int((free // cores).sum()), budget // cores)
+                replicas = now.replicas + max(min(replicas - now.replicas, room), 0)
+                self.held += replicas < want.replicas
+                budget -= (replicas - now.replicas) * cores
+            targets.append(StageDecision(replicas, cores, want.batch))
         return self._base.encode_targets(targets)

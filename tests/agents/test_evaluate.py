@@ -68,6 +68,20 @@ def test_the_same_decisions_whatever_form_the_env_observes_and_acts_in(fit_delta
     assert len({str(c) for c in runs[0]}) > 1  # the agent does change the configuration
 
 
+def test_a_scale_move_agent_acts_alike_on_whole_target_envs_and_refuses_a_delta_env(tmp_path):
+    wrappers = "env_wrapper=[agents.wrappers.RandomWindowReset, agents.wrappers.FitScaleAction]"
+    hyperparams = ["n_steps=64", "batch_size=64", wrappers]
+    path = _train(tmp_path, "ppo", hyperparams, ["action_mode=target"])
+    assert required_env_kwargs(path) == {"action_mode": "target", "obs_mode": "flat"}
+    runs = []
+    for kwargs in ({"obs_mode": "flat"}, {"action_mode": "continuous"}):
+        env = gym.make(ENV_ID, scenario="smoke-video", **kwargs)
+        runs.append(_rollout(load_agent(str(path), env), env))
+    assert runs[0] == runs[1]
+    with pytest.raises(PolicyError, match="FitScaleAction.*action_mode='target'"):
+        load_agent(str(path), gym.make(ENV_ID, scenario="smoke-video", action_mode="delta"))
+
+
 def test_an_env_with_another_interface_is_refused_with_the_reason(fit_delta_agent):
     other_pipeline = gym.make(ENV_ID, scenario="sentiment-arxiv-bursty")
     assert any("pipeline" in p for p in agent_fits(fit_delta_agent, other_pipeline))
