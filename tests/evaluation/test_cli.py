@@ -209,10 +209,10 @@ def test_smoke_suite_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[st
         with pytest.warns(UserWarning) as caught:
             assert main(argv) == 0
         skipped = sorted(str(w.message).split(" does not run on ")[0] for w in caught)
-        assert skipped == [f"suite 'smoke': ppo{s}" for s in ("", "-lean", "-twophase")]
+        assert skipped == [f"suite 'smoke': ppo{s}" for s in ("", "-lean", "-lowcost", "-twophase")]
     else:
         assert main(argv) == 0
-    pairs = {"smoke-video": 9 if with_agent else 6, "sentiment-fluctuating-120s": 6}
+    pairs = {"smoke-video": 10 if with_agent else 6, "sentiment-fluctuating-120s": 6}
     assert f"{2 * sum(pairs.values())} runs executed" in capsys.readouterr().out
     records = read_records(out / "records.jsonl")
     ran = {(r["scenario"], r["policy"]["label"]) for r in records}
