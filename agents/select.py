@@ -53,6 +53,8 @@ __all__ = [
 GENERIC_ENV_ID = "themis_env/InferenceCluster-v0"
 _CKPT = re.compile(r"ckpt_(\d+)\.zip$")
 MINIMISE = ("violations", "cores")
+# What choice.json (and an exported manifest) keeps of a validated model.
+BRIEF = ("agent", "timesteps", "slo_violation_rate", "mean_cores")
 
 
 @dataclass(frozen=True)
@@ -227,17 +229,14 @@ def select(
                     f"{row['mean_cores']:>7.2f}"
                 )
     chosen = choose(rows, rule)
-    summary = {k: chosen[k] for k in ("agent", "timesteps", "slo_violation_rate", "mean_cores")}
+    summary = {k: chosen[k] for k in BRIEF}
     record = {
         "run_dir": str(run_dir),
         "rule": asdict(rule),
         "scenarios": scenarios,
         "seed": seed,
         "chosen": summary,
-        "candidates": [
-            {k: r[k] for k in ("agent", "timesteps", "slo_violation_rate", "mean_cores")}
-            for r in rows
-        ],
+        "candidates": [{k: r[k] for k in BRIEF} for r in rows],
     }
     (log.parent / "choice.json").write_text(json.dumps(record, indent=2) + "\n", "utf-8")
     if export is not None:
