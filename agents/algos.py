@@ -1,4 +1,4 @@
-"""The algorithms ``agents.train`` knows, with what each needs from the env."""
+"""The algorithms ``themis_env.agents.train`` knows, with what each needs from the env."""
 
 from __future__ import annotations
 

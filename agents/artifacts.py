@@ -134,8 +134,9 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
         raise PolicyError(f"agent file {files.model} does not exist")
     if not files.manifest.is_file():
         raise PolicyError(
-            f"agent {files.model} has no manifest {files.manifest.name} beside it; agents saved by "
-            "python -m agents.train have one (it records the env kwargs the policy needs)"
+            f"agent {files.model} has no manifest {files.manifest.name} beside it; agents saved "
+            "by python -m themis_env.agents.train have one (it records the env kwargs the "
+            "policy needs)"
         )
     try:
         record = json.loads(files.manifest.read_text(encoding="utf-8"))

@@ -9,8 +9,7 @@ from typing import Any
 
 import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback, EvalCallback
-
-from agents.artifacts import save_agent
+from themis_env.agents.artifacts import save_agent
 
 __all__ = [
     "SaveAgentCallback",

@@ -24,6 +24,7 @@ __all__ = [
     "agent_scenarios_dir",
     "resolve_scenario",
     "import_wrappers",
+    "wrapper_path",
     "make_env_fn",
     "make_vec_env",
 ]
@@ -56,6 +57,21 @@ def resolve_scenario(ref: str) -> str:
     )
 
 
+# Agents saved before the package moved under ``themis_env`` name their wrappers by the old
+# top-level import names; they still load.
+_LEGACY_PREFIXES = ("agents.", "baselines.")
+
+
+def wrapper_path(item: Any) -> str:
+    """The import path of one ``env_wrapper`` entry (a path, or a one-key mapping to kwargs).
+
+    Paths under the old top-level names (``agents.wrappers.FitDeltaAction``) are given their
+    installed name (``themis_env.agents.wrappers.FitDeltaAction``).
+    """
+    path = next(iter(item)) if isinstance(item, dict) else str(item)
+    return "themis_env." + path if path.startswith(_LEGACY_PREFIXES) else path
+
+
 def _import(path: str) -> Any:
     module_name, _, attr = path.rpartition(".")
     try:
@@ -71,12 +87,12 @@ def import_wrappers(spec: Sequence[Any]) -> list[tuple[str, Callable[..., gym.En
         if isinstance(item, dict):
             if len(item) != 1:
                 raise ConfigError(f"env_wrapper entry {item!r} must map one import path to kwargs")
-            path, kwargs = next(iter(item.items()))
-            kwargs = dict(kwargs or {})
+            kwargs = dict(next(iter(item.values())) or {})
         elif isinstance(item, str):
-            path, kwargs = item, {}
+            kwargs = {}
         else:
             raise ConfigError(f"env_wrapper entry {item!r} must be an import path or a mapping")
+        path = wrapper_path(item)
         out.append((path, _import(path), kwargs))
     return out
 

@@ -1,4 +1,4 @@
-"""Load a trained agent as a :class:`baselines.base.Policy` and evaluate it.
+"""Load a trained agent as a :class:`themis_env.baselines.base.Policy` and evaluate it.
 
 ``load_agent(path, env)`` is what the leaderboard's ``agent:PATH.zip`` policy calls. The
 returned policy takes the env's raw observations (dict or flat), applies the transforms the
@@ -9,7 +9,7 @@ layout or decision interval differ from the training env's.
 
 Command line::
 
-    python -m agents.evaluate agents/zoo/ppo-video-arxiv/ppo.zip --scenario smoke-video \
+    python -m themis_env.agents.evaluate agents/zoo/ppo-video-arxiv/ppo.zip --scenario smoke-video \
         --seeds 3 --compare hpa vpa horizontal
 """
 
@@ -26,13 +26,13 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+from themis_env.agents.algos import algo_class, algo_spec
+from themis_env.agents.artifacts import agent_files, interface_mismatches, read_manifest
+from themis_env.agents.envs import import_wrappers, resolve_scenario, wrapper_path
+from themis_env.agents.wrappers import TRAINING_ONLY_WRAPPERS
+from themis_env.baselines.base import Policy
 
 import themis_env  # noqa: F401 - registers the env ids
-from agents.algos import algo_class, algo_spec
-from agents.artifacts import agent_files, interface_mismatches, read_manifest
-from agents.envs import import_wrappers, resolve_scenario
-from agents.wrappers import TRAINING_ONLY_WRAPPERS
-from baselines.base import Policy
 from themis_env.envs.actions import make_codec
 from themis_env.errors import ConfigError, PolicyError, ThemisError
 
@@ -50,8 +50,8 @@ GENERIC_ENV_ID = "themis_env/InferenceCluster-v0"
 # work whatever action_mode the evaluation env uses.
 _MODE_AGNOSTIC_WRAPPERS = (
     "themis_env.envs.wrappers.DiscreteActionWrapper",
-    "agents.wrappers.FitDeltaAction",
-    "agents.wrappers.FitScaleAction",
+    "themis_env.agents.wrappers.FitDeltaAction",
+    "themis_env.agents.wrappers.FitScaleAction",
 )
 
 
@@ -73,10 +73,6 @@ def agent_fits(path: str | Path, env: gym.Env) -> list[str]:
     """Why the agent saved as ``path`` cannot act on ``env`` (empty when it can)."""
     manifest = read_manifest(path)
     return interface_mismatches(manifest.get("interface") or {}, env)
-
-
-def _wrapper_path(item: Any) -> str:
-    return next(iter(item)) if isinstance(item, dict) else str(item)
 
 
 class AgentPolicy(Policy):
@@ -119,7 +115,7 @@ class AgentPolicy(Policy):
         specs = [
             w
             for w in self.manifest.get("env_wrapper") or []
-            if _wrapper_path(w) not in TRAINING_ONLY_WRAPPERS
+            if wrapper_path(w) not in TRAINING_ONLY_WRAPPERS
         ]
         chain: list[gym.Wrapper] = []
         inner: gym.Env = env
@@ -287,9 +283,9 @@ def _evaluate(label: str, make_policy: Any, env: gym.Env, seeds: Sequence[int]) 
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``python -m agents.evaluate``."""
+    """Entry point of ``python -m themis_env.agents.evaluate``."""
     parser = argparse.ArgumentParser(
-        prog="python -m agents.evaluate",
+        prog="python -m themis_env.agents.evaluate",
         description="Evaluate a trained agent (deterministic) on scenarios, optionally beside "
         "baselines.",
     )
@@ -301,7 +297,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         nargs="*",
         default=[],
         metavar="POLICY",
-        help="baselines (baselines.make_policy names) to run on the same scenarios and seeds",
+        help="baselines (themis_env.baselines.make_policy names) to run on the same scenarios "
+        "and seeds",
     )
     parser.add_argument("--json", default=None, help="write the full results here")
     args = parser.parse_args(argv)
@@ -319,17 +316,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             row = _evaluate("agent", lambda e: load_agent(args.path, e), env, seeds)
             results.append({"scenario": scenario, **row})
             for name in args.compare:
-                from baselines import make_policy
+                from themis_env.baselines import make_policy
 
                 base_env = gym.make(GENERIC_ENV_ID, scenario=ref)
                 try:
                     row = _evaluate(name, lambda e, n=name: make_policy(n, e), base_env, seeds)
                 except PolicyError as exc:
-                    print(f"agents.evaluate: skipping {name}: {exc}", file=sys.stderr)
+                    print(f"themis_env.agents.evaluate: skipping {name}: {exc}", file=sys.stderr)
                     continue
                 results.append({"scenario": scenario, **row})
     except ThemisError as exc:
-        print(f"agents.evaluate: error: {exc}", file=sys.stderr)
+        print(f"themis_env.agents.evaluate: error: {exc}", file=sys.stderr)
         return 2
     print(f"{'scenario':<26} {'policy':<12} {'violation':>9} {'mean cores':>10} {'return':>9}")
     for r in results:

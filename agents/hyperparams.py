@@ -45,7 +45,7 @@ ZOO_KEYS = (
     "noise_std",
     "monitor_kwargs",
 )
-# rl-zoo3 keys agents.train does not implement (rl_zoo3.train does).
+# rl-zoo3 keys themis_env.agents.train does not implement (rl_zoo3.train does).
 UNSUPPORTED_ZOO_KEYS = ("vec_env_wrapper", "frame_stack", "callback")
 _SCHEDULE_KEYS = ("learning_rate", "clip_range", "clip_range_vf")
 
@@ -266,8 +266,9 @@ def load_hyperparams(
     unsupported = sorted(set(raw) & set(UNSUPPORTED_ZOO_KEYS))
     if unsupported:
         raise ConfigError(
-            f"{source} [{section}]: {unsupported} are rl-zoo3 features agents.train does not "
-            "implement; remove them or train with python -m rl_zoo3.train"
+            f"{source} [{section}]: {unsupported} are rl-zoo3 features "
+            "themis_env.agents.train does not implement; remove them or train with "
+            "python -m rl_zoo3.train"
         )
     wrappers = raw.pop("env_wrapper", None) or []
     if not isinstance(wrappers, list):

@@ -8,7 +8,7 @@ of a run (and its final model) on the run's validation scenarios, one determinis
 each with the seeds the training evaluation used, and applies such a rule:
 
 ```bash
-python -m agents.select runs/NAME --max-cores 5.97 --minimise violations --export DIR
+python -m themis_env.agents.select runs/NAME --max-cores 5.97 --minimise violations --export DIR
 ```
 
 Each checkpoint's validation is appended to ``RUN/selection/validation.jsonl`` as it finishes,
@@ -31,12 +31,12 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+from themis_env.agents.artifacts import agent_files, export_agent, read_manifest
+from themis_env.agents.envs import resolve_scenario
+from themis_env.agents.evaluate import load_agent, run_episode
+from themis_env.agents.hyperparams import parse_override
 
 import themis_env  # noqa: F401 - registers the env ids
-from agents.artifacts import agent_files, export_agent, read_manifest
-from agents.envs import resolve_scenario
-from agents.evaluate import load_agent, run_episode
-from agents.hyperparams import parse_override
 from themis_env.errors import ConfigError, ThemisError
 from themis_env.evaluation.records import RecordWriter, read_records
 
@@ -178,7 +178,7 @@ def select(
     """Validate every model of the run (reusing logged validations) and apply ``rule``.
 
     Args:
-        run_dir: A run directory of ``python -m agents.train``.
+        run_dir: A run directory of ``python -m themis_env.agents.train``.
         rule: The selection rule.
         scenarios: Validation scenarios (default: the run's evaluation scenarios).
         seed: Seed of the first scenario (default: the run's evaluation seed).
@@ -264,13 +264,13 @@ def _rel(path: Path, run_dir: str | Path) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``python -m agents.select``."""
+    """Entry point of ``python -m themis_env.agents.select``."""
     parser = argparse.ArgumentParser(
-        prog="python -m agents.select",
+        prog="python -m themis_env.agents.select",
         description="Validate every checkpoint of a training run and pick one by a rule "
         "stated in advance.",
     )
-    parser.add_argument("run_dir", help="run directory of python -m agents.train")
+    parser.add_argument("run_dir", help="run directory of python -m themis_env.agents.train")
     parser.add_argument("--max-cores", type=float, default=None, help="mean validation cores")
     parser.add_argument(
         "--max-violations", type=float, default=None, help="mean validation SLO violation rate"
@@ -305,7 +305,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             progress=print,
         )
     except ThemisError as exc:
-        print(f"agents.select: error: {exc}", file=sys.stderr)
+        print(f"themis_env.agents.select: error: {exc}", file=sys.stderr)
         return 2
     print(json.dumps({"rule": record["rule"], "chosen": record["chosen"]}))
     return 0

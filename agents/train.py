@@ -2,7 +2,7 @@
 
 Example::
 
-    python -m agents.train --algo ppo --scenario video-arxiv-train \
+    python -m themis_env.agents.train --algo ppo --scenario video-arxiv-train \
         --eval-scenario video-arxiv-validation --timesteps 200000
 
 Hyperparameters come from ``configs/agents/<algo>.yml`` (rl-zoo3 format, looked up by env id,
@@ -35,9 +35,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from agents.algos import algo_class, algo_spec
-from agents.artifacts import (
+from themis_env.agents.algos import algo_class, algo_spec
+from themis_env.agents.artifacts import (
     AgentFiles,
     agent_files,
     env_interface,
@@ -47,8 +46,9 @@ from agents.artifacts import (
     read_manifest,
     save_agent,
 )
-from agents.envs import make_env_fn, make_vec_env
-from agents.hyperparams import HyperParams, load_hyperparams, parse_override
+from themis_env.agents.envs import make_env_fn, make_vec_env
+from themis_env.agents.hyperparams import HyperParams, load_hyperparams, parse_override
+
 from themis_env.errors import ConfigError, ThemisError
 
 __all__ = ["Args", "TrainResult", "parse_args", "train", "main"]
@@ -127,7 +127,7 @@ def _kv(items: Sequence[str]) -> dict[str, Any]:
 
 def _command(argv: Sequence[str] | None) -> str:
     args = list(sys.argv[1:] if argv is None else argv)
-    return " ".join(shlex.quote(a) for a in ["python", "-m", "agents.train", *args])
+    return " ".join(shlex.quote(a) for a in ["python", "-m", "themis_env.agents.train", *args])
 
 
 def _space_kind(space: Any) -> str:
@@ -174,8 +174,7 @@ def train(args: Args, argv: Sequence[str] | None = None) -> TrainResult:
     """
     from stable_baselines3.common.logger import configure
     from stable_baselines3.common.vec_env import VecNormalize
-
-    from agents.callbacks import (
+    from themis_env.agents.callbacks import (
         CheckpointAgentCallback,
         SaveAgentCallback,
         TimeBudgetCallback,
@@ -342,7 +341,7 @@ def train(args: Args, argv: Sequence[str] | None = None) -> TrainResult:
     venv.close()
 
     if args.plot:
-        from agents.curves import plot_training_curve
+        from themis_env.agents.curves import plot_training_curve
 
         plot_training_curve(run_dir, run_dir / "training_curve.png", title=run_name)
     if args.export:
@@ -366,19 +365,17 @@ def _check_trained_agent(path: str, env: Any) -> AgentFiles:
 
 def _eval_wrappers(wrappers: Sequence[Any]) -> list[Any]:
     """The training wrappers minus the ones that only choose training windows."""
-    from agents.wrappers import TRAINING_ONLY_WRAPPERS
+    from themis_env.agents.envs import wrapper_path
+    from themis_env.agents.wrappers import TRAINING_ONLY_WRAPPERS
 
-    def path(item: Any) -> str:
-        return next(iter(item)) if isinstance(item, dict) else str(item)
-
-    return [w for w in wrappers if path(w) not in TRAINING_ONLY_WRAPPERS]
+    return [w for w in wrappers if wrapper_path(w) not in TRAINING_ONLY_WRAPPERS]
 
 
 def parse_args(argv: Sequence[str] | None = None) -> Args:
     """Command-line arguments to :class:`Args` (the field docs are the help texts)."""
     defaults = Args()
     parser = argparse.ArgumentParser(
-        prog="python -m agents.train",
+        prog="python -m themis_env.agents.train",
         description="Train a stable-baselines3 agent on themis-env (hyperparameters from "
         "configs/agents/<algo>.yml, rl-zoo3 format).",
     )
@@ -446,12 +443,12 @@ def parse_args(argv: Sequence[str] | None = None) -> Args:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``python -m agents.train``."""
+    """Entry point of ``python -m themis_env.agents.train``."""
     args = parse_args(argv)
     try:
         result = train(args, argv)
     except ThemisError as exc:
-        print(f"agents.train: error: {exc}", file=sys.stderr)
+        print(f"themis_env.agents.train: error: {exc}", file=sys.stderr)
         return 2
     print(
         json.dumps(

@@ -30,7 +30,7 @@ __all__ = [
 
 # Wrappers that change only how episodes are drawn during training; an evaluated agent does not
 # need them (the evaluation decides its own windows).
-TRAINING_ONLY_WRAPPERS = ("agents.wrappers.RandomWindowReset",)
+TRAINING_ONLY_WRAPPERS = ("themis_env.agents.wrappers.RandomWindowReset",)
 
 
 class RandomWindowReset(gym.Wrapper):

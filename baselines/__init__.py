@@ -4,15 +4,15 @@
 entry points so importing :mod:`baselines` loads no policy code.
 """
 
-from baselines.base import Policy, make_policy, policy_names, register_policy
+from themis_env.baselines.base import Policy, make_policy, policy_names, register_policy
 
 __all__ = ["Policy", "make_policy", "policy_names", "register_policy"]
 
-register_policy("themis", "baselines.themis.policy:ThemisPolicy")
-register_policy("horizontal", "baselines.themis.policy:HorizontalOnlyPolicy")
-register_policy("vertical", "baselines.themis.policy:VerticalOnlyPolicy")
-register_policy("oracle", "baselines.themis.policy:OraclePolicy")
-register_policy("hpa", "baselines.hpa:HPAPolicy")
-register_policy("vpa", "baselines.vpa:VPAPolicy")
-register_policy("static", "baselines.simple:StaticPolicy")
-register_policy("random", "baselines.simple:RandomPolicy")
+register_policy("themis", "themis_env.baselines.themis.policy:ThemisPolicy")
+register_policy("horizontal", "themis_env.baselines.themis.policy:HorizontalOnlyPolicy")
+register_policy("vertical", "themis_env.baselines.themis.policy:VerticalOnlyPolicy")
+register_policy("oracle", "themis_env.baselines.themis.policy:OraclePolicy")
+register_policy("hpa", "themis_env.baselines.hpa:HPAPolicy")
+register_policy("vpa", "themis_env.baselines.vpa:VPAPolicy")
+register_policy("static", "themis_env.baselines.simple:StaticPolicy")
+register_policy("random", "themis_env.baselines.simple:RandomPolicy")

@@ -35,8 +35,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from themis_env.baselines.base import Policy
 
-from baselines.base import Policy
 from themis_env.errors import PolicyError
 
 __all__ = [

@@ -7,9 +7,9 @@ from typing import Any
 
 import numpy as np
 from gymnasium import spaces
+from themis_env.baselines.base import Policy
+from themis_env.baselines.hpa import unwrap_env
 
-from baselines.base import Policy
-from baselines.hpa import unwrap_env
 from themis_env.errors import PolicyError, did_you_mean
 
 __all__ = ["StaticPolicy", "RandomPolicy", "size_stage"]

@@ -4,7 +4,7 @@ One VPA per stage, after ``kubernetes-autoscalers.md`` §2 (VPA 1.x recommender 
 
 * **Recommender** (§2.1–2.3), every minute: adds one CPU usage sample per ready pod (the env
   measures usage on ready replicas; the value is the metrics-server window, see
-  :class:`baselines.hpa.MetricsWindow`) to a decaying histogram
+  :class:`themis_env.baselines.hpa.MetricsWindow`) to a decaying histogram
   (:class:`DecayingHistogram`: exponential buckets from 0.01 core growing 5 %, weight 0.1 ×
   2^(age/half-life)), then target = P90 × 1.15, lower bound = P50 × 1.15 × (1 + 0.001/conf)⁻²,
   upper bound = P95 × 1.15 × (1 + 1/conf), with conf = min(history span, samples/1440 per
@@ -49,9 +49,9 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any, NamedTuple
 
 import numpy as np
+from themis_env.baselines.base import Policy
+from themis_env.baselines.hpa import MetricsWindow, requested_targets, unwrap_env
 
-from baselines.base import Policy
-from baselines.hpa import MetricsWindow, requested_targets, unwrap_env
 from themis_env.errors import PolicyError, did_you_mean
 
 __all__ = [

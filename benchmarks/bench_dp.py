@@ -32,7 +32,8 @@ import time
 from collections.abc import Callable
 from functools import partial
 
-from baselines.themis import ARXIV, THEMIS_2025, SolverPreset, ThemisSolver
+from themis_env.baselines.themis import ARXIV, THEMIS_2025, SolverPreset, ThemisSolver
+
 from themis_env.config import load_pipeline
 
 # Loads of the Themis slice scaled by the presets' divisors (reference §2.2), req/s.

@@ -2,12 +2,13 @@
 
 The solvers are plain functions usable without an env (:func:`horizontal_dp`,
 :func:`vertical_dp`, :func:`vertical_with_fallback`, or a reusable :class:`ThemisSolver`);
-:mod:`baselines.themis.controller` holds the two-stage controller and its presets,
-:mod:`baselines.themis.predictors` the load predictors, and :mod:`baselines.themis.policy`
-the env policies (``themis``, ``horizontal``, ``vertical``, ``oracle``).
+:mod:`~themis_env.baselines.themis.controller` holds the two-stage controller and its
+presets, :mod:`~themis_env.baselines.themis.predictors` the load predictors, and
+:mod:`~themis_env.baselines.themis.policy` the env
+policies (``themis``, ``horizontal``, ``vertical``, ``oracle``).
 """
 
-from baselines.themis.solvers import (
+from themis_env.baselines.themis.solvers import (
     ARXIV,
     P99_EXPONENTIAL,
     SOLVER_PRESETS,

@@ -1,7 +1,8 @@
 """Compiled cores of the Themis solvers (numba, cached on disk): the per-decision hot path.
 
 Each kernel answers one solver call over the precomputed option tables of
-:class:`baselines.themis.solvers.ThemisSolver`. Options of stage s are indexed k = c·B + b
+:class:`~themis_env.baselines.themis.solvers.ThemisSolver`.
+Options of stage s are indexed k = c·B + b
 (cores outer, batch inner, zero-based), the authors' loop order. A latency of ``BIG`` marks a
 padded option that does not exist.
 

@@ -44,9 +44,9 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
+from themis_env.baselines.themis.predictors import LoadPredictor
+from themis_env.baselines.themis.solvers import ARXIV, THEMIS_2025, Plan, SolverPreset, ThemisSolver
 
-from baselines.themis.predictors import LoadPredictor
-from baselines.themis.solvers import ARXIV, THEMIS_2025, Plan, SolverPreset, ThemisSolver
 from themis_env.errors import ConfigError
 
 __all__ = [

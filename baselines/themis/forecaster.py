@@ -112,7 +112,7 @@ class MaxForecaster:
         if not path.is_file():
             raise ConfigError(
                 f"no trained forecaster at {path}; train one with "
-                "`python -m baselines.themis.train_forecaster`"
+                "`python -m themis_env.baselines.themis.train_forecaster`"
             )
         try:
             with np.load(path) as data:

@@ -16,9 +16,8 @@ import math
 from typing import Any
 
 import numpy as np
-
-from baselines.base import Policy
-from baselines.themis.controller import (
+from themis_env.baselines.base import Policy
+from themis_env.baselines.themis.controller import (
     CONTROLLER_PRESETS,
     ControllerPreset,
     Decision,
@@ -26,8 +25,9 @@ from baselines.themis.controller import (
     TwoStageController,
     VerticalOnlyController,
 )
-from baselines.themis.predictors import LoadPredictor, make_predictor
-from baselines.themis.solvers import ThemisSolver
+from themis_env.baselines.themis.predictors import LoadPredictor, make_predictor
+from themis_env.baselines.themis.solvers import ThemisSolver
+
 from themis_env.errors import PolicyError, did_you_mean
 
 __all__ = ["ThemisPolicy", "HorizontalOnlyPolicy", "VerticalOnlyPolicy", "OraclePolicy"]
@@ -122,7 +122,7 @@ class ThemisPolicy(_ObservingPolicy):
     """Themis (arXiv 2407.14843): two-stage autoscaling with the DP solvers.
 
     Vertical scaling first when the load surges, horizontal scaling once it is stable; see
-    :mod:`baselines.themis.controller` for the rules of both presets.
+    :mod:`themis_env.baselines.themis.controller` for the rules of both presets.
 
     Observes: the per-second arrival history, replicas (incl. pending), cores and batch per
     stage; statically, the stages' latency profiles, pod memory, SLO, stage limits and
@@ -134,7 +134,7 @@ class ThemisPolicy(_ObservingPolicy):
         predictor: Load predictor: ``heuristic`` (default), ``learned`` (the shipped forecaster
             trained on the first 14 days of twitter-2021-08; falls back to the heuristic with a
             warning if its weights are missing) or ``oracle`` (privileged), or a
-            :class:`~baselines.themis.predictors.LoadPredictor`.
+            :class:`~themis_env.baselines.themis.predictors.LoadPredictor`.
         forecaster: Weights file for ``learned`` (default: the shipped one).
         stabilisation: Consecutive horizontal requests before one applies (default: the
             preset's: arXiv 5 for video, 10 otherwise; 2025 10 s of decisions).
@@ -144,7 +144,7 @@ class ThemisPolicy(_ObservingPolicy):
         forecast_reference: arXiv rule (c) compares the forecast with ``recent-max`` (the
             max of the last 10 s, default) or ``rate`` (λ_now, the code's literal rule, which
             under Poisson arrivals never lets Themis go horizontal); see
-            :class:`~baselines.themis.controller.TwoStageController`.
+            :class:`~themis_env.baselines.themis.controller.TwoStageController`.
 
     Source: reference ``themis-and-related.md`` §1.6–1.9 (``mehransi/Themis`` ``adapter/``
     ``optimizer.py`` and ``main.py`` at b01017f and 8b3bfdd).
@@ -317,7 +317,7 @@ class VerticalOnlyPolicy(_ObservingPolicy):
     """Vertical-only baseline after Sponge: in-place cores and batch, replicas fixed.
 
     Every decision picks cores and batch per stage for λ_now at the fixed replicas, scaling
-    cores up and down (see :class:`~baselines.themis.controller.VerticalOnlyController`).
+    cores up and down (see :class:`~themis_env.baselines.themis.controller.VerticalOnlyController`).
 
     Observes: as :class:`ThemisPolicy` (no predictor).
 

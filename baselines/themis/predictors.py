@@ -7,7 +7,7 @@ whether that max exceeds the current throughput. Here every predictor forecasts 
 
 * ``heuristic`` (default): the max of the last 10 s plus its rise over the 10 s before
   (0 if falling). It needs no training and no privileged data.
-* ``learned``: the small MLP of :mod:`baselines.themis.forecaster`, trained like the
+* ``learned``: the small MLP of :mod:`themis_env.baselines.themis.forecaster`, trained like the
   authors' LSTM on the first 14 days of the Twitter 2021-08 trace. Without its weights file the
   factory falls back to ``heuristic`` with a warning, and the policy records the fallback.
 * ``oracle``: the true max of the next seconds, read from the env's trace (privileged: an
@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from themis_env.baselines.themis.forecaster import DEFAULT_WEIGHTS, MaxForecaster
 
-from baselines.themis.forecaster import DEFAULT_WEIGHTS, MaxForecaster
 from themis_env.errors import ConfigError, PolicyError, did_you_mean
 
 __all__ = [
@@ -94,7 +94,9 @@ class HeuristicPredictor(LoadPredictor):
 
 
 class LearnedPredictor(LoadPredictor):
-    """The trained forecaster of :mod:`baselines.themis.forecaster` (6 × 10-s maxima → max).
+    """The trained forecaster of :mod:`~themis_env.baselines.themis.forecaster`.
+
+    Six 10-s maxima in, the next 10 s's maximum out.
 
     Args:
         weights: Path of the ``.npz`` weights (default: the shipped

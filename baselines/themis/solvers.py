@@ -20,7 +20,8 @@ stage with equal latency and cost, the first in (cores, batch) order. This modul
 same answer by enumerating, per stage, only the Pareto-optimal (latency, cost) options (an option
 another beats on both counts is never part of that answer; for the vertical solver, whose cost
 depends on the cores only, each core count's fastest batch), in small compiled kernels
-(:mod:`baselines.themis._kernels`, numba, compiled on first use and cached on disk). Tests check
+(:mod:`~themis_env.baselines.themis._kernels`, numba, compiled on first use and cached on
+disk). Tests check
 it against every reference output of §1.6, against the DP written loop for loop, and against
 brute-force enumeration.
 
@@ -319,7 +320,7 @@ def _option_table(
 
 def _kernels() -> ModuleType:
     # Imported on first use: numba's import and the cached kernels cost a few hundred ms.
-    from baselines.themis import _kernels as kernels
+    from themis_env.baselines.themis import _kernels as kernels
 
     return kernels
 

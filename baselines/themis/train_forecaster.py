@@ -3,14 +3,15 @@
 As the authors trained their LSTM (reference §1.7): per-second rates with the zero seconds
 (capture gaps) removed, days 0–13 for training and the rest for testing, one sample every
 10 s with the six 10-s maxima of the last 60 s as input and the max of the next 10 s as
-target. The model is :class:`baselines.themis.forecaster.MaxForecaster` (NumPy MLP), trained
+target. The model is :class:`~themis_env.baselines.themis.forecaster.MaxForecaster` (NumPy MLP),
+trained
 with Adam on the mean squared error of the relative target, the last 10 % of the training days
 held out for early stopping. Prints test errors beside two baselines (the last 10-s max, and
 the heuristic predictor) and writes the weights with their training record.
 
 Usage::
 
-    python -m baselines.themis.train_forecaster --trace-dir /path/to/traces \
+    python -m themis_env.baselines.themis.train_forecaster --trace-dir /path/to/traces \
         --out baselines/themis/forecaster_twitter.npz
 """
 
@@ -22,8 +23,13 @@ import sys
 import time
 
 import numpy as np
-
-from baselines.themis.forecaster import DEFAULT_WEIGHTS, WINDOW_S, WINDOWS, MaxForecaster, features
+from themis_env.baselines.themis.forecaster import (
+    DEFAULT_WEIGHTS,
+    WINDOW_S,
+    WINDOWS,
+    MaxForecaster,
+    features,
+)
 
 DAY_S = 86_400
 

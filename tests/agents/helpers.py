@@ -3,7 +3,7 @@
 from pathlib import Path
 from typing import Any
 
-from agents.train import Args
+from themis_env.agents.train import Args
 
 
 def tiny_args(tmp_path: Path, algo: str, hyperparams: list[str], **extra: Any) -> Args:

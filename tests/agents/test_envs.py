@@ -1,10 +1,10 @@
 import gymnasium as gym
 import numpy as np
 import pytest
+from themis_env.agents.envs import agent_scenarios_dir, resolve_scenario
+from themis_env.agents.wrappers import RandomWindowReset
 
 import themis_env  # noqa: F401
-from agents.envs import agent_scenarios_dir, resolve_scenario
-from agents.wrappers import RandomWindowReset
 from themis_env.errors import ScenarioNotFound
 
 
@@ -54,7 +54,7 @@ def test_agent_scenarios_resolve_and_unknown_names_are_explained():
 
 @pytest.mark.parametrize("name", sorted(p.stem for p in agent_scenarios_dir().glob("*.yaml")))
 def test_agent_scenarios_share_the_video_arxiv_interface(name):
-    from agents.artifacts import env_interface
+    from themis_env.agents.artifacts import env_interface
 
     paper = gym.make("themis_env/InferenceCluster-v0", scenario="video-arxiv-twitter")
     reference = env_interface(paper)

@@ -10,11 +10,12 @@ import pytest
 pytest.importorskip("stable_baselines3")
 pytest.importorskip("sb3_contrib")
 
+from themis_env.agents.artifacts import agent_files  # noqa: E402
+from themis_env.agents.evaluate import agent_fits, load_agent, main, required_env_kwargs  # noqa: E402
+from themis_env.agents.train import train  # noqa: E402
+from themis_env.baselines.base import Policy  # noqa: E402
+
 import themis_env  # noqa: E402,F401
-from agents.artifacts import agent_files  # noqa: E402
-from agents.evaluate import agent_fits, load_agent, main, required_env_kwargs  # noqa: E402
-from agents.train import train  # noqa: E402
-from baselines.base import Policy  # noqa: E402
 from tests.agents.helpers import tiny_args  # noqa: E402
 from themis_env.errors import PolicyError  # noqa: E402
 
@@ -32,8 +33,11 @@ def _train(tmp_path, algo, hyperparams, env_kwargs=()):
 
 @pytest.fixture(scope="module")
 def fit_delta_agent(tmp_path_factory):
-    """A PPO agent acting through agents.wrappers.FitDeltaAction on a delta env."""
-    wrappers = "env_wrapper=[agents.wrappers.RandomWindowReset, agents.wrappers.FitDeltaAction]"
+    """A PPO agent acting through themis_env.agents.wrappers.FitDeltaAction on a delta env."""
+    wrappers = (
+        "env_wrapper=[themis_env.agents.wrappers.RandomWindowReset,"
+        " themis_env.agents.wrappers.FitDeltaAction]"
+    )
     return _train(
         tmp_path_factory.mktemp("agents"),
         "ppo",
@@ -69,7 +73,10 @@ def test_the_same_decisions_whatever_form_the_env_observes_and_acts_in(fit_delta
 
 
 def test_a_scale_move_agent_acts_alike_on_whole_target_envs_and_refuses_a_delta_env(tmp_path):
-    wrappers = "env_wrapper=[agents.wrappers.RandomWindowReset, agents.wrappers.FitScaleAction]"
+    wrappers = (
+        "env_wrapper=[themis_env.agents.wrappers.RandomWindowReset,"
+        " themis_env.agents.wrappers.FitScaleAction]"
+    )
     hyperparams = ["n_steps=64", "batch_size=64", wrappers]
     path = _train(tmp_path, "ppo", hyperparams, ["action_mode=target"])
     assert required_env_kwargs(path) == {"action_mode": "target", "obs_mode": "flat"}

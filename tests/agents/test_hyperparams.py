@@ -1,14 +1,14 @@
 from pathlib import Path
 
 import pytest
-
-from agents.algos import ALGOS, algo_spec
-from agents.hyperparams import (
+from themis_env.agents.algos import ALGOS, algo_spec
+from themis_env.agents.hyperparams import (
     LinearSchedule,
     config_path,
     load_hyperparams,
     parse_override,
 )
+
 from themis_env.errors import ConfigError
 
 GENERIC = "themis_env/InferenceCluster-v0"
@@ -21,7 +21,7 @@ def test_every_algorithm_has_a_config_with_a_default_and_the_generic_id(algo):
     assert hp.env_kwargs["scenario"] == "video-arxiv-train"
     assert hp.env_kwargs["obs_mode"] == "flat"
     assert hp.n_envs >= 1 and hp.n_timesteps > 0
-    assert "agents.wrappers.RandomWindowReset" in hp.env_wrapper
+    assert "themis_env.agents.wrappers.RandomWindowReset" in hp.env_wrapper
     other = load_hyperparams(algo, "themis_env/Video-Twitter-v0")
     assert other.section == "default"
     assert "scenario" not in other.env_kwargs  # a preset id keeps its own scenario
@@ -39,7 +39,7 @@ def test_action_forms_fit_the_algorithms():
 def test_constructor_arguments_are_accepted_by_the_algorithm(algo):
     pytest.importorskip("stable_baselines3")
     pytest.importorskip("sb3_contrib")
-    from agents.algos import algo_class
+    from themis_env.agents.algos import algo_class
 
     cls = algo_class(algo)
     hp = load_hyperparams(algo, GENERIC)

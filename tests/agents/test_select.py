@@ -7,10 +7,11 @@ import pytest
 
 pytest.importorskip("stable_baselines3")
 
-from agents import select as selection  # noqa: E402
-from agents.artifacts import read_manifest  # noqa: E402
-from agents.select import SelectionRule, candidates, choose, main, select  # noqa: E402
-from agents.train import train  # noqa: E402
+from themis_env.agents import select as selection  # noqa: E402
+from themis_env.agents.artifacts import read_manifest  # noqa: E402
+from themis_env.agents.select import SelectionRule, candidates, choose, main, select  # noqa: E402
+from themis_env.agents.train import train  # noqa: E402
+
 from tests.agents.helpers import tiny_args  # noqa: E402
 from themis_env.errors import ConfigError  # noqa: E402
 

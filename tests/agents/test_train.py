@@ -9,11 +9,12 @@ import pytest
 pytest.importorskip("stable_baselines3")
 pytest.importorskip("sb3_contrib")
 
+from themis_env.agents.artifacts import agent_files, read_manifest  # noqa: E402
+from themis_env.agents.curves import read_monitor  # noqa: E402
+from themis_env.agents.evaluate import load_agent, required_env_kwargs  # noqa: E402
+from themis_env.agents.train import main, parse_args, train  # noqa: E402
+
 import themis_env  # noqa: E402,F401
-from agents.artifacts import agent_files, read_manifest  # noqa: E402
-from agents.curves import read_monitor  # noqa: E402
-from agents.evaluate import load_agent, required_env_kwargs  # noqa: E402
-from agents.train import main, parse_args, train  # noqa: E402
 from tests.agents.helpers import tiny_args  # noqa: E402
 from themis_env.errors import ConfigError  # noqa: E402
 
@@ -50,7 +51,7 @@ def test_each_algorithm_trains_saves_reloads_and_acts(tmp_path, algo):
     assert manifest["algo"] == algo
     assert manifest["seed"] == 1 and manifest["env_seeds"] == [1, 2]
     assert manifest["timesteps_trained"] >= 256
-    assert manifest["command"] == f"python -m agents.train --algo {algo}"
+    assert manifest["command"] == f"python -m themis_env.agents.train --algo {algo}"
     run = json.loads((result.run_dir / "run.json").read_text())
     assert run["status"] == "done"
 

@@ -2,9 +2,9 @@
 
 import gymnasium as gym
 import pytest
+from themis_env.agents.wrappers import FitDeltaAction, FitScaleAction, ScaleCodec
 
 import themis_env  # noqa: F401
-from agents.wrappers import FitDeltaAction, FitScaleAction, ScaleCodec
 from themis_env.envs.actions import StageDecision
 from themis_env.errors import ConfigError, InvalidActionError
 

@@ -7,9 +7,10 @@ import pytest
 
 pytest.importorskip("stable_baselines3")
 
+from themis_env.agents.artifacts import agent_files, read_manifest  # noqa: E402
+from themis_env.agents.evaluate import load_agent, run_episode  # noqa: E402
+
 import themis_env  # noqa: E402,F401
-from agents.artifacts import agent_files, read_manifest  # noqa: E402
-from agents.evaluate import load_agent, run_episode  # noqa: E402
 from themis_env.resources import repo_root  # noqa: E402
 
 pytestmark = pytest.mark.sb3
@@ -45,7 +46,10 @@ def test_the_shipped_agent_has_its_files_and_training_record(name):
         assert path.is_file(), path
     manifest = read_manifest(agent)
     assert manifest["algo"] == "ppo"
-    assert manifest["command"].startswith("python -m agents.train --algo ppo ")
+    # Agents trained before the package moved under themis_env recorded the old module name.
+    assert manifest["command"].startswith(
+        ("python -m themis_env.agents.train --algo ppo ", "python -m agents.train --algo ppo ")
+    )
     assert manifest["torch_threads"] == 1
     assert manifest["interface"]["pipeline"] == "themis-arxiv/video"
     run = json.loads((ZOO / name / "run.json").read_text())

@@ -7,8 +7,8 @@ import math
 import gymnasium as gym
 import numpy as np
 import pytest
+from themis_env.baselines import make_policy, policy_names
 
-from baselines import make_policy, policy_names
 from themis_env.envs.registration import registered_ids
 from themis_env.errors import PolicyError
 

@@ -6,9 +6,8 @@ import math
 
 import numpy as np
 import pytest
-
-from baselines import make_policy
-from baselines.hpa import (
+from themis_env.baselines import make_policy
+from themis_env.baselines.hpa import (
     DEFAULT_SCALE_DOWN,
     DEFAULT_SCALE_UP,
     HPAPolicy,
@@ -23,6 +22,7 @@ from baselines.hpa import (
     normalize_with_behavior,
     resource_replicas,
 )
+
 from tests.baselines.helpers import decode, make_obs
 from themis_env.errors import PolicyError
 

@@ -7,9 +7,9 @@ import math
 import gymnasium as gym
 import numpy as np
 import pytest
+from themis_env.baselines import make_policy
+from themis_env.baselines.simple import RandomPolicy, StaticPolicy, size_stage
 
-from baselines import make_policy
-from baselines.simple import RandomPolicy, StaticPolicy, size_stage
 from tests.baselines.helpers import decode
 from themis_env.config import load_pipeline
 from themis_env.errors import PolicyError

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from baselines.themis import ARXIV, THEMIS_2025, StageProfile, ThemisSolver
-from baselines.themis.controller import (
+from themis_env.baselines.themis import ARXIV, THEMIS_2025, StageProfile, ThemisSolver
+from themis_env.baselines.themis.controller import (
     ARXIV_CONTROLLER,
     THEMIS_2025_CONTROLLER,
     HorizontalOnlyController,
@@ -14,7 +13,8 @@ from baselines.themis.controller import (
     VerticalOnlyController,
     current_rate,
 )
-from baselines.themis.predictors import HeuristicPredictor, LoadPredictor
+from themis_env.baselines.themis.predictors import HeuristicPredictor, LoadPredictor
+
 from themis_env.errors import ConfigError
 
 ARXIV_VIDEO = [(148.817, 37.494, 5.433, -15.476), (34.693, 2.058, 19.479, 14.259)]

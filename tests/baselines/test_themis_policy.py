@@ -5,15 +5,15 @@ from __future__ import annotations
 import gymnasium as gym
 import numpy as np
 import pytest
-
-import themis_env  # noqa: F401  (registers the env ids)
-from baselines import make_policy
-from baselines.themis.policy import (
+from themis_env.baselines import make_policy
+from themis_env.baselines.themis.policy import (
     HorizontalOnlyPolicy,
     OraclePolicy,
     ThemisPolicy,
     VerticalOnlyPolicy,
 )
+
+import themis_env  # noqa: F401  (registers the env ids)
 from themis_env.errors import PolicyError
 
 ENV_ID = "themis_env/InferenceCluster-v0"

@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from baselines.themis.forecaster import DEFAULT_WEIGHTS, MaxForecaster, features, window_maxima
-from baselines.themis.predictors import (
+from themis_env.baselines.themis.forecaster import (
+    DEFAULT_WEIGHTS,
+    MaxForecaster,
+    features,
+    window_maxima,
+)
+from themis_env.baselines.themis.predictors import (
     HeuristicPredictor,
     LearnedPredictor,
     OraclePredictor,
     make_predictor,
 )
-from baselines.themis.train_forecaster import heuristic, samples, train
+from themis_env.baselines.themis.train_forecaster import heuristic, samples, train
+
 from themis_env.errors import ConfigError, PolicyError
 
 

@@ -9,8 +9,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from baselines.themis import (
+from themis_env.baselines.themis import (
     ARXIV,
     THEMIS_2025,
     SolverPreset,
@@ -21,6 +20,7 @@ from baselines.themis import (
     vertical_dp,
     vertical_with_fallback,
 )
+
 from themis_env.config import load_pipeline
 from themis_env.errors import ConfigError
 

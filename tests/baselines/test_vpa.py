@@ -5,9 +5,8 @@ from __future__ import annotations
 import math
 
 import pytest
-
-from baselines import make_policy
-from baselines.vpa import (
+from themis_env.baselines import make_policy
+from themis_env.baselines.vpa import (
     PRESETS,
     CpuAggregate,
     DecayingHistogram,
@@ -17,6 +16,7 @@ from baselines.vpa import (
     recommend,
     whole_core_recommendation,
 )
+
 from tests.baselines.helpers import decode, make_obs
 from themis_env.errors import PolicyError
 

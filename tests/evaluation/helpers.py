@@ -5,8 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-
-from baselines.base import Policy
+from themis_env.baselines.base import Policy
 
 HOLD = "tests.evaluation.helpers:HoldPolicy"
 REACTIVE = "tests.evaluation.helpers:ReactivePolicy"

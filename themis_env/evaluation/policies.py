@@ -2,10 +2,11 @@
 
 A reference is one of:
 
-* a registered name (``themis``, ``hpa``, ... see :func:`baselines.policy_names`);
+* a registered name (``themis``, ``hpa``, ... see :func:`themis_env.baselines.policy_names`);
 * ``module:Class``, any importable class built as ``Class(env, **params)``;
-* ``agent:PATH.zip``, a stable-baselines3 agent loaded by :func:`agents.evaluate.load_agent`
-  with the normalisation statistics saved beside the zip.
+* ``agent:PATH.zip``, a stable-baselines3 agent loaded by
+  :func:`themis_env.agents.evaluate.load_agent` with the normalisation statistics saved beside
+  the zip.
 
 The evaluation package imports no policy code until a run asks for it, so ``themis_env``
 keeps working without the ``baselines`` or ``agents`` extras.
@@ -47,7 +48,7 @@ def _agent_path(ref: str) -> Path:
     if path.is_file():
         return path
     if not path.is_absolute():
-        spec = importlib.util.find_spec("agents")
+        spec = importlib.util.find_spec("themis_env.agents")
         if spec is not None and spec.submodule_search_locations:
             shipped = Path(next(iter(spec.submodule_search_locations))).parent / path
             if shipped.is_file():
@@ -74,7 +75,7 @@ def validate_policy_ref(ref: str) -> None:
                 f"policy {ref!r}: write 'module:Class', e.g. 'mypkg.policies:MyPolicy'"
             )
         return
-    import baselines
+    import themis_env.baselines as baselines
 
     if ref not in baselines.policy_names():
         # make_policy raises the message with the known names and a "did you mean".
@@ -97,11 +98,11 @@ def env_modes(ref: str, action_mode: str | None, obs_mode: str | None) -> tuple[
 
     Baselines act through ``encode_targets`` in any mode and default to ``target``/``dict``; a
     learned agent defaults to the modes it was trained with (read from its manifest by
-    :func:`agents.evaluate.required_env_kwargs`, when available).
+    :func:`themis_env.agents.evaluate.required_env_kwargs`, when available).
     """
     if ref.startswith(AGENT_PREFIX) and (action_mode is None or obs_mode is None):
         try:
-            required = importlib.import_module("agents.evaluate").required_env_kwargs
+            required = importlib.import_module("themis_env.agents.evaluate").required_env_kwargs
             trained = required(str(_agent_path(ref)))
         except (ImportError, AttributeError):
             trained = {}
@@ -123,7 +124,7 @@ def agent_mismatches(
     if not ref.startswith(AGENT_PREFIX):
         return []
     try:
-        fits = importlib.import_module("agents.evaluate").agent_fits
+        fits = importlib.import_module("themis_env.agents.evaluate").agent_fits
     except (ImportError, AttributeError):
         return []  # load_agent reports the missing package at run time
     from themis_env.envs.inference_cluster import InferenceClusterEnv
@@ -149,17 +150,17 @@ def build_policy(ref: str, env: Any, params: dict[str, Any] | None = None) -> An
                 f"policy {ref!r}: agent policies take no parameters, got {sorted(params)}"
             )
         try:
-            evaluate = importlib.import_module("agents.evaluate")
+            evaluate = importlib.import_module("themis_env.agents.evaluate")
             load_agent = evaluate.load_agent
         except (ImportError, AttributeError) as exc:
             raise PolicyError(
-                f"policy {ref!r}: loading an agent needs agents.evaluate.load_agent and "
+                f"policy {ref!r}: loading an agent needs themis_env.agents.evaluate.load_agent and "
                 f'stable-baselines3 (pip install "themis-env[rl]"): {exc}'
             ) from exc
         policy = load_agent(str(path), env)
     else:
         try:
-            import baselines
+            import themis_env.baselines as baselines
         except ImportError as exc:  # pragma: no cover - baselines ships with the package
             raise PolicyError(
                 f"policy {ref!r}: the baselines package is not importable: {exc}"
@@ -173,6 +174,6 @@ def build_policy(ref: str, env: Any, params: dict[str, Any] | None = None) -> An
     if not callable(getattr(policy, "predict", None)):
         raise PolicyError(
             f"policy {ref!r} built a {type(policy).__name__} without a predict(obs, state, "
-            "episode_start, deterministic) method; subclass baselines.base.Policy"
+            "episode_start, deterministic) method; subclass themis_env.baselines.base.Policy"
         )
     return policy
