@@ -47,8 +47,9 @@ from themis_env.agents.artifacts import (
     save_agent,
 )
 from themis_env.agents.envs import make_env_fn, make_vec_env
-from themis_env.agents.hyperparams import HyperParams, load_hyperparams, parse_override
+from themis_env.agents.hyperparams import HyperParams, load_hyperparams
 
+from themis_env.config.assignments import parse_assignments
 from themis_env.errors import ConfigError, ThemisError
 
 __all__ = ["Args", "TrainResult", "parse_args", "train", "main"]
@@ -121,10 +122,6 @@ class TrainResult:
     timesteps: int
 
 
-def _kv(items: Sequence[str]) -> dict[str, Any]:
-    return dict(parse_override(item) for item in items)
-
-
 def _command(argv: Sequence[str] | None) -> str:
     args = list(sys.argv[1:] if argv is None else argv)
     return " ".join(shlex.quote(a) for a in ["python", "-m", "themis_env.agents.train", *args])
@@ -183,9 +180,9 @@ def train(args: Args, argv: Sequence[str] | None = None) -> TrainResult:
 
     spec = algo_spec(args.algo)
     cls = algo_class(args.algo)
-    overrides = _kv(args.hyperparams)
+    overrides = parse_assignments(args.hyperparams, "--hyperparams")
     if args.env_kwargs:
-        overrides["env_kwargs"] = _kv(args.env_kwargs)
+        overrides["env_kwargs"] = parse_assignments(args.env_kwargs, "--env-kwargs")
     hp: HyperParams = load_hyperparams(args.algo, args.env, args.config, overrides=overrides)
     if args.export_which not in ("best", "final"):
         raise ConfigError(f"--export-which = {args.export_which!r}; allowed: best, final")
