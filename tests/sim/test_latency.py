@@ -1,4 +1,4 @@
-"""Latency models against the reference tables (themis-and-related.md §1.2)."""
+"""Latency models against tables of the authors' fits (mehransi/Themis experiment_parameters)."""
 
 from __future__ import annotations
 
