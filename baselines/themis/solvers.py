@@ -28,7 +28,7 @@ written loop for loop, and against brute-force enumeration.
 
 Loads are integers [req/s], as in the authors' code: λ = ceil(load) sets the batch wait q(b, λ),
 and the capacity constraint uses λ̂ = λ, or round(λ + k·√λ) with the 2025 Poisson headroom
-k = 1 (the 2025 reference outputs pin this split: the wait uses λ, the capacity λ̂).
+k = 1 (the 2025 optimiser's outputs pin this split: the wait uses λ, the capacity λ̂).
 """
 
 from __future__ import annotations
