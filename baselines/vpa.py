@@ -1,8 +1,12 @@
 """The Kubernetes Vertical Pod Autoscaler (VPA) on CPU, as a baseline policy.
 
-One VPA per stage, after ``kubernetes-autoscalers.md`` §2 (VPA 1.x recommender and updater):
+One VPA per stage, after the VPA recommender and updater of ``kubernetes/autoscaler@55c37cd``
+(VPA 1.8.0), ``vertical-pod-autoscaler/pkg/``: ``recommender/logic/{recommender,estimator}.go``,
+``recommender/util/{histogram,histogram_options,decaying_histogram}.go``,
+``recommender/model/aggregations_config.go``, ``recommender/config/config.go`` and
+``updater/{config,priority,restriction}/``:
 
-* **Recommender** (§2.1–2.3), every minute: adds one CPU usage sample per ready pod (the env
+* **Recommender**, every minute: adds one CPU usage sample per ready pod (the env
   measures usage on ready replicas; the value is the metrics-server window, see
   :class:`themis_env.baselines.hpa.MetricsWindow`) to a decaying histogram
   (:class:`DecayingHistogram`: exponential buckets from 0.01 core growing 5 %, weight 0.1 ×
@@ -12,7 +16,7 @@ One VPA per stage, after ``kubernetes-autoscalers.md`` §2 (VPA 1.x recommender 
   cores are whole numbers, so target and bounds are rounded up to whole cores (the VPA's
   ``integerCPU`` post-processor) and capped to [1, the stage's max cores] (``minAllowed`` /
   ``maxAllowed`` of the VPA's resource policy).
-* **Updater** (§2.4–2.5), every minute: a stage is updated only when its request lies outside
+* **Updater**, every minute: a stage is updated only when its request lies outside
   [lower, upper] (or, for pods older than 12 h, differs from the target by ≥ 10 %), and only
   if it runs at least ``min_replicas`` (2) pods, within the eviction budget
   (tolerance ⌊0.5 · replicas⌋, at least one pod when all run).
@@ -309,7 +313,8 @@ class VPAPreset:
 PRESETS: dict[str, VPAPreset] = {
     # Upstream defaults: reacts to sustained changes over hours.
     "faithful": VPAPreset(half_life_s=DAY_S, confidence_interval_s=DAY_S),
-    # Minutes instead of a day (kubernetes-autoscalers.md §2.7), so the VPA acts within an episode.
+    # Minutes instead of the recommender's one-day half-life and confidence interval, so the
+    # VPA acts within an episode (with the defaults it follows changes sustained over hours).
     "fast": VPAPreset(
         half_life_s=300.0, confidence_interval_s=600.0, in_place_skip_disruption_budget=True
     ),
@@ -359,7 +364,8 @@ class VPAPolicy(Policy):
     modes; ``docs/features.md``: in-place updates, their budget and fallbacks;
     ``docs/faq.md``: why a single-pod ReplicaSet is not updated), the Kubernetes task "Resize
     CPU and Memory Resources assigned to Containers" (in-place resize, KEP-1287), and the
-    recommender and updater code summarised in ``kubernetes-autoscalers.md`` §2.1–2.7 and §3.
+    recommender and updater code of ``kubernetes/autoscaler@55c37cd`` named in the module
+    docstring.
     """
 
     name = "vpa"

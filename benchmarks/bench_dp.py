@@ -1,11 +1,12 @@
 """Themis DP decision time: themis-env's solvers beside a straightforward loop implementation.
 
-One Themis decision solves the horizontal DP for the current load and for the forecast, and
-the vertical DP at the current replicas, with its fallback (binary search on the load the
-replicas carry, then extra replicas) when they cannot carry the load (reference §1.6, §1.7;
-the arXiv rule always solves all three). This benchmark times that full decision on the video
-and nlp pipelines in both presets (``themis-arxiv``, ``themis-2025``) over every integer load
-of the paper's range for the pipeline, from two states:
+One Themis decision solves the horizontal DP for the current load and for the forecast, and the
+vertical DP at the current replicas, with its fallback (binary search on the load the replicas
+carry, then extra replicas) when they cannot carry the load (``adapter/optimizer.py`` and
+``adapter/main.py`` of ``mehransi/Themis``; the arXiv rule always solves all three). This
+benchmark times that full decision on the video and nlp pipelines in both presets
+(``themis-arxiv``, ``themis-2025``) over every integer load of the paper's range for the
+pipeline, from two states:
 
 * ``1 replica``: one replica per stage, so the vertical fallback runs for most loads;
 * ``planned``: the replicas of the horizontal plan for the load (no fallback).
@@ -36,7 +37,7 @@ from themis_env.baselines.themis import ARXIV, THEMIS_2025, SolverPreset, Themis
 
 from themis_env.config import load_pipeline
 
-# Loads of the Themis slice scaled by the presets' divisors (reference §2.2), req/s.
+# Loads of the Themis slice scaled by the presets' divisors (mehransi/Themis starter.py), req/s.
 RANGES = {
     ("video", "arxiv"): (7, 62),
     ("video", "2025"): (21, 183),

@@ -1,6 +1,7 @@
 """Themis's two-stage controller: vertical scaling on surges, horizontal once stable.
 
-Every decision interval (reference §1.7):
+Every decision interval (``Adapter.adapt`` in ``adapter/main.py`` of ``mehransi/Themis``: at
+``b01017f``, the code of arXiv 2407.14843 v1, and at ``8b3bfdd``, the 2025 code):
 
 1. λ_now from the recent arrivals (arXiv: int(mean of the last 2 s); 2025: ceil(max of the
    last 5 s)); a load predictor forecasts the max of the next 10 s.
@@ -67,7 +68,7 @@ Target = tuple[int, int, int]
 
 @dataclass(frozen=True)
 class ControllerPreset:
-    """Controller parameters of one Themis version (§1.7, §1.9).
+    """Controller parameters of one Themis version (``adapter/main.py``, ``starter.py``).
 
     Attributes:
         name: Preset name (``themis-arxiv`` or ``themis-2025``).
@@ -228,7 +229,10 @@ class TwoStageController:
         return tuple(out)
 
     def throughput(self, current: Sequence[Target]) -> int:
-        """T_now: min over stages of n_s · floor(1000·b_s / l_s(b_s, c_s)) [req/s] (§1.4)."""
+        """T_now: min over stages of n_s · floor(1000·b_s / l_s(b_s, c_s)) [req/s].
+
+        As ``get_throughput`` in ``mehransi/Themis@8b3bfdd:adapter/optimizer.py``.
+        """
         rates = []
         for s, (n, c, b) in enumerate(current):
             lat = int(self.solver.stages[s].latency_ms[b - 1, c - 1])
@@ -389,7 +393,7 @@ class TwoStageController:
 
 
 class HorizontalOnlyController:
-    """The paper's horizontal-only baseline (``adapt_ho``, §1.7, §2.3).
+    """The paper's horizontal-only baseline (``ho``: ``adapt_ho`` in ``adapter/main.py``).
 
     Every decision: the horizontal DP for λ_now, 1-core replicas. A decision that adds no
     replica to any stage (a scale-in, or no change) waits until it has been asked for
@@ -451,7 +455,10 @@ class HorizontalOnlyController:
 
 
 def sponge_preset(base: SolverPreset) -> SolverPreset:
-    """Sponge's planning rule (§3) on top of a Themis preset's batch-wait model.
+    """Sponge's planning rule on top of a Themis preset's batch-wait model.
+
+    Sponge (arXiv 2404.00704): ``Optimizer.dynainf`` in
+    ``saeid93/sponge@aa00b56c:optimizer/optimizer.py``.
 
     Each stage's queued batches of one second, served back to back on one replica, plus the
     batch-formation wait of ``base`` (the env's dispatcher waits for batches too), must fit
@@ -473,7 +480,7 @@ class VerticalOnlyController:
     """Vertical-only scaling at fixed replicas (Themis's ``vo`` baseline, after Sponge).
 
     Every decision the vertical DP picks cores and batch per stage for λ_now at the fixed
-    replicas; cores go up and down (Sponge, §3, and the arXiv ``vo``). When the replicas
+    replicas; cores go up and down (Sponge's ``dynainf``, and the arXiv ``vo``). When the replicas
     cannot carry λ_now, it keeps the configuration for the largest load they carry (the
     fallback's λ') without adding replicas; when nothing fits, every stage at its fastest
     option. ``rule="sponge"`` plans with Sponge's latency rule (:func:`sponge_preset`): each

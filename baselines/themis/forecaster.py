@@ -1,10 +1,10 @@
 """A small learned load forecaster: the max rate of the next 10 s from the last 60 s.
 
 The Themis authors train a Keras LSTM(25) on the first 14 days of the Twitter 2021-08 trace
-(reference §1.7): the input is the six 10-s maxima of the last 60 s, the target the max of the
-next 10 s, samples every 10 s, zero seconds (gaps in the capture) removed. Their weights are not
-public. This module is a NumPy-only stand-in trained the same way (see
-``baselines/themis/train_forecaster.py``): a one-hidden-layer MLP on the six maxima divided by
+(``mehransi/Themis@b01017f:adapter/LSTM/train.py``): the input is the six 10-s maxima of the last 60
+s, the target the max of the next 10 s, samples every 10 s, zero seconds (gaps in the capture)
+removed. Their weights are not public. This module is a NumPy-only stand-in trained the same way
+(see ``baselines/themis/train_forecaster.py``): a one-hidden-layer MLP on the six maxima divided by
 their mean, predicting the next max in the same unit, so it applies to any trace scaling (the
 scenarios divide the trace by 1.5 to 21). Inference costs a few microseconds.
 """

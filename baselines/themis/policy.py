@@ -146,8 +146,8 @@ class ThemisPolicy(_ObservingPolicy):
             under Poisson arrivals never lets Themis go horizontal); see
             :class:`~themis_env.baselines.themis.controller.TwoStageController`.
 
-    Source: reference ``themis-and-related.md`` §1.6–1.9 (``mehransi/Themis`` ``adapter/``
-    ``optimizer.py`` and ``main.py`` at b01017f and 8b3bfdd).
+    Source: Themis (arXiv 2407.14843); the authors' code, ``mehransi/Themis`` ``adapter/``
+    ``optimizer.py``, ``main.py`` and ``starter.py`` at ``b01017f`` (arXiv) and ``8b3bfdd`` (2025).
     """
 
     name = "themis"
@@ -221,7 +221,8 @@ class OraclePolicy(ThemisPolicy):
             the resize delay, rounded up to whole seconds).
         stabilisation: As :class:`ThemisPolicy`.
 
-    Source: issue 5 item 7; controller as :class:`ThemisPolicy`.
+    Source: not in the paper (an upper bound of this project's making); controller as
+    :class:`ThemisPolicy`.
     """
 
     name = "oracle"
@@ -282,7 +283,8 @@ class HorizontalOnlyPolicy(_ObservingPolicy):
             preset's, as :class:`ThemisPolicy`).
         warmup_s: Hold the initial configuration this long [s] (default 0).
 
-    Source: reference §1.7 ("adapt_ho") and §2.3 ("ho").
+    Source: Themis's ``ho`` baseline, ``adapt_ho`` in ``mehransi/Themis`` ``adapter/main.py``
+    (``b01017f``, ``8b3bfdd``), chosen by ``adapter_type`` in ``starter.py``.
     """
 
     name = "horizontal"
@@ -325,7 +327,7 @@ class VerticalOnlyPolicy(_ObservingPolicy):
         env: The env.
         preset: ``themis-arxiv`` or ``themis-2025`` (rate measurement); default: the
             pipeline's preset.
-        rule: ``sponge`` (default: Sponge's drain-within-0.9·SLO rule, §3) or ``themis`` (the
+        rule: ``sponge`` (default: Sponge's drain-within-0.9·SLO rule) or ``themis`` (the
             Themis vertical DP, the paper's ``vo`` baseline).
         stabilisation: Consecutive scale-down requests before one applies (default 0, as
             Sponge and the arXiv code; the 2025 code waits 10 s).
@@ -333,8 +335,9 @@ class VerticalOnlyPolicy(_ObservingPolicy):
             i.e. the scenario's initial configuration).
         warmup_s: Hold the initial configuration this long [s] (default 0).
 
-    Source: reference §3 (Sponge, EuroMLSys'24, ``saeid93/sponge`` ``Optimizer.dynainf``) and
-    §1.7/§2.3 ("adapt_vo", "vo").
+    Source: Sponge (EuroMLSys'24, arXiv 2404.00704; ``saeid93/sponge@aa00b56c``
+    ``optimizer/optimizer.py``, ``Optimizer.dynainf``) and Themis's ``vo`` baseline
+    (``adapt_vo`` in ``mehransi/Themis`` ``adapter/main.py``).
     """
 
     name = "vertical"

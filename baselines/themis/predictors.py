@@ -1,6 +1,7 @@
 """Load predictors for the Themis controller: the max arrival rate of the next seconds.
 
-Themis asks, every decision, whether the load will grow over the next 10 s (reference §1.7):
+Themis asks, every decision, whether the load will grow over the next 10 s (``Adapter.adapt``,
+``mehransi/Themis`` ``adapter/main.py``):
 the arXiv code forecasts the max rate of the next 10 s with an LSTM; the 2025 code classifies
 whether that max exceeds the current throughput. Here every predictor forecasts the max
 [req/s]; the 2025 rule compares it with the throughput. Three are shipped:

@@ -1,13 +1,12 @@
 """Train the Themis load forecaster on the first 14 days of the Twitter 2021-08 trace.
 
-As the authors trained their LSTM (reference §1.7): per-second rates with the zero seconds
-(capture gaps) removed, days 0–13 for training and the rest for testing, one sample every
-10 s with the six 10-s maxima of the last 60 s as input and the max of the next 10 s as
-target. The model is :class:`~themis_env.baselines.themis.forecaster.MaxForecaster` (NumPy MLP),
-trained
-with Adam on the mean squared error of the relative target, the last 10 % of the training days
-held out for early stopping. Prints test errors beside two baselines (the last 10-s max, and
-the heuristic predictor) and writes the weights with their training record.
+As the authors trained their LSTM (``mehransi/Themis@b01017f:adapter/LSTM/train.py``): per-second
+rates with the zero seconds (capture gaps) removed, days 0–13 for training and the rest for testing,
+one sample every 10 s with the six 10-s maxima of the last 60 s as input and the max of the next 10
+s as target. The model is :class:`~themis_env.baselines.themis.forecaster.MaxForecaster` (NumPy
+MLP), trained with Adam on the mean squared error of the relative target, the last 10 % of the
+training days held out for early stopping. Prints test errors beside two baselines (the last 10-s
+max, and the heuristic predictor) and writes the weights with their training record.
 
 Usage::
 

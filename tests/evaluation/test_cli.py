@@ -188,7 +188,6 @@ def test_policies_option_adds_the_references(tmp_path: Path, tiny_suite: Path, c
 
 @pytest.mark.slow
 def test_smoke_suite_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    pytest.importorskip("themis_env.baselines.themis.policy")
     out = tmp_path / "smoke"
     argv = [
         "leaderboard",

@@ -21,11 +21,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from themis_env.config.assignments import parse_assignments
 from themis_env.errors import ConfigError
 
-__all__ = ["add_parser", "parse_assignments"]
+__all__ = ["add_parser"]
 
 _SUMMARY_KPIS = (
     ("slo_violation_rate", "SLO violation", 4),
@@ -35,34 +34,6 @@ _SUMMARY_KPIS = (
     ("latency_p99_ms", "p99 [ms]", 1),
     ("mean_reward", "mean reward", 4),
 )
-
-
-def parse_assignments(items: Sequence[str] | None, what: str) -> dict[str, Any]:
-    """Turn ``["a=1", "b.c=x"]`` into ``{"a": 1, "b": {"c": "x"}}`` (values parsed as YAML).
-
-    Raises:
-        ConfigError: for an item without ``=`` or with an empty key.
-    """
-    out: dict[str, Any] = {}
-    for item in items or ():
-        key, sep, text = item.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(
-                f"{what} {item!r} must be KEY=VALUE (e.g. episode_s=60 or cluster.nodes=1)"
-            )
-        try:
-            value = yaml.safe_load(text) if text.strip() else ""
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{what} {item!r}: the value is not valid YAML: {exc}") from exc
-        node = out
-        parts = key.strip().split(".")
-        for part in parts[:-1]:
-            child = node.setdefault(part, {})
-            if not isinstance(child, dict):
-                raise ConfigError(f"{what} {item!r} conflicts with an earlier {what} of {part!r}")
-            node = child
-        node[parts[-1]] = value
-    return out
 
 
 def _use_trace_dir(args: argparse.Namespace) -> None:
