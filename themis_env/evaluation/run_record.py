@@ -56,12 +56,14 @@ def _numbers(where: str, value: Any) -> dict[str, float | int | bool | None]:
 
 def _take(data: Mapping[str, Any], where: str, known: tuple[str, ...]) -> dict[str, Any]:
     """``data`` as a dict after checking that it is an object with only ``known`` keys."""
-    data = _plain_mapping(where or "record", data)
+    if not where and not isinstance(data, dict):
+        raise RecordError(f"a record is a JSON object, not {type(data).__name__} {data!r:.80}")
+    data = _plain_mapping(where, data)
     unknown = sorted(set(data) - set(known))
     if unknown:
-        prefix = f"{where}." if where else ""
+        name = f"{where}.{unknown[0]}" if where else unknown[0]
         raise RecordError(
-            f"record field {prefix}{unknown[0]!r} is not part of schema {SCHEMA_VERSION} "
+            f"record field {name!r} is not part of schema {SCHEMA_VERSION} "
             f"(known fields: {', '.join(known)})"
         )
     return data
@@ -70,8 +72,7 @@ def _take(data: Mapping[str, Any], where: str, known: tuple[str, ...]) -> dict[s
 def _require(data: Mapping[str, Any], where: str, names: tuple[str, ...]) -> None:
     for name in names:
         if name not in data:
-            prefix = f"{where}." if where else ""
-            raise RecordError(f"record field {prefix}{name!r} is missing")
+            raise RecordError(f"record field {f'{where}.{name}' if where else name!r} is missing")
 
 
 def _names(cls: type) -> tuple[str, ...]:
