@@ -139,3 +139,19 @@ def test_run_key_depends_on_params_seed_and_config() -> None:
     }
     assert len(keys) == 5
     assert spec_key(base) == spec_key(RunSpec(**base.to_dict()))
+
+
+def test_a_record_that_fails_its_checks_is_a_failed_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    from themis_env.envs.inference_cluster import InferenceClusterEnv
+
+    real = InferenceClusterEnv.episode_kpis
+
+    def with_text(self: InferenceClusterEnv) -> dict:
+        return {**real(self), "cost": "cheap"}
+
+    monkeypatch.setattr(InferenceClusterEnv, "episode_kpis", with_text)
+    record = run_episode(
+        RunSpec(scenario="smoke-video", seed=0, policy=HOLD, overrides={"episode_s": 5})
+    )
+    assert record.status == "failed" and record.error.type == "RecordError"
+    assert "'kpis.cost' = 'cheap'" in record.error.message

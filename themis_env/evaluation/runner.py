@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from themis_env.config import load_pipeline, load_scenario, to_plain
+from themis_env.errors import RecordError
 from themis_env.evaluation.policies import build_policy, policy_identity
 from themis_env.evaluation.records import config_hash, json_safe, run_key
 from themis_env.evaluation.rollout import Episode, rollout
@@ -262,7 +263,10 @@ def run_episode(spec: RunSpec) -> RunRecord:
         warnings=sorted({str(w.message) for w in caught}),
     )
     # What a reader of the records file gets: JSON-safe values (NaN as None), checked fields.
-    return RunRecord.from_json(record.to_json())
+    try:
+        return RunRecord.from_json(record.to_json())
+    except RecordError as exc:  # e.g. an env whose KPIs are not numbers: a failed run, not a crash
+        return failure_record(spec, exc, record.timing["wall_s"])
 
 
 def failure_record(spec: RunSpec, exc: BaseException, wall_s: float = 0.0) -> RunRecord:
