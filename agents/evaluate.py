@@ -19,7 +19,6 @@ import argparse
 import json
 import pickle
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -35,6 +34,7 @@ from themis_env.baselines.base import Policy
 import themis_env  # noqa: F401 - registers the env ids
 from themis_env.envs.actions import make_codec
 from themis_env.errors import ConfigError, PolicyError, ThemisError
+from themis_env.evaluation.rollout import rollout
 
 __all__ = [
     "AgentPolicy",
@@ -46,6 +46,16 @@ __all__ = [
 ]
 
 GENERIC_ENV_ID = "themis_env/InferenceCluster-v0"
+# The KPIs an episode row of this tool (and of themis_env.agents.select) keeps.
+_EPISODE_KPIS = (
+    "slo_violation_rate",
+    "late_or_dropped_fraction",
+    "mean_cores",
+    "cost",
+    "latency_p99_ms",
+    "horizontal_actions",
+    "vertical_actions",
+)
 # Action wrappers that emit the wrapped env's own action form (through encode_targets), so they
 # work whatever action_mode the evaluation env uses.
 _MODE_AGNOSTIC_WRAPPERS = (
@@ -236,38 +246,21 @@ def load_agent(path: str, env: gym.Env) -> Policy:
 
 # ---------------------------------------------------------------------- command line
 def run_episode(policy: Policy, env: gym.Env, seed: int) -> dict[str, Any]:
-    """One episode; the KPIs of ``info["episode_kpis"]`` plus the return and wall time."""
-    obs, _ = env.reset(seed=seed)
-    policy.reset()
-    total, steps = 0.0, 0
-    start = time.perf_counter()
-    while True:
-        action, _ = policy.predict(obs, deterministic=True)
-        obs, reward, terminated, truncated, info = env.step(action)
-        total += float(reward)
-        steps += 1
-        if terminated or truncated:
-            break
-    kpis = dict(info.get("episode_kpis") or env.unwrapped.episode_kpis())
+    """One episode (:func:`~themis_env.evaluation.rollout.rollout`) as a row of this tool.
+
+    The row holds the KPIs a summary shows, the return (sum of rewards), steps, the trace and
+    the wall time.
+    """
+    episode = rollout(env, policy, seed)
+    kpis = episode.kpis or {}
     return {
         "seed": seed,
-        "return": total,
-        "steps": steps,
-        "wall_s": time.perf_counter() - start,
-        "trace_uri": info.get("trace_uri", ""),
-        **{
-            k: kpis.get(k)
-            for k in (
-                "slo_violation_rate",
-                "late_or_dropped_fraction",
-                "mean_cores",
-                "cost",
-                "latency_p99_ms",
-                "horizontal_actions",
-                "vertical_actions",
-                "trace_fallback",
-            )
-        },
+        "return": kpis["return"],
+        "steps": episode.steps,
+        "wall_s": episode.wall_s,
+        "trace_uri": episode.trace_uri or "",
+        **{k: kpis.get(k) for k in _EPISODE_KPIS},
+        "trace_fallback": episode.trace_fallback,
     }
 
 

@@ -38,7 +38,7 @@ from themis_env.agents.evaluate import load_agent, run_episode
 import themis_env  # noqa: F401 - registers the env ids
 from themis_env.config.assignments import parse_assignments
 from themis_env.errors import ConfigError, ThemisError
-from themis_env.evaluation.records import RecordWriter, read_records
+from themis_env.evaluation.records import RecordWriter, read_json_lines
 
 __all__ = [
     "SelectionRule",
@@ -204,7 +204,7 @@ def select(
     with RecordWriter(log) as writer:  # opening drops a line an interruption cut short
         done = {
             r["agent"]: r
-            for r in read_records(log)
+            for r in read_json_lines(log)
             if (r.get("scenarios"), r.get("seed"), r.get("env_kwargs"))
             == (scenarios, seed, env_kwargs)
         }

@@ -17,12 +17,15 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from themis_env.config.assignments import parse_assignments
 from themis_env.errors import ConfigError
+
+if TYPE_CHECKING:
+    from themis_env.evaluation.run_record import RunRecord
 
 __all__ = ["add_parser"]
 
@@ -83,14 +86,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         progress=not args.quiet,
     )
     if args.json:
-        print(
-            json.dumps(
-                [
-                    {k: r.get(k) for k in ("seed", "status", "kpis", "timing", "trace", "error")}
-                    for r in records
-                ]
-            )
-        )
+        print(json.dumps([_brief(r) for r in records]))
     else:
         _print_summary(records, args)
     if records_path is not None:
@@ -99,41 +95,43 @@ def _evaluate(args: argparse.Namespace) -> int:
             f"(check them with: themis-env validate {records_path})",
             file=sys.stderr,
         )
-    return 1 if any(r.get("status") != "ok" for r in records) else 0
+    return 1 if any(not r.ok for r in records) else 0
 
 
-def _print_summary(records: Sequence[Mapping[str, Any]], args: argparse.Namespace) -> None:
+def _brief(record: RunRecord) -> dict[str, Any]:
+    """What ``evaluate --json`` prints of a record."""
+    data = record.to_dict()
+    return {k: data[k] for k in ("seed", "status", "kpis", "timing", "trace", "error")}
+
+
+def _print_summary(records: Sequence[RunRecord], args: argparse.Namespace) -> None:
     from themis_env.evaluation.leaderboard import mean_ci
 
     headers = ["seed", *(h for _, h, _ in _SUMMARY_KPIS), "decision [ms]", "status"]
     rows = []
     for r in records:
-        kpis, timing = r.get("kpis") or {}, r.get("timing") or {}
-        status = r.get("status", "?")
-        if status != "ok":
-            err = r.get("error") or {}
-            status = f"failed: {err.get('type')}: {err.get('message')}"
+        status = r.status if r.ok else f"failed: {r.error}"
         rows.append(
             [
-                str(r.get("seed")),
-                *(_fmt(kpis.get(k), d) for k, _, d in _SUMMARY_KPIS),
-                _fmt(timing.get("decision_ms_mean"), 3),
+                str(r.seed),
+                *(_fmt(r.kpi(k), d) for k, _, d in _SUMMARY_KPIS),
+                _fmt(r.timing.get("decision_ms_mean"), 3),
                 status,
             ]
         )
-    ok = [r for r in records if r.get("status") == "ok"]
+    ok = [r for r in records if r.ok]
     if len(ok) > 1:
         cells = []
         for k, _, d in _SUMMARY_KPIS:
-            stat = mean_ci(r["kpis"].get(k) for r in ok)
+            stat = mean_ci(r.kpi(k) for r in ok)
             cells.append(
                 _fmt(stat.mean, d) + (f" ± {stat.ci95:.{d}f}" if stat.ci95 is not None else "")
             )
-        stat = mean_ci(r["timing"].get("decision_ms_mean") for r in ok)
+        stat = mean_ci(r.timing.get("decision_ms_mean") for r in ok)
         rows.append(["mean ± 95% CI", *cells, _fmt(stat.mean, 3), f"{len(ok)}/{len(records)} ok"])
     widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(headers)]
     print(f"policy {args.policy} on scenario {args.scenario}")
-    if any((r.get("trace") or {}).get("fallback") for r in ok):
+    if any(r.trace_fallback for r in ok):
         print(
             "note: the scenario's trace file is absent here; it ran on its calibrated synthetic "
             "fallback trace"
