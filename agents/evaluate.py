@@ -25,7 +25,7 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
-from themis_env.agents.algos import algo_class, algo_spec
+from themis_env.agents.algos import algo_class, algo_spec, schedule_objects
 from themis_env.agents.artifacts import agent_files, interface_mismatches, read_manifest
 from themis_env.agents.envs import import_wrappers, resolve_scenario, wrapper_path
 from themis_env.agents.wrappers import TRAINING_ONLY_WRAPPERS
@@ -117,7 +117,10 @@ class AgentPolicy(Policy):
         self.trained_obs_mode = self.manifest.get("obs_mode", "dict")
         self._wrappers = self._build_wrappers(env)
         self._check_action_route()
-        self.model = algo_class(self.manifest["algo"]).load(str(self.files.model), device="cpu")
+        cls = algo_class(self.manifest["algo"])
+        self.model = cls.load(
+            str(self.files.model), device="cpu", custom_objects=schedule_objects(cls)
+        )
         self._obs_rms = self._load_normalisation()
 
     # ------------------------------------------------------------------ construction

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from themis_env.agents.algos import AlgoSpec, algo_class, algo_spec
+from themis_env.agents.algos import AlgoSpec, algo_class, algo_spec, schedule_objects
 from themis_env.agents.artifacts import (
     AgentFiles,
     agent_files,
@@ -328,7 +328,13 @@ def _setup_model(run: _Run) -> BaseAlgorithm:
         # The network comes from the parent; every other setting from this run.
         model_kwargs.pop("policy_kwargs", None)
         model = run.cls.load(
-            str(run.parent.model), env=venv, seed=seed, verbose=0, device="cpu", **model_kwargs
+            str(run.parent.model),
+            env=venv,
+            seed=seed,
+            verbose=0,
+            device="cpu",
+            custom_objects=schedule_objects(run.cls, model_kwargs),
+            **model_kwargs,
         )
     else:
         model = run.cls(run.hp.policy, venv, seed=seed, verbose=0, device="cpu", **model_kwargs)
