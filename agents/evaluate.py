@@ -33,6 +33,7 @@ from themis_env.baselines.base import Policy
 
 import themis_env  # noqa: F401 - registers the env ids
 from themis_env.envs.actions import make_codec
+from themis_env.envs.views import PolicyView, missing_members, policy_view
 from themis_env.errors import ConfigError, PolicyError, ThemisError
 from themis_env.evaluation.rollout import rollout
 
@@ -103,8 +104,8 @@ class AgentPolicy(Policy):
         super().__init__(env, path=str(path), **params)
         self.files = agent_files(path)
         self.manifest = read_manifest(path)
-        self.base = env.unwrapped
-        if not hasattr(self.base, "stage_limits"):
+        self.base = policy_view(env)
+        if missing_members(self.base, PolicyView):
             raise PolicyError(f"agent {self.files.model} acts on an InferenceClusterEnv, not {env}")
         problems = interface_mismatches(self.manifest.get("interface") or {}, env)
         if problems:
@@ -202,7 +203,7 @@ class AgentPolicy(Policy):
         if outer is not None and hasattr(outer, "action_masks"):
             return np.asarray(outer.action_masks(), dtype=bool)
         # The masks of the agent's own action form, whatever form the env uses.
-        masks = self._codec.masks(self.base.current_targets, self.base.sim.free_cores())
+        masks = self._codec.masks(self.base.current_targets, self.base.free_cores())
         return np.asarray(masks, dtype=bool)
 
     def act(self, obs: Any) -> np.ndarray:

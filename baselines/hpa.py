@@ -41,6 +41,7 @@ from typing import Any
 import numpy as np
 from themis_env.baselines.base import Policy
 
+from themis_env.envs.views import policy_view
 from themis_env.errors import PolicyError
 
 __all__ = [
@@ -56,15 +57,9 @@ __all__ = [
     "resource_replicas",
     "normalize_with_behavior",
     "normalize_legacy",
-    "unwrap_env",
 ]
 
 _EPS = 1e-9
-
-
-def unwrap_env(env: Any) -> Any:
-    """The env below any gymnasium wrappers (or ``env`` itself when it has none)."""
-    return getattr(env, "unwrapped", env)
 
 
 def requested_targets(obs: dict[str, np.ndarray], n_stages: int) -> list[list[int]]:
@@ -478,9 +473,9 @@ class HPAPolicy(Policy):
         for key in ("sync_period_s", "metrics_window_s", "policy_period_s"):
             if params[key] <= 0:
                 raise PolicyError(f"hpa: {key} = {params[key]} must be > 0")
-        self._u = unwrap_env(env)
-        self.n_stages = int(self._u.n_stages)
-        self.dt = float(self._u.decision_interval_s)
+        self.view = policy_view(env)
+        self.n_stages = int(self.view.n_stages)
+        self.dt = float(self.view.decision_interval_s)
         self.target_percent = int(round(100 * target_utilisation))
         self.tolerance = float(tolerance)
         self.sync_steps = max(1, int(math.ceil(sync_period_s / self.dt - _EPS)))
@@ -500,7 +495,7 @@ class HPAPolicy(Policy):
             float(downscale_stabilization_s),
             (ScalingPolicy("Percent", int(scale_down_percent), policy_period_s),),
         )
-        limits = self._u.stage_limits
+        limits = self.view.stage_limits
         self.min_replicas = self._per_stage(
             "min_replicas", min_replicas, [lim.min_replicas for lim in limits]
         )
@@ -555,7 +550,7 @@ class HPAPolicy(Policy):
 
     def act(self, obs: Any) -> np.ndarray:
         """Targets for this step: new replica counts on sync steps, else the held ones."""
-        d = self._u.obs_as_dict(obs)
+        d = self.view.obs_as_dict(obs)
         if self._targets is None:
             self._start(d)
         assert self._targets is not None
@@ -574,7 +569,7 @@ class HPAPolicy(Policy):
             for s in range(self.n_stages):
                 self._sync(s, t, None if usage is None else float(usage[s]), int(pending[s]))
         self._calls += 1
-        return self._u.encode_targets(self._targets)
+        return self.view.encode_targets(self._targets)
 
     def _sync(self, s: int, now: float, usage_cores: float | None, n_pending: int) -> None:
         assert self._targets is not None

@@ -54,8 +54,9 @@ from typing import Any, NamedTuple
 
 import numpy as np
 from themis_env.baselines.base import Policy
-from themis_env.baselines.hpa import MetricsWindow, requested_targets, unwrap_env
+from themis_env.baselines.hpa import MetricsWindow, requested_targets
 
+from themis_env.envs.views import policy_view
 from themis_env.errors import PolicyError, did_you_mean
 
 __all__ = [
@@ -416,9 +417,9 @@ class VPAPolicy(Policy):
             **overrides,
         )
         self.mode = mode
-        self._u = unwrap_env(env)
-        self.n_stages = int(self._u.n_stages)
-        self.dt = float(self._u.decision_interval_s)
+        self.view = policy_view(env)
+        self.n_stages = int(self.view.n_stages)
+        self.dt = float(self.view.decision_interval_s)
         self.window_s = float(metrics_window_s)
         self.lag_s = float(metrics_lag_s)
         self.margin = float(margin)
@@ -427,8 +428,8 @@ class VPAPolicy(Policy):
             1, int(math.ceil(self.preset.recommender_interval_s / self.dt - _EPS))
         )
         self.updater_steps = max(1, int(math.ceil(self.preset.updater_interval_s / self.dt - _EPS)))
-        limits = self._u.stage_limits
-        cores_per_node = int(getattr(getattr(self._u, "cluster", None), "cores_per_node", 10**9))
+        limits = self.view.stage_limits
+        cores_per_node = int(self.view.cluster.cores_per_node)
         self.max_allowed = [min(lim.max_cores, cores_per_node) for lim in limits]
         self.stage_min_replicas = [lim.min_replicas for lim in limits]
         self.reset()
@@ -454,7 +455,7 @@ class VPAPolicy(Policy):
 
     def act(self, obs: Any) -> np.ndarray:
         """Targets for this step: resizes (or eviction waves) on updater loops, else held."""
-        d = self._u.obs_as_dict(obs)
+        d = self.view.obs_as_dict(obs)
         if self._targets is None:
             self._start(d)
         assert self._targets is not None
@@ -474,7 +475,7 @@ class VPAPolicy(Policy):
         if self._calls % self.updater_steps == 0:
             self._updater_loop(t, d)
         self._calls += 1
-        return self._u.encode_targets(self._targets)
+        return self.view.encode_targets(self._targets)
 
     def _recommender_loop(self, t: float, d: dict[str, np.ndarray]) -> None:
         usage = self._metrics.read(t)
