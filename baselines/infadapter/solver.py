@@ -23,6 +23,7 @@ Decided details:
 * Infeasible load (Σ capacities < λ within MAX_CPU): the authors' adapter then deploys its first
   model version (the smallest ResNet) with all MAX_CPU cores; here, the least accurate variant
   with MAX_CPU cores, marked ``feasible=False`` with a reason. MSP does the same.
+* MSP is scored over every single-variant allocation (see :meth:`InfSolver.msp`).
 * The older enumerating code also capped the total cores at what the most accurate variant alone
   needs; the program does not state that cap and it is not applied.
 """
@@ -124,6 +125,7 @@ class InfSolver:
         self._sorted_caps = self._caps[:, self._order]
         self._before = np.cumsum(self._sorted_caps, axis=1) - self._sorted_caps
         self._acc_sorted = acc[self._order]
+        self._single = (self.alloc > 0).sum(axis=1) == 1
         self._fallback = int(np.argsort(acc, kind="stable")[0])
 
     # ------------------------------------------------------------------ inputs
@@ -230,25 +232,18 @@ class InfSolver:
         return self._plan(self.alloc[k], lam, cur)
 
     def msp(self, load: float, current: Current = None) -> InfPlan:
-        """MSP: the single variant, at the fewest cores that carry λ, with the best objective.
+        """MSP: the best allocation that runs a single variant, under the same objective.
 
-        Ties: fewer cores, then the variant order. Same arguments as :meth:`solve`.
+        The authors' ``reconfig_msp`` scores each variant at its fewest cores that carry λ;
+        scoring every core count instead gives the same plan except where keeping the current
+        core count saves the load cost, and keeps MSP exactly "the best single variant". Same
+        arguments, ties and fallback as :meth:`solve`.
         """
         lam = self.planning_load(load)
         cur = self.current_cores(current)
-        p = self.problem
-        V = len(p.variants)
-        rows = []
-        for v in range(V):
-            for n in range(p.min_cores, p.max_cpu + 1):
-                if self.cap_table[v, n] >= lam:
-                    row = np.zeros(V, dtype=np.int64)
-                    row[v] = n
-                    rows.append(row)
-                    break
-        if not rows:
+        ok = self._single & (self._total_cap >= lam)
+        if not ok.any():
             return self._infeasible(lam, cur, "no single variant")
-        alloc = np.array(rows)
-        objective, _, _ = self._score(alloc, lam, cur)
-        k = self._pick(np.ones(len(alloc), dtype=bool), objective, alloc.sum(axis=1))
-        return self._plan(alloc[k], lam, cur)
+        objective, _, _ = self._score(self.alloc, lam, cur, (self._sorted_caps, self._before))
+        k = self._pick(ok, objective, self._used)
+        return self._plan(self.alloc[k], lam, cur)
