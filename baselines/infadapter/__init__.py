@@ -7,14 +7,17 @@ it for HiGHS (tests and benchmark), and :mod:`~themis_env.baselines.infadapter.f
 forecasts the next minute's max with its 10 % margin and the stabilisation rule.
 """
 
+from themis_env.baselines.infadapter.forecaster import InfForecaster, Stabiliser
 from themis_env.baselines.infadapter.problem import InfProblem, InfVariant, fit_capacity_line
 from themis_env.baselines.infadapter.solver import InfPlan, InfSolver, allocations
 
 __all__ = [
+    "InfForecaster",
     "InfPlan",
     "InfProblem",
     "InfSolver",
     "InfVariant",
+    "Stabiliser",
     "allocations",
     "fit_capacity_line",
 ]

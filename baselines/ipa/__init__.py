@@ -6,6 +6,7 @@ FA2 and RIM baselines), :mod:`~themis_env.baselines.ipa.milp` states it for HiGH
 benchmark), and :mod:`~themis_env.baselines.ipa.forecaster` forecasts the next 20 s max.
 """
 
+from themis_env.baselines.ipa.forecaster import IpaForecaster
 from themis_env.baselines.ipa.problem import (
     BATCHES,
     IpaProblem,
@@ -20,6 +21,7 @@ from themis_env.baselines.ipa.solver import MODES, IpaPlan, IpaSolver, IpaStageP
 __all__ = [
     "BATCHES",
     "MODES",
+    "IpaForecaster",
     "IpaPlan",
     "IpaProblem",
     "IpaSolver",
