@@ -4,7 +4,8 @@ The authors solve the program with Gurobi in ``reconfigurable-ml-pipeline/InfAda
 (``auto_tuner/adapter/reconfig.py``; arXiv 2304.10892); earlier commits enumerate every
 allocation in Python. It is small: per variant n_v ∈ {0, min_cores, …, MAX_CPU} with
 Σ n_v ≤ MAX_CPU is about 20,500 allocations for 5 variants and 20 cores. :class:`InfSolver`
-builds them once and scores all of them per decision in NumPy (a few hundred µs), which is
+builds them once and scores all of them per decision in one compiled pass (numba, compiled
+on first use and cached on disk; :mod:`~themis_env.baselines.infadapter._kernels`), which is
 exact by construction; the tests check it against HiGHS
 (:func:`~themis_env.baselines.infadapter.milp.solve_milp`) and a plain loop.
 
@@ -18,7 +19,7 @@ Decided details:
   from the current one (a new variant included) count; LC is the largest of their load times,
   divided by the largest load time of all variants. Without a current allocation every variant
   that runs counts.
-* Ties (objective equal to 1e-12): fewer cores, then the first allocation in lexicographic order
+* Ties (objectives within 1e-12): fewer cores, then the first allocation in lexicographic order
   of (n_1, …, n_V) in the problem's variant order.
 * Infeasible load (Σ capacities < λ within MAX_CPU): the authors' adapter then deploys its first
   model version (the smallest ResNet) with all MAX_CPU cores; here, the least accurate variant
@@ -122,10 +123,15 @@ class InfSolver:
         self._total_cap = self._caps.sum(axis=1)
         self._used = self.alloc.sum(axis=1)
         # Per allocation, in accuracy order: capacities and the capacity of the variants before.
-        self._sorted_caps = self._caps[:, self._order]
-        self._before = np.cumsum(self._sorted_caps, axis=1) - self._sorted_caps
+        self._sorted_caps = np.ascontiguousarray(self._caps[:, self._order])
         self._acc_sorted = acc[self._order]
+        self._alloc_sorted = np.ascontiguousarray(self.alloc[:, self._order])
+        self._lt_sorted = self._lt[self._order]
         self._single = (self.alloc > 0).sum(axis=1) == 1
+        self._all = np.ones(len(self.alloc), dtype=bool)
+        from themis_env.baselines.infadapter import _kernels  # numba: compiled on first use
+
+        self._kernel = _kernels.best_allocation
         self._fallback = int(np.argsort(acc, kind="stable")[0])
 
     # ------------------------------------------------------------------ inputs
@@ -158,47 +164,53 @@ class InfSolver:
 
     # ------------------------------------------------------------------ scoring
     def _score(
-        self,
-        alloc: np.ndarray,
-        lam: int,
-        cur: np.ndarray,
-        pre: tuple[np.ndarray, np.ndarray] | None = None,
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(objective, accuracy, shares in accuracy order) of allocations (rows) at load λ."""
-        if pre is None:
-            caps = self.cap_table[np.arange(alloc.shape[1])[None, :], alloc][:, self._order]
-            pre = (caps, np.cumsum(caps, axis=1) - caps)
-        sorted_caps, before = pre
-        shares = np.clip(lam - before, 0, sorted_caps)
-        accuracy = shares @ self._acc_sorted / lam
-        changed = (alloc > 0) & (alloc != cur[None, :])
-        lc = (changed * self._lt[None, :]).max(axis=1)
-        used = alloc.sum(axis=1)
+        self, alloc: np.ndarray, lam: int, cur: np.ndarray
+    ) -> tuple[float, float, np.ndarray]:
+        """(objective, accuracy, shares in variant order) of one allocation at load λ."""
+        caps = self.cap_table[np.arange(len(alloc)), alloc]
+        shares = np.zeros(len(alloc))
+        left = lam
+        for v in self._order:
+            shares[v] = min(caps[v], left)
+            left -= shares[v]
+        accuracy = float(shares @ self._acc) / lam
+        changed = (alloc > 0) & (alloc != cur)
+        lc = float((changed * self._lt).max())
         objective = (
-            accuracy - self.problem.alpha * used / self.problem.max_cpu - self.problem.beta * lc
+            accuracy
+            - self.problem.alpha * int(alloc.sum()) / self.problem.max_cpu
+            - self.problem.beta * lc
         )
         return objective, accuracy, shares
 
-    @staticmethod
-    def _pick(ok: np.ndarray, objective: np.ndarray, used: np.ndarray) -> int:
-        """Best objective (to 1e-12) among ``ok``, then fewest cores, then the first."""
-        rounded = np.where(ok, np.round(objective, 12), -np.inf)
-        best = rounded.max()
-        ties = np.flatnonzero(rounded == best)
-        return int(ties[np.argmin(used[ties])])
+    def _best(self, lam: int, cur: np.ndarray, allowed: np.ndarray) -> int:
+        """Index of the best allowed allocation carrying λ (−1: none), compiled."""
+        return int(
+            self._kernel(
+                self._alloc_sorted,
+                self._sorted_caps,
+                self._total_cap,
+                self._used,
+                allowed,
+                self._acc_sorted,
+                self._lt_sorted,
+                np.ascontiguousarray(cur[self._order]),
+                lam,
+                self.problem.alpha / self.problem.max_cpu,
+                self.problem.beta,
+            )
+        )
 
     def _plan(self, alloc: np.ndarray, lam: int, cur: np.ndarray, reason: str = "") -> InfPlan:
-        objective, accuracy, shares_sorted = self._score(alloc[None, :], lam, cur)
-        shares = np.empty(len(alloc))
-        shares[self._order] = shares_sorted[0]
+        objective, accuracy, shares = self._score(alloc, lam, cur)
         caps = self.cap_table[np.arange(len(alloc)), alloc]
         return InfPlan(
             not reason,
             tuple(int(n) for n in alloc),
             tuple(float(x) for x in shares),
             tuple(int(c) for c in caps),
-            float(objective[0]),
-            float(accuracy[0]),
+            objective,
+            accuracy,
             lam,
             reason,
         )
@@ -224,11 +236,9 @@ class InfSolver:
         """
         lam = self.planning_load(load)
         cur = self.current_cores(current)
-        ok = self._total_cap >= lam
-        if not ok.any():
+        k = self._best(lam, cur, self._all)
+        if k < 0:
             return self._infeasible(lam, cur, "no allocation")
-        objective, _, _ = self._score(self.alloc, lam, cur, (self._sorted_caps, self._before))
-        k = self._pick(ok, objective, self._used)
         return self._plan(self.alloc[k], lam, cur)
 
     def msp(self, load: float, current: Current = None) -> InfPlan:
@@ -241,9 +251,7 @@ class InfSolver:
         """
         lam = self.planning_load(load)
         cur = self.current_cores(current)
-        ok = self._single & (self._total_cap >= lam)
-        if not ok.any():
+        k = self._best(lam, cur, self._single)
+        if k < 0:
             return self._infeasible(lam, cur, "no single variant")
-        objective, _, _ = self._score(self.alloc, lam, cur, (self._sorted_caps, self._before))
-        k = self._pick(ok, objective, self._used)
         return self._plan(self.alloc[k], lam, cur)
