@@ -41,7 +41,8 @@ def solve_milp(
     V = len(p.variants)
     levels = np.array([0, *range(p.min_cores, p.max_cpu + 1)], dtype=np.int64)
     L = len(levels)
-    lt = solver._lt
+    load_times = np.array([v.load_time_s for v in p.variants], dtype=np.float64)
+    lt = load_times / load_times.max() if load_times.max() > 0 else np.zeros(V)
     ny = V * L
     nvar = ny + V + 1  # y, shares, LC
     share0, lc = ny, ny + V

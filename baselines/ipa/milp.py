@@ -57,9 +57,9 @@ def solve_milp(
             allowed &= o.variant == fix_v
         k = len(o.batch)
         blocks.append((offset, o, allowed))
-        _, _, _, _, cores, fixed, _ = solver._tables[s]
-        cost_x.append(fixed)
-        cost_n.append(-p.beta * cores.astype(np.float64))
+        table = solver.tables[s]
+        cost_x.append(table.fixed_value)
+        cost_n.append(-p.beta * table.cores.astype(np.float64))
         ub_x.append(allowed.astype(np.float64))
         offset += k
     K = offset
@@ -73,7 +73,7 @@ def solve_milp(
         r = row()
         r[off : off + k] = 1
         rows.append(r), lo.append(1), hi.append(1)
-        _, _, _, tput, _, _, profiled = solver._tables[s]
+        tput, profiled = solver.tables[s].throughput_rps, solver.tables[s].profiled
         for j in range(k):
             x, n = off + j, K + off + j
             if mode == "switch" and replicas is not None:

@@ -32,14 +32,14 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import numpy as np
 from themis_env.baselines.ipa.problem import IpaProblem
 
 from themis_env.errors import ConfigError
 
-__all__ = ["Mode", "MODES", "IpaStagePlan", "IpaPlan", "IpaSolver", "StageOptions"]
+__all__ = ["Mode", "MODES", "IpaStagePlan", "IpaPlan", "IpaSolver", "StageOptions", "StageTable"]
 
 Mode = Literal["ipa", "scale", "switch"]
 MODES = ("ipa", "scale", "switch")
@@ -99,6 +99,28 @@ class IpaPlan:
         return [(s.variant_index, s.batch, s.replicas) for s in self.stages]
 
 
+class StageTable(NamedTuple):
+    """A stage's profile as arrays over (variant, batch) options, variant outer.
+
+    Attributes:
+        variant: Variant index of each option.
+        batch: Batch size.
+        latency_ms: Latency of one batch [ms] (NaN: not profiled).
+        throughput_rps: Throughput of one replica [req/s] (NaN: not profiled).
+        cores: Cores per replica (the variant's base allocation).
+        fixed_value: The load-independent part of the objective, α·acc − γ·b.
+        profiled: Whether the option has a profile.
+    """
+
+    variant: np.ndarray
+    batch: np.ndarray
+    latency_ms: np.ndarray
+    throughput_rps: np.ndarray
+    cores: np.ndarray
+    fixed_value: np.ndarray
+    profiled: np.ndarray
+
+
 @dataclass(frozen=True)
 class StageOptions:
     """The options of one stage at one load, as arrays over (variant, batch) in that order.
@@ -134,7 +156,7 @@ class IpaSolver:
         weight = problem.alpha / (
             len(problem.stages) if problem.accuracy_method == "average" else 1
         )
-        self._tables = []
+        tables = []
         for s, st in enumerate(problem.stages):
             nv, nb = len(st.variants), len(st.batches)
             variant = np.repeat(np.arange(nv), nb)
@@ -145,7 +167,8 @@ class IpaSolver:
             acc = np.repeat(np.array([problem.accuracy(s, k) for k in range(nv)]), nb)
             profiled = np.isfinite(lat) & np.isfinite(tput)
             fixed = weight * acc - problem.gamma * batch
-            self._tables.append((variant, batch, lat, tput, cores, fixed, profiled))
+            tables.append(StageTable(variant, batch, lat, tput, cores, fixed, profiled))
+        self.tables: tuple[StageTable, ...] = tuple(tables)
 
     # ------------------------------------------------------------------ options
     def options(
@@ -157,7 +180,7 @@ class IpaSolver:
         replicas: int | None = None,
     ) -> StageOptions:
         """A stage's options at load λ (``variant`` fixes the variant, ``replicas`` the count)."""
-        variant_idx, batch, lat, tput, cores, fixed, profiled = self._tables[stage]
+        variant_idx, batch, lat, tput, cores, fixed, profiled = self.tables[stage]
         lam = float(load)
         wait = 1000.0 * (batch - 1) / lam if lam > 0 else np.zeros(len(batch))
         total = np.where(profiled, lat, np.inf) + wait
