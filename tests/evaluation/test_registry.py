@@ -72,8 +72,8 @@ def test_a_distributions_entry_point_adds_a_policy_the_harness_finds(fake_dist) 
     # A leaderboard run by that name takes the same decisions as the class named directly.
     by_name = run_episode(RunSpec("smoke-video", 0, "fake-hold", overrides={"episode_s": 5}))
     by_class = run_episode(RunSpec("smoke-video", 0, HOLD, overrides={"episode_s": 5}))
-    assert by_name["status"] == "ok", by_name["error"]
-    assert by_name["actions"] == by_class["actions"]
+    assert by_name.status == "ok", by_name.error
+    assert by_name.actions == by_class.actions
 
 
 def test_a_name_claimed_twice_fails_when_used(fake_dist) -> None:
