@@ -315,3 +315,78 @@ def test_unsorted_rows_are_an_error_unless_sort_is_given(tmp_path):
 def test_bad_sort_options(tmp_path, options, match):
     with pytest.raises(TraceError, match=match):
         load(text(tmp_path / "x.csv", "t,rps\n0,1\n"), **options)
+
+
+# -- rate readings of several sources (item 14) --------------------------------------------------
+def readings(path: Path, header: str, *, by_source: bool = False) -> Path:
+    """Two sources ('a' reads 10+t, 'b' reads 1) at 3 sample times; rows by time or by source."""
+    rows = [(t, s, 10 + t if s == "a" else 1) for t in range(3) for s in "ab"]
+    if by_source:
+        rows.sort(key=lambda r: r[1])
+    base = 1_600_000_000 if header.startswith(("timestamp", "time,")) else 0
+    body = "".join(f"{base + t},{s},{v}\n" for t, s, v in rows)
+    return text(path, header + "\n" + body)
+
+
+def test_aggregate_sum_adds_the_readings_of_each_time_in_any_row_order(tmp_path):
+    for header in ("t,source,rps", "timestamp,source,rps"):
+        for by_source in (False, True):
+            path = readings(tmp_path / "r.csv", header, by_source=by_source)
+            t = load(path, aggregate="sum")
+            assert t.rps.tolist() == [11, 12, 13], (header, by_source)
+            assert t.metadata["aggregate"] == "sum" and t.metadata["readings"] == 6
+    value = readings(tmp_path / "v.csv", "time,instance,value")
+    assert load(f"file:{value}?column=value&aggregate=sum").rps.tolist() == [11, 12, 13]
+
+
+def test_readings_without_aggregate_are_an_error_that_names_it(tmp_path):
+    path = readings(tmp_path / "r.csv", "t,source,rps")
+    with pytest.raises(TraceError, match=r"line 3: time column 't' repeats 0 .*aggregate=sum"):
+        load(path)
+
+
+def test_the_two_option_sets_that_loaded_readings_silently_are_errors(tmp_path):
+    # 1. No options (or format=rate-csv) on 'timestamp,source,rps': the time column's name was
+    #    not a rate-csv one, so each row became the next second: 6 s of 10,1,11,1,12,1 instead
+    #    of 3 s of 11,12,13.
+    stamped = readings(tmp_path / "s.csv", "timestamp,source,rps")
+    for options in ({}, {"format": "rate-csv"}):
+        with pytest.raises(TraceError, match="'timestamp' repeats 1600000000 .*aggregate=sum"):
+            load(stamped, **options)
+    # 2. format=requests on the same file, or column=value on 'time,instance,value' (detected
+    #    as a request log, column= ignored): the rows of each second were counted, giving the
+    #    number of sources (2,2,2) and ignoring the readings.
+    with pytest.raises(TraceError, match="rate column 'rps'.*requests counts rows.*aggregate=sum"):
+        load(stamped, format="requests")
+    valued = readings(tmp_path / "v.csv", "time,instance,value")
+    with pytest.raises(TraceError, match="'time' repeats 1600000000 .*aggregate=sum"):
+        load(valued, column="value")
+    with pytest.raises(TraceError, match="column='value' does not apply to format requests"):
+        load(valued, format="requests", column="value")
+
+
+@pytest.mark.parametrize(
+    ("content", "options", "match"),
+    [
+        ("rps\n1\n2\n", {"aggregate": "sum"}, "aggregate=sum .* no time column"),
+        ("t,rps\n0,1\n", {"aggregate": "mean"}, "aggregate='mean'; allowed: sum"),
+        ("t,rps\n0,1\n", {"format": "requests", "aggregate": "sum"}, "does not apply"),
+        ("t,s,rps\n0,a,1\n0,b,nan\n", {"aggregate": "sum"}, r"line 3: column 'rps' has value"),
+        ("t,s,rps\n0,a,1\n2,a,1\n", {"aggregate": "sum"}, r"line 3: time column 't' skips 1"),
+        ("t,rps\n0,1\n", {"time_column": "when"}, "no time column 'when'"),
+    ],
+)
+def test_bad_aggregate_options_and_readings(tmp_path, content, options, match):
+    with pytest.raises(TraceError, match=match):
+        load(text(tmp_path / "x.csv", content), **options)
+
+
+def test_a_rate_csv_with_iso_times_counts_up_by_one_second(tmp_path):
+    path = text(
+        tmp_path / "iso.csv",
+        "datetime,rps\n2021-08-01T00:00:00Z,3\n2021-08-01T00:00:01Z,4\n2021-08-01T00:00:03Z,5\n",
+    )
+    with pytest.raises(TraceError, match="line 4: time column 'datetime' skips 1 step"):
+        load(path)
+    t = load(path, gaps="zero")
+    assert t.rps.tolist() == [3, 4, 0, 5] and t.metadata["t0"] == "2021-08-01 00:00:00+00:00"
