@@ -53,6 +53,9 @@ def test_time_column_gap_is_an_error_unless_filled(tmp_path):
     filled = load(path, gaps="zero")
     assert filled.rps.tolist() == [1, 2, 0, 0, 3]
     assert filled.metadata["filled_gaps_s"] == 2
+    far = text(tmp_path / "far.csv", "t,rps\n0,1\n1e12,2\n")
+    with pytest.raises(TraceError, match="far.csv: time column 't' from 0 to 1000000000000 would"):
+        load(far, gaps="zero")
 
 
 def test_per_minute_csv_is_expanded(tmp_path):
@@ -180,6 +183,11 @@ def test_shipped_examples_load():
         ),
         ("nohead.csv", "1,2\n3,4\n", "line 1 .* looks like a CSV without a header"),
         ("what.csv", "a,b\n1,2\n", "matches no trace format; allowed headers"),
+        (
+            "stray.csv",  # one timestamp of 0 in an epoch log: 51 years of seconds
+            "timestamp\n0\n1627776000\n",
+            r"stray.csv: requests from time 0 to 1627776000 .* above the longest allowed",
+        ),
         (
             "minneg.csv",
             "t_min,count_per_minute\n0,5\n1,-5\n",

@@ -131,6 +131,8 @@ def test_file_uri_forms(tmp_path):
         ("nasa-1995?repeat=inf", TraceError, "repeat='inf' must be a finite number"),
         ("nasa-1995?duration=inf", TraceError, "duration='inf' must be a finite number"),
         ("nasa-1995?start=nan", TraceError, "start='nan' must be a finite number"),
+        ("nasa-1995?repeat=1e12", TraceError, "repeat=1000000000000 would make a trace of"),
+        ("synthetic:steady?duration=1e12", TraceError, "duration=1000000000000 would make a"),
     ],
 )
 def test_bad_uris(tmp_path, uri, exc, match):

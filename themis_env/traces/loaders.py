@@ -46,7 +46,7 @@ import numpy as np
 from themis_env.errors import TraceError, TraceNotFound
 from themis_env.traces.resample import RESAMPLE_RULES, expand_counts
 from themis_env.traces.textfile import DEFAULT_MAX_MB, read_text
-from themis_env.traces.trace import Trace
+from themis_env.traces.trace import Trace, check_length
 
 __all__ = ["AGGREGATES", "FORMATS", "read_trace_file", "detect_format"]
 
@@ -454,6 +454,7 @@ def _load_rate_csv(
         repeat_hint=" (rate readings of several sources at one time: pass aggregate=sum)",
     )
     meta["t0"] = float(t[0]) if stamps is None else str(stamps.iloc[int(rows[0])])
+    check_length(pos[-1] + 1, f"{name}: time column {tcol!r} from {t[0]:.15g} to {t[-1]:.15g}")
     if pos[-1] + 1 != values.size:
         filled = np.zeros(int(pos[-1]) + 1)
         filled[pos] = values
@@ -499,6 +500,7 @@ def _load_bucket_csv(
     index = _check_consecutive(t, text, name, tcol, gaps, rows)
     if stamps is not None:
         meta["first_period"] = str(stamps.iloc[int(rows[0])])
+    check_length((index[-1] + 1) * step, f"{name}: time column {tcol!r}")
     if index[-1] + 1 != counts.size:
         filled = np.zeros(int(index[-1]) + 1)
         filled[index] = counts
@@ -558,6 +560,10 @@ def _load_requests(
             "by time (pass sort=true to sort it)"
         )
     origin = np.floor(seconds[0])
+    check_length(
+        np.floor(seconds[-1] - origin) + 1,
+        f"{name}: requests from time {seconds[0]:.15g} to {seconds[-1]:.15g} in column {col!r}",
+    )
     counts = np.bincount(np.floor(seconds - origin).astype(np.int64)).astype(np.float64)
     kind = "epoch seconds" if stamps is None else "ISO 8601"
     meta = {"requests": int(seconds.size), "time_column": col, "time_kind": kind}
