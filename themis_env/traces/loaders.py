@@ -35,8 +35,8 @@ ignoring trailing blank lines at its end.
 from __future__ import annotations
 
 import io
-import itertools
 import math
+import re
 import warnings
 from pathlib import Path
 from typing import Any
@@ -69,20 +69,25 @@ _OPTION_FORMATS = {
 # Rows looked at to find a timestamp column, and the epoch seconds taken as times (1973-2286):
 # a column of small numbers (ids, sizes) is not a time.
 _DETECT_ROWS = 1000
+_NON_BLANK_LINE = re.compile(r"[^\r\n]*\S[^\r\n]*")
 _EPOCH_RANGE_S = (1e8, 1e10)
 
 
 # -- tables ---------------------------------------------------------------------------------------
 def _first_line(text: str) -> str:
-    for line in text.splitlines():
-        if line.strip():
-            return line.strip()
-    return ""
+    """The first line that is not blank, found without splitting the whole text."""
+    match = _NON_BLANK_LINE.search(text)
+    return match.group().strip() if match else ""
 
 
 def _head(text: str, rows: int) -> str:
-    """The first ``rows`` lines after the first one, without copying the rest of the text."""
-    return "".join(itertools.islice(io.StringIO(text), rows + 1))
+    """The text up to its ``rows + 1``-th line, without splitting the rest."""
+    end = -1
+    for _ in range(rows + 1):
+        end = text.find("\n", end + 1)
+        if end < 0:
+            return text
+    return text[:end]
 
 
 def _separator(header: str) -> str | None:
