@@ -351,6 +351,16 @@ def test_readings_without_aggregate_are_an_error_that_names_it(tmp_path):
     path = readings(tmp_path / "r.csv", "t,source,rps")
     with pytest.raises(TraceError, match=r"line 3: time column 't' repeats 0 .*aggregate=sum"):
         load(path)
+    # A time column of any name is found, as in a request log (it was ignored before).
+    iso = text(
+        tmp_path / "g.csv",
+        "gmt_create,pod,rps\n2021-08-01 00:00:00,a,3\n2021-08-01 00:00:00,b,4\n"
+        "2021-08-01 00:00:01,a,5\n",
+    )
+    with pytest.raises(TraceError, match="time column 'gmt_create' repeats 0 .*aggregate=sum"):
+        load(iso)
+    summed = load(iso, aggregate="sum")
+    assert summed.rps.tolist() == [7, 5] and summed.metadata["t0"] == "2021-08-01 00:00:00+00:00"
 
 
 def test_the_two_option_sets_that_loaded_readings_silently_are_errors(tmp_path):

@@ -5,7 +5,8 @@ Formats (``format=`` overrides the detection):
 ``rate-csv``
     A table with a header holding an ``rps`` column (or ``column=``): req/s, one row per
     second. An optional time column ``t`` (or ``t_s``, ``second``, ``second_of_day``, a
-    request-log time name below, or ``time_column=``) must count up by exactly 1. With
+    request-log time name below, ``time_column=``, or the one other column that holds
+    timestamps) must count up by exactly 1. With
     ``aggregate=sum`` the rows are readings of several sources (one row per source and time)
     and the readings of each time are summed into one rate.
 ``minute-csv`` / ``hour-csv``
@@ -273,7 +274,7 @@ def _detected_time_column(frame: Any, name: str) -> str | None:
     if len(found) > 1:
         raise TraceError(
             f"{name}: several columns hold timestamps ({', '.join(found)}), so the time of a "
-            "request is ambiguous; pass time_column= one of them"
+            "row is ambiguous; pass time_column= one of them"
         )
     return found[0] if found else None
 
@@ -400,7 +401,8 @@ def _load_counts(text: str, name: str) -> np.ndarray:
     return values
 
 
-def _rate_time_column(frame: Any, name: str, time_column: str | None) -> str | None:
+def _rate_time_column(frame: Any, name: str, rate: str, time_column: str | None) -> str | None:
+    """The time column of a rate table: given, a known name, or the one holding timestamps."""
     if time_column:
         if time_column.lower() not in frame.columns:
             raise TraceError(
@@ -408,7 +410,8 @@ def _rate_time_column(frame: Any, name: str, time_column: str | None) -> str | N
             )
         return time_column.lower()
     names = _TIME_COLUMNS_RATE + _TIME_COLUMNS_REQUESTS
-    return next((c for c in names if c in frame.columns), None)
+    known = next((c for c in names if c in frame.columns), None)
+    return known or _detected_time_column(frame.drop(columns=[rate]), name)
 
 
 def _load_rate_csv(
@@ -427,7 +430,7 @@ def _load_rate_csv(
         raise TraceError(f"{name}: no column {col!r}; columns are {list(frame.columns)}")
     values = _numeric(frame, col, text, name)
     meta: dict[str, Any] = {"columns": list(frame.columns)}
-    tcol = _rate_time_column(frame, name, time_column)
+    tcol = _rate_time_column(frame, name, col, time_column)
     if tcol is None:
         if aggregate:
             raise TraceError(
