@@ -87,3 +87,26 @@ def test_fetch_unreachable_says_how(tmp_path, capsys, monkeypatch):
 def test_traces_without_subcommand_prints_help(capsys):
     assert main(["traces"]) == 2
     assert "list" in capsys.readouterr().out
+
+
+def test_a_reader_that_stops_early_ends_the_command_quietly(tmp_path):
+    # `themis-env traces list | head -1` ended in a BrokenPipeError traceback.
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "themis_env", "traces", "list"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=tmp_path,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # the reader is gone before the command writes anything
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 141, err
+    assert err == ""
+
+
+def test_fetch_from_a_folder_says_it_is_a_folder(tmp_path, capsys):
+    assert main(["traces", "fetch", "nasa-1995", "--from", str(tmp_path)]) == 2
+    assert "is a folder" in capsys.readouterr().err

@@ -128,6 +128,11 @@ def test_file_uri_forms(tmp_path):
         ("nasa-1995?start=5&duration=9", TraceError, r"window \[5, 14\) s is outside"),
         ("nasa-1995?start=99", TraceError, "window start 99 s is outside"),
         ("./missing.csv", TraceNotFound, "does not exist"),
+        ("nasa-1995?repeat=inf", TraceError, "repeat='inf' must be a finite number"),
+        ("nasa-1995?duration=inf", TraceError, "duration='inf' must be a finite number"),
+        ("nasa-1995?start=nan", TraceError, "start='nan' must be a finite number"),
+        ("nasa-1995?repeat=1e12", TraceError, "repeat=1000000000000 would make a trace of"),
+        ("synthetic:steady?duration=1e12", TraceError, "duration=1000000000000 would make a"),
     ],
 )
 def test_bad_uris(tmp_path, uri, exc, match):

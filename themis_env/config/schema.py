@@ -8,7 +8,7 @@ which rejects unknown keys and out-of-range values. Units are in the field names
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import ClassVar, Literal
 
 from themis_env.config.validate import bounded
 from themis_env.sim.latency import LatencyModel
@@ -165,7 +165,11 @@ class TraceSpec:
         fallback_uri: Used, and said so in ``info``, when ``uri`` names a trace that is absent.
         sample_range: [first, last) seconds of the trace that random windows are drawn from
             (``reset(options={"random_window": True})``); None allows the whole trace.
+
+    A plain string in place of the mapping is the ``uri`` alone (``trace: path.csv``).
     """
+
+    STRING_KEY: ClassVar[str] = "uri"
 
     uri: str
     start_s: int = bounded(0, ge=0)

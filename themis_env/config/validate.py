@@ -156,10 +156,17 @@ def build(cls: type[T], data: Any, source: str, key: str = "") -> T:
     """
     if isinstance(data, cls):
         return data
-    if not isinstance(data, Mapping):
-        raise ConfigError(f"{_where(source, key)} must be a mapping, got {data!r}")
-    hints = get_type_hints(cls)
+    string_key = getattr(cls, "STRING_KEY", None)
+    if string_key and isinstance(data, str):
+        data = {string_key: data}  # a class that declares it takes a string for that one key
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    if not isinstance(data, Mapping):
+        short = f" or a string (the {string_key})" if string_key else ""
+        raise ConfigError(
+            f"{_where(source, key)} must be a mapping with keys from {sorted(fields)}{short}, "
+            f"got {data!r}"
+        )
+    hints = get_type_hints(cls)
     unknown = [k for k in data if k not in fields]
     if unknown:
         bad = unknown[0]

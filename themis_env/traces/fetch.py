@@ -103,6 +103,8 @@ def install_file(
     """
     entry = named_trace(name)
     src = Path(source).expanduser()
+    if src.is_dir():
+        raise TraceError(f"--from {str(src)!r} is a folder; give the trace file inside it")
     if not src.is_file():
         raise TraceError(f"--from {str(src)!r}: no such file")
     folder = dest_dir or cache_dir()

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from themis_env.errors import TraceError, did_you_mean
-from themis_env.traces.trace import Trace
+from themis_env.traces.trace import Trace, check_length
 
 __all__ = ["PATTERNS", "Pattern", "generate", "pattern_names"]
 
@@ -327,6 +327,7 @@ def generate(pattern: str, **params: Any) -> Trace:
     seed, mean, duration, noise = full["seed"], full["mean"], full["duration"], full["noise"]
     if duration <= 0:
         raise TraceError(f"synthetic:{pattern}: duration={duration} must be > 0 seconds")
+    check_length(duration, f"synthetic:{pattern}: duration={duration}")
     if mean < 0:
         raise TraceError(f"synthetic:{pattern}: mean={mean} must be >= 0 req/s")
     if seed < 0:

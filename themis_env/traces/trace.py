@@ -15,7 +15,21 @@ import numpy as np
 
 from themis_env.errors import TraceError
 
-__all__ = ["Trace", "concatenate", "themis_scale"]
+__all__ = ["MAX_LENGTH_S", "Trace", "concatenate", "themis_scale", "check_length"]
+
+# The longest trace made (generated, repeated, or counted from a file): about 3.2 years of
+# seconds, 800 MB of rates. A longer one is almost always a bad value (a stray timestamp of 0
+# in a request log spans 51 years) and would end in a MemoryError from deep inside NumPy.
+MAX_LENGTH_S = 100_000_000
+
+
+def check_length(seconds: float, what: str) -> None:
+    """Raise a TraceError naming ``what`` when a trace of ``seconds`` would be too long."""
+    if seconds > MAX_LENGTH_S:
+        raise TraceError(
+            f"{what} would make a trace of {seconds:,.0f} s, above the longest allowed, "
+            f"{MAX_LENGTH_S:,} s (about 3.2 years)"
+        )
 
 
 def themis_scale(rps: np.ndarray, divisor: float) -> np.ndarray:
@@ -195,6 +209,7 @@ class Trace:
         """The trace played ``times`` times back to back."""
         if int(times) != times or times < 1:
             raise TraceError(f"trace {self.name!r}: repeat count {times!r} must be an integer >= 1")
+        check_length(len(self) * times, f"trace {self.name!r}: repeat={int(times)}")
         return self._derive(np.tile(self.rps, int(times)), f"repeat({int(times)})")
 
     def concat(self, *others: Trace) -> Trace:

@@ -20,13 +20,14 @@ this order after loading:
 - ``divisor`` (Themis rule ``round(max(1, x/d))``), or ``pipeline`` + ``preset`` (the Themis
   divisor of a window that has them), or ``damping`` (IPA rule ``floor(x/d)``).
 
-File options: ``format``, ``member``, ``column``, ``time_column``, ``resample``, ``gaps``
-(see :func:`~themis_env.traces.loaders.read_trace_file`); ``resample`` also applies to
-``worldcup-1998``.
+File options: ``format``, ``member``, ``column``, ``time_column``, ``aggregate``, ``sort``,
+``resample``, ``gaps``, ``max_mb`` (see :func:`~themis_env.traces.loaders.read_trace_file`);
+``resample`` also applies to ``worldcup-1998``.
 """
 
 from __future__ import annotations
 
+import math
 import os
 from functools import lru_cache
 from pathlib import Path
@@ -34,7 +35,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from themis_env.errors import TraceError
-from themis_env.traces.catalog import find_trace_file, named_trace
+from themis_env.traces.catalog import NAMED_TRACES, find_trace_file, named_trace
 from themis_env.traces.generators import COMMON_PARAMS, PATTERNS, generate
 from themis_env.traces.loaders import read_trace_file
 from themis_env.traces.trace import Trace, concatenate
@@ -54,7 +55,17 @@ POST_OPTIONS = (
     "pipeline",
     "preset",
 )
-FILE_OPTIONS = ("format", "member", "column", "time_column", "resample", "gaps")
+FILE_OPTIONS = (
+    "format",
+    "member",
+    "column",
+    "time_column",
+    "aggregate",
+    "sort",
+    "resample",
+    "gaps",
+    "max_mb",
+)
 
 
 def _split_query(text: str, uri: str) -> tuple[str, dict[str, str]]:
@@ -79,6 +90,8 @@ def _number(uri: str, key: str, value: Any, *, integer: bool = False, positive: 
         number = float(value)
     except (TypeError, ValueError):
         raise TraceError(f"trace {uri!r}: option {key}={value!r} is not a number") from None
+    if not math.isfinite(number):
+        raise TraceError(f"trace {uri!r}: option {key}={value!r} must be a finite number")
     if integer:
         if number != int(number):
             raise TraceError(f"trace {uri!r}: option {key}={value!r} must be an integer")
@@ -241,7 +254,8 @@ def load(
             "file:<path>, a named trace (twitter-2021-08, nasa-1995, worldcup-1998) or a file path"
         )
     body, query = _split_query(uri, uri)
-    if any(sep_char in body for sep_char in ("/", "\\", ".")):
-        # Looks like a path, not a name: report it as a missing file.
+    looks_like_path = any(sep_char in body for sep_char in ("/", "\\", "."))
+    if looks_like_path or (body not in NAMED_TRACES and Path(body).expanduser().is_dir()):
+        # A path, not a name: the file loader says it is missing or a folder.
         return _load_file(Path(body), uri, {**query, **options})
     return _load_named(body, uri, {**query, **options}, trace_dir)
