@@ -144,3 +144,16 @@ def test_infadapter_preset_matches_its_sources():
     assert pipe.config.slo_ms == 750 and scenario.decision_interval_s == 30
     assert scenario.cluster.nodes * scenario.cluster.cores_per_node == 20
     assert (scenario.trace.start_s, scenario.trace.duration_s) == (1_296_000 + 82 * 60, 21 * 60)
+
+
+def test_negative_accuracies_need_range_normalisation(tmp_path):
+    wer = [
+        write_model(tmp_path, f"s{i}", accuracy=a, accuracy_metric="-WER")
+        for i, a in enumerate((-41.28, -33.26))
+    ]
+    message = pipeline_error(tmp_path, [{"name": "s", "variants": wer}])
+    assert "negative accuracies" in message and "use 'range'" in message
+    pipe = load_pipeline(
+        write_pipeline(tmp_path, [{"name": "s", "variants": wer}], accuracy={"normalise": "range"})
+    )
+    assert pipe.normalised_accuracy() == [[0.0, 1.0]]

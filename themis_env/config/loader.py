@@ -175,23 +175,37 @@ def load_pipeline(ref: str | Path) -> Pipeline:
             _check_latency(path, stage.name, ref_j, stage.max_batch, stage.max_cores, model)
             models.append(model)
         variants.append(tuple(models))
-    declared = [
-        (ref_j, m.accuracy is not None)
-        for s, ms in zip(config.stages, variants, strict=True)
-        for ref_j, m in zip(s.model_refs, ms, strict=True)
-    ]
+    declared = [(r, m.accuracy is not None) for r, m in _refs_and_models(config, variants)]
     if len({has for _, has in declared}) > 1:
         missing = [r for r, has in declared if not has]
         raise ConfigError(
             f"{path}: models {missing} declare no 'accuracy' while others do; either every "
             "model of a pipeline declares its accuracy or none does"
         )
-    if len(variants) and any(len(v) > 1 for v in variants) and not declared[0][1]:
+    if any(len(v) > 1 for v in variants) and not declared[0][1]:
         raise ConfigError(
             f"{path}: a stage has several variants, so every model needs 'accuracy' and "
             "'accuracy_metric'"
         )
+    negative = [r for r, m in _refs_and_models(config, variants) if (m.accuracy or 0.0) < 0]
+    if negative and config.accuracy.normalise != "range":
+        raise ConfigError(
+            f"{path}: models {negative} have negative accuracies (an error rate given negated); "
+            f"key 'accuracy.normalise' = {config.accuracy.normalise!r} needs accuracies >= 0, "
+            "use 'range'"
+        )
     return Pipeline(config=config, models=tuple(v[0] for v in variants), variants=tuple(variants))
+
+
+def _refs_and_models(
+    config: PipelineConfig, variants: list[tuple[ModelConfig, ...]]
+) -> list[tuple[str, ModelConfig]]:
+    """Every model reference of the pipeline with its loaded model, in stage order."""
+    return [
+        (ref, model)
+        for stage, models in zip(config.stages, variants, strict=True)
+        for ref, model in zip(stage.model_refs, models, strict=True)
+    ]
 
 
 def _check_latency(
