@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import importlib
+import inspect
 from dataclasses import dataclass
+from typing import Any
 
 from themis_env.errors import ConfigError, DependencyNotInstalled, did_you_mean
 
-__all__ = ["AlgoSpec", "ALGOS", "algo_spec", "algo_class"]
+__all__ = ["AlgoSpec", "ALGOS", "algo_spec", "algo_class", "schedule_objects"]
 
 
 @dataclass(frozen=True)
@@ -72,3 +74,28 @@ def algo_class(name: str) -> type:
             f'algorithm {name!r} needs {extra}: pip install "themis-env[rl]"'
         ) from exc
     return getattr(module, attr)
+
+
+# Fields of a saved stable-baselines3 model that hold schedules: cloudpickled callables, some of
+# them this package's own classes under the module name they had when the agent was saved
+# (agents trained before the package moved under themis_env name ``agents.hyperparams``).
+_SCHEDULE_FIELDS = ("learning_rate", "lr_schedule", "clip_range")
+
+
+def schedule_objects(cls: type, model_kwargs: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``custom_objects`` that stand in for a saved model's schedules, so none is unpickled.
+
+    Acting never reads a schedule, so for inference (``model_kwargs=None``) they are constants.
+    A continued training run gets its own settings, or the algorithm's defaults; the model's
+    ``_setup_model`` then builds the schedules from them, as for a new model.
+    """
+    if model_kwargs is None:
+        return {name: 0.0 for name in _SCHEDULE_FIELDS}
+    defaults = inspect.signature(cls.__init__).parameters
+    objects: dict[str, Any] = {"lr_schedule": 0.0}
+    for name in ("learning_rate", "clip_range"):
+        if name in model_kwargs:
+            objects[name] = model_kwargs[name]
+        elif name in defaults:
+            objects[name] = defaults[name].default
+    return objects

@@ -21,6 +21,7 @@ from typing import Any
 
 import gymnasium as gym
 
+from themis_env.envs.views import policy_view
 from themis_env.errors import PolicyError
 
 __all__ = [
@@ -63,7 +64,7 @@ def agent_files(path: str | Path) -> AgentFiles:
 
 def env_interface(env: gym.Env) -> dict[str, Any]:
     """What a policy trained on ``env`` depends on: pipeline, limits, observation, interval."""
-    u = env.unwrapped
+    u = policy_view(env)
     return {
         "pipeline": str(u.scenario.pipeline),
         "pipeline_name": u.pipeline.config.name,

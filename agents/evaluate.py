@@ -19,14 +19,13 @@ import argparse
 import json
 import pickle
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
-from themis_env.agents.algos import algo_class, algo_spec
+from themis_env.agents.algos import algo_class, algo_spec, schedule_objects
 from themis_env.agents.artifacts import agent_files, interface_mismatches, read_manifest
 from themis_env.agents.envs import import_wrappers, resolve_scenario, wrapper_path
 from themis_env.agents.wrappers import TRAINING_ONLY_WRAPPERS
@@ -34,7 +33,9 @@ from themis_env.baselines.base import Policy
 
 import themis_env  # noqa: F401 - registers the env ids
 from themis_env.envs.actions import make_codec
+from themis_env.envs.views import PolicyView, missing_members, policy_view
 from themis_env.errors import ConfigError, PolicyError, ThemisError
+from themis_env.evaluation.rollout import rollout
 
 __all__ = [
     "AgentPolicy",
@@ -46,6 +47,16 @@ __all__ = [
 ]
 
 GENERIC_ENV_ID = "themis_env/InferenceCluster-v0"
+# The KPIs an episode row of this tool (and of themis_env.agents.select) keeps.
+_EPISODE_KPIS = (
+    "slo_violation_rate",
+    "late_or_dropped_fraction",
+    "mean_cores",
+    "cost",
+    "latency_p99_ms",
+    "horizontal_actions",
+    "vertical_actions",
+)
 # Action wrappers that emit the wrapped env's own action form (through encode_targets), so they
 # work whatever action_mode the evaluation env uses.
 _MODE_AGNOSTIC_WRAPPERS = (
@@ -93,8 +104,8 @@ class AgentPolicy(Policy):
         super().__init__(env, path=str(path), **params)
         self.files = agent_files(path)
         self.manifest = read_manifest(path)
-        self.base = env.unwrapped
-        if not hasattr(self.base, "stage_limits"):
+        self.base = policy_view(env)
+        if missing_members(self.base, PolicyView):
             raise PolicyError(f"agent {self.files.model} acts on an InferenceClusterEnv, not {env}")
         problems = interface_mismatches(self.manifest.get("interface") or {}, env)
         if problems:
@@ -107,7 +118,10 @@ class AgentPolicy(Policy):
         self.trained_obs_mode = self.manifest.get("obs_mode", "dict")
         self._wrappers = self._build_wrappers(env)
         self._check_action_route()
-        self.model = algo_class(self.manifest["algo"]).load(str(self.files.model), device="cpu")
+        cls = algo_class(self.manifest["algo"])
+        self.model = cls.load(
+            str(self.files.model), device="cpu", custom_objects=schedule_objects(cls)
+        )
         self._obs_rms = self._load_normalisation()
 
     # ------------------------------------------------------------------ construction
@@ -189,7 +203,7 @@ class AgentPolicy(Policy):
         if outer is not None and hasattr(outer, "action_masks"):
             return np.asarray(outer.action_masks(), dtype=bool)
         # The masks of the agent's own action form, whatever form the env uses.
-        masks = self._codec.masks(self.base.current_targets, self.base.sim.free_cores())
+        masks = self._codec.masks(self.base.current_targets, self.base.free_cores())
         return np.asarray(masks, dtype=bool)
 
     def act(self, obs: Any) -> np.ndarray:
@@ -236,38 +250,21 @@ def load_agent(path: str, env: gym.Env) -> Policy:
 
 # ---------------------------------------------------------------------- command line
 def run_episode(policy: Policy, env: gym.Env, seed: int) -> dict[str, Any]:
-    """One episode; the KPIs of ``info["episode_kpis"]`` plus the return and wall time."""
-    obs, _ = env.reset(seed=seed)
-    policy.reset()
-    total, steps = 0.0, 0
-    start = time.perf_counter()
-    while True:
-        action, _ = policy.predict(obs, deterministic=True)
-        obs, reward, terminated, truncated, info = env.step(action)
-        total += float(reward)
-        steps += 1
-        if terminated or truncated:
-            break
-    kpis = dict(info.get("episode_kpis") or env.unwrapped.episode_kpis())
+    """One episode (:func:`~themis_env.evaluation.rollout.rollout`) as a row of this tool.
+
+    The row holds the KPIs a summary shows, the return (sum of rewards), steps, the trace and
+    the wall time.
+    """
+    episode = rollout(env, policy, seed)
+    kpis = episode.kpis or {}
     return {
         "seed": seed,
-        "return": total,
-        "steps": steps,
-        "wall_s": time.perf_counter() - start,
-        "trace_uri": info.get("trace_uri", ""),
-        **{
-            k: kpis.get(k)
-            for k in (
-                "slo_violation_rate",
-                "late_or_dropped_fraction",
-                "mean_cores",
-                "cost",
-                "latency_p99_ms",
-                "horizontal_actions",
-                "vertical_actions",
-                "trace_fallback",
-            )
-        },
+        "return": kpis["return"],
+        "steps": episode.steps,
+        "wall_s": episode.wall_s,
+        "trace_uri": episode.trace_uri or "",
+        **{k: kpis.get(k) for k in _EPISODE_KPIS},
+        "trace_fallback": episode.trace_fallback,
     }
 
 

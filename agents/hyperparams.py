@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import copy
 import inspect
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,7 +29,6 @@ __all__ = [
     "LinearSchedule",
     "config_path",
     "load_hyperparams",
-    "parse_override",
 ]
 
 # Keys rl-zoo3 consumes itself (everything else is an algorithm constructor argument).
@@ -209,20 +207,6 @@ def _normalize_kwargs(value: Any, gamma: Any, source: Path) -> dict[str, Any] | 
 def config_path(algo: str) -> Path:
     """The shipped YAML file of an algorithm."""
     return configs_dir() / "agents" / f"{algo}.yml"
-
-
-_EXPONENT_NUMBER = re.compile(r"[-+]?\d+(\.\d*)?[eE][-+]?\d+")
-
-
-def parse_override(text: str) -> tuple[str, Any]:
-    """``key=value`` (value read as YAML) from the command line."""
-    key, sep, value = text.partition("=")
-    if not sep or not key:
-        raise ConfigError(f"hyperparameter override {text!r}: write key=value, e.g. n_steps=256")
-    parsed = yaml.safe_load(value)
-    if isinstance(parsed, str) and _EXPONENT_NUMBER.fullmatch(parsed.strip()):
-        parsed = float(parsed)  # YAML 1.1 reads 1e-5 (no dot) as a string
-    return key.strip(), parsed
 
 
 def load_hyperparams(

@@ -34,11 +34,11 @@ import numpy as np
 from themis_env.agents.artifacts import agent_files, export_agent, read_manifest
 from themis_env.agents.envs import resolve_scenario
 from themis_env.agents.evaluate import load_agent, run_episode
-from themis_env.agents.hyperparams import parse_override
 
 import themis_env  # noqa: F401 - registers the env ids
+from themis_env.config.assignments import parse_assignments
 from themis_env.errors import ConfigError, ThemisError
-from themis_env.evaluation.records import RecordWriter, read_records
+from themis_env.evaluation.records import RecordWriter, read_json_lines
 
 __all__ = [
     "SelectionRule",
@@ -204,7 +204,7 @@ def select(
     with RecordWriter(log) as writer:  # opening drops a line an interruption cut short
         done = {
             r["agent"]: r
-            for r in read_records(log)
+            for r in read_json_lines(log)
             if (r.get("scenarios"), r.get("seed"), r.get("env_kwargs"))
             == (scenarios, seed, env_kwargs)
         }
@@ -300,7 +300,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             rule,
             scenarios=args.scenario,
             seed=args.seed,
-            env_overrides=dict(parse_override(item) for item in args.env_kwargs),
+            env_overrides=parse_assignments(args.env_kwargs, "--env-kwargs"),
             export=args.export,
             progress=print,
         )

@@ -32,10 +32,10 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from themis_env.agents.algos import algo_class, algo_spec
+from themis_env.agents.algos import AlgoSpec, algo_class, algo_spec, schedule_objects
 from themis_env.agents.artifacts import (
     AgentFiles,
     agent_files,
@@ -47,9 +47,14 @@ from themis_env.agents.artifacts import (
     save_agent,
 )
 from themis_env.agents.envs import make_env_fn, make_vec_env
-from themis_env.agents.hyperparams import HyperParams, load_hyperparams, parse_override
+from themis_env.agents.hyperparams import HyperParams, load_hyperparams
 
+from themis_env.config.assignments import parse_assignments
 from themis_env.errors import ConfigError, ThemisError
+
+if TYPE_CHECKING:
+    from stable_baselines3.common.base_class import BaseAlgorithm
+    from themis_env.agents.callbacks import TimeBudgetCallback
 
 __all__ = ["Args", "TrainResult", "parse_args", "train", "main"]
 
@@ -121,10 +126,6 @@ class TrainResult:
     timesteps: int
 
 
-def _kv(items: Sequence[str]) -> dict[str, Any]:
-    return dict(parse_override(item) for item in items)
-
-
 def _command(argv: Sequence[str] | None) -> str:
     args = list(sys.argv[1:] if argv is None else argv)
     return " ".join(shlex.quote(a) for a in ["python", "-m", "themis_env.agents.train", *args])
@@ -161,8 +162,37 @@ def _seed_everything(seed: int, threads: int) -> None:
     set_random_seed(seed)
 
 
+@dataclass
+class _Run:
+    """What the set-up of a run decides, shared by the steps that follow it."""
+
+    args: Args
+    spec: AlgoSpec
+    cls: type[BaseAlgorithm]
+    hp: HyperParams
+    n_envs: int
+    timesteps: int
+    run_name: str
+    run_dir: Path
+    env_kwargs: dict[str, Any]
+    venv: Any
+    """The training vector env (inside VecNormalize when the hyperparameters ask for it)."""
+    action_kind: str
+    parent: AgentFiles | None
+    """The agent training continues from (``--trained-agent``)."""
+    manifest: dict[str, Any]
+    """Saved beside every agent of the run."""
+    record: dict[str, Any]
+    """The content of ``run.json``."""
+
+    def write_record(self) -> None:
+        """Write ``run.json``."""
+        text = json.dumps(self.record, indent=2) + "\n"
+        (self.run_dir / "run.json").write_text(text, encoding="utf-8")
+
+
 def train(args: Args, argv: Sequence[str] | None = None) -> TrainResult:
-    """Run one training run.
+    """Run one training run: set-up, model, callbacks, learn, then save and report.
 
     Args:
         args: The run's arguments.
@@ -172,20 +202,32 @@ def train(args: Args, argv: Sequence[str] | None = None) -> TrainResult:
         ConfigError: unknown algorithm, bad hyperparameters, or an action space the
             algorithm cannot use.
     """
-    from stable_baselines3.common.logger import configure
-    from stable_baselines3.common.vec_env import VecNormalize
-    from themis_env.agents.callbacks import (
-        CheckpointAgentCallback,
-        SaveAgentCallback,
-        TimeBudgetCallback,
-        kpi_eval_callback,
+    run = _setup_run(args, argv)
+    model = _setup_model(run)
+    callbacks, best_path, budget = _setup_callbacks(run)
+    start = time.perf_counter()
+    model.learn(
+        total_timesteps=run.timesteps,
+        callback=callbacks or None,
+        reset_num_timesteps=run.parent is None,
     )
+    wall = time.perf_counter() - start
+    model.logger.close()  # flushes and closes progress.csv (and TensorBoard's files)
+    return _finish(run, model, wall, best_path, budget)
+
+
+def _setup_run(args: Args, argv: Sequence[str] | None) -> _Run:
+    """Hyperparameters, run directory, seeds, the training envs and the run's records.
+
+    Writes ``run.json`` with status ``running``.
+    """
+    from stable_baselines3.common.vec_env import VecNormalize
 
     spec = algo_spec(args.algo)
     cls = algo_class(args.algo)
-    overrides = _kv(args.hyperparams)
+    overrides = parse_assignments(args.hyperparams, "--hyperparams")
     if args.env_kwargs:
-        overrides["env_kwargs"] = _kv(args.env_kwargs)
+        overrides["env_kwargs"] = parse_assignments(args.env_kwargs, "--env-kwargs")
     hp: HyperParams = load_hyperparams(args.algo, args.env, args.config, overrides=overrides)
     if args.export_which not in ("best", "final"):
         raise ConfigError(f"--export-which = {args.export_which!r}; allowed: best, final")
@@ -255,30 +297,76 @@ def train(args: Args, argv: Sequence[str] | None = None) -> TrainResult:
         "trained_agent": str(parent.model) if parent is not None else None,
         "versions": library_versions(),
     }
-    run_record = {"args": asdict(args), **manifest, "status": "running"}
-    (run_dir / "run.json").write_text(json.dumps(run_record, indent=2) + "\n", encoding="utf-8")
+    run = _Run(
+        args=args,
+        spec=spec,
+        cls=cls,
+        hp=hp,
+        n_envs=n_envs,
+        timesteps=timesteps,
+        run_name=run_name,
+        run_dir=run_dir,
+        env_kwargs=env_kwargs,
+        venv=venv,
+        action_kind=kind,
+        parent=parent,
+        manifest=manifest,
+        record={"args": asdict(args), **manifest, "status": "running"},
+    )
+    run.write_record()
+    return run
 
-    action_dim = int(np.prod(venv.action_space.shape)) if kind == "box" else None
-    model_kwargs = hp.model_kwargs(cls, action_dim)
-    if parent is not None:
+
+def _setup_model(run: _Run) -> BaseAlgorithm:
+    """A new model, or the parent agent's with this run's settings, logging into the run."""
+    from stable_baselines3.common.logger import configure
+
+    venv, seed = run.venv, run.args.seed
+    action_dim = int(np.prod(venv.action_space.shape)) if run.action_kind == "box" else None
+    model_kwargs = run.hp.model_kwargs(run.cls, action_dim)
+    if run.parent is not None:
         # The network comes from the parent; every other setting from this run.
         model_kwargs.pop("policy_kwargs", None)
-        model = cls.load(
-            str(parent.model), env=venv, seed=args.seed, verbose=0, device="cpu", **model_kwargs
+        model = run.cls.load(
+            str(run.parent.model),
+            env=venv,
+            seed=seed,
+            verbose=0,
+            device="cpu",
+            custom_objects=schedule_objects(run.cls, model_kwargs),
+            **model_kwargs,
         )
     else:
-        model = cls(hp.policy, venv, seed=args.seed, verbose=0, device="cpu", **model_kwargs)
-    model.set_logger(configure(str(run_dir), _logger_formats(args.verbose)))
+        model = run.cls(run.hp.policy, venv, seed=seed, verbose=0, device="cpu", **model_kwargs)
+    model.set_logger(configure(str(run.run_dir), _logger_formats(run.args.verbose)))
     # A continued agent counts on from its parent's steps; the curve offsets its episodes.
-    run_record["start_timesteps"] = int(model.num_timesteps)
+    run.record["start_timesteps"] = int(model.num_timesteps)
+    return model
 
+
+def _setup_callbacks(run: _Run) -> tuple[list[Any], Path | None, TimeBudgetCallback | None]:
+    """Evaluation (keeping the best agent), checkpoints and the time budget, as configured.
+
+    Returns:
+        The callbacks, where the best agent is saved (None without evaluation), and the time
+        budget callback (None without a budget).
+    """
+    from stable_baselines3.common.vec_env import VecNormalize
+    from themis_env.agents.callbacks import (
+        CheckpointAgentCallback,
+        SaveAgentCallback,
+        TimeBudgetCallback,
+        kpi_eval_callback,
+    )
+
+    args, hp, run_dir = run.args, run.hp, run.run_dir
     callbacks: list[Any] = []
     best_path: Path | None = None
     if args.eval_scenario:
         eval_venv = make_vec_env(
             args.env,
             args.eval_scenario,
-            env_kwargs,
+            run.env_kwargs,
             _eval_wrappers(hp.env_wrapper),
             len(args.eval_scenario),
         )
@@ -294,12 +382,12 @@ def train(args: Args, argv: Sequence[str] | None = None) -> TrainResult:
         (run_dir / "eval").mkdir(exist_ok=True)
         callbacks.append(
             kpi_eval_callback(
-                spec.maskable,
+                run.spec.maskable,
                 run_dir / "eval" / "kpis.jsonl",
                 eval_env=eval_venv,
-                callback_on_new_best=SaveAgentCallback(best_path, manifest),
+                callback_on_new_best=SaveAgentCallback(best_path, run.manifest),
                 n_eval_episodes=len(args.eval_scenario),
-                eval_freq=max(args.eval_freq // n_envs, 1),
+                eval_freq=max(args.eval_freq // run.n_envs, 1),
                 log_path=str(run_dir / "eval"),
                 deterministic=True,
                 verbose=args.verbose,
@@ -309,44 +397,49 @@ def train(args: Args, argv: Sequence[str] | None = None) -> TrainResult:
     if args.checkpoint_freq > 0:
         callbacks.append(
             CheckpointAgentCallback(
-                args.checkpoint_freq, run_dir / "checkpoints", manifest, n_envs=n_envs
+                args.checkpoint_freq, run_dir / "checkpoints", run.manifest, n_envs=run.n_envs
             )
         )
 
     budget = TimeBudgetCallback(args.time_budget_min) if args.time_budget_min else None
     if budget is not None:
         callbacks.append(budget)
-    start = time.perf_counter()
-    model.learn(
-        total_timesteps=timesteps, callback=callbacks or None, reset_num_timesteps=parent is None
-    )
-    wall = time.perf_counter() - start
-    model.logger.close()  # flushes and closes progress.csv (and TensorBoard's files)
+    return callbacks, best_path, budget
 
-    manifest["wall_time_s"] = round(wall, 1)
-    manifest["stopped_by_time_budget"] = bool(budget and budget.stopped)
-    final_files = save_agent(model, run_dir / args.algo, manifest)
+
+def _finish(
+    run: _Run,
+    model: BaseAlgorithm,
+    wall: float,
+    best_path: Path | None,
+    budget: TimeBudgetCallback | None,
+) -> TrainResult:
+    """Save the final agent, complete ``run.json``, draw the curve and export the chosen agent."""
+    args, run_dir = run.args, run.run_dir
+    run.manifest["wall_time_s"] = round(wall, 1)
+    run.manifest["stopped_by_time_budget"] = bool(budget and budget.stopped)
+    final_files = save_agent(model, run_dir / args.algo, run.manifest)
     best = None
     if best_path is not None and agent_files(best_path).model.is_file():
         best = agent_files(best_path).model
-    run_record.update(
+    run.record.update(
         status="done",
         wall_time_s=round(wall, 1),
-        stopped_by_time_budget=manifest["stopped_by_time_budget"],
+        stopped_by_time_budget=run.manifest["stopped_by_time_budget"],
         timesteps_trained=int(model.num_timesteps),
         final=str(final_files.model),
         best=str(best) if best else None,
     )
-    (run_dir / "run.json").write_text(json.dumps(run_record, indent=2) + "\n", encoding="utf-8")
-    venv.close()
+    run.write_record()
+    run.venv.close()
 
     if args.plot:
         from themis_env.agents.curves import plot_training_curve
 
-        plot_training_curve(run_dir, run_dir / "training_curve.png", title=run_name)
+        plot_training_curve(run_dir, run_dir / "training_curve.png", title=run.run_name)
     if args.export:
         chosen = best if args.export_which == "best" and best else final_files.model
-        export_agent(chosen, Path(args.export), run_dir, run_record)
+        export_agent(chosen, Path(args.export), run_dir, run.record)
     return TrainResult(run_dir, final_files.model, best, wall, int(model.num_timesteps))
 
 

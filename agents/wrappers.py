@@ -83,7 +83,7 @@ class FitDeltaAction(gym.ActionWrapper):
     def action(self, action: Any) -> np.ndarray:
         """The wrapped env's action for the delta ``action`` after holding what does not fit."""
         current = self._base.current_targets
-        free = self._base.sim.free_cores()
+        free = self._base.free_cores()
         steps = np.asarray(action, dtype=np.int64).reshape(-1).copy()
         self._codec.decode(steps, current)  # raises InvalidActionError outside the space
         allowed = self._codec.masks(current, free).reshape(-1, 3)
@@ -189,7 +189,7 @@ class FitScaleAction(gym.ActionWrapper):
     def action(self, action: Any) -> np.ndarray:
         """The wrapped env's action for the moves in ``action`` after holding what does not fit."""
         current = self._base.current_targets
-        free = np.maximum(self._base.sim.free_cores(), 0)
+        free = np.maximum(self._base.free_cores(), 0)
         wanted, self.held = self._codec.decode(action, current)  # raises outside the space
         budget = int(free.sum())
         targets = []

@@ -1,18 +1,13 @@
-"""Reference policies for themis-env, behind one interface and a name registry.
+"""Reference policies for themis-env, behind one interface and the core's policy registry.
 
-``make_policy(name, env, **params)`` builds any of them; names map to lazy ``module:Class``
-entry points so importing :mod:`baselines` loads no policy code.
+``make_policy(name, env, **params)`` builds any of them (and any other registered policy).
+Their names are ``themis_env.policies`` entry points of the themis-env distribution
+(``pyproject.toml``): the registry reads those without importing this package, and imports a
+policy's module only when the policy is built.
 """
 
-from themis_env.baselines.base import Policy, make_policy, policy_names, register_policy
+from themis_env.baselines.base import Policy
+
+from themis_env.evaluation.registry import make_policy, policy_names, register_policy
 
 __all__ = ["Policy", "make_policy", "policy_names", "register_policy"]
-
-register_policy("themis", "themis_env.baselines.themis.policy:ThemisPolicy")
-register_policy("horizontal", "themis_env.baselines.themis.policy:HorizontalOnlyPolicy")
-register_policy("vertical", "themis_env.baselines.themis.policy:VerticalOnlyPolicy")
-register_policy("oracle", "themis_env.baselines.themis.policy:OraclePolicy")
-register_policy("hpa", "themis_env.baselines.hpa:HPAPolicy")
-register_policy("vpa", "themis_env.baselines.vpa:VPAPolicy")
-register_policy("static", "themis_env.baselines.simple:StaticPolicy")
-register_policy("random", "themis_env.baselines.simple:RandomPolicy")

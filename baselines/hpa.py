@@ -1,26 +1,30 @@
 """The Kubernetes Horizontal Pod Autoscaler (HPA) on CPU utilisation, as a baseline policy.
 
-The algorithm follows the upstream controller (``kubernetes-autoscalers.md`` §1, read from
-``pkg/controller/podautoscaler/{replica_calculator,horizontal}.go``), one HPA per stage:
+The algorithm follows the upstream controller, kubernetes/kubernetes
+``pkg/controller/podautoscaler/``: ``replica_calculator.go`` (v1.33-era, per-direction
+tolerances), ``horizontal.go`` (v1.20-era; a newer copy keeps its ``Behavior == nil`` branch),
+``metrics/utilization.go`` and ``config/v1alpha1/defaults.go``, with the object defaults of
+``pkg/apis/autoscaling/v2/defaults.go``; one HPA per stage:
 
-1. **Metrics** (§1.1, §1.6 step 1): the metrics-server reports each pod's CPU usage averaged
-   over a 15 s window, and the HPA reads a value one window old (15–30 s stale in all).
+1. **Metrics** (metrics-server v0.8.0 manifest: ``--metric-resolution=15s``): the
+   metrics-server reports each pod's CPU usage averaged over a 15 s window, and the HPA reads
+   a value one window old (15–30 s stale in all).
    :class:`MetricsWindow` keeps the per-step usage and answers with that lagged average.
-2. **Pod sets** (§1.3, ``groupPods``): Pending pods and pods not Ready are *unready*; a pod
+2. **Pod sets** (``groupPods``): Pending pods and pods not Ready are *unready*; a pod
    without a full metric window since it started is *missing*; a Ready pod inside its 5 min CPU
    initialisation period whose metric window began before it became Ready is *unready*.
-3. **Replica count** (§1.2, ``GetResourceReplicas``): utilisation = ⌊100·Σusage/Σrequest⌋ over
+3. **Replica count** (``GetResourceReplicas``): utilisation = ⌊100·Σusage/Σrequest⌋ over
    the ready pods, ratio = utilisation/target. Within the tolerance (0.1) nothing changes;
    otherwise desired = ⌈ratio·ready⌉, unless missing pods, or unready pods on a scale-up, force
    the slow path: missing pods count as 0 usage on a scale-up and max(100 %, target) on a
    scale-down, unready pods as 0 on a scale-up (on a scale-down they are left out); the ratio
    is recomputed and the proposal dropped if it falls within tolerance or flips direction.
-4. **Normalisation** (§1.4b, the ``behavior`` path with the default rules): the recommendation
+4. **Normalisation** (``normalizeDesiredReplicasWithBehaviors``, default rules): the recommendation
    is held between the min of the scale-up window (0 s) and the max of the scale-down window
    (300 s) of past raw proposals, then rate-limited: up by max(+4 pods, +100 %) per 15 s, down
    by 100 % per 15 s, counted from the scale events of the last period; clamped to
    [minReplicas, maxReplicas]. ``legacy=True`` takes the path of an HPA without ``behavior``
-   (§1.4a: max over 300 s, then at most max(2·current, 4) per sync).
+   (``normalizeDesiredReplicas``: max over 300 s, then at most max(2·current, 4) per sync).
 
 Everything is sampled at the decision steps of the env: the HPA syncs every
 ⌈15 s / decision_interval⌉ steps and holds its targets in between.
@@ -37,6 +41,7 @@ from typing import Any
 import numpy as np
 from themis_env.baselines.base import Policy
 
+from themis_env.envs.views import policy_view
 from themis_env.errors import PolicyError
 
 __all__ = [
@@ -52,15 +57,9 @@ __all__ = [
     "resource_replicas",
     "normalize_with_behavior",
     "normalize_legacy",
-    "unwrap_env",
 ]
 
 _EPS = 1e-9
-
-
-def unwrap_env(env: Any) -> Any:
-    """The env below any gymnasium wrappers (or ``env`` itself when it has none)."""
-    return getattr(env, "unwrapped", env)
 
 
 def requested_targets(obs: dict[str, np.ndarray], n_stages: int) -> list[list[int]]:
@@ -384,7 +383,7 @@ def normalize_legacy(
     max_replicas: int,
     downscale_stabilization_s: float = 300.0,
 ) -> int:
-    """Normalise as an HPA without ``behavior`` (``normalizeDesiredReplicas``, §1.4a)."""
+    """Normalise as an HPA without ``behavior`` (``normalizeDesiredReplicas``, horizontal.go)."""
     stabilized = desired
     for t, rec in history.recommendations:
         if t >= now - downscale_stabilization_s:
@@ -428,7 +427,7 @@ class HPAPolicy(Policy):
 
     **Source:** Kubernetes HPA docs, "Algorithm details" and "Default Behavior"
     (https://kubernetes.io/docs/tasks/run-application/horizontal-pod-autoscale/), and the
-    controller code summarised in ``kubernetes-autoscalers.md`` §1.1–1.6.
+    kubernetes/kubernetes controller code named in the module docstring.
     """
 
     name = "hpa"
@@ -474,9 +473,9 @@ class HPAPolicy(Policy):
         for key in ("sync_period_s", "metrics_window_s", "policy_period_s"):
             if params[key] <= 0:
                 raise PolicyError(f"hpa: {key} = {params[key]} must be > 0")
-        self._u = unwrap_env(env)
-        self.n_stages = int(self._u.n_stages)
-        self.dt = float(self._u.decision_interval_s)
+        self.view = policy_view(env)
+        self.n_stages = int(self.view.n_stages)
+        self.dt = float(self.view.decision_interval_s)
         self.target_percent = int(round(100 * target_utilisation))
         self.tolerance = float(tolerance)
         self.sync_steps = max(1, int(math.ceil(sync_period_s / self.dt - _EPS)))
@@ -496,7 +495,7 @@ class HPAPolicy(Policy):
             float(downscale_stabilization_s),
             (ScalingPolicy("Percent", int(scale_down_percent), policy_period_s),),
         )
-        limits = self._u.stage_limits
+        limits = self.view.stage_limits
         self.min_replicas = self._per_stage(
             "min_replicas", min_replicas, [lim.min_replicas for lim in limits]
         )
@@ -551,7 +550,7 @@ class HPAPolicy(Policy):
 
     def act(self, obs: Any) -> np.ndarray:
         """Targets for this step: new replica counts on sync steps, else the held ones."""
-        d = self._u.obs_as_dict(obs)
+        d = self.view.obs_as_dict(obs)
         if self._targets is None:
             self._start(d)
         assert self._targets is not None
@@ -570,7 +569,7 @@ class HPAPolicy(Policy):
             for s in range(self.n_stages):
                 self._sync(s, t, None if usage is None else float(usage[s]), int(pending[s]))
         self._calls += 1
-        return self._u.encode_targets(self._targets)
+        return self.view.encode_targets(self._targets)
 
     def _sync(self, s: int, now: float, usage_cores: float | None, n_pending: int) -> None:
         assert self._targets is not None

@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 from gymnasium import spaces
 from themis_env.baselines.base import Policy
-from themis_env.baselines.hpa import unwrap_env
 
+from themis_env.envs.views import policy_view, privileged_view
 from themis_env.errors import PolicyError, did_you_mean
 
 __all__ = ["StaticPolicy", "RandomPolicy", "size_stage"]
@@ -65,12 +65,12 @@ class StaticPolicy(Policy):
     """A fixed allocation sized for the peak or the mean load of the episode (privileged).
 
     **Observes:** nothing while it runs. At the first step of an episode it reads the
-    episode's true rates (``env.unwrapped.episode_rates``, information no real autoscaler has,
-    hence ``privileged``) and the batch sizes of the first observation, then sizes every stage
-    with :func:`size_stage` from the stage's latency model (``throughput_rps(b, c)``); each
-    request visits every stage, so each stage serves the whole rate. Every stage's batch
-    service time is kept within SLO / stages where a core count allows it. The allocation is
-    asked for as is: what the cluster cannot place stays pending.
+    episode's true rates (``episode_rates`` of :class:`~themis_env.envs.views.PrivilegedView`,
+    information no real autoscaler has, hence ``privileged``) and the batch sizes of the first
+    observation, then sizes every stage with :func:`size_stage` from the stage's latency model
+    (``throughput_rps(b, c)``); each request visits every stage, so each stage serves the
+    whole rate. Every stage's batch service time is kept within SLO / stages where a core count
+    allows it. The allocation is asked for as is: what the cluster cannot place stays pending.
 
     **Parameters:**
 
@@ -96,7 +96,7 @@ class StaticPolicy(Policy):
         super().__init__(env, mode=mode, utilisation=utilisation)
         self.mode = mode
         self.utilisation = float(utilisation)
-        self._u = unwrap_env(env)
+        self.view = privileged_view(env)
         self.targets: list[tuple[int, int, int]] | None = None
 
     def reset(self) -> None:
@@ -105,7 +105,7 @@ class StaticPolicy(Policy):
 
     def sized_rate(self) -> float:
         """The rate the allocation is sized for [req/s]."""
-        rates = np.asarray(self._u.episode_rates, dtype=float)
+        rates = np.asarray(self.view.episode_rates, dtype=float)
         if rates.size == 0:
             return 0.0
         return float(rates.max() if self.mode == "peak" else rates.mean())
@@ -113,12 +113,12 @@ class StaticPolicy(Policy):
     def act(self, obs: Any) -> np.ndarray:
         """The episode's fixed targets."""
         if self.targets is None:
-            d = self._u.obs_as_dict(obs)
+            d = self.view.obs_as_dict(obs)
             rate = self.sized_rate()
-            budget = self._u.slo_ms / self._u.n_stages
+            budget = self.view.slo_ms / self.view.n_stages
             targets = []
-            models = self._u.pipeline.models
-            for s, (lim, model) in enumerate(zip(self._u.stage_limits, models, strict=True)):
+            models = self.view.pipeline.models
+            for s, (lim, model) in enumerate(zip(self.view.stage_limits, models, strict=True)):
                 batch = int(round(float(d["batch"][s])))
                 n, c = size_stage(
                     model.latency, rate, batch, lim.max_cores, lim.min_replicas, lim.max_replicas,
@@ -126,7 +126,7 @@ class StaticPolicy(Policy):
                 )  # fmt: skip
                 targets.append((n, c, batch))
             self.targets = targets
-        return self._u.encode_targets(self.targets)
+        return self.view.encode_targets(self.targets)
 
 
 class RandomPolicy(Policy):
@@ -147,7 +147,7 @@ class RandomPolicy(Policy):
             raise PolicyError(f"random: seed = {seed!r} must be a non-negative int")
         super().__init__(env, seed=int(seed))
         self.seed = int(seed)
-        self.space = getattr(env, "action_space", None) or unwrap_env(env).action_space
+        self.space = getattr(env, "action_space", None) or policy_view(env).action_space
         if not isinstance(self.space, (spaces.MultiDiscrete, spaces.Discrete, spaces.Box)):
             raise PolicyError(
                 f"random: action space {self.space} is not MultiDiscrete, Discrete or Box"

@@ -1,8 +1,12 @@
 """The Kubernetes Vertical Pod Autoscaler (VPA) on CPU, as a baseline policy.
 
-One VPA per stage, after ``kubernetes-autoscalers.md`` §2 (VPA 1.x recommender and updater):
+One VPA per stage, after the VPA recommender and updater of ``kubernetes/autoscaler@55c37cd``
+(VPA 1.8.0), ``vertical-pod-autoscaler/pkg/``: ``recommender/logic/{recommender,estimator}.go``,
+``recommender/util/{histogram,histogram_options,decaying_histogram}.go``,
+``recommender/model/aggregations_config.go``, ``recommender/config/config.go`` and
+``updater/{config,priority,restriction}/``:
 
-* **Recommender** (§2.1–2.3), every minute: adds one CPU usage sample per ready pod (the env
+* **Recommender**, every minute: adds one CPU usage sample per ready pod (the env
   measures usage on ready replicas; the value is the metrics-server window, see
   :class:`themis_env.baselines.hpa.MetricsWindow`) to a decaying histogram
   (:class:`DecayingHistogram`: exponential buckets from 0.01 core growing 5 %, weight 0.1 ×
@@ -12,7 +16,7 @@ One VPA per stage, after ``kubernetes-autoscalers.md`` §2 (VPA 1.x recommender 
   cores are whole numbers, so target and bounds are rounded up to whole cores (the VPA's
   ``integerCPU`` post-processor) and capped to [1, the stage's max cores] (``minAllowed`` /
   ``maxAllowed`` of the VPA's resource policy).
-* **Updater** (§2.4–2.5), every minute: a stage is updated only when its request lies outside
+* **Updater**, every minute: a stage is updated only when its request lies outside
   [lower, upper] (or, for pods older than 12 h, differs from the target by ≥ 10 %), and only
   if it runs at least ``min_replicas`` (2) pods, within the eviction budget
   (tolerance ⌊0.5 · replicas⌋, at least one pod when all run).
@@ -50,8 +54,9 @@ from typing import Any, NamedTuple
 
 import numpy as np
 from themis_env.baselines.base import Policy
-from themis_env.baselines.hpa import MetricsWindow, requested_targets, unwrap_env
+from themis_env.baselines.hpa import MetricsWindow, requested_targets
 
+from themis_env.envs.views import policy_view
 from themis_env.errors import PolicyError, did_you_mean
 
 __all__ = [
@@ -309,7 +314,8 @@ class VPAPreset:
 PRESETS: dict[str, VPAPreset] = {
     # Upstream defaults: reacts to sustained changes over hours.
     "faithful": VPAPreset(half_life_s=DAY_S, confidence_interval_s=DAY_S),
-    # Minutes instead of a day (kubernetes-autoscalers.md §2.7), so the VPA acts within an episode.
+    # Minutes instead of the recommender's one-day half-life and confidence interval, so the
+    # VPA acts within an episode (with the defaults it follows changes sustained over hours).
     "fast": VPAPreset(
         half_life_s=300.0, confidence_interval_s=600.0, in_place_skip_disruption_budget=True
     ),
@@ -359,7 +365,8 @@ class VPAPolicy(Policy):
     modes; ``docs/features.md``: in-place updates, their budget and fallbacks;
     ``docs/faq.md``: why a single-pod ReplicaSet is not updated), the Kubernetes task "Resize
     CPU and Memory Resources assigned to Containers" (in-place resize, KEP-1287), and the
-    recommender and updater code summarised in ``kubernetes-autoscalers.md`` §2.1–2.7 and §3.
+    recommender and updater code of ``kubernetes/autoscaler@55c37cd`` named in the module
+    docstring.
     """
 
     name = "vpa"
@@ -410,9 +417,9 @@ class VPAPolicy(Policy):
             **overrides,
         )
         self.mode = mode
-        self._u = unwrap_env(env)
-        self.n_stages = int(self._u.n_stages)
-        self.dt = float(self._u.decision_interval_s)
+        self.view = policy_view(env)
+        self.n_stages = int(self.view.n_stages)
+        self.dt = float(self.view.decision_interval_s)
         self.window_s = float(metrics_window_s)
         self.lag_s = float(metrics_lag_s)
         self.margin = float(margin)
@@ -421,8 +428,8 @@ class VPAPolicy(Policy):
             1, int(math.ceil(self.preset.recommender_interval_s / self.dt - _EPS))
         )
         self.updater_steps = max(1, int(math.ceil(self.preset.updater_interval_s / self.dt - _EPS)))
-        limits = self._u.stage_limits
-        cores_per_node = int(getattr(getattr(self._u, "cluster", None), "cores_per_node", 10**9))
+        limits = self.view.stage_limits
+        cores_per_node = int(self.view.cluster.cores_per_node)
         self.max_allowed = [min(lim.max_cores, cores_per_node) for lim in limits]
         self.stage_min_replicas = [lim.min_replicas for lim in limits]
         self.reset()
@@ -448,7 +455,7 @@ class VPAPolicy(Policy):
 
     def act(self, obs: Any) -> np.ndarray:
         """Targets for this step: resizes (or eviction waves) on updater loops, else held."""
-        d = self._u.obs_as_dict(obs)
+        d = self.view.obs_as_dict(obs)
         if self._targets is None:
             self._start(d)
         assert self._targets is not None
@@ -468,7 +475,7 @@ class VPAPolicy(Policy):
         if self._calls % self.updater_steps == 0:
             self._updater_loop(t, d)
         self._calls += 1
-        return self._u.encode_targets(self._targets)
+        return self.view.encode_targets(self._targets)
 
     def _recommender_loop(self, t: float, d: dict[str, np.ndarray]) -> None:
         usage = self._metrics.read(t)

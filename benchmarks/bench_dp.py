@@ -1,11 +1,12 @@
 """Themis DP decision time: themis-env's solvers beside a straightforward loop implementation.
 
-One Themis decision solves the horizontal DP for the current load and for the forecast, and
-the vertical DP at the current replicas, with its fallback (binary search on the load the
-replicas carry, then extra replicas) when they cannot carry the load (reference §1.6, §1.7;
-the arXiv rule always solves all three). This benchmark times that full decision on the video
-and nlp pipelines in both presets (``themis-arxiv``, ``themis-2025``) over every integer load
-of the paper's range for the pipeline, from two states:
+One Themis decision solves the horizontal DP for the current load and for the forecast, and the
+vertical DP at the current replicas, with its fallback (binary search on the load the replicas
+carry, then extra replicas) when they cannot carry the load (``adapter/optimizer.py`` and
+``adapter/main.py`` of ``mehransi/Themis``; the arXiv rule always solves all three). This
+benchmark times that full decision on the video and nlp pipelines in both presets
+(``themis-arxiv``, ``themis-2025``) over every integer load of the paper's range for the
+pipeline, from two states:
 
 * ``1 replica``: one replica per stage, so the vertical fallback runs for most loads;
 * ``planned``: the replicas of the horizontal plan for the load (no fallback).
@@ -17,6 +18,20 @@ fallback), timed on the same inputs and checked to give the same plans.
 
 The solvers' kernels are compiled by numba on first use and cached on disk; the one-off
 compile (or cache load) is excluded from the timings and reported separately.
+
+It then times the decisions of IPA (arXiv 2308.12871) and InfAdapter (arXiv 2304.10892) at the
+sizes of their presets, beside the same programs solved by HiGHS (``scipy.optimize.milp``), and
+checks on every input that both reach the same objective:
+
+* IPA, video: 2 stages × 5 variants × batch 1/2/4/8, replicas up to 100. The variants are the
+  shipped YOLOv5n and ResNet18 profiles (``themis-arxiv``) with their latency scaled by
+  1, 1.5, 2.2, 3 and 4 (synthetic larger variants), YOLOv5 and ResNet accuracies, base
+  allocations and SLA by IPA's rules (up to 8 cores); loads 1..100 req/s, each decision from the
+  previous plan.
+* InfAdapter, ResNet: 5 variants (the published ResNet accuracies and load times), 20 cores;
+  capacity lines drawn (seeded) with slopes of 3 to 25 req/s per core, like the profiled ones;
+  loads 27..274 req/s (the InfAdapter trace), each decision from the previous allocation. MSP
+  beside it.
 
 Run: ``python benchmarks/bench_dp.py [--quick]``. The last line is one JSON object.
 """
@@ -32,11 +47,17 @@ import time
 from collections.abc import Callable
 from functools import partial
 
+import numpy as np
+from themis_env.baselines.infadapter import InfProblem, InfSolver, InfVariant
+from themis_env.baselines.infadapter.milp import solve_milp as inf_milp
+from themis_env.baselines.ipa import IpaProblem, IpaSolver, IpaStage, stage_sla_ms
+from themis_env.baselines.ipa.milp import solve_milp as ipa_milp
 from themis_env.baselines.themis import ARXIV, THEMIS_2025, SolverPreset, ThemisSolver
 
 from themis_env.config import load_pipeline
+from themis_env.sim.latency import LatencyModel
 
-# Loads of the Themis slice scaled by the presets' divisors (reference §2.2), req/s.
+# Loads of the Themis slice scaled by the presets' divisors (mehransi/Themis starter.py), req/s.
 RANGES = {
     ("video", "arxiv"): (7, 62),
     ("video", "2025"): (21, 183),
@@ -260,7 +281,140 @@ def main() -> None:
         result[f"themis_decision_ms_{pipeline}_{preset_key}"] = round(median, 4)
         loops[f"reference_loop_ms_{pipeline}_{preset_key}"] = round(loop_median, 3)
     print("plans identical to the loop implementation on every input: yes")
+    result.update(variant_decisions(repeats, 1 if args.quick else 3))
     print(json.dumps({**result, **loops}))
+
+
+# --------------------------------------------------------------------------- IPA, InfAdapter
+IPA_SCALES = (1.0, 1.5, 2.2, 3.0, 4.0)  # latency of the synthetic larger variants
+YOLO_ACC = (45.7, 56.8, 64.1, 67.3, 68.9)  # YOLOv5 n/s/m/l/x mAP (IPA's accuracies)
+RESNET_ACC = (69.75, 73.31, 76.13, 77.37, 78.31)  # ResNet 18/34/50/101/152 top-1
+RESNET_LOAD_S = (6.44, 6.79, 6.82, 7.77, 8.52)  # InfAdapter's model load times
+
+
+def ipa_video() -> IpaSolver:
+    """IPA on the video pipeline: 2 stages × 5 variants × 4 batches, replicas up to 100."""
+    pipe = load_pipeline("themis-arxiv/video")
+    stages, sla = [], 0.0
+    names = ("detect", "classify")
+    for model, accs, name in zip(pipe.models, (YOLO_ACC, RESNET_ACC), names, strict=True):
+        variants = [
+            (
+                f"{model.name}-x{k}",
+                acc,
+                LatencyModel("parametric", *(f * v for v in model.latency.params)),
+            )
+            for k, (f, acc) in enumerate(zip(IPA_SCALES, accs, strict=True))
+        ]
+        # IPA's task SLA; the pipeline SLA is their sum.
+        stage_sla = stage_sla_ms([m for _, _, m in variants], 8)
+        sla += stage_sla
+        stages.append(
+            IpaStage.from_latency_models(name, variants, max_cores=8, stage_sla=stage_sla)
+        )
+    return IpaSolver(IpaProblem(tuple(stages), sla))
+
+
+def infadapter_resnet(seed: int = 0) -> InfSolver:
+    """InfAdapter with 5 ResNet-like variants on 20 cores (seeded capacity lines)."""
+    rng = np.random.default_rng(seed)
+    slopes = np.sort(np.exp(rng.uniform(np.log(3), np.log(25), 5)))[::-1]
+    variants = tuple(
+        InfVariant(f"resnet-{k}", acc / 100, float(a), float(rng.uniform(-6, 2)), lt)
+        for k, (acc, a, lt) in enumerate(zip(RESNET_ACC, slopes, RESNET_LOAD_S, strict=True))
+    )
+    return InfSolver(InfProblem(variants))
+
+
+def time_sequence(fn: Callable[[int, object], object], loads: list[int], repeats: int):
+    """Per-decision wall times [ms], each decision from the previous one's plan."""
+    out = []
+    for _ in range(repeats):
+        prev = None
+        for lam in loads:
+            t0 = time.perf_counter()
+            prev = fn(lam, prev)
+            out.append((time.perf_counter() - t0) * 1e3)
+    return out
+
+
+def variant_decisions(repeats: int, milp_repeats: int) -> dict[str, float]:
+    """Time IPA and InfAdapter decisions beside HiGHS; check equal objectives."""
+    t0 = time.perf_counter()
+    ipa = ipa_video()
+    ipa_build = (time.perf_counter() - t0) * 1e3
+    t0 = time.perf_counter()
+    inf = infadapter_resnet()
+    inf_build = (time.perf_counter() - t0) * 1e3
+    ipa_loads = list(range(1, 101))
+    inf_loads = list(range(27, 275))
+
+    def ipa_step(lam, prev):
+        current = (
+            None
+            if prev is None or not prev.feasible
+            else [(s.variant_index, s.batch, s.replicas) for s in prev.stages]
+        )
+        return ipa.solve(lam, current=current)
+
+    def inf_step(lam, prev):
+        return inf.solve(lam, None if prev is None else prev.cores)
+
+    def msp_step(lam, prev):
+        return inf.msp(lam, None if prev is None else prev.cores)
+
+    # Same objective as HiGHS on every input of the sequences.
+    prev = None
+    for lam in ipa_loads:
+        plan = ipa_step(lam, prev)
+        ref = ipa_milp(ipa, lam)
+        assert plan.feasible == (ref is not None), lam
+        if ref is not None:
+            assert math.isclose(plan.objective, ref[0], abs_tol=1e-6), (lam, plan, ref)
+        prev = plan
+    for step, single in ((inf_step, False), (msp_step, True)):
+        prev = None
+        for lam in inf_loads:
+            plan = step(lam, prev)
+            ref = inf_milp(inf, lam, None if prev is None else prev.cores, single=single)
+            assert plan.feasible == (ref is not None), lam
+            if ref is not None:
+                assert math.isclose(plan.objective, ref[0], abs_tol=1e-6), (lam, plan, ref)
+            prev = plan
+    rows = {
+        "ipa_video": (ipa_step, ipa_loads, lambda lam, p: ipa_milp(ipa, lam), ipa_build),
+        "infadapter_resnet": (
+            inf_step,
+            inf_loads,
+            lambda lam, p: inf_milp(inf, lam),
+            inf_build,
+        ),
+        "msp_resnet": (
+            msp_step,
+            inf_loads,
+            lambda lam, p: inf_milp(inf, lam, single=True),
+            inf_build,
+        ),
+    }
+    print(
+        f"{'decision':>17} {'inputs':>6} {'build ms':>8} {'median ms':>9} {'p90 ms':>7} "
+        f"{'HiGHS ms':>8} {'speed-up':>8}"
+    )
+    out: dict[str, float] = {}
+    for name, (step, loads, milp_step, build) in rows.items():
+        times = time_sequence(step, loads, repeats)
+        milp_times = time_sequence(milp_step, loads[::4], milp_repeats)
+        median = statistics.median(times)
+        p90 = statistics.quantiles(times, n=10)[-1]
+        milp_median = statistics.median(milp_times)
+        print(
+            f"{name:>17} {len(loads):>6} {build:>8.1f} {median:>9.3f} {p90:>7.3f} "
+            f"{milp_median:>8.2f} {milp_median / median:>7.0f}x"
+        )
+        out[f"{name}_decision_ms"] = round(median, 4)
+        out[f"{name}_highs_ms"] = round(milp_median, 3)
+    print("objectives equal to HiGHS on every input: yes")
+    return out
 
 
 if __name__ == "__main__":

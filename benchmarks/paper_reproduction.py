@@ -36,39 +36,41 @@ from typing import Any
 import numpy as np
 
 from themis_env.evaluation.harness import run_leaderboard
+from themis_env.evaluation.run_record import RunRecord
 from themis_env.resources import shared_traces_dir
 
 POLICIES = ("themis", "horizontal", "vertical", "hpa", "vpa")
 
 
-def pipeline_and_preset(record: dict[str, Any]) -> tuple[str, str]:
+def pipeline_and_preset(record: RunRecord) -> tuple[str, str]:
     """``("video", "arxiv")`` from the record's pipeline reference ``themis-arxiv/video``."""
-    ref = str(record["scenario_config"]["pipeline"])
+    ref = str((record.scenario_config or {})["pipeline"])
     preset, _, pipeline = ref.rpartition("/")
     return pipeline, preset.removeprefix("themis-")
 
 
-def summarise(records: list[dict[str, Any]], baseline: str) -> tuple[dict[str, Any], list[str]]:
+def summarise(records: list[RunRecord], baseline: str) -> tuple[dict[str, Any], list[str]]:
     """Per (pipeline, preset, policy): mean violation and cost over seeds, and the ratios."""
-    cells: dict[tuple[str, str, str], list[dict[str, Any]]] = defaultdict(list)
+    cells: dict[tuple[str, str, str], list[RunRecord]] = defaultdict(list)
     fallback: dict[tuple[str, str], bool] = {}
     failed = []
     for r in records:
-        label = r["policy"]["label"]
-        if r["status"] != "ok":
-            failed.append(f"{r['scenario']}/{label}/seed{r['seed']}: {r['error']['message']}")
+        label = r.policy.label
+        if not r.ok:
+            message = r.error.message if r.error is not None else "no error recorded"
+            failed.append(f"{r.scenario}/{label}/seed{r.seed}: {message}")
             continue
         pipe, preset = pipeline_and_preset(r)
         cells[(pipe, preset, label)].append(r)
-        fallback[(pipe, preset)] = fallback.get((pipe, preset), False) or r["trace"]["fallback"]
+        fallback[(pipe, preset)] = fallback.get((pipe, preset), False) or r.trace_fallback
     out: dict[str, Any] = {}
     for (pipe, preset, label), runs in sorted(cells.items()):
-        viol = float(np.mean([r["kpis"]["slo_violation_rate"] for r in runs]))
-        cost = float(np.mean([r["kpis"]["cost"] for r in runs]))
+        viol = float(np.mean([r.kpi("slo_violation_rate") for r in runs]))
+        cost = float(np.mean([r.kpi("cost") for r in runs]))
         prefix = f"{pipe}_{preset}_{label}"
         out[f"{prefix}_violation"] = viol
         out[f"{prefix}_cost"] = cost
-        out[f"{prefix}_mean_cores"] = float(np.mean([r["kpis"]["mean_cores"] for r in runs]))
+        out[f"{prefix}_mean_cores"] = float(np.mean([r.kpi("mean_cores") for r in runs]))
         out[f"{prefix}_seeds"] = len(runs)
     for pipe, preset, label in sorted(cells):
         base = f"{pipe}_{preset}_{baseline}"

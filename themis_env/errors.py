@@ -19,6 +19,7 @@ __all__ = [
     "InvalidActionError",
     "DependencyNotInstalled",
     "PolicyError",
+    "RecordError",
     "did_you_mean",
 ]
 
@@ -52,6 +53,10 @@ class InvalidActionError(ThemisError, ValueError):
 
 class PolicyError(ThemisError, ValueError):
     """An unknown policy name or a policy that cannot run on the given env."""
+
+
+class RecordError(ThemisError, ValueError):
+    """A run record that is not a well-formed record of a schema this version reads."""
 
 
 class DependencyNotInstalled(ThemisError, ImportError):

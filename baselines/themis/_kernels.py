@@ -6,10 +6,11 @@ Options of stage s are indexed k = c·B + b
 (cores outer, batch inner, zero-based), the authors' loop order. A latency of ``BIG`` marks a
 padded option that does not exist.
 
-The DP's answer (reference §1.6) is found by enumerating the per-stage Pareto options: least
-cost; then least total latency; then least latency of the last stage, of the one before, and
-so on; an option beaten on both latency and cost by another of its stage is never in that
-answer, and among options of equal (latency, cost) the first in loop order is kept.
+The answer of the authors' DP (``horizontal_2d``/``vertical_2d``, ``adapter/optimizer.py`` of
+``mehransi/Themis`` at ``b01017f`` and ``8b3bfdd``) is found by enumerating the per-stage Pareto
+options: least cost; then least total latency; then least latency of the last stage, of the one
+before, and so on; an option beaten on both latency and cost by another of its stage is never in
+that answer, and among options of equal (latency, cost) the first in loop order is kept.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """Themis's two-stage controller: vertical scaling on surges, horizontal once stable.
 
-Every decision interval (reference §1.7):
+Every decision interval (``Adapter.adapt`` in ``adapter/main.py`` of ``mehransi/Themis``: at
+``b01017f``, the code of arXiv 2407.14843 v1, and at ``8b3bfdd``, the 2025 code):
 
 1. λ_now from the recent arrivals (arXiv: int(mean of the last 2 s); 2025: ceil(max of the
    last 5 s)); a load predictor forecasts the max of the next 10 s.
@@ -55,6 +56,7 @@ __all__ = [
     "ARXIV_CONTROLLER",
     "THEMIS_2025_CONTROLLER",
     "Decision",
+    "StabilisingController",
     "TwoStageController",
     "HorizontalOnlyController",
     "VerticalOnlyController",
@@ -67,7 +69,7 @@ Target = tuple[int, int, int]
 
 @dataclass(frozen=True)
 class ControllerPreset:
-    """Controller parameters of one Themis version (§1.7, §1.9).
+    """Controller parameters of one Themis version (``adapter/main.py``, ``starter.py``).
 
     Attributes:
         name: Preset name (``themis-arxiv`` or ``themis-2025``).
@@ -141,22 +143,23 @@ class Decision:
     reason: str = ""
 
 
-class TwoStageController:
-    """The Themis controller over a :class:`ThemisSolver`; no env needed.
+class StabilisingController:
+    """What the Themis controllers that apply the horizontal DP's plan share.
+
+    Targets kept within the limits, the count of consecutive horizontal requests
+    (stabilisation), and the make-before-break step that adds replicas at the current cores
+    before shrinking them. :class:`TwoStageController` and :class:`HorizontalOnlyController`
+    add their own ``decide``.
 
     Args:
         solver: The pipeline's solver (its preset should match ``preset.solver``).
         preset: A :class:`ControllerPreset` or its name.
-        predictor: Forecasts the max load of the next ``preset.horizon_s`` seconds.
         decision_interval_s: The interval the controller runs at [s] (converts
             ``stabilisation_s`` to decisions); defaults to the preset's.
         stabilisation: Overrides the preset's count of consecutive horizontal requests.
         pipeline: Pipeline name, for the arXiv per-pipeline stabilisation (5 for video).
         min_replicas: Lower bound per stage on every target.
         max_replicas: Upper bound per stage on every target.
-        forecast_reference: What the arXiv rule (c) compares the forecast with:
-            ``recent-max`` (the max of the last ``horizon_s`` seconds, default) or ``rate``
-            (λ_now, the code's literal comparison).
         cluster_cores: Cores of the whole cluster, to size the make-before-break step
             (None: no limit).
         transition_timeout_s: Longest wait for new replicas before the 1-core plan applies.
@@ -166,26 +169,18 @@ class TwoStageController:
         self,
         solver: ThemisSolver,
         preset: ControllerPreset | str,
-        predictor: LoadPredictor,
         *,
         decision_interval_s: float | None = None,
         stabilisation: int | None = None,
         pipeline: str = "",
         min_replicas: Sequence[int] | None = None,
         max_replicas: Sequence[int] | None = None,
-        forecast_reference: Literal["recent-max", "rate"] = "recent-max",
         cluster_cores: int | None = None,
         transition_timeout_s: float = 30.0,
     ) -> None:
         self.cluster_cores = cluster_cores
         self.transition_timeout_s = float(transition_timeout_s)
         self._pending: tuple[tuple[Target, ...], float, tuple[int, ...]] | None = None
-        if forecast_reference not in ("recent-max", "rate"):
-            raise ConfigError(
-                f"forecast_reference = {forecast_reference!r} is not allowed; choose "
-                "'recent-max' or 'rate'"
-            )
-        self.forecast_reference = forecast_reference
         if isinstance(preset, str):
             if preset not in CONTROLLER_PRESETS:
                 raise ConfigError(
@@ -195,7 +190,6 @@ class TwoStageController:
             preset = CONTROLLER_PRESETS[preset]
         self.preset = preset
         self.solver = solver
-        self.predictor = predictor
         self.interval = float(decision_interval_s or preset.decision_interval_s)
         if stabilisation is None:
             stabilisation = preset.stabilisation
@@ -212,10 +206,9 @@ class TwoStageController:
         self.counter = 0
 
     def reset(self) -> None:
-        """Forget the stabilisation count, a pending transition and the predictor's state."""
+        """Forget the stabilisation count and a pending transition."""
         self.counter = 0
         self._pending = None
-        self.predictor.reset()
 
     # ------------------------------------------------------------------ helpers
     def _clamp(self, targets: Sequence[Target]) -> tuple[Target, ...]:
@@ -227,43 +220,12 @@ class TwoStageController:
             out.append((n, c, b))
         return tuple(out)
 
-    def throughput(self, current: Sequence[Target]) -> int:
-        """T_now: min over stages of n_s · floor(1000·b_s / l_s(b_s, c_s)) [req/s] (§1.4)."""
-        rates = []
-        for s, (n, c, b) in enumerate(current):
-            lat = int(self.solver.stages[s].latency_ms[b - 1, c - 1])
-            rates.append(n * (1000 * b // lat))
-        return min(rates)
-
-    def _vertical(self, plan: Plan, current: Sequence[Target]) -> tuple[Target, ...]:
-        # No vertical scale-down while in the vertical phase; extra pods get the new cores.
-        return self._clamp(
-            [
-                (n + st.extra, max(st.cores, c), st.batch)
-                for st, (n, c, _) in zip(plan.stages, current, strict=True)
-            ]
-        )
-
     def _horizontal(self, plan: Plan, current: Sequence[Target]) -> tuple[Target, ...]:
         out = []
         for st, (_, c, _) in zip(plan.stages, current, strict=True):
             extra = 1 if self.preset.stability_replica and c > st.cores else 0
             out.append((st.replicas + extra, st.cores, st.batch))
         return self._clamp(out)
-
-    def _degraded(
-        self, load: int, forecast: float, current: Sequence[Target], h_now: Plan
-    ) -> Decision:
-        if h_now.feasible:
-            return Decision(
-                self._horizontal(h_now, current),
-                "degraded",
-                load,
-                forecast,
-                "no vertical plan even at 1 req/s; horizontal plan applied",
-            )
-        best = self.solver.max_out(load, min_replicas=[n for n, _, _ in current])
-        return Decision(self._clamp(best.targets()), "degraded", load, forecast, best.reason)
 
     def _apply_horizontal(
         self,
@@ -329,6 +291,101 @@ class TwoStageController:
         self._pending = (final, waited, wanted)
         return Decision(self._clamp(current), "hold", load, forecast, "waiting for new replicas")
 
+
+class TwoStageController(StabilisingController):
+    """The Themis controller over a :class:`ThemisSolver`; no env needed.
+
+    Args:
+        solver: The pipeline's solver (its preset should match ``preset.solver``).
+        preset: A :class:`ControllerPreset` or its name.
+        predictor: Forecasts the max load of the next ``preset.horizon_s`` seconds.
+        decision_interval_s: The interval the controller runs at [s] (converts
+            ``stabilisation_s`` to decisions); defaults to the preset's.
+        stabilisation: Overrides the preset's count of consecutive horizontal requests.
+        pipeline: Pipeline name, for the arXiv per-pipeline stabilisation (5 for video).
+        min_replicas: Lower bound per stage on every target.
+        max_replicas: Upper bound per stage on every target.
+        forecast_reference: What the arXiv rule (c) compares the forecast with:
+            ``recent-max`` (the max of the last ``horizon_s`` seconds, default) or ``rate``
+            (λ_now, the code's literal comparison).
+        cluster_cores: Cores of the whole cluster, to size the make-before-break step
+            (None: no limit).
+        transition_timeout_s: Longest wait for new replicas before the 1-core plan applies.
+    """
+
+    def __init__(
+        self,
+        solver: ThemisSolver,
+        preset: ControllerPreset | str,
+        predictor: LoadPredictor,
+        *,
+        decision_interval_s: float | None = None,
+        stabilisation: int | None = None,
+        pipeline: str = "",
+        min_replicas: Sequence[int] | None = None,
+        max_replicas: Sequence[int] | None = None,
+        forecast_reference: Literal["recent-max", "rate"] = "recent-max",
+        cluster_cores: int | None = None,
+        transition_timeout_s: float = 30.0,
+    ) -> None:
+        if forecast_reference not in ("recent-max", "rate"):
+            raise ConfigError(
+                f"forecast_reference = {forecast_reference!r} is not allowed; choose "
+                "'recent-max' or 'rate'"
+            )
+        super().__init__(
+            solver,
+            preset,
+            decision_interval_s=decision_interval_s,
+            stabilisation=stabilisation,
+            pipeline=pipeline,
+            min_replicas=min_replicas,
+            max_replicas=max_replicas,
+            cluster_cores=cluster_cores,
+            transition_timeout_s=transition_timeout_s,
+        )
+        self.forecast_reference = forecast_reference
+        self.predictor = predictor
+
+    def reset(self) -> None:
+        """Forget the stabilisation count, a pending transition and the predictor's state."""
+        super().reset()
+        self.predictor.reset()
+
+    def throughput(self, current: Sequence[Target]) -> int:
+        """T_now: min over stages of n_s · floor(1000·b_s / l_s(b_s, c_s)) [req/s].
+
+        As ``get_throughput`` in ``mehransi/Themis@8b3bfdd:adapter/optimizer.py``.
+        """
+        rates = []
+        for s, (n, c, b) in enumerate(current):
+            lat = int(self.solver.stages[s].latency_ms[b - 1, c - 1])
+            rates.append(n * (1000 * b // lat))
+        return min(rates)
+
+    def _vertical(self, plan: Plan, current: Sequence[Target]) -> tuple[Target, ...]:
+        # No vertical scale-down while in the vertical phase; extra pods get the new cores.
+        return self._clamp(
+            [
+                (n + st.extra, max(st.cores, c), st.batch)
+                for st, (n, c, _) in zip(plan.stages, current, strict=True)
+            ]
+        )
+
+    def _degraded(
+        self, load: int, forecast: float, current: Sequence[Target], h_now: Plan
+    ) -> Decision:
+        if h_now.feasible:
+            return Decision(
+                self._horizontal(h_now, current),
+                "degraded",
+                load,
+                forecast,
+                "no vertical plan even at 1 req/s; horizontal plan applied",
+            )
+        best = self.solver.max_out(load, min_replicas=[n for n, _, _ in current])
+        return Decision(self._clamp(best.targets()), "degraded", load, forecast, best.reason)
+
     # ------------------------------------------------------------------ decide
     def decide(
         self, history: np.ndarray, current: Sequence[Target], ready: Sequence[int] | None = None
@@ -388,8 +445,8 @@ class TwoStageController:
         return Decision(self._vertical(v_now, current), "vertical", load, forecast)
 
 
-class HorizontalOnlyController:
-    """The paper's horizontal-only baseline (``adapt_ho``, §1.7, §2.3).
+class HorizontalOnlyController(StabilisingController):
+    """The paper's horizontal-only baseline (``ho``: ``adapt_ho`` in ``adapter/main.py``).
 
     Every decision: the horizontal DP for λ_now, 1-core replicas. A decision that adds no
     replica to any stage (a scale-in, or no change) waits until it has been asked for
@@ -416,24 +473,15 @@ class HorizontalOnlyController:
         min_replicas: Sequence[int] | None = None,
         max_replicas: Sequence[int] | None = None,
     ) -> None:
-        # Reuse the two-stage controller's preset handling and clamping; no predictor needed.
-        self._base = TwoStageController(
+        super().__init__(
             solver,
             preset,
-            LoadPredictor(),
             decision_interval_s=decision_interval_s,
             stabilisation=stabilisation,
             pipeline=pipeline,
             min_replicas=min_replicas,
             max_replicas=max_replicas,
         )
-        self.preset = self._base.preset
-        self.solver = solver
-        self.stabilisation = self._base.stabilisation
-
-    def reset(self) -> None:
-        """Forget the stabilisation count."""
-        self._base.counter = 0
 
     def decide(self, history: np.ndarray, current: Sequence[Target]) -> Decision:
         """One decision (see the class docstring)."""
@@ -441,17 +489,19 @@ class HorizontalOnlyController:
         p = self.preset
         load = current_rate(history, p.rate_window_s, p.rate_statistic)
         plan = self.solver.horizontal(load)
-        base = self._base
         if not plan.feasible:
-            base.counter = 0
+            self.counter = 0
             best = self.solver.max_out(load, min_replicas=[n for n, _, _ in current], max_cores=1)
-            return Decision(base._clamp(best.targets()), "degraded", load, float(load), best.reason)
+            return Decision(self._clamp(best.targets()), "degraded", load, float(load), best.reason)
         scale_in = all(st.replicas <= n for st, (n, _, _) in zip(plan.stages, current, strict=True))
-        return base._apply_horizontal(plan, current, load, float(load), scale_in)
+        return self._apply_horizontal(plan, current, load, float(load), scale_in)
 
 
 def sponge_preset(base: SolverPreset) -> SolverPreset:
-    """Sponge's planning rule (§3) on top of a Themis preset's batch-wait model.
+    """Sponge's planning rule on top of a Themis preset's batch-wait model.
+
+    Sponge (arXiv 2404.00704): ``Optimizer.dynainf`` in
+    ``saeid93/sponge@aa00b56c:optimizer/optimizer.py``.
 
     Each stage's queued batches of one second, served back to back on one replica, plus the
     batch-formation wait of ``base`` (the env's dispatcher waits for batches too), must fit
@@ -473,7 +523,7 @@ class VerticalOnlyController:
     """Vertical-only scaling at fixed replicas (Themis's ``vo`` baseline, after Sponge).
 
     Every decision the vertical DP picks cores and batch per stage for λ_now at the fixed
-    replicas; cores go up and down (Sponge, §3, and the arXiv ``vo``). When the replicas
+    replicas; cores go up and down (Sponge's ``dynainf``, and the arXiv ``vo``). When the replicas
     cannot carry λ_now, it keeps the configuration for the largest load they carry (the
     fallback's λ') without adding replicas; when nothing fits, every stage at its fastest
     option. ``rule="sponge"`` plans with Sponge's latency rule (:func:`sponge_preset`): each

@@ -1,12 +1,15 @@
 """A small learned load forecaster: the max rate of the next 10 s from the last 60 s.
 
 The Themis authors train a Keras LSTM(25) on the first 14 days of the Twitter 2021-08 trace
-(reference §1.7): the input is the six 10-s maxima of the last 60 s, the target the max of the
-next 10 s, samples every 10 s, zero seconds (gaps in the capture) removed. Their weights are not
-public. This module is a NumPy-only stand-in trained the same way (see
-``baselines/themis/train_forecaster.py``): a one-hidden-layer MLP on the six maxima divided by
+(``mehransi/Themis@b01017f:adapter/LSTM/train.py``): the input is the six 10-s maxima of the last 60
+s, the target the max of the next 10 s, samples every 10 s, zero seconds (gaps in the capture)
+removed. Their weights are not public. This module is a NumPy-only stand-in trained the same way
+(see ``baselines/themis/train_forecaster.py``): a one-hidden-layer MLP on the six maxima divided by
 their mean, predicting the next max in the same unit, so it applies to any trace scaling (the
 scenarios divide the trace by 1.5 to 21). Inference costs a few microseconds.
+
+The window count, window width and horizon are parameters (defaults: Themis's six 10-s windows
+and 10-s horizon), so IPA and InfAdapter train and load the same model with their own inputs.
 """
 
 from __future__ import annotations
@@ -55,11 +58,13 @@ class MaxForecaster:
     """One-hidden-layer tanh MLP: six relative 10-s maxima → next-10-s max (relative).
 
     Attributes:
-        w1: (6, H) input weights.
+        w1: (W, H) input weights, W windows (6 for Themis).
         b1: (H,) hidden bias.
         w2: (H,) output weights.
         b2: Output bias.
         meta: Training record (trace, split, seed, errors), saved with the weights.
+        width_s: Seconds per input window.
+        horizon_s: Seconds the forecast max covers (a multiple of ``width_s``).
     """
 
     w1: np.ndarray
@@ -67,25 +72,41 @@ class MaxForecaster:
     w2: np.ndarray
     b2: float
     meta: dict[str, Any] = field(default_factory=dict)
+    width_s: int = WINDOW_S
+    horizon_s: int = WINDOW_S
+
+    @property
+    def windows(self) -> int:
+        """Number of input windows W."""
+        return int(self.w1.shape[0])
 
     @classmethod
-    def init(cls, hidden: int = 16, seed: int = 0) -> MaxForecaster:
+    def init(
+        cls,
+        hidden: int = 16,
+        seed: int = 0,
+        windows: int = WINDOWS,
+        width_s: int = WINDOW_S,
+        horizon_s: int = WINDOW_S,
+    ) -> MaxForecaster:
         """Random small weights (Glorot-style scale)."""
         rng = np.random.default_rng(seed)
         return cls(
-            rng.normal(0, 1 / np.sqrt(WINDOWS), (WINDOWS, hidden)),
+            rng.normal(0, 1 / np.sqrt(windows), (windows, hidden)),
             np.zeros(hidden),
             rng.normal(0, 1 / np.sqrt(hidden), hidden),
             1.0,
+            width_s=width_s,
+            horizon_s=horizon_s,
         )
 
     def predict_relative(self, x: np.ndarray) -> np.ndarray:
-        """Relative next max for relative inputs ``x`` of shape (N, 6)."""
+        """Relative next max for relative inputs ``x`` of shape (N, W)."""
         return np.tanh(x @ self.w1 + self.b1) @ self.w2 + self.b2
 
     def predict(self, history: np.ndarray) -> float:
-        """Forecast max rate of the next 10 s [req/s] from a per-second history (oldest first)."""
-        x, scale = features(window_maxima(history))
+        """Forecast max rate of the next ``horizon_s`` [req/s] from a per-second history."""
+        x, scale = features(window_maxima(history, self.windows, self.width_s))
         return float(max(0.0, self.predict_relative(x)[0] * scale[0]))
 
     def save(self, path: str | Path) -> None:
@@ -99,14 +120,25 @@ class MaxForecaster:
             b2=np.array(self.b2),
             meta_keys=np.array(list(meta)),
             meta_values=np.array(list(meta.values())),
+            width_s=np.array(self.width_s),
+            horizon_s=np.array(self.horizon_s),
         )
 
     @classmethod
-    def load(cls, path: str | Path) -> MaxForecaster:
-        """Read weights written by :meth:`save`.
+    def load(
+        cls,
+        path: str | Path,
+        windows: int = WINDOWS,
+        width_s: int = WINDOW_S,
+        horizon_s: int = WINDOW_S,
+    ) -> MaxForecaster:
+        """Read weights written by :meth:`save`, for the given inputs and horizon.
+
+        Files without ``width_s``/``horizon_s`` entries are 10-s Themis files.
 
         Raises:
-            ConfigError: when the file is missing or is not a forecaster file.
+            ConfigError: when the file is missing, is not a forecaster file, or was trained for
+                other inputs or another horizon.
         """
         path = Path(path)
         if not path.is_file():
@@ -120,13 +152,21 @@ class MaxForecaster:
                     zip(data["meta_keys"].tolist(), data["meta_values"].tolist(), strict=True)
                 )
                 model = cls(data["w1"], data["b1"], data["w2"], float(data["b2"]), meta)
+                if "width_s" in data:
+                    model.width_s = int(data["width_s"])
+                    model.horizon_s = int(data["horizon_s"])
         except (KeyError, ValueError, OSError) as exc:
             raise ConfigError(f"{path} is not a forecaster weights file: {exc}") from exc
         if (
-            model.w1.shape[0] != WINDOWS
+            model.w1.shape[0] != windows
             or model.w1.shape[1] != model.b1.shape[0] != model.w2.shape[0]
         ):
             raise ConfigError(
                 f"{path}: weight shapes {model.w1.shape}, {model.w2.shape} do not fit"
+            )
+        if (model.width_s, model.horizon_s) != (width_s, horizon_s):
+            raise ConfigError(
+                f"{path} forecasts {model.horizon_s} s from {model.width_s}-s windows; "
+                f"expected {horizon_s} s from {width_s}-s windows"
             )
         return model

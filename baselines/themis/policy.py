@@ -1,13 +1,14 @@
 """Env policies built on the Themis solvers: ``themis``, ``horizontal``, ``vertical``, ``oracle``.
 
-All four read only the observation (through ``env.unwrapped.obs_as_dict``: per-second arrival
-history, replicas incl. pending, cores, batch) plus static scenario knowledge read once at
-construction, as the real adapter knows its offline profiles: the stages' latency models
-(``env.unwrapped.pipeline.models[s].latency``, evaluated with the preset's profiling rule), pod
-memory, the SLO, the stage limits and the decision interval. ``oracle`` (and ``themis`` with
-``predictor="oracle"``) also reads the future trace and is marked privileged. Actions come
-from ``env.unwrapped.encode_targets``, so every action mode works (in the delta mode a target
-is approached one step per decision).
+All four read the env through :class:`~themis_env.envs.views.PolicyView`: the observation
+(through ``obs_as_dict``: per-second arrival history, replicas incl. pending, cores, batch) plus
+static scenario knowledge read once at construction, as the real adapter knows its offline
+profiles: the stages' latency models (``pipeline.models[s].latency``, evaluated with the
+preset's profiling rule), pod memory, the SLO, the stage limits and the decision interval.
+``oracle`` (and ``themis`` with ``predictor="oracle"``) also reads the future trace through
+:class:`~themis_env.envs.views.PrivilegedView` and is marked privileged. Actions come from
+``encode_targets``, so every action mode works (in the delta mode a target is approached one
+step per decision).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from themis_env.baselines.themis.controller import (
 from themis_env.baselines.themis.predictors import LoadPredictor, make_predictor
 from themis_env.baselines.themis.solvers import ThemisSolver
 
+from themis_env.envs.views import PolicyView, policy_view, privileged_view
 from themis_env.errors import PolicyError, did_you_mean
 
 __all__ = ["ThemisPolicy", "HorizontalOnlyPolicy", "VerticalOnlyPolicy", "OraclePolicy"]
@@ -35,8 +37,8 @@ __all__ = ["ThemisPolicy", "HorizontalOnlyPolicy", "VerticalOnlyPolicy", "Oracle
 Target = tuple[int, int, int]
 
 
-def _preset_for(env: Any, preset: str | None) -> ControllerPreset:
-    name = preset or env.unwrapped.pipeline.config.preset or "themis-arxiv"
+def _preset_for(view: PolicyView, preset: str | None) -> ControllerPreset:
+    name = preset or view.pipeline.config.preset or "themis-arxiv"
     if name not in CONTROLLER_PRESETS:
         raise PolicyError(
             f"unknown Themis preset {name!r}.{did_you_mean(name, CONTROLLER_PRESETS)} "
@@ -45,14 +47,13 @@ def _preset_for(env: Any, preset: str | None) -> ControllerPreset:
     return CONTROLLER_PRESETS[name]
 
 
-def _solver_for(env: Any, preset: ControllerPreset) -> ThemisSolver:
+def _solver_for(view: PolicyView, preset: ControllerPreset) -> ThemisSolver:
     """The pipeline's solver from the scenario's profiles and stage limits."""
-    u = env.unwrapped
-    models = u.pipeline.models
-    limits = u.stage_limits
+    models = view.pipeline.models
+    limits = view.stage_limits
     return ThemisSolver(
         [m.latency for m in models],
-        u.slo_ms,
+        view.slo_ms,
         preset.solver,
         max_batch=[lim.max_batch for lim in limits],
         max_cores=[lim.max_cores for lim in limits],
@@ -66,12 +67,12 @@ class _ObservingPolicy(Policy):
 
     def __init__(self, env: Any, preset: str | None = None, warmup_s: float = 0.0, **params: Any):
         super().__init__(env, preset=preset, warmup_s=warmup_s, **params)
-        u = env.unwrapped
-        self.preset = _preset_for(env, preset)
-        self.solver = _solver_for(env, self.preset)
-        self.interval = float(u.decision_interval_s)
+        self.view = policy_view(env)
+        self.preset = _preset_for(self.view, preset)
+        self.solver = _solver_for(self.view, self.preset)
+        self.interval = float(self.view.decision_interval_s)
         self.warmup_s = float(warmup_s)
-        self.limits = list(u.stage_limits)
+        self.limits = list(self.view.stage_limits)
         self.last_decision: Decision | None = None
         self._steps = 0
         self._ready: list[int] = []
@@ -82,7 +83,7 @@ class _ObservingPolicy(Policy):
         self.last_decision = None
 
     def _read(self, obs: Any) -> tuple[np.ndarray, list[Target], float]:
-        d = self.env.unwrapped.obs_as_dict(obs)
+        d = self.view.obs_as_dict(obs)
         self._ready = [int(round(float(v))) for v in d["replicas_ready"]]
         elapsed = self._steps * self.interval
         rates = np.asarray(d["arrival_rate"], dtype=np.float64)
@@ -109,7 +110,7 @@ class _ObservingPolicy(Policy):
         else:
             decision = self._decide(history, current)
         self.last_decision = decision
-        return self.env.unwrapped.encode_targets(list(decision.targets))
+        return self.view.encode_targets(list(decision.targets))
 
     def describe(self) -> dict[str, Any]:  # noqa: D102
         out = super().describe()
@@ -129,7 +130,7 @@ class ThemisPolicy(_ObservingPolicy):
     decision interval.
 
     Args:
-        env: The env (any wrappers; ``env.unwrapped`` is an ``InferenceClusterEnv``).
+        env: The env (any wrappers; below them an ``InferenceClusterEnv``).
         preset: ``themis-arxiv`` or ``themis-2025``; default: the pipeline's preset.
         predictor: Load predictor: ``heuristic`` (default), ``learned`` (the shipped forecaster
             trained on the first 14 days of twitter-2021-08; falls back to the heuristic with a
@@ -146,8 +147,8 @@ class ThemisPolicy(_ObservingPolicy):
             under Poisson arrivals never lets Themis go horizontal); see
             :class:`~themis_env.baselines.themis.controller.TwoStageController`.
 
-    Source: reference ``themis-and-related.md`` §1.6–1.9 (``mehransi/Themis`` ``adapter/``
-    ``optimizer.py`` and ``main.py`` at b01017f and 8b3bfdd).
+    Source: Themis (arXiv 2407.14843); the authors' code, ``mehransi/Themis`` ``adapter/``
+    ``optimizer.py``, ``main.py`` and ``starter.py`` at ``b01017f`` (arXiv) and ``8b3bfdd`` (2025).
     """
 
     name = "themis"
@@ -183,11 +184,11 @@ class ThemisPolicy(_ObservingPolicy):
             self.predictor,
             decision_interval_s=self.interval,
             stabilisation=stabilisation,
-            pipeline=env.unwrapped.pipeline.config.name,
+            pipeline=self.view.pipeline.config.name,
             min_replicas=[lim.min_replicas for lim in self.limits],
             max_replicas=[lim.max_replicas for lim in self.limits],
             forecast_reference=forecast_reference,  # type: ignore[arg-type]
-            cluster_cores=env.unwrapped.cluster.nodes * env.unwrapped.cluster.cores_per_node,
+            cluster_cores=self.view.cluster.nodes * self.view.cluster.cores_per_node,
         )
 
     def reset(self) -> None:  # noqa: D102
@@ -209,8 +210,9 @@ class OraclePolicy(ThemisPolicy):
 
     The two-stage controller with λ_now replaced by the true max rate over the next
     ``lookahead_s`` seconds (the load the coming decision must carry) and the oracle predictor
-    (the true max of the next 10 s). It reads ``env.unwrapped.future_rates`` and is
-    therefore not a competitor: it bounds what better forecasting could give Themis.
+    (the true max of the next 10 s). It reads the future trace (``future_rates`` of
+    :class:`~themis_env.envs.views.PrivilegedView`) and is therefore not a competitor: it
+    bounds what better forecasting could give Themis.
 
     Observes: as :class:`ThemisPolicy`, plus the future trace (privileged).
 
@@ -221,7 +223,8 @@ class OraclePolicy(ThemisPolicy):
             the resize delay, rounded up to whole seconds).
         stabilisation: As :class:`ThemisPolicy`.
 
-    Source: issue 5 item 7; controller as :class:`ThemisPolicy`.
+    Source: not in the paper (an upper bound of this project's making); controller as
+    :class:`ThemisPolicy`.
     """
 
     name = "oracle"
@@ -242,9 +245,9 @@ class OraclePolicy(ThemisPolicy):
             stabilisation=stabilisation,
             forecast_reference="rate",
         )
-        u = env.unwrapped
+        self.trace = privileged_view(env)
         if lookahead_s is None:
-            lookahead_s = self.interval + float(u.cluster.resize_delay_s)
+            lookahead_s = self.interval + float(self.view.cluster.resize_delay_s)
         if lookahead_s <= 0:
             raise PolicyError(f"lookahead_s = {lookahead_s} must be > 0")
         self.lookahead_s = float(lookahead_s)
@@ -255,7 +258,7 @@ class OraclePolicy(ThemisPolicy):
         """Decide on the true coming load (no warm-up: the future is known from the start)."""
         history, current, _ = self._read(obs)
         self._steps += 1
-        future = self.env.unwrapped.future_rates(max(1, int(math.ceil(self.lookahead_s))))
+        future = self.trace.future_rates(max(1, int(math.ceil(self.lookahead_s))))
         load = float(future.max()) if len(future) else 0.0
         # The controller takes λ_now from the last seconds of the history it is given, so
         # hand it the coming load as that history.
@@ -264,7 +267,7 @@ class OraclePolicy(ThemisPolicy):
             np.concatenate([history, np.full(window, load)]), current, self._ready
         )
         self.last_decision = decision
-        return self.env.unwrapped.encode_targets(list(decision.targets))
+        return self.view.encode_targets(list(decision.targets))
 
 
 class HorizontalOnlyPolicy(_ObservingPolicy):
@@ -282,7 +285,8 @@ class HorizontalOnlyPolicy(_ObservingPolicy):
             preset's, as :class:`ThemisPolicy`).
         warmup_s: Hold the initial configuration this long [s] (default 0).
 
-    Source: reference §1.7 ("adapt_ho") and §2.3 ("ho").
+    Source: Themis's ``ho`` baseline, ``adapt_ho`` in ``mehransi/Themis`` ``adapter/main.py``
+    (``b01017f``, ``8b3bfdd``), chosen by ``adapter_type`` in ``starter.py``.
     """
 
     name = "horizontal"
@@ -300,7 +304,7 @@ class HorizontalOnlyPolicy(_ObservingPolicy):
             self.preset,
             decision_interval_s=self.interval,
             stabilisation=stabilisation,
-            pipeline=env.unwrapped.pipeline.config.name,
+            pipeline=self.view.pipeline.config.name,
             min_replicas=[lim.min_replicas for lim in self.limits],
             max_replicas=[lim.max_replicas for lim in self.limits],
         )
@@ -325,7 +329,7 @@ class VerticalOnlyPolicy(_ObservingPolicy):
         env: The env.
         preset: ``themis-arxiv`` or ``themis-2025`` (rate measurement); default: the
             pipeline's preset.
-        rule: ``sponge`` (default: Sponge's drain-within-0.9·SLO rule, §3) or ``themis`` (the
+        rule: ``sponge`` (default: Sponge's drain-within-0.9·SLO rule) or ``themis`` (the
             Themis vertical DP, the paper's ``vo`` baseline).
         stabilisation: Consecutive scale-down requests before one applies (default 0, as
             Sponge and the arXiv code; the 2025 code waits 10 s).
@@ -333,8 +337,9 @@ class VerticalOnlyPolicy(_ObservingPolicy):
             i.e. the scenario's initial configuration).
         warmup_s: Hold the initial configuration this long [s] (default 0).
 
-    Source: reference §3 (Sponge, EuroMLSys'24, ``saeid93/sponge`` ``Optimizer.dynainf``) and
-    §1.7/§2.3 ("adapt_vo", "vo").
+    Source: Sponge (EuroMLSys'24, arXiv 2404.00704; ``saeid93/sponge@aa00b56c``
+    ``optimizer/optimizer.py``, ``Optimizer.dynainf``) and Themis's ``vo`` baseline
+    (``adapt_vo`` in ``mehransi/Themis`` ``adapter/main.py``).
     """
 
     name = "vertical"
@@ -383,7 +388,7 @@ class VerticalOnlyPolicy(_ObservingPolicy):
                 (n, c, b) for n, (_, c, b) in zip(self.controller.fixed, current, strict=True)
             ]
             self.last_decision = Decision(tuple(targets), "hold", 0, 0.0, "fixed replicas")
-            return self.env.unwrapped.encode_targets(targets)
+            return self.view.encode_targets(targets)
         return super().act(obs)
 
     def _decide(self, history: np.ndarray, current: list[Target]) -> Decision:

@@ -1,6 +1,7 @@
 """Load predictors for the Themis controller: the max arrival rate of the next seconds.
 
-Themis asks, every decision, whether the load will grow over the next 10 s (reference §1.7):
+Themis asks, every decision, whether the load will grow over the next 10 s (``Adapter.adapt``,
+``mehransi/Themis`` ``adapter/main.py``):
 the arXiv code forecasts the max rate of the next 10 s with an LSTM; the 2025 code classifies
 whether that max exceeds the current throughput. Here every predictor forecasts the max
 [req/s]; the 2025 rule compares it with the throughput. Three are shipped:
@@ -23,6 +24,7 @@ from typing import Any
 import numpy as np
 from themis_env.baselines.themis.forecaster import DEFAULT_WEIGHTS, MaxForecaster
 
+from themis_env.envs.views import PrivilegedView, privileged_view
 from themis_env.errors import ConfigError, PolicyError, did_you_mean
 
 __all__ = [
@@ -125,17 +127,17 @@ class OraclePredictor(LoadPredictor):
     """Privileged: the true max rate of the next seconds, from the env's episode trace.
 
     Args:
-        env: The env (its ``unwrapped.future_rates`` is read).
+        trace: The env's privileged view (its ``future_rates`` is read).
     """
 
     name = "oracle"
     privileged = True
 
-    def __init__(self, env: Any) -> None:
-        self.env = env.unwrapped
+    def __init__(self, trace: PrivilegedView) -> None:
+        self.trace = trace
 
     def predict_max(self, history: np.ndarray, horizon_s: float) -> float:  # noqa: D102
-        future = self.env.future_rates(max(1, int(np.ceil(horizon_s))))
+        future = self.trace.future_rates(max(1, int(np.ceil(horizon_s))))
         return float(future.max()) if len(future) else 0.0
 
 
@@ -169,7 +171,7 @@ def make_predictor(spec: str | LoadPredictor, env: Any = None, **kwargs: Any) ->
     if spec == "oracle":
         if env is None:
             raise PolicyError("the oracle predictor reads the env's future trace: pass env")
-        return OraclePredictor(env)
+        return OraclePredictor(privileged_view(env))
     raise PolicyError(
         f"unknown load predictor {spec!r}.{did_you_mean(str(spec), PREDICTORS)} "
         f"Choose one of {list(PREDICTORS)}"

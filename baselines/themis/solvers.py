@@ -1,7 +1,8 @@
 """Themis's dynamic-programming solvers: horizontal, vertical, and the vertical fallback.
 
-Both solvers answer the same question for a pipeline of S stages (reference
-``themis-and-related.md`` §1.6): pick, per stage s, cores c_s ≤ C_max, batch b_s ≤ B_max and
+Both solvers answer the same question for a pipeline of S stages (``horizontal_2d`` and
+``vertical_2d`` in ``adapter/optimizer.py`` of ``mehransi/Themis`` at ``b01017f`` and
+``8b3bfdd``): pick, per stage s, cores c_s ≤ C_max, batch b_s ≤ B_max and
 replicas n_s so that the end-to-end latency Σ_s [l_s(b_s, c_s) + q(b_s, λ)] stays strictly
 below the SLO, every stage carries the load (n_s · h_s(b_s, c_s) ≥ λ̂), and the cost is least.
 
@@ -22,12 +23,12 @@ another beats on both counts is never part of that answer; for the vertical solv
 depends on the cores only, each core count's fastest batch), in small compiled kernels
 (:mod:`~themis_env.baselines.themis._kernels`, numba, compiled on first use and cached on
 disk). Tests check
-it against every reference output of §1.6, against the DP written loop for loop, and against
-brute-force enumeration.
+it against outputs of the authors' ``adapter/optimizer.py`` (run unchanged), against the DP
+written loop for loop, and against brute-force enumeration.
 
 Loads are integers [req/s], as in the authors' code: λ = ceil(load) sets the batch wait q(b, λ),
 and the capacity constraint uses λ̂ = λ, or round(λ + k·√λ) with the 2025 Poisson headroom
-k = 1 (the 2025 reference outputs pin this split: the wait uses λ, the capacity λ̂).
+k = 1 (the 2025 optimiser's outputs pin this split: the wait uses λ, the capacity λ̂).
 """
 
 from __future__ import annotations
@@ -68,7 +69,7 @@ CostModel = Literal["cores", "memory-equivalent"]
 
 @dataclass(frozen=True)
 class SolverPreset:
-    """How a Themis version models queueing, throughput, headroom and cost (§1.3, §1.4, §1.6).
+    """How a Themis version models queueing, throughput, headroom and cost (``optimizer.py``).
 
     Attributes:
         name: Preset name.
@@ -89,8 +90,8 @@ class SolverPreset:
         slo_fraction: Share of the SLO the plan may use (Sponge keeps a 10 % margin: 0.9).
         drain_batches: Replace a stage's service time l(b, c) by Sponge's drain time
             ceil(λ̂/(b·n))·l(b, c): the batches queued in one second served back to back on
-            one of the n replicas must also meet the SLO (§3). Meant for the vertical solver
-            (the horizontal one sees n = 1).
+            one of the n replicas must also meet the SLO (Sponge's ``dynainf``). Meant for the
+            vertical solver (the horizontal one sees n = 1).
     """
 
     name: str
@@ -214,8 +215,9 @@ class StageProfile:
         memory_gb: float = 1.0,
         name: str = "",
     ) -> StageProfile:
-        """Tabulate l(b, c) = α·b/c + β·b + γ/c + ζ with a preset's rounding (§1.2).
+        """Tabulate l(b, c) = α·b/c + β·b + γ/c + ζ with a preset's rounding.
 
+        The authors' ``adapter/optimizer.py`` and ``starter.py`` (``mehransi/Themis``):
         ``floor`` is the arXiv code's int(l); ``themis-2025`` adds 10 % of l(1, 1) to ζ and
         rounds up, with the multipliers M and M_b.
         """
@@ -393,7 +395,8 @@ class ThemisSolver:
         if not math.isfinite(slo_ms) or slo_ms < 2:
             raise ConfigError(f"slo_ms = {slo_ms!r} must be a finite number >= 2 [ms]")
         self.slo_ms = float(slo_ms)
-        # The final latency must be strictly below the (usable) SLO, in whole ms (§1.4).
+        # The final latency must be strictly below the (usable) SLO, in whole ms: the authors'
+        # DP scans t = 0..SLO-1.
         self.budget = int(math.floor(slo_ms * preset.slo_fraction)) - 1
         for s, p in enumerate(profiles):
             for lim, size, what in (

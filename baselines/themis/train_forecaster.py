@@ -1,18 +1,22 @@
 """Train the Themis load forecaster on the first 14 days of the Twitter 2021-08 trace.
 
-As the authors trained their LSTM (reference §1.7): per-second rates with the zero seconds
-(capture gaps) removed, days 0–13 for training and the rest for testing, one sample every
-10 s with the six 10-s maxima of the last 60 s as input and the max of the next 10 s as
-target. The model is :class:`~themis_env.baselines.themis.forecaster.MaxForecaster` (NumPy MLP),
-trained
-with Adam on the mean squared error of the relative target, the last 10 % of the training days
-held out for early stopping. Prints test errors beside two baselines (the last 10-s max, and
-the heuristic predictor) and writes the weights with their training record.
+As the authors trained their LSTM (``mehransi/Themis@b01017f:adapter/LSTM/train.py``): per-second
+rates with the zero seconds (capture gaps) removed, days 0–13 for training and the rest for testing,
+one sample every 10 s with the six 10-s maxima of the last 60 s as input and the max of the next 10
+s as target. The model is :class:`~themis_env.baselines.themis.forecaster.MaxForecaster` (NumPy
+MLP), trained with Adam on the mean squared error of the relative target, the last 10 % of the
+training days held out for early stopping. Prints test errors beside two baselines (the last 10-s
+max, and the heuristic predictor) and writes the weights with their training record.
 
 Usage::
 
     python -m themis_env.baselines.themis.train_forecaster --trace-dir /path/to/traces \
         --out baselines/themis/forecaster_twitter.npz
+
+``--windows/--width/--horizon`` train the same model for other inputs: IPA's forecaster
+(twelve 10-s maxima, next 20 s) with ``--windows 12 --width 10 --horizon 20 --out
+baselines/ipa/forecaster_twitter.npz``, InfAdapter's (ten 1-min maxima, next minute) with
+``--windows 10 --width 60 --horizon 60 --out baselines/infadapter/forecaster_twitter.npz``.
 """
 
 from __future__ import annotations
@@ -41,13 +45,23 @@ def load_rates(trace_dir: str | None) -> np.ndarray:
     return np.asarray(traces.load("twitter-2021-08", trace_dir=trace_dir).rps, dtype=np.float64)
 
 
-def samples(rates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(six 10-s maxima, next 10-s max) every 10 s, zero seconds removed first."""
+def samples(
+    rates: np.ndarray, windows: int = WINDOWS, width: int = WINDOW_S, horizon: int = WINDOW_S
+) -> tuple[np.ndarray, np.ndarray]:
+    """(``windows`` maxima of ``width`` s, max of the next ``horizon`` s) every ``width`` s.
+
+    Zero seconds are removed first; ``horizon`` must be a multiple of ``width``. The defaults
+    are Themis's: six 10-s maxima and the next 10-s max.
+    """
+    if horizon % width:
+        raise ValueError(f"horizon {horizon} s must be a multiple of the window width {width} s")
+    ahead = horizon // width
     x = rates[rates > 0]
-    blocks = x[: len(x) // WINDOW_S * WINDOW_S].reshape(-1, WINDOW_S).max(axis=1)
-    n = len(blocks) - WINDOWS
-    idx = np.arange(n)[:, None] + np.arange(WINDOWS)[None, :]
-    return blocks[idx], blocks[WINDOWS : WINDOWS + n]
+    blocks = x[: len(x) // width * width].reshape(-1, width).max(axis=1)
+    n = len(blocks) - windows - ahead + 1
+    idx = np.arange(n)[:, None] + np.arange(windows)[None, :]
+    target = blocks[windows + np.arange(n)[:, None] + np.arange(ahead)[None, :]].max(axis=1)
+    return blocks[idx], target
 
 
 def heuristic(maxima: np.ndarray) -> np.ndarray:
@@ -64,13 +78,15 @@ def train(
     seed: int,
     lr: float = 3e-3,
     batch: int = 256,
+    width: int = WINDOW_S,
+    horizon: int = WINDOW_S,
 ) -> tuple[MaxForecaster, list[float]]:
     """Adam on the MSE of relative targets; returns the best model on the held-out tail."""
     xr, scale = features(x)
     yr = y / scale
     cut = int(len(xr) * 0.9)
     xt, yt, xv, yv = xr[:cut], yr[:cut], xr[cut:], yr[cut:]
-    model = MaxForecaster.init(hidden, seed)
+    model = MaxForecaster.init(hidden, seed, x.shape[1], width, horizon)
     params = [model.w1, model.b1, model.w2, np.array([model.b2])]
     m = [np.zeros_like(p) for p in params]
     v = [np.zeros_like(p) for p in params]
@@ -97,7 +113,7 @@ def train(
         if loss < best:
             best, best_params = loss, [p.copy() for p in params]
     w1, b1, w2, b2 = best_params
-    return MaxForecaster(w1, b1, w2, float(b2[0])), history
+    return MaxForecaster(w1, b1, w2, float(b2[0]), width_s=width, horizon_s=horizon), history
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -109,6 +125,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--hidden", type=int, default=16)
     ap.add_argument("--epochs", type=int, default=20)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--windows", type=int, default=WINDOWS, help="input windows (6)")
+    ap.add_argument("--width", type=int, default=WINDOW_S, help="seconds per window (10)")
+    ap.add_argument("--horizon", type=int, default=WINDOW_S, help="forecast horizon [s] (10)")
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
     try:
@@ -117,9 +136,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"cannot load twitter-2021-08: {exc}", file=sys.stderr)
         return 2
     split = args.train_days * DAY_S
-    x_train, y_train = samples(rates[:split])
-    x_test, y_test = samples(rates[split:])
-    model, history = train(x_train, y_train, hidden=args.hidden, epochs=args.epochs, seed=args.seed)
+    shape = (args.windows, args.width, args.horizon)
+    x_train, y_train = samples(rates[:split], *shape)
+    x_test, y_test = samples(rates[split:], *shape)
+    model, history = train(
+        x_train,
+        y_train,
+        hidden=args.hidden,
+        epochs=args.epochs,
+        seed=args.seed,
+        width=args.width,
+        horizon=args.horizon,
+    )
     xr, scale = features(x_test)
     learned = np.maximum(0.0, model.predict_relative(xr) * scale)
     errors = {
@@ -143,11 +171,17 @@ def main(argv: list[str] | None = None) -> int:
         "hidden": args.hidden,
         "epochs": args.epochs,
         "seed": args.seed,
+        "windows": args.windows,
+        "width_s": args.width,
+        "horizon_s": args.horizon,
         "val_mse": round(min(history), 6),
         "test": json.dumps(report),
     }
     model.save(args.out)
-    print(f"samples: train {len(y_train)}, test {len(y_test)} (10-s stride, zero seconds removed)")
+    print(
+        f"samples: train {len(y_train)}, test {len(y_test)} ({args.width}-s stride, "
+        "zero seconds removed)"
+    )
     for name, r in report.items():
         print(
             f"{name:>10}: MAE {r['mae']:.2f} req/s, RMSE {r['rmse']:.2f}, "

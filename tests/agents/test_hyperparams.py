@@ -6,9 +6,9 @@ from themis_env.agents.hyperparams import (
     LinearSchedule,
     config_path,
     load_hyperparams,
-    parse_override,
 )
 
+from themis_env.config.assignments import parse_assignments
 from themis_env.errors import ConfigError
 
 GENERIC = "themis_env/InferenceCluster-v0"
@@ -62,13 +62,14 @@ def test_overrides_replace_keys_and_merge_env_kwargs():
         "action_mode": "delta",
         "obs_mode": "flat",
     }
-    assert parse_override("learning_rate=lin_1e-3") == ("learning_rate", "lin_1e-3")
-    assert parse_override("n_steps=256") == ("n_steps", 256)
-    assert parse_override("learning_rate=1e-5") == ("learning_rate", 1e-5)
-    assert parse_override("gamma=-2.5E+1") == ("gamma", -25.0)
-    assert parse_override("note=e5") == ("note", "e5")
-    with pytest.raises(ConfigError, match="key=value"):
-        parse_override("n_steps")
+
+
+def test_command_line_overrides_use_the_shared_parser():
+    overrides = parse_assignments(["learning_rate=2e-1"], "--hyperparams")
+    overrides["env_kwargs"] = parse_assignments(["reward.w_cost=1e-1"], "--env-kwargs")
+    hp = load_hyperparams("ppo", GENERIC, overrides=overrides)
+    assert hp.algo_kwargs["learning_rate"] == 0.2
+    assert hp.env_kwargs["reward"] == {"w_cost": 0.1}
 
 
 def _write(tmp_path: Path, text: str) -> Path:

@@ -78,3 +78,28 @@ def test_the_shipped_agent_runs_an_episode_deterministically_on_the_default_env(
         b["return"],
     )
     assert a["horizontal_actions"] + a["vertical_actions"] > 0
+
+
+def test_a_shipped_agent_loads_outside_the_checkout(tmp_path):
+    """The saved models name schedules of the package's old top-level module ``agents``.
+
+    From the checkout's root that folder is importable by accident; from anywhere else only the
+    installed names are, so the loader must not need the old ones.
+    """
+    import subprocess
+    import sys
+
+    script = (
+        "import gymnasium as gym, sys, themis_env\n"
+        "from themis_env.agents.evaluate import load_agent\n"
+        "env = gym.make('themis_env/InferenceCluster-v0', scenario='smoke-video', episode_s=5,"
+        " action_mode='delta', obs_mode='flat')\n"
+        f"policy = load_agent({str(ZOO / 'ppo-video-arxiv' / 'ppo.zip')!r}, env)\n"
+        "obs, _ = env.reset(seed=0)\n"
+        "policy.predict(obs)\n"
+        "assert 'agents' not in sys.modules\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr

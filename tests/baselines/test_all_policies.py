@@ -10,22 +10,8 @@ import pytest
 from themis_env.baselines import make_policy, policy_names
 
 from themis_env.envs.registration import registered_ids
-from themis_env.errors import PolicyError
 
 EPISODE_S = 30
-
-
-def build(name: str, env):
-    """The policy, or a skip while the module that implements it is not written yet."""
-    try:
-        return make_policy(name, env)
-    except PolicyError as exc:
-        missing = exc.__cause__
-        if isinstance(missing, ModuleNotFoundError) and (missing.name or "").startswith(
-            "baselines."
-        ):
-            pytest.skip(f"policy {name!r}: its module {missing.name} does not exist yet")
-        raise
 
 
 # The Twitter presets fall back to their synthetic trace where the real one is absent, and say so.
@@ -34,7 +20,7 @@ def build(name: str, env):
 @pytest.mark.parametrize("name", policy_names())
 def test_policy_runs_a_full_episode_within_the_action_space(name, env_id):
     env = gym.make(env_id, episode_s=EPISODE_S)
-    policy = build(name, env)
+    policy = make_policy(name, env)
     obs, _ = env.reset(seed=0)
     steps, truncated, info = 0, False, {}
     while not truncated:

@@ -17,6 +17,9 @@ from themis_env.baselines.themis.predictors import HeuristicPredictor, LoadPredi
 
 from themis_env.errors import ConfigError
 
+# Fitted (α, β, γ, ζ) of the video pipeline, mehransi/Themis experiment_parameters/video.json at
+# b01017f (arXiv) and 8b3bfdd (2025). "Optimiser:" plans below are outputs of the authors'
+# adapter/optimizer.py run unchanged at the same commits.
 ARXIV_VIDEO = [(148.817, 37.494, 5.433, -15.476), (34.693, 2.058, 19.479, 14.259)]
 HEAD_VIDEO = [(39.909, 7.784, 1.833, 0.451), (28.084, 2.627, 6.807, 0.459)]
 
@@ -56,7 +59,7 @@ def test_current_rate_statistics() -> None:
 def test_arxiv_surge_goes_vertical_with_fallback_replicas() -> None:
     ctl = TwoStageController(arxiv_solver(), ARXIV_CONTROLLER, Fixed(33), pipeline="video")
     d = ctl.decide(np.full(20, 33.0), [(1, 1, 1), (1, 1, 1)])
-    # §1.6: vertical {0: [8, 1], 1: [3, 1]} with 1 extra replica per stage.
+    # Optimiser: vertical {0: [8, 1], 1: [3, 1]} with 1 extra replica per stage.
     assert d.mode == "vertical"
     assert d.targets == ((2, 8, 1), (2, 3, 1))
 
@@ -78,7 +81,7 @@ def test_arxiv_stabilisation_then_horizontal() -> None:
     # Held 5 times, applied on the 6th request (the code's counter), then counting restarts.
     assert modes == ["hold"] * 5 + ["horizontal"]
     assert ctl.decide(history, current).mode == "hold"
-    # §1.6 horizontal plan for 20 req/s: {0: [4, 1], 1: [2, 1]} at 1 core.
+    # Optimiser: horizontal plan for 20 req/s: {0: [4, 1], 1: [2, 1]} at 1 core.
     ctl.counter = 5
     assert ctl.decide(history, current).targets == ((4, 1, 1), (2, 1, 1))
 
@@ -136,7 +139,7 @@ def test_2025_rule_pure_scale_in_waits_scale_out_does_not() -> None:
     )
     d = ctl2.decide(np.full(10, 96.0), [(1, 4, 3), (1, 3, 1)])
     assert d.mode == "horizontal"
-    # §1.6 horizontal for 96: {0: [6, 1, 2], 1: [4, 1, 2]}; +1 replica on the stage whose
+    # Optimiser: horizontal for 96: {0: [6, 1, 2], 1: [4, 1, 2]}; +1 replica on the stage whose
     # cores shrink (both), "for stability".
     assert d.targets == ((7, 1, 2), (5, 1, 2))
 
@@ -147,7 +150,7 @@ def test_2025_growth_goes_vertical() -> None:
     )
     d = ctl.decide(np.full(10, 43.0), [(1, 1, 1), (1, 1, 1)])
     assert d.mode == "vertical"
-    assert d.targets == ((1, 4, 3), (1, 3, 1))  # §1.6 vertical for 43
+    assert d.targets == ((1, 4, 3), (1, 3, 1))  # Optimiser: vertical for 43
 
 
 def test_make_before_break_transition() -> None:
@@ -195,7 +198,7 @@ def test_targets_are_clamped_to_replica_limits() -> None:
 
 def test_horizontal_only_controller() -> None:
     ctl = HorizontalOnlyController(arxiv_solver(), ARXIV_CONTROLLER, stabilisation=2)
-    # Scale-out at once, 1-core replicas (§1.6 horizontal for 62).
+    # Scale-out at once, 1-core replicas (optimiser: horizontal for 62).
     d = ctl.decide(np.full(10, 62.0), [(2, 1, 1), (1, 1, 1)])
     assert d.mode == "horizontal" and d.targets == ((13, 1, 1), (4, 1, 2))
     # Scale-in waits 2 requests.
@@ -206,7 +209,7 @@ def test_horizontal_only_controller() -> None:
 def test_vertical_only_controller_keeps_replicas_and_scales_down() -> None:
     ctl = VerticalOnlyController(arxiv_solver(), ARXIV_CONTROLLER, rule="themis")
     up = ctl.decide(np.full(10, 20.0), [(1, 1, 1), (1, 1, 1)])
-    assert up.targets == ((1, 6, 1), (1, 2, 1))  # §1.6 vertical for 20
+    assert up.targets == ((1, 6, 1), (1, 2, 1))  # Optimiser: vertical for 20
     down = ctl.decide(np.full(10, 7.0), list(up.targets))
     assert down.targets == ((1, 2, 1), (1, 1, 1))  # cores come back down
     over = ctl.decide(np.full(10, 62.0), list(down.targets))

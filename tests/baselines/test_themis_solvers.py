@@ -1,4 +1,4 @@
-"""Themis DP solvers: the §1.6 reference outputs, optimality, tie-breaks and infeasibility."""
+"""Themis DP solvers: the authors' outputs, optimality, tie-breaks and infeasibility."""
 
 from __future__ import annotations
 
@@ -26,7 +26,8 @@ from themis_env.errors import ConfigError
 
 P99 = -math.log(0.01)
 
-# §1.2 fitted parameters (α, β, γ, ζ) of the video pipeline, and the presets' profiling rules.
+# Fitted parameters (α, β, γ, ζ) of the video pipeline (mehransi/Themis
+# experiment_parameters/video.json at b01017f and 8b3bfdd), and the presets' profiling rules.
 ARXIV_VIDEO = [(148.817, 37.494, 5.433, -15.476), (34.693, 2.058, 19.479, 14.259)]
 HEAD_VIDEO = [(39.909, 7.784, 1.833, 0.451), (28.084, 2.627, 6.807, 0.459)]
 
@@ -48,7 +49,8 @@ def head_video() -> list[StageProfile]:
 
 
 # --------------------------------------------------------------------------- reference outputs
-# §1.6, [C-head] video: SLO 300, B_max = C_max = 4, mem {2, 1} GB, +√λ, exponential queueing,
+# Outputs of the authors' adapter/optimizer.py run unchanged (mehransi/Themis).
+# At 8b3bfdd (2025), video: SLO 300, B_max = C_max = 4, mem {2, 1} GB, +√λ, exponential queueing,
 # 1 replica per stage. Horizontal {stage: [n, c, b]}; vertical {stage: [c, b]} plus extra.
 HEAD_CASES = [
     (21, [(2, 1, 1), (2, 1, 1)], [(2, 1), (2, 1)], [0, 0]),
@@ -56,7 +58,7 @@ HEAD_CASES = [
     (96, [(6, 1, 2), (4, 1, 2)], [(4, 3), (3, 1)], [2, 2]),
     (183, [(11, 1, 2), (8, 1, 2)], [(4, 3), (3, 1)], [3, 3]),
 ]
-# §1.6, [C-arx] video: SLO 780, B_max = C_max = 8. Horizontal {stage: [n, b]}.
+# At b01017f (arXiv), video: SLO 780, B_max = C_max = 8. Horizontal {stage: [n, b]}.
 ARXIV_CASES = [
     (7, [(2, 1), (1, 1)], [(2, 1), (1, 1)], [0, 0]),
     (20, [(4, 1), (2, 1)], [(6, 1), (2, 1)], [0, 0]),
@@ -66,7 +68,7 @@ ARXIV_CASES = [
 
 
 def test_profile_tables_match_the_reference_tables() -> None:
-    # §1.2 derived tables: YOLOv5n int(l) at c = 1, 2, 4, 8 and YOLOv10n with the 2025 margin.
+    # The authors' formulas: YOLOv5n int(l) at c = 1, 2, 4, 8 and YOLOv10n with the 2025 margin.
     assert arxiv_video()[0].latency_ms[0, [0, 1, 3, 7]].tolist() == [176, 99, 60, 41]
     assert arxiv_video()[1].latency_ms[7, [0, 1, 3, 7]].tolist() == [327, 179, 104, 67]
     assert head_video()[0].latency_ms[3].tolist() == [199, 118, 91, 78]

@@ -85,7 +85,8 @@ def test_confidence_is_min_of_span_and_sample_count():
 
 
 def test_bound_multipliers_match_the_upstream_comments():
-    # 5 min of history: lower bound x0.6; 12 h: upper x3; 24 h: x2 (kubernetes-autoscalers §2.3).
+    # 5 min of history: lower bound x0.6; 12 h: upper x3; 24 h: x2 (the comments of
+    # kubernetes/autoscaler@55c37cd vertical-pod-autoscaler/pkg/recommender/logic/estimator.go).
     five_min = aggregate_of(1.0, [60.0 * k for k in range(6)])
     rec = recommend(five_min)
     e = bucket_end(1.0) * 1.15

@@ -7,6 +7,8 @@ from typing import Any
 import numpy as np
 from themis_env.baselines.base import Policy
 
+from themis_env.evaluation.run_record import RunRecord
+
 HOLD = "tests.evaluation.helpers:HoldPolicy"
 REACTIVE = "tests.evaluation.helpers:ReactivePolicy"
 RANDOM = "tests.evaluation.helpers:SeededRandomPolicy"
@@ -93,10 +95,11 @@ def fake_record(
     status: str = "ok",
     privileged: bool = False,
     fallback: bool = False,
-) -> dict[str, Any]:
-    """A synthetic record with the fields the leaderboard reads."""
-    return {
-        "key": f"{scenario}|{policy}|{seed}",
+    key: str | None = None,
+) -> RunRecord:
+    """A synthetic record with the fields the leaderboard reads (checked like a loaded one)."""
+    data = {
+        "key": key or f"{scenario}|{policy}|{seed}",
         "status": status,
         "scenario": scenario,
         "seed": seed,
@@ -120,5 +123,7 @@ def fake_record(
         }
         if status == "ok"
         else None,
+        "actions": [] if status == "ok" else None,
         "timing": {"decision_ms_mean": 0.1, "wall_s": 1.0},
     }
+    return RunRecord.from_dict(data)

@@ -37,9 +37,9 @@ def test_evaluate_prints_kpis_and_appends_records(
     text = capsys.readouterr().out
     assert "mean ± 95% CI" in text and "SLO violation" in text
     records = read_records(out)
-    assert [r["seed"] for r in records] == [0, 1]
-    assert records[0]["policy"]["params"] == {"per_replica_rps": 6}
-    assert records[0]["scenario_config"]["episode_s"] == 15
+    assert [r.seed for r in records] == [0, 1]
+    assert records[0].policy.params == {"per_replica_rps": 6}
+    assert records[0].scenario_config["episode_s"] == 15
     assert main(argv + ["--json", "--seed-list", "4"]) == 0
     printed = json.loads(capsys.readouterr().out)
     assert printed[0]["seed"] == 4 and printed[0]["status"] == "ok"
@@ -132,13 +132,13 @@ def test_resume_runs_only_the_missing_runs(tmp_path: Path, tiny_suite: Path) -> 
         second = run_leaderboard(tiny_suite, out, resume=True, plots=False, progress=False)
     assert (second.executed, second.skipped) == (3, 5)
     assert len(read_records(records)) == 8
-    assert {r["key"] for r in second.records} == {r["key"] for r in first.records}
+    assert {r.key for r in second.records} == {r.key for r in first.records}
     for a, b in zip(
-        sorted(first.records, key=lambda r: r["key"]),
-        sorted(second.records, key=lambda r: r["key"]),
+        sorted(first.records, key=lambda r: r.key),
+        sorted(second.records, key=lambda r: r.key),
         strict=True,
     ):
-        assert a["kpis"] == b["kpis"]
+        assert a.kpis == b.kpis
     third = run_leaderboard(tiny_suite, out, resume=True, plots=False, progress=False)
     assert (third.executed, third.skipped) == (0, 8)
 
@@ -188,7 +188,6 @@ def test_policies_option_adds_the_references(tmp_path: Path, tiny_suite: Path, c
 
 @pytest.mark.slow
 def test_smoke_suite_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    pytest.importorskip("themis_env.baselines.themis.policy")
     out = tmp_path / "smoke"
     argv = [
         "leaderboard",
@@ -215,7 +214,7 @@ def test_smoke_suite_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[st
     pairs = {"smoke-video": 10 if with_agent else 6, "sentiment-fluctuating-120s": 6}
     assert f"{2 * sum(pairs.values())} runs executed" in capsys.readouterr().out
     records = read_records(out / "records.jsonl")
-    ran = {(r["scenario"], r["policy"]["label"]) for r in records}
+    ran = {(r.scenario, r.policy.label) for r in records}
     assert len(ran) == sum(pairs.values())
     assert ("smoke-video", "ppo") in ran or not with_agent
     assert ("sentiment-fluctuating-120s", "ppo") not in ran

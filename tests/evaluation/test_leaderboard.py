@@ -17,6 +17,7 @@ from themis_env.evaluation.leaderboard import (
     to_json,
     to_markdown,
 )
+from themis_env.evaluation.run_record import RunRecord
 from themis_env.evaluation.suites import ReferenceConfig
 
 # violation, cost per (scenario, policy) and seed 0, 1, 2
@@ -33,7 +34,7 @@ TABLE = {
 REF = ReferenceConfig(policies=("ref",), violation_floor=0.01, violation_weight=0.5)
 
 
-def records(**kwargs: object) -> list[dict]:
+def records(**kwargs: object) -> list[RunRecord]:
     out = []
     for (sc, pol), (viol, cost) in TABLE.items():
         for seed in range(3):
@@ -105,10 +106,12 @@ def test_ranking_scores_and_intervals() -> None:
 
 
 def test_failed_runs_rank_after_complete_policies() -> None:
-    recs = records()
-    for r in recs:
-        if r["policy"]["label"] == "good" and r["scenario"] == "A" and r["seed"] == 2:
-            r.update(status="failed", kpis=None, error={"type": "RuntimeError", "message": "boom"})
+    recs = [
+        fake_record("A", "good", 2, 0.0, 0.0, status="failed")
+        if (r.policy.label, r.scenario, r.seed) == ("good", "A", 2)
+        else r
+        for r in records()
+    ]
     board = build_leaderboard(recs, REF)
     good = next(r for r in board.overall if r.policy == "good")
     assert good.runs_failed == 1 and good.runs_ok == 5
@@ -118,7 +121,7 @@ def test_failed_runs_rank_after_complete_policies() -> None:
 
 
 def test_missing_reference_runs_leave_scores_undefined() -> None:
-    recs = [r for r in records() if r["policy"]["label"] != "ref"]
+    recs = [r for r in records() if r.policy.label != "ref"]
     board = build_leaderboard(recs, REF)
     assert all(r.score.mean is None and r.rank is None for r in board.overall)
 

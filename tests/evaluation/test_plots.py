@@ -4,9 +4,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.evaluation.helpers import HOLD, REACTIVE
+from tests.evaluation.helpers import HOLD, REACTIVE, fake_record
 from themis_env.evaluation.leaderboard import build_leaderboard
 from themis_env.evaluation.parallel import run_specs
+from themis_env.evaluation.run_record import RunRecord
 from themis_env.evaluation.runner import RunSpec
 from themis_env.evaluation.suites import ReferenceConfig
 
@@ -14,7 +15,7 @@ pytest.importorskip("matplotlib")
 
 
 @pytest.fixture(scope="module")
-def records() -> list[dict]:
+def records() -> list[RunRecord]:
     specs = [
         RunSpec(
             scenario="smoke-video",
@@ -26,12 +27,14 @@ def records() -> list[dict]:
         for policy, label in ((HOLD, "hold"), (REACTIVE, "reactive"))
         for seed in (0, 1)
     ]
-    out: list[dict] = []
+    out: list[RunRecord] = []
     run_specs(specs, out.append, progress=False)
     return out
 
 
-def test_timelines_and_scatters_are_drawn(tmp_path: Path, records: list[dict], monkeypatch) -> None:
+def test_timelines_and_scatters_are_drawn(
+    tmp_path: Path, records: list[RunRecord], monkeypatch
+) -> None:
     from themis_env.evaluation import plots
     from themis_env.evaluation.plots import plot_leaderboard
 
@@ -57,4 +60,4 @@ def test_a_run_without_timeline_cannot_be_drawn(tmp_path: Path) -> None:
     from themis_env.evaluation.plots import plot_timeline
 
     with pytest.raises(ValueError, match="no timeline"):
-        plot_timeline({"key": "k", "status": "failed", "timeline": None}, tmp_path / "x.png")
+        plot_timeline(fake_record("A", "p", 0, 0.1, 1.0, status="failed"), tmp_path / "x.png")

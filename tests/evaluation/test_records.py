@@ -1,13 +1,14 @@
 from __future__ import annotations
 
-import copy
 import json
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from tests.evaluation.helpers import fake_record
 from themis_env.evaluation.records import (
     RecordWriter,
     config_hash,
@@ -15,23 +16,24 @@ from themis_env.evaluation.records import (
     latest_by_key,
     read_records,
 )
+from themis_env.evaluation.run_record import RunRecord
 from themis_env.evaluation.runner import RunSpec, run_episode
 from themis_env.evaluation.validation import compare_kpis, validate_record, validate_records
 
 
 @pytest.fixture(scope="module")
-def record() -> dict:
+def record() -> RunRecord:
     from tests.evaluation.helpers import REACTIVE
 
     spec = RunSpec(scenario="smoke-video", seed=1, policy=REACTIVE, overrides={"episode_s": 20})
     rec = run_episode(spec)
-    assert rec["status"] == "ok", rec["error"]
+    assert rec.ok, rec.error
     return rec
 
 
-def test_records_round_trip(tmp_path: Path, record: dict) -> None:
+def test_records_round_trip(tmp_path: Path, record: RunRecord) -> None:
     path = tmp_path / "out" / "records.jsonl"
-    second = dict(record, seed=99)
+    second = replace(record, seed=99)
     with RecordWriter(path) as writer:
         writer.append(record)
         writer.append(second)
@@ -40,7 +42,7 @@ def test_records_round_trip(tmp_path: Path, record: dict) -> None:
 
 
 def test_partial_last_line_is_skipped_on_read_and_cut_before_appending(
-    tmp_path: Path, record: dict
+    tmp_path: Path, record: RunRecord
 ) -> None:
     path = tmp_path / "records.jsonl"
     with RecordWriter(path) as writer:
@@ -51,9 +53,9 @@ def test_partial_last_line_is_skipped_on_read_and_cut_before_appending(
         assert read_records(path) == [record]
     with pytest.warns(UserWarning, match="removing a partial last record"):
         writer = RecordWriter(path)
-    writer.append(dict(record, seed=7))
+    writer.append(replace(record, seed=7))
     writer.close()
-    assert [r["seed"] for r in read_records(path)] == [1, 7]
+    assert [r.seed for r in read_records(path)] == [1, 7]
 
 
 def test_json_safe_turns_nan_and_numpy_into_json() -> None:
@@ -71,48 +73,45 @@ def test_config_hash_is_order_independent() -> None:
 
 def test_latest_record_of_a_key_wins() -> None:
     records = [
-        {"key": "k", "status": "failed"},
-        {"key": "j", "status": "ok"},
-        {"key": "k", "status": "ok"},
+        fake_record("A", "p", 0, 0.1, 1.0, status="failed", key="k"),
+        fake_record("A", "p", 1, 0.1, 1.0, key="j"),
+        fake_record("A", "p", 0, 0.1, 1.0, key="k"),
     ]
-    assert latest_by_key(records)["k"]["status"] == "ok"
+    assert latest_by_key(records)["k"].status == "ok"
 
 
-def test_an_untouched_record_validates(record: dict) -> None:
+def test_an_untouched_record_validates(record: RunRecord) -> None:
     result = validate_record(0, record)
     assert result.status == "ok", (result.diffs, result.notes)
     assert result.diffs == [] and result.notes == []
 
 
-def test_a_tampered_kpi_is_reported(record: dict) -> None:
-    tampered = copy.deepcopy(record)
-    tampered["kpis"]["slo_violation_rate"] *= 0.5
+def test_a_tampered_kpi_is_reported(record: RunRecord) -> None:
+    kpis = dict(record.kpis, slo_violation_rate=record.kpis["slo_violation_rate"] * 0.5)
+    tampered = replace(record, kpis=kpis)
     result = validate_record(3, tampered)
     assert result.status == "mismatch"
     assert [d[0] for d in result.diffs] == ["slo_violation_rate"]
-    assert result.diffs[0][1] == tampered["kpis"]["slo_violation_rate"]
-    assert result.diffs[0][2] == record["kpis"]["slo_violation_rate"]
+    assert result.diffs[0][1] == tampered.kpis["slo_violation_rate"]
+    assert result.diffs[0][2] == record.kpis["slo_violation_rate"]
 
 
-def test_tampered_actions_are_reported(record: dict) -> None:
-    tampered = copy.deepcopy(record)
-    first = tampered["actions"][0]
-    tampered["actions"] = [first] * len(tampered["actions"])  # never scales
+def test_tampered_actions_are_reported(record: RunRecord) -> None:
+    tampered = replace(record, actions=[record.actions[0]] * len(record.actions))  # never scales
     result = validate_record(0, tampered)
     assert result.status == "mismatch"
     assert "horizontal_actions" in [d[0] for d in result.diffs]
 
 
-def test_a_truncated_action_list_is_an_error(record: dict) -> None:
-    tampered = copy.deepcopy(record)
-    tampered["actions"] = tampered["actions"][:-3]
+def test_a_truncated_action_list_is_an_error(record: RunRecord) -> None:
+    tampered = replace(record, actions=record.actions[:-3])
     result = validate_record(0, tampered)
     assert result.status == "error" and "did not end" in result.notes[0]
 
 
-def test_failed_records_are_skipped_and_files_validate(tmp_path: Path, record: dict) -> None:
+def test_failed_records_are_skipped_and_files_validate(tmp_path: Path, record: RunRecord) -> None:
     path = tmp_path / "r.jsonl"
-    failed = {"key": "x", "status": "failed", "error": {"type": "RuntimeError", "message": "boom"}}
+    failed = fake_record("A", "p", 0, 0.1, 1.0, status="failed")
     with RecordWriter(path) as writer:
         writer.append(record)
         writer.append(failed)
@@ -126,10 +125,10 @@ def test_compare_kpis_tolerates_float_noise_only() -> None:
     assert compare_kpis({"a": 1.0}, {}) == [("a", 1.0, None)]
 
 
-def test_rerun_checks_the_policy_too(record: dict) -> None:
+def test_rerun_checks_the_policy_too(record: RunRecord) -> None:
     assert validate_record(0, record, rerun=True).status == "ok"
-    changed = copy.deepcopy(record)
-    changed["spec"]["params"] = {"per_replica_rps": 3.0}  # as if the policy had changed
+    # As if the policy had changed.
+    changed = replace(record, spec={**record.spec, "params": {"per_replica_rps": 3.0}})
     result = validate_record(0, changed, rerun=True)
     assert result.status == "mismatch"
     assert [d[0] for d in result.diffs][0] == "actions"

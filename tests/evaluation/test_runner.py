@@ -14,7 +14,7 @@ from themis_env.evaluation.runner import ENV_ID, RunSpec, run_episode, spec_key
 
 def test_kpis_match_the_envs_episode_kpis(short_spec: RunSpec) -> None:
     record = run_episode(short_spec)
-    assert record["status"] == "ok", record["error"]
+    assert record.ok, record.error
 
     env = gym.make(ENV_ID, scenario="smoke-video", **short_spec.overrides)
     policy = ReactivePolicy(env.unwrapped, per_replica_rps=8.0)
@@ -29,7 +29,7 @@ def test_kpis_match_the_envs_episode_kpis(short_spec: RunSpec) -> None:
             break
     expected = dict(info["episode_kpis"])
     fallback = expected.pop("trace_fallback")
-    kpis = record["kpis"]
+    kpis = record.kpis
     for key, value in expected.items():
         if isinstance(value, float) and np.isnan(value):
             assert kpis[key] is None
@@ -37,62 +37,64 @@ def test_kpis_match_the_envs_episode_kpis(short_spec: RunSpec) -> None:
             assert kpis[key] == value, key
     assert kpis["mean_reward"] == pytest.approx(np.mean(rewards), rel=1e-12)
     assert kpis["steps"] == len(actions) == 20
-    assert record["actions"] == actions
-    assert record["trace"]["fallback"] is fallback is False
+    assert record.actions == actions
+    assert record.trace.fallback is fallback is False
     # Some actions actually scaled, so the replay checks are not trivial.
     assert kpis["horizontal_actions"] > 0
 
 
 def test_record_holds_what_a_replay_needs(short_spec: RunSpec) -> None:
     record = run_episode(short_spec)
-    assert record["env_id"] == ENV_ID and record["env_version"] == 0
-    spec = json.loads(record["env_spec"])
+    assert record.env_id == ENV_ID and record.env_version == 0
+    spec = json.loads(record.env_spec)
     assert spec["kwargs"]["scenario"] == "smoke-video"
-    assert record["scenario_config"]["name"] == "smoke-video"
-    assert record["scenario_config"]["episode_s"] == 20
-    assert len(record["config_hash"]) == 64
-    assert record["seed"] == 3
-    assert record["policy"]["params"] == {"per_replica_rps": 8.0}
-    assert record["policy"]["describe"]["name"] == "reactive"
-    assert record["package_version"]
-    assert record["key"] == spec_key(short_spec)
-    assert record["timing"]["decision_ms_mean"] > 0
-    timeline = record["timeline"]
+    assert record.scenario_config["name"] == "smoke-video"
+    assert record.scenario_config["episode_s"] == 20
+    assert len(record.config_hash) == 64
+    assert record.seed == 3
+    assert record.policy.params == {"per_replica_rps": 8.0}
+    assert record.policy.describe["name"] == "reactive"
+    assert record.package_version
+    assert record.key == spec_key(short_spec)
+    assert record.timing["decision_ms_mean"] > 0
+    timeline = record.timeline
     assert (
         len(timeline["t"]) == 20 and len(timeline["cores"]) == 2 and len(timeline["cores"][0]) == 20
     )
-    json.dumps(record, allow_nan=False)  # strict JSON
+    json.loads(record.to_json())  # strict JSON
 
 
 def test_same_spec_gives_the_same_kpis_and_actions() -> None:
     spec = RunSpec(scenario="smoke-video", seed=5, policy=RANDOM, overrides={"episode_s": 15})
     a, b = run_episode(spec), run_episode(spec)
-    assert a["kpis"] == b["kpis"] and a["actions"] == b["actions"]
+    assert a.kpis == b.kpis and a.actions == b.actions
     other = run_episode(
         RunSpec(scenario="smoke-video", seed=6, policy=RANDOM, overrides={"episode_s": 15})
     )
-    assert other["actions"] != a["actions"]  # the policy was seeded with the run's seed
+    assert other.actions != a.actions  # the policy was seeded with the run's seed
 
 
 def test_a_raising_policy_is_recorded_as_failed() -> None:
     record = run_episode(
         RunSpec(scenario="smoke-video", seed=0, policy=RAISING, overrides={"episode_s": 20})
     )
-    assert record["status"] == "failed"
-    assert record["error"]["type"] == "RuntimeError"
-    assert "blew up on purpose" in record["error"]["message"]
-    assert "Traceback" in record["error"]["traceback"]
-    assert record["steps_done"] == 4
-    assert record["key"]
-    json.dumps(record, allow_nan=False)
+    assert record.status == "failed"
+    assert record.error.type == "RuntimeError"
+    assert "blew up on purpose" in record.error.message
+    assert "Traceback" in record.error.traceback
+    assert record.steps_done == 4
+    assert record.trace is not None  # the env was reset before the policy raised
+    assert record.key
+    json.loads(record.to_json())
 
 
 def test_a_bad_scenario_is_recorded_as_failed() -> None:
     record = run_episode(
         RunSpec(scenario="smoke-video", seed=0, policy=HOLD, overrides={"episod_s": 20})
     )
-    assert record["status"] == "failed"
-    assert "episod_s" in record["error"]["message"]
+    assert record.status == "failed"
+    assert "episod_s" in record.error.message
+    assert record.trace is None and record.steps_done == 0
 
 
 def test_policy_references_resolve_or_fail_clearly(tmp_path) -> None:
@@ -137,3 +139,19 @@ def test_run_key_depends_on_params_seed_and_config() -> None:
     }
     assert len(keys) == 5
     assert spec_key(base) == spec_key(RunSpec(**base.to_dict()))
+
+
+def test_a_record_that_fails_its_checks_is_a_failed_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    from themis_env.envs.inference_cluster import InferenceClusterEnv
+
+    real = InferenceClusterEnv.episode_kpis
+
+    def with_text(self: InferenceClusterEnv) -> dict:
+        return {**real(self), "cost": "cheap"}
+
+    monkeypatch.setattr(InferenceClusterEnv, "episode_kpis", with_text)
+    record = run_episode(
+        RunSpec(scenario="smoke-video", seed=0, policy=HOLD, overrides={"episode_s": 5})
+    )
+    assert record.status == "failed" and record.error.type == "RecordError"
+    assert "'kpis.cost' = 'cheap'" in record.error.message

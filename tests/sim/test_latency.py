@@ -1,4 +1,4 @@
-"""Latency models against the reference tables (themis-and-related.md §1.2)."""
+"""Latency models against tables of the authors' fits (mehransi/Themis experiment_parameters)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from themis_env.config import load_pipeline
 from themis_env.sim.latency import LatencyModel
 
-# Derived tables of the reference, rows b = 1, 2, 4, 8, columns c = 1, 2, 4, 8 (arXiv int(l)).
+# Tables of the arXiv fits, int(l), rows b = 1, 2, 4, 8, columns c = 1, 2, 4, 8.
 ARXIV = {
     "yolov5n": [176, 99, 60, 41, 362, 211, 135, 97, 735, 434, 284, 209, 1480, 882, 583, 433],
     "resnet18": [70, 43, 29, 23, 107, 62, 40, 29, 180, 101, 62, 42, 327, 179, 104, 67],

@@ -42,7 +42,7 @@ def test_show_missing_named_trace_explains(capsys):
 def test_show_bad_option_syntax(capsys):
     with pytest.raises(SystemExit):
         main(["traces", "show", "synthetic:steady", "-O", "divisor"])
-    assert "key=value" in capsys.readouterr().err
+    assert "--option 'divisor' must be KEY=VALUE" in capsys.readouterr().err
 
 
 def test_plot_writes_png(tmp_path, capsys):

@@ -17,15 +17,17 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import yaml
-
+from themis_env.config.assignments import parse_assignments
 from themis_env.errors import ConfigError
 
-__all__ = ["add_parser", "parse_assignments"]
+if TYPE_CHECKING:
+    from themis_env.evaluation.run_record import RunRecord
+
+__all__ = ["add_parser"]
 
 _SUMMARY_KPIS = (
     ("slo_violation_rate", "SLO violation", 4),
@@ -35,34 +37,6 @@ _SUMMARY_KPIS = (
     ("latency_p99_ms", "p99 [ms]", 1),
     ("mean_reward", "mean reward", 4),
 )
-
-
-def parse_assignments(items: Sequence[str] | None, what: str) -> dict[str, Any]:
-    """Turn ``["a=1", "b.c=x"]`` into ``{"a": 1, "b": {"c": "x"}}`` (values parsed as YAML).
-
-    Raises:
-        ConfigError: for an item without ``=`` or with an empty key.
-    """
-    out: dict[str, Any] = {}
-    for item in items or ():
-        key, sep, text = item.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(
-                f"{what} {item!r} must be KEY=VALUE (e.g. episode_s=60 or cluster.nodes=1)"
-            )
-        try:
-            value = yaml.safe_load(text) if text.strip() else ""
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{what} {item!r}: the value is not valid YAML: {exc}") from exc
-        node = out
-        parts = key.strip().split(".")
-        for part in parts[:-1]:
-            child = node.setdefault(part, {})
-            if not isinstance(child, dict):
-                raise ConfigError(f"{what} {item!r} conflicts with an earlier {what} of {part!r}")
-            node = child
-        node[parts[-1]] = value
-    return out
 
 
 def _use_trace_dir(args: argparse.Namespace) -> None:
@@ -112,14 +86,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         progress=not args.quiet,
     )
     if args.json:
-        print(
-            json.dumps(
-                [
-                    {k: r.get(k) for k in ("seed", "status", "kpis", "timing", "trace", "error")}
-                    for r in records
-                ]
-            )
-        )
+        print(json.dumps([_brief(r) for r in records]))
     else:
         _print_summary(records, args)
     if records_path is not None:
@@ -128,41 +95,43 @@ def _evaluate(args: argparse.Namespace) -> int:
             f"(check them with: themis-env validate {records_path})",
             file=sys.stderr,
         )
-    return 1 if any(r.get("status") != "ok" for r in records) else 0
+    return 1 if any(not r.ok for r in records) else 0
 
 
-def _print_summary(records: Sequence[Mapping[str, Any]], args: argparse.Namespace) -> None:
+def _brief(record: RunRecord) -> dict[str, Any]:
+    """What ``evaluate --json`` prints of a record."""
+    data = record.to_dict()
+    return {k: data[k] for k in ("seed", "status", "kpis", "timing", "trace", "error")}
+
+
+def _print_summary(records: Sequence[RunRecord], args: argparse.Namespace) -> None:
     from themis_env.evaluation.leaderboard import mean_ci
 
     headers = ["seed", *(h for _, h, _ in _SUMMARY_KPIS), "decision [ms]", "status"]
     rows = []
     for r in records:
-        kpis, timing = r.get("kpis") or {}, r.get("timing") or {}
-        status = r.get("status", "?")
-        if status != "ok":
-            err = r.get("error") or {}
-            status = f"failed: {err.get('type')}: {err.get('message')}"
+        status = r.status if r.ok else f"failed: {r.error}"
         rows.append(
             [
-                str(r.get("seed")),
-                *(_fmt(kpis.get(k), d) for k, _, d in _SUMMARY_KPIS),
-                _fmt(timing.get("decision_ms_mean"), 3),
+                str(r.seed),
+                *(_fmt(r.kpi(k), d) for k, _, d in _SUMMARY_KPIS),
+                _fmt(r.timing.get("decision_ms_mean"), 3),
                 status,
             ]
         )
-    ok = [r for r in records if r.get("status") == "ok"]
+    ok = [r for r in records if r.ok]
     if len(ok) > 1:
         cells = []
         for k, _, d in _SUMMARY_KPIS:
-            stat = mean_ci(r["kpis"].get(k) for r in ok)
+            stat = mean_ci(r.kpi(k) for r in ok)
             cells.append(
                 _fmt(stat.mean, d) + (f" ± {stat.ci95:.{d}f}" if stat.ci95 is not None else "")
             )
-        stat = mean_ci(r["timing"].get("decision_ms_mean") for r in ok)
+        stat = mean_ci(r.timing.get("decision_ms_mean") for r in ok)
         rows.append(["mean ± 95% CI", *cells, _fmt(stat.mean, 3), f"{len(ok)}/{len(records)} ok"])
     widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(headers)]
     print(f"policy {args.policy} on scenario {args.scenario}")
-    if any((r.get("trace") or {}).get("fallback") for r in ok):
+    if any(r.trace_fallback for r in ok):
         print(
             "note: the scenario's trace file is absent here; it ran on its calibrated synthetic "
             "fallback trace"

@@ -7,16 +7,18 @@ import json
 import math
 from typing import Any
 
-from themis_env.errors import DependencyNotInstalled, TraceError, TraceNotFound
+from themis_env.config.assignments import split_assignment
+from themis_env.errors import ConfigError, DependencyNotInstalled, TraceError, TraceNotFound
 
 __all__ = ["add_parser"]
 
 
 def _parse_option(text: str) -> tuple[str, str]:
-    key, sep, value = text.partition("=")
-    if not sep or not key:
-        raise argparse.ArgumentTypeError(f"option {text!r} must look like key=value")
-    return key.strip(), value.strip()
+    # Kept as text, as in a trace URI's query: the loaders read their own types.
+    try:
+        return split_assignment(text, "--option")
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
 def _add_trace_args(parser: argparse.ArgumentParser) -> None:

@@ -246,6 +246,10 @@ class InferenceClusterEnv(gym.Env[Obs, np.ndarray]):
         """
         return self.codec.encode(targets, self.current_targets)
 
+    def free_cores(self) -> np.ndarray:
+        """Free cores per node now [cores] (the observation's ``free_cores``, unclipped)."""
+        return self.sim.free_cores()
+
     def obs_as_dict(self, obs: Obs) -> dict[str, np.ndarray]:
         """The dict form of an observation of this env (flat or dict)."""
         return self.layout.as_dict(obs)
@@ -279,7 +283,7 @@ class InferenceClusterEnv(gym.Env[Obs, np.ndarray]):
         """
         if self.workload is None:
             raise gym.error.ResetNeeded("call reset() before action_masks()")
-        return self.codec.masks(self.current_targets, self.sim.free_cores())
+        return self.codec.masks(self.current_targets, self.free_cores())
 
     # ------------------------------------------------------------------ gym API
     def reset(

@@ -18,19 +18,20 @@ import numpy as np
 from gymnasium import spaces
 
 from themis_env.envs.actions import KNOBS, DeltaCodec
+from themis_env.envs.views import PolicyView, missing_members, policy_view
 from themis_env.errors import ConfigError, InvalidActionError
 
 __all__ = ["ClipAction", "DiscreteActionWrapper", "cluster_env"]
 
 
-def cluster_env(env: gym.Env, wrapper: str) -> Any:
-    """The :class:`~themis_env.envs.InferenceClusterEnv` below ``env``'s wrappers.
+def cluster_env(env: gym.Env, wrapper: str) -> PolicyView:
+    """The :class:`~themis_env.envs.InferenceClusterEnv` below ``env``'s wrappers, as its view.
 
     Raises:
         ConfigError: naming ``wrapper`` when the env below is another kind.
     """
-    base = env.unwrapped
-    if not hasattr(base, "encode_targets") or not hasattr(base, "stage_limits"):
+    base = policy_view(env)
+    if missing_members(base, PolicyView):
         raise ConfigError(f"{wrapper} wraps an InferenceClusterEnv, got {type(base).__name__}")
     return base
 
@@ -187,7 +188,7 @@ class DiscreteActionWrapper(gym.ActionWrapper, gym.utils.RecordConstructorArgs):
         """Boolean mask over the moves: "keep" and the moves that stay within limits and fit."""
         if getattr(self._base, "workload", None) is None:
             raise gym.error.ResetNeeded("call reset() before action_masks()")
-        delta = self._delta.masks(self._base.current_targets, self._base.sim.free_cores())
+        delta = self._delta.masks(self._base.current_targets, self._base.free_cores())
         # Delta masks come as (−1, keep, +1) per knob; moves are (−1, +1) per knob.
         steps = delta.reshape(-1, 3)[:, [0, 2]].reshape(-1)
         return np.concatenate([[True], steps])

@@ -36,6 +36,7 @@ from themis_env.evaluation.leaderboard import (
 )
 from themis_env.evaluation.parallel import run_specs
 from themis_env.evaluation.records import RecordWriter, latest_by_key, read_records, repair_tail
+from themis_env.evaluation.run_record import RunRecord
 from themis_env.evaluation.runner import RunSpec, package_version, spec_key
 from themis_env.evaluation.suites import SuiteConfig, load_suite, select_policies, suite_runs
 
@@ -66,7 +67,7 @@ class LeaderboardResult:
     failed: int = 0
     board: Leaderboard | None = None
     paths: list[Path] = field(default_factory=list)
-    records: list[dict[str, Any]] = field(default_factory=list)
+    records: list[RunRecord] = field(default_factory=list)
 
 
 def run_leaderboard(
@@ -117,11 +118,7 @@ def run_leaderboard(
     done = {}
     if records_path.exists():
         repair_tail(records_path)
-        done = {
-            k: r
-            for k, r in latest_by_key(read_records(records_path)).items()
-            if r.get("status") == "ok"
-        }
+        done = {k: r for k, r in latest_by_key(read_records(records_path)).items() if r.ok}
     todo = [s for s, k in zip(specs, keys, strict=True) if k not in done]
     result = LeaderboardResult(suite=config, out_dir=out, skipped=len(specs) - len(todo))
     out.mkdir(parents=True, exist_ok=True)
@@ -152,7 +149,7 @@ def run_leaderboard(
     latest = latest_by_key(read_records(records_path))
     selection = [latest[k] for k in keys if k in latest]
     result.records = selection
-    result.failed = sum(r.get("status") != "ok" for r in selection)
+    result.failed = sum(not r.ok for r in selection)
     notes = list(config.notes)
     if added:
         notes.append(
@@ -193,7 +190,7 @@ def evaluate_policy(
     backend: str = "process",
     records_path: str | Path | None = None,
     progress: bool = True,
-) -> list[dict[str, Any]]:
+) -> list[RunRecord]:
     """Run one policy on one scenario for several seeds; append the records to ``records_path``.
 
     ``action_mode``/``obs_mode`` None take the policy's own (see
@@ -220,15 +217,15 @@ def evaluate_policy(
     ]
     if specs:
         spec_key(specs[0])  # loads the scenario with its overrides: a bad one fails here
-    records: list[dict[str, Any]] = []
+    records: list[RunRecord] = []
     if records_path is not None:
         with RecordWriter(records_path) as writer:
 
-            def keep(record: dict[str, Any]) -> None:
+            def keep(record: RunRecord) -> None:
                 writer.append(record)
                 records.append(record)
 
             run_specs(specs, keep, jobs=jobs, backend=backend, progress=progress)
     else:
         run_specs(specs, records.append, jobs=jobs, backend=backend, progress=progress)
-    return sorted(records, key=lambda r: r["seed"])
+    return sorted(records, key=lambda r: r.seed)

@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 
 from themis_env.evaluation.records import json_safe
+from themis_env.evaluation.run_record import RunRecord
 from themis_env.evaluation.suites import ReferenceConfig
 
 __all__ = [
@@ -226,8 +227,9 @@ class Leaderboard:
     notes: list[str] = field(default_factory=list)
 
 
-def _value(record: Mapping[str, Any], name: str, where: str) -> float | None:
-    value = (record.get(where) or {}).get(name)
+def _value(record: RunRecord, name: str, where: str) -> float | None:
+    """A figure of ``record.kpis`` or ``record.timing`` (``where``) as a float, or None."""
+    value = (getattr(record, where) or {}).get(name)
     return None if value is None else float(value)
 
 
@@ -252,8 +254,147 @@ def _rank(rows: list[Row]) -> list[Row]:
     return rows
 
 
+# (n_v, n_c) of a policy per seed: its violation and cost ratios to the references.
+SeedRatios = dict[int, tuple[float, float]]
+
+
+@dataclass(frozen=True)
+class _Runs:
+    """The records by (scenario, policy) label, with the scenarios and policies in table order."""
+
+    cells: dict[tuple[str, str], list[RunRecord]]
+    scenarios: list[str]
+    policies: list[str]
+
+    def ok_by_seed(self, scenario: str, policy: str) -> dict[int, RunRecord]:
+        """The finished runs of one cell by seed."""
+        return {r.seed: r for r in self.cells.get((scenario, policy), []) if r.ok}
+
+
+def _group_runs(
+    records: Iterable[RunRecord],
+    scenarios: Sequence[str] | None,
+    policies: Sequence[str] | None,
+) -> _Runs:
+    """Group the records by cell; scenarios and policies keep the given order, then appearance."""
+    cells: dict[tuple[str, str], list[RunRecord]] = defaultdict(list)
+    scenario_order: list[str] = list(scenarios or [])
+    policy_order: list[str] = list(policies or [])
+    for record in records:
+        sc, pol = record.scenario, record.policy.label
+        if policies is not None and pol not in policies:
+            continue
+        if scenarios is not None and sc not in scenarios:
+            continue
+        cells[(sc, pol)].append(record)
+        if sc not in scenario_order:
+            scenario_order.append(sc)
+        if pol not in policy_order:
+            policy_order.append(pol)
+    return _Runs(dict(cells), scenario_order, policy_order)
+
+
+def _reference_values(runs: _Runs, reference: ReferenceConfig) -> dict[str, SeedRatios]:
+    """Per scenario and seed: G_R(v_r + ε) and G_R(c_r), where every reference policy finished."""
+    eps = reference.violation_floor
+    out: dict[str, SeedRatios] = {}
+    for sc in runs.scenarios:
+        per_ref = [runs.ok_by_seed(sc, ref) for ref in reference.policies]
+        seeds = set.intersection(*(set(p) for p in per_ref)) if per_ref else set()
+        out[sc] = {}
+        for k in sorted(seeds):
+            v = [(_value(p[k], "slo_violation_rate", "kpis") or 0.0) + eps for p in per_ref]
+            c = [max(_value(p[k], reference.cost, "kpis") or 0.0, 1e-12) for p in per_ref]
+            out[sc][k] = (_geomean(v), _geomean(c))
+    return out
+
+
+def _ratios(runs: _Runs, reference: ReferenceConfig) -> dict[tuple[str, str], SeedRatios]:
+    """Per (scenario, policy) and seed: (n_v, n_c), on the seeds the references finished."""
+    eps = reference.violation_floor
+    ref_values = _reference_values(runs, reference)
+    out: dict[tuple[str, str], SeedRatios] = {}
+    for sc in runs.scenarios:
+        for pol in runs.policies:
+            cell = {}
+            for k, r in runs.ok_by_seed(sc, pol).items():
+                if k not in ref_values[sc]:
+                    continue
+                v_ref, c_ref = ref_values[sc][k]
+                n_v = ((_value(r, "slo_violation_rate", "kpis") or 0.0) + eps) / v_ref
+                n_c = max(_value(r, reference.cost, "kpis") or 0.0, 1e-12) / c_ref
+                cell[k] = (n_v, n_c)
+            out[(sc, pol)] = cell
+    return out
+
+
+def _score(ratios: tuple[float, float], w: float) -> float:
+    n_v, n_c = ratios
+    return n_v**w * n_c ** (1 - w)
+
+
+def _kpi_row(policy: str, cells: list[RunRecord]) -> Row:
+    """A row with the run counts, flags, errors and per-KPI means of ``cells`` (no score yet)."""
+    ok = [r for r in cells if r.ok]
+    failed = [r for r in cells if not r.ok]
+    row = Row(policy=policy, runs_ok=len(ok), runs_failed=len(failed))
+    row.privileged = any(r.privileged for r in ok)
+    row.trace_fallback = any(r.trace_fallback for r in ok)
+    row.errors = sorted({str(r.error) for r in failed if r.error is not None})
+    row.kpis = {name: mean_ci(_value(r, name, where) for r in ok) for name, _, where in KPI_COLUMNS}
+    return row
+
+
+def _scenario_table(
+    runs: _Runs, scenario: str, ratios: dict[tuple[str, str], SeedRatios], w: float
+) -> list[Row]:
+    """The ranked rows of one scenario: KPIs and score over seeds."""
+    rows = []
+    for pol in runs.policies:
+        cells = runs.cells.get((scenario, pol), [])
+        if not cells:
+            continue
+        row = _kpi_row(pol, cells)
+        cell = ratios.get((scenario, pol), {})
+        row.score = mean_ci(_score(cell[k], w) for k in sorted(cell))
+        row.violation_ratio = mean_ci(cell[k][0] for k in sorted(cell))
+        row.cost_ratio = mean_ci(cell[k][1] for k in sorted(cell))
+        rows.append(row)
+    return _rank(rows)
+
+
+def _overall_row(
+    runs: _Runs,
+    policy: str,
+    tables: Mapping[str, list[Row]],
+    ratios: dict[tuple[str, str], SeedRatios],
+    w: float,
+) -> Row | None:
+    """A policy over every scenario (None when it has no run): per-seed geometric-mean score."""
+    cells = [r for sc in runs.scenarios for r in runs.cells.get((sc, policy), [])]
+    if not cells:
+        return None
+    row = _kpi_row(policy, cells)
+    # Overall KPI columns: the mean over scenarios of the per-scenario means. Scenarios are not
+    # samples of one population, so no interval is given (n counts scenarios).
+    for name in row.kpis:
+        per_sc = [
+            next((x.kpis[name].mean for x in tables[sc] if x.policy == policy), None)
+            for sc in runs.scenarios
+        ]
+        pooled = mean_ci(per_sc)
+        row.kpis[name] = Stat(pooled.mean, None, pooled.n)
+    seed_sets = [set(ratios.get((sc, policy), {})) for sc in runs.scenarios]
+    seeds = set.intersection(*seed_sets) if seed_sets else set()
+    per_seed = [[ratios[(sc, policy)][k] for sc in runs.scenarios] for k in sorted(seeds)]
+    row.score = mean_ci(_geomean([_score(x, w) for x in cells_k]) for cells_k in per_seed)
+    row.violation_ratio = mean_ci(_geomean([x[0] for x in cells_k]) for cells_k in per_seed)
+    row.cost_ratio = mean_ci(_geomean([x[1] for x in cells_k]) for cells_k in per_seed)
+    return row
+
+
 def build_leaderboard(
-    records: Iterable[Mapping[str, Any]],
+    records: Iterable[RunRecord],
     reference: ReferenceConfig,
     *,
     suite: str = "",
@@ -271,117 +412,19 @@ def build_leaderboard(
         policies: Policy labels to include (default: all in the records).
         notes: Extra lines for the footnotes.
     """
-    by_cell: dict[tuple[str, str], list[Mapping[str, Any]]] = defaultdict(list)
-    scenario_order: list[str] = list(scenarios or [])
-    policy_order: list[str] = list(policies or [])
-    for record in records:
-        sc, pol = str(record.get("scenario")), str((record.get("policy") or {}).get("label"))
-        if policies is not None and pol not in policies:
-            continue
-        if scenarios is not None and sc not in scenarios:
-            continue
-        by_cell[(sc, pol)].append(record)
-        if sc not in scenario_order:
-            scenario_order.append(sc)
-        if pol not in policy_order:
-            policy_order.append(pol)
-
-    eps, w = reference.violation_floor, reference.violation_weight
-
-    def ok_by_seed(sc: str, pol: str) -> dict[int, Mapping[str, Any]]:
-        return {int(r["seed"]): r for r in by_cell.get((sc, pol), []) if r.get("status") == "ok"}
-
-    # Reference values per (scenario, seed), only where every reference policy finished.
-    ref_values: dict[str, dict[int, tuple[float, float]]] = {}
-    for sc in scenario_order:
-        per_ref = [ok_by_seed(sc, ref) for ref in reference.policies]
-        seeds = set.intersection(*(set(p) for p in per_ref)) if per_ref else set()
-        ref_values[sc] = {}
-        for k in sorted(seeds):
-            v = [(_value(p[k], "slo_violation_rate", "kpis") or 0.0) + eps for p in per_ref]
-            c = [max(_value(p[k], reference.cost, "kpis") or 0.0, 1e-12) for p in per_ref]
-            ref_values[sc][k] = (_geomean(v), _geomean(c))
-
-    # Per (policy, scenario, seed): (n_v, n_c).
-    ratios: dict[tuple[str, str], dict[int, tuple[float, float]]] = {}
-    for sc in scenario_order:
-        for pol in policy_order:
-            cell = {}
-            for k, r in ok_by_seed(sc, pol).items():
-                if k not in ref_values[sc]:
-                    continue
-                v_ref, c_ref = ref_values[sc][k]
-                n_v = ((_value(r, "slo_violation_rate", "kpis") or 0.0) + eps) / v_ref
-                n_c = max(_value(r, reference.cost, "kpis") or 0.0, 1e-12) / c_ref
-                cell[k] = (n_v, n_c)
-            ratios[(sc, pol)] = cell
-
-    def score(n_v: float, n_c: float) -> float:
-        return n_v**w * n_c ** (1 - w)
-
-    def cell_row(pol: str, cells: list[Mapping[str, Any]]) -> Row:
-        ok = [r for r in cells if r.get("status") == "ok"]
-        failed = [r for r in cells if r.get("status") != "ok"]
-        row = Row(policy=pol, runs_ok=len(ok), runs_failed=len(failed))
-        row.privileged = any(bool((r.get("policy") or {}).get("privileged")) for r in ok)
-        row.trace_fallback = any(bool((r.get("trace") or {}).get("fallback")) for r in ok)
-        row.errors = sorted(
-            {
-                f"{(r.get('error') or {}).get('type')}: {(r.get('error') or {}).get('message')}"
-                for r in failed
-            }
-        )
-        row.kpis = {
-            name: mean_ci(_value(r, name, where) for r in ok) for name, _, where in KPI_COLUMNS
-        }
-        return row
-
-    tables: dict[str, list[Row]] = {}
-    fallback_scenarios = []
-    for sc in scenario_order:
-        rows = []
-        for pol in policy_order:
-            cells = by_cell.get((sc, pol), [])
-            if not cells:
-                continue
-            row = cell_row(pol, cells)
-            cell = ratios.get((sc, pol), {})
-            row.score = mean_ci(score(*cell[k]) for k in sorted(cell))
-            row.violation_ratio = mean_ci(cell[k][0] for k in sorted(cell))
-            row.cost_ratio = mean_ci(cell[k][1] for k in sorted(cell))
-            rows.append(row)
-            if row.trace_fallback and sc not in fallback_scenarios:
-                fallback_scenarios.append(sc)
-        tables[sc] = _rank(rows)
-
-    overall = []
-    for pol in policy_order:
-        cells = [r for sc in scenario_order for r in by_cell.get((sc, pol), [])]
-        if not cells:
-            continue
-        row = cell_row(pol, cells)
-        # Overall KPI columns: the mean over scenarios of the per-scenario means. Scenarios are
-        # not samples of one population, so no interval is given (n counts scenarios).
-        for name in row.kpis:
-            per_sc = [
-                next((x.kpis[name].mean for x in tables[sc] if x.policy == pol), None)
-                for sc in scenario_order
-            ]
-            pooled = mean_ci(per_sc)
-            row.kpis[name] = Stat(pooled.mean, None, pooled.n)
-        seed_sets = [set(ratios.get((sc, pol), {})) for sc in scenario_order]
-        seeds = set.intersection(*seed_sets) if seed_sets else set()
-        per_seed = [[ratios[(sc, pol)][k] for sc in scenario_order] for k in sorted(seeds)]
-        row.score = mean_ci(_geomean([score(*x) for x in cells_k]) for cells_k in per_seed)
-        row.violation_ratio = mean_ci(_geomean([x[0] for x in cells_k]) for cells_k in per_seed)
-        row.cost_ratio = mean_ci(_geomean([x[1] for x in cells_k]) for cells_k in per_seed)
-        overall.append(row)
+    runs = _group_runs(records, scenarios, policies)
+    ratios = _ratios(runs, reference)
+    w = reference.violation_weight
+    tables = {sc: _scenario_table(runs, sc, ratios, w) for sc in runs.scenarios}
+    overall = [_overall_row(runs, pol, tables, ratios, w) for pol in runs.policies]
     return Leaderboard(
         suite=suite,
         reference=reference,
-        overall=_rank(overall),
+        overall=_rank([row for row in overall if row is not None]),
         scenarios=tables,
-        fallback_scenarios=fallback_scenarios,
+        fallback_scenarios=[
+            sc for sc in runs.scenarios if any(r.trace_fallback for r in tables[sc])
+        ],
         notes=list(notes),
     )
 

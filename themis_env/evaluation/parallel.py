@@ -25,13 +25,14 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from themis_env.errors import ConfigError, DependencyNotInstalled
+from themis_env.evaluation.run_record import RunRecord
 from themis_env.evaluation.runner import RunSpec, failure_record, run_episode
 
 __all__ = ["BACKENDS", "Progress", "mp_context", "run_specs"]
 
 BACKENDS = ("process", "ray")
 
-OnRecord = Callable[[dict[str, Any]], None]
+OnRecord = Callable[[RunRecord], None]
 
 
 class Progress:
@@ -60,17 +61,16 @@ class Progress:
             except ImportError:
                 self._bar = None
 
-    def update(self, record: dict[str, Any]) -> None:
+    def update(self, record: RunRecord) -> None:
         """Count one finished run."""
         self.done += 1
-        self.failed += record.get("status") != "ok"
+        self.failed += not record.ok
         if not self.enabled:
             return
-        policy = (record.get("policy") or {}).get("label")
-        what = f"{record.get('scenario')}/{policy}/seed{record.get('seed')}"
+        what = f"{record.scenario}/{record.policy.label}/seed{record.seed}"
         if self._bar is not None:
             self._bar.set_postfix_str(
-                f"{what} {record.get('status')}, failed {self.failed}", refresh=False
+                f"{what} {record.status}, failed {self.failed}", refresh=False
             )
             self._bar.update(1)
             return
@@ -78,7 +78,7 @@ class Progress:
         eta = elapsed / self.done * (self.total - self.done)
         print(
             f"[{self.done}/{self.total}] {100 * self.done / self.total:3.0f}% {what} "
-            f"{record.get('status')}"
+            f"{record.status}"
             f" | elapsed {_clock(elapsed)} ETA {_clock(eta)}",
             file=sys.stderr,
             flush=True,
@@ -97,7 +97,7 @@ def _clock(seconds: float) -> str:
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
 
 
-def _run_spec_dict(spec: dict[str, Any]) -> dict[str, Any]:
+def _run_spec_dict(spec: dict[str, Any]) -> RunRecord:
     return run_episode(RunSpec.from_dict(spec))
 
 
@@ -154,7 +154,7 @@ def run_specs(
         raise ConfigError(f"jobs = {jobs} must be ≥ 1")
     bar = Progress(len(specs), enabled=progress)
 
-    def deliver(record: dict[str, Any]) -> None:
+    def deliver(record: RunRecord) -> None:
         on_record(record)
         bar.update(record)
 

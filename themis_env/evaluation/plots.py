@@ -12,7 +12,7 @@ global pyplot state or display is involved (safe in worker processes and on serv
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ import numpy as np
 
 from themis_env.errors import DependencyNotInstalled
 from themis_env.evaluation.leaderboard import Leaderboard
+from themis_env.evaluation.run_record import RunRecord
 
 __all__ = ["plot_timeline", "plot_scatter", "plot_leaderboard", "safe_name"]
 
@@ -42,15 +43,15 @@ def safe_name(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "run"
 
 
-def plot_timeline(record: Mapping[str, Any], path: str | Path) -> Path:
+def plot_timeline(record: RunRecord, path: str | Path) -> Path:
     """Draw one run's timeline into ``path`` (PNG).
 
     Raises:
         ValueError: when the record has no timeline (a failed run, or one run without it).
     """
-    tl = record.get("timeline")
+    tl = record.timeline
     if not tl:
-        raise ValueError(f"record {record.get('key')} has no timeline to plot")
+        raise ValueError(f"record {record.key} has no timeline to plot")
     fig = _figure(9, 8)
     axes = fig.subplots(4, 1, sharex=True)
     t = tl["t"]
@@ -91,11 +92,10 @@ def plot_timeline(record: Mapping[str, Any], path: str | Path) -> Path:
     ax.set_ylim(0, 1.02)
     ax.set_ylabel("SLO violation")
     ax.set_xlabel("time [s]")
-    policy = (record.get("policy") or {}).get("label")
-    kpis = record.get("kpis") or {}
-    fallback = " (synthetic fallback trace)" if (record.get("trace") or {}).get("fallback") else ""
+    kpis = record.kpis or {}
+    fallback = " (synthetic fallback trace)" if record.trace_fallback else ""
     fig.suptitle(
-        f"{record.get('scenario')}{fallback} · {policy} · seed {record.get('seed')}: "
+        f"{record.scenario}{fallback} · {record.policy.label} · seed {record.seed}: "
         f"violation {kpis.get('slo_violation_rate', float('nan')):.4f}, "
         f"mean cores {kpis.get('mean_cores', float('nan')):.2f}",
         fontsize=9,
@@ -151,7 +151,7 @@ def plot_scatter(board: Leaderboard, scenario: str, path: str | Path) -> Path:
 
 def plot_leaderboard(
     board: Leaderboard,
-    records: Iterable[Mapping[str, Any]],
+    records: Iterable[RunRecord],
     out_dir: str | Path,
     *,
     timelines: str = "first-seed",
@@ -177,18 +177,18 @@ def plot_leaderboard(
     ]
     if timelines == "none":
         return paths
-    chosen: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
+    chosen: dict[tuple[str, str], list[RunRecord]] = {}
     for r in records:
-        if r.get("status") != "ok" or not r.get("timeline"):
+        if not r.ok or not r.timeline:
             continue
-        if seeds is not None and r.get("seed") not in seeds:
+        if seeds is not None and r.seed not in seeds:
             continue
-        chosen.setdefault((str(r["scenario"]), str(r["policy"]["label"])), []).append(r)
+        chosen.setdefault((r.scenario, r.policy.label), []).append(r)
     tasks = []
     for (sc, pol), runs in sorted(chosen.items()):
-        runs = sorted(runs, key=lambda r: r["seed"])
+        runs = sorted(runs, key=lambda r: r.seed)
         for r in runs if timelines == "all" else runs[:1]:
-            name = f"{safe_name(pol)}_seed{r['seed']}.png"
+            name = f"{safe_name(pol)}_seed{r.seed}.png"
             tasks.append((r, plots / "timelines" / safe_name(sc) / name))
     if jobs > 1 and len(tasks) > 2:
         from concurrent.futures import ProcessPoolExecutor

@@ -1,14 +1,14 @@
 """Run records: one JSON object per line, written so that nothing is ever lost or corrupted.
 
-A record holds everything needed to check a result later: the env id and version, the full
-scenario config and its hash, the env spec JSON, the seed, the policy and its parameters, the
-package version, the KPIs and the action sequence (see :func:`themis_env.evaluation.runner.
-run_episode` for the exact fields).
+A record (:class:`~themis_env.evaluation.run_record.RunRecord`) holds everything needed to
+check a result later: the env id and version, the full scenario config and its hash, the env
+spec JSON, the seed, the policy and its parameters, the package version, the KPIs and the
+action sequence.
 
 Writing: each record is one ``write`` of one line, flushed and fsynced before the next run is
 reported, so a crash or Ctrl-C can at worst leave a partial *last* line. Reading skips such a
 line with a warning, and :class:`RecordWriter` cuts it off before appending, so the file stays
-valid JSON lines.
+valid JSON lines. A complete line that is not a valid record is an error naming the line.
 """
 
 from __future__ import annotations
@@ -24,6 +24,9 @@ from typing import Any
 
 import numpy as np
 
+from themis_env.errors import RecordError
+from themis_env.evaluation.run_record import SCHEMA_VERSION, RunRecord
+
 __all__ = [
     "SCHEMA_VERSION",
     "RecordWriter",
@@ -31,12 +34,11 @@ __all__ = [
     "config_hash",
     "json_safe",
     "latest_by_key",
+    "read_json_lines",
     "read_records",
     "repair_tail",
     "run_key",
 ]
-
-SCHEMA_VERSION = 1
 
 
 def json_safe(value: Any) -> Any:
@@ -94,7 +96,7 @@ def run_key(
 
 
 class RecordWriter:
-    """Append records to a JSON-lines file, one fsynced line per record.
+    """Append run records (or other JSON objects) to a JSON-lines file, one fsynced line each.
 
     Opening repairs a file whose last line was cut by a crash (the partial line is removed with a
     warning), so new records never glue onto a broken one.
@@ -109,9 +111,12 @@ class RecordWriter:
         repair_tail(self.path)
         self._file = open(self.path, "a", encoding="utf-8")
 
-    def append(self, record: Mapping[str, Any]) -> None:
+    def append(self, record: RunRecord | Mapping[str, Any]) -> None:
         """Write one record durably (one write call, flush, fsync)."""
-        line = json.dumps(json_safe(record), separators=(",", ":"), allow_nan=False) + "\n"
+        if isinstance(record, RunRecord):
+            line = record.to_json() + "\n"
+        else:
+            line = json.dumps(json_safe(record), separators=(",", ":"), allow_nan=False) + "\n"
         self._file.write(line)
         self._file.flush()
         os.fsync(self._file.fileno())
@@ -159,8 +164,27 @@ def repair_tail(path: Path) -> None:
         os.fsync(f.fileno())
 
 
-def read_records(path: str | Path) -> list[dict[str, Any]]:
-    """All records of a JSON-lines file, in file order.
+def read_records(path: str | Path) -> list[RunRecord]:
+    """All run records of a JSON-lines file, in file order.
+
+    A line that is not a JSON object (an interrupted write) is skipped with a warning that
+    names the file and line.
+
+    Raises:
+        FileNotFoundError: when the file does not exist.
+        RecordError: for a JSON object that is not a valid record (names the line and field).
+    """
+    records = []
+    for number, data in read_json_lines(path, numbered=True):
+        try:
+            records.append(RunRecord.from_dict(data))
+        except RecordError as exc:
+            raise RecordError(f"{path}, line {number}: {exc}") from None
+    return records
+
+
+def read_json_lines(path: str | Path, numbered: bool = False) -> list[Any]:
+    """The JSON objects of a JSON-lines file, in file order (``(line, object)`` if ``numbered``).
 
     A line that is not a JSON object (an interrupted write) is skipped with a warning that
     names the file and line.
@@ -169,7 +193,7 @@ def read_records(path: str | Path) -> list[dict[str, Any]]:
         FileNotFoundError: when the file does not exist.
     """
     path = Path(path)
-    records = []
+    records: list[Any] = []
     with open(path, encoding="utf-8") as f:
         lines = f.read().split("\n")
     for number, line in enumerate(lines, start=1):
@@ -183,18 +207,13 @@ def read_records(path: str | Path) -> list[dict[str, Any]]:
             where = "last line" if number >= len(lines) - 1 else f"line {number}"
             warnings.warn(
                 f"{path}: {where} is not a complete record (interrupted write?); skipped",
-                stacklevel=2,
+                stacklevel=3,
             )
             continue
-        records.append(record)
+        records.append((number, record) if numbered else record)
     return records
 
 
-def latest_by_key(records: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+def latest_by_key(records: Iterable[RunRecord]) -> dict[str, RunRecord]:
     """The last record of each run key (a re-run after a failure supersedes the failure)."""
-    out: dict[str, dict[str, Any]] = {}
-    for record in records:
-        key = record.get("key")
-        if key:
-            out[str(key)] = dict(record)
-    return out
+    return {record.key: record for record in records if record.key}

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import importlib.metadata
-import math
 import platform
 import random
 import sys
@@ -21,15 +20,18 @@ import time
 import traceback
 import warnings
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import lru_cache
 from typing import Any
 
 import numpy as np
 
 from themis_env.config import load_pipeline, load_scenario, to_plain
+from themis_env.errors import RecordError
 from themis_env.evaluation.policies import build_policy, policy_identity
-from themis_env.evaluation.records import SCHEMA_VERSION, config_hash, json_safe, run_key
+from themis_env.evaluation.records import config_hash, json_safe, run_key
+from themis_env.evaluation.rollout import Episode, rollout
+from themis_env.evaluation.run_record import ErrorInfo, PolicyInfo, RunRecord, TraceInfo
 
 __all__ = [
     "ENV_ID",
@@ -43,9 +45,6 @@ __all__ = [
 ]
 
 ENV_ID = "themis_env/InferenceCluster-v0"
-
-# Fields of ``info["episode_kpis"]`` that are not KPIs to compare (the trace flag is kept apart).
-_NOT_COMPARED = ("trace_fallback",)
 
 
 @dataclass(frozen=True)
@@ -159,113 +158,49 @@ def _seed_globals(seed: int) -> None:
         torch.manual_seed(seed)
 
 
-class _Timeline:
-    """Per-step figures for the timeline plot: load vs capacity, cores, replicas, p99, violation."""
-
-    def __init__(self, env: Any) -> None:
-        self.env = env
-        self.models = env.pipeline.models
-        self.rows: list[tuple[float, ...]] = []
-        self._throughput: dict[tuple[int, int, int], float] = {}
-
-    def capacity(self, ready: np.ndarray, batch: np.ndarray, cores: np.ndarray) -> float:
-        caps = []
-        for s, model in enumerate(self.models):
-            b, c = max(1, int(batch[s])), max(1, int(cores[s]))
-            key = (s, b, c)
-            if key not in self._throughput:
-                self._throughput[key] = model.latency.throughput_rps(b, c)
-            caps.append(float(ready[s]) * self._throughput[key])
-        return min(caps)
-
-    def add(self, obs: Any, info: Mapping[str, Any], dt: float) -> None:
-        o = self.env.obs_as_dict(obs)
-        replicas, cores = o["replicas"], o["cores"]
-        row = (
-            float(info["sim_time_s"]),
-            float(info["arrivals"]) / dt,
-            self.capacity(o["replicas_ready"], o["batch"], cores),
-            # No completion in the interval: no latency (the env reports 0, which reads as good).
-            float(info["latency_p99_ms"]) if info["completions"] else math.nan,
-            float(info["violation"]),
-            *(float(v) for v in replicas),
-            *(float(r * c) for r, c in zip(replicas, cores, strict=True)),
-        )
-        self.rows.append(row)
-
-    def to_dict(self) -> dict[str, Any]:
-        n = self.env.n_stages
-        data = np.asarray(self.rows, dtype=np.float64).reshape(-1, 5 + 2 * n)
-        data = np.round(data, 3)
-        return {
-            "stages": [lim.name for lim in self.env.stage_limits],
-            "slo_ms": float(self.env.slo_ms),
-            "t": data[:, 0].tolist(),
-            "load_rps": data[:, 1].tolist(),
-            "capacity_rps": data[:, 2].tolist(),
-            "p99_ms": data[:, 3].tolist(),
-            "violation": data[:, 4].tolist(),
-            "replicas": data[:, 5 : 5 + n].T.tolist(),
-            "cores": data[:, 5 + n :].T.tolist(),
-        }
+def _error_info(exc: BaseException) -> ErrorInfo:
+    return ErrorInfo(
+        type=type(exc).__name__,
+        message=str(exc),
+        traceback="".join(traceback.format_exception(type(exc), exc, exc.__traceback__))[-4000:],
+    )
 
 
-def _error_info(exc: BaseException) -> dict[str, str]:
-    return {
-        "type": type(exc).__name__,
-        "message": str(exc),
-        "traceback": "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))[-4000:],
-    }
+def _base_record(spec: RunSpec, key: str = "") -> RunRecord:
+    """The record of a run before its env exists (status ``failed`` until it finishes)."""
+    return RunRecord(
+        key=key,
+        status="failed",
+        scenario=spec.scenario_name,
+        seed=int(spec.seed),
+        policy=PolicyInfo(label=spec.policy_name, ref=spec.policy, params=dict(spec.params)),
+        suite=spec.suite,
+        scenario_ref=spec.scenario,
+        overrides=dict(spec.overrides),
+        env_id=ENV_ID,
+        action_mode=spec.action_mode,
+        obs_mode=spec.obs_mode,
+        package_version=package_version(),
+        created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        host={"python": platform.python_version(), "platform": platform.platform(terse=True)},
+        spec=spec.to_dict(),
+    )
 
 
-def _base_record(spec: RunSpec) -> dict[str, Any]:
-    return {
-        "schema": SCHEMA_VERSION,
-        "key": None,
-        "status": "failed",
-        "error": None,
-        "suite": spec.suite,
-        "scenario": spec.scenario_name,
-        "scenario_ref": spec.scenario,
-        "overrides": dict(spec.overrides),
-        "seed": int(spec.seed),
-        "policy": {
-            "label": spec.policy_name,
-            "ref": spec.policy,
-            "params": dict(spec.params),
-        },
-        "env_id": ENV_ID,
-        "env_version": None,
-        "env_spec": None,
-        "action_mode": spec.action_mode,
-        "obs_mode": spec.obs_mode,
-        "package_version": package_version(),
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "host": {"python": platform.python_version(), "platform": platform.platform(terse=True)},
-        "spec": spec.to_dict(),
-        "trace": None,
-        "kpis": None,
-        "actions": None,
-        "timeline": None,
-    }
-
-
-def run_episode(spec: RunSpec) -> dict[str, Any]:
+def run_episode(spec: RunSpec) -> RunRecord:
     """Run one episode and return its record (``status`` is ``ok`` or ``failed``).
 
-    Record fields: ``key``, ``status``, ``error`` (type, message, traceback), ``suite``,
-    ``scenario``, ``seed``, ``policy`` (label, ref, params, describe), ``env_id``,
-    ``env_version``, ``env_spec`` (``env.spec.to_json()``), ``scenario_config``
-    (``env.unwrapped.describe()``), ``pipeline_config``, ``config_hash``, ``package_version``,
-    ``trace`` (uri, fallback), ``kpis`` (``info["episode_kpis"]`` plus ``mean_reward``,
-    ``return`` and ``steps``), ``timing`` (policy decision time, wall time), ``actions`` (one list
-    per step), ``timeline`` (for plots) and ``warnings``.
+    The record holds the run's key, config (``scenario_config`` is
+    ``env.unwrapped.describe()``), the policy's ``describe()``, the trace, the KPIs of
+    :func:`~themis_env.evaluation.rollout.rollout`, the actions, the timeline (if the spec asks
+    for it), decision and wall times and the warnings raised (see
+    :class:`~themis_env.evaluation.run_record.RunRecord`).
     """
     record = _base_record(spec)
     wall0 = time.perf_counter()
     env = None
     caught: list[warnings.WarningMessage] = []
-    steps = 0
+    episode = Episode(seed=int(spec.seed))
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -274,7 +209,8 @@ def run_episode(spec: RunSpec) -> dict[str, Any]:
             scenario_config = core.describe()
             pipeline_config = to_plain(core.pipeline)
             digest = config_hash(scenario_config, pipeline_config)
-            record.update(
+            record = replace(
+                record,
                 key=spec_key(spec, digest),
                 env_version=env.spec.version if env.spec is not None else None,
                 env_spec=env.spec.to_json() if env.spec is not None else None,
@@ -285,87 +221,60 @@ def run_episode(spec: RunSpec) -> dict[str, Any]:
             _seed_globals(spec.seed)
             policy = build_policy(spec.policy, core, dict(spec.params))
             describe = getattr(policy, "describe", None)
-            record["policy"]["describe"] = describe() if callable(describe) else {}
-            record["policy"]["privileged"] = bool(getattr(policy, "privileged", False))
+            policy_info = replace(
+                record.policy,
+                describe=describe() if callable(describe) else {},
+                privileged=bool(getattr(policy, "privileged", False)),
+            )
+            record = replace(record, policy=policy_info)
             seed_policy = getattr(policy, "seed", None)
             if callable(seed_policy):
                 seed_policy(spec.seed)
-
-            obs, info = env.reset(seed=spec.seed)
-            record["trace"] = {
-                "uri": info.get("trace_uri"),
-                "fallback": bool(info.get("trace_fallback")),
-            }
-            reset = getattr(policy, "reset", None)
-            if callable(reset):
-                reset()
-            timeline = _Timeline(core) if spec.timeline else None
-            actions: list[Any] = []
-            rewards: list[float] = []
-            decision_s: list[float] = []
-            state = None
-            kpis: dict[str, Any] | None = None
-            dt = core.decision_interval_s
-            while True:
-                t0 = time.perf_counter()
-                action, state = policy.predict(
-                    obs, state=state, episode_start=None, deterministic=True
-                )
-                decision_s.append(time.perf_counter() - t0)
-                actions.append(np.asarray(action).tolist())
-                obs, reward, terminated, truncated, info = env.step(action)
-                steps += 1
-                rewards.append(float(reward))
-                if timeline is not None:
-                    timeline.add(obs, info, dt)
-                if terminated or truncated:
-                    kpis = dict(info.get("episode_kpis") or core.episode_kpis())
-                    break
-        record["trace"]["fallback"] = bool(kpis.get("trace_fallback", record["trace"]["fallback"]))
-        kpis = {k: v for k, v in kpis.items() if k not in _NOT_COMPARED}
-        kpis["mean_reward"] = float(np.mean(rewards)) if rewards else 0.0
-        kpis["return"] = float(np.sum(rewards))
-        kpis["steps"] = steps
-        decision = np.asarray(decision_s)
-        record.update(
+            rollout(env, policy, spec.seed, timeline=spec.timeline, episode=episode)
+        record = replace(
+            record,
             status="ok",
-            kpis=kpis,
-            actions=actions,
-            timeline=timeline.to_dict() if timeline is not None else None,
-            timing={
-                "decision_ms_mean": float(decision.mean() * 1e3) if len(decision) else 0.0,
-                "decision_ms_p99": float(np.percentile(decision, 99) * 1e3)
-                if len(decision)
-                else 0.0,
-                "decision_ms_max": float(decision.max() * 1e3) if len(decision) else 0.0,
-            },
+            trace=TraceInfo(episode.trace_uri, episode.trace_fallback),
+            kpis=episode.kpis,
+            actions=episode.actions,
+            timeline=episode.timeline,
+            timing=episode.decision_ms(),
         )
     except KeyboardInterrupt:
         raise
     except Exception as exc:  # a failing policy or scenario is recorded, never fatal
-        record["error"] = _error_info(exc)
-        record["steps_done"] = steps
-        if record["key"] is None:
-            record["key"] = _fallback_key(spec)
+        record = replace(
+            record,
+            key=record.key or _fallback_key(spec),
+            error=_error_info(exc),
+            steps_done=episode.steps,
+            # The trace is known once the env was reset, even if the policy then raised.
+            trace=TraceInfo(episode.trace_uri, episode.trace_fallback) if episode.started else None,
+        )
     finally:
         if env is not None:
             try:
                 env.close()
             except Exception:  # noqa: BLE001 (closing must not hide the run's outcome)
                 pass
-    record.setdefault("timing", {})
-    record["timing"]["wall_s"] = time.perf_counter() - wall0
-    record["warnings"] = sorted({str(w.message) for w in caught})
-    return json_safe(record)
-
-
-def failure_record(spec: RunSpec, exc: BaseException, wall_s: float = 0.0) -> dict[str, Any]:
-    """The record of a run that died outside :func:`run_episode` (a crashed worker process)."""
-    record = _base_record(spec)
-    record.update(
-        key=_fallback_key(spec), error=_error_info(exc), timing={"wall_s": wall_s}, warnings=[]
+    record = replace(
+        record,
+        timing={**record.timing, "wall_s": time.perf_counter() - wall0},
+        warnings=sorted({str(w.message) for w in caught}),
     )
-    return json_safe(record)
+    # What a reader of the records file gets: JSON-safe values (NaN as None), checked fields.
+    try:
+        return RunRecord.from_json(record.to_json())
+    except RecordError as exc:  # e.g. an env whose KPIs are not numbers: a failed run, not a crash
+        return failure_record(spec, exc, record.timing["wall_s"])
+
+
+def failure_record(spec: RunSpec, exc: BaseException, wall_s: float = 0.0) -> RunRecord:
+    """The record of a run that died outside :func:`run_episode` (a crashed worker process)."""
+    record = replace(
+        _base_record(spec, _fallback_key(spec)), error=_error_info(exc), timing={"wall_s": wall_s}
+    )
+    return RunRecord.from_json(record.to_json())
 
 
 def _fallback_key(spec: RunSpec) -> str:

@@ -2,9 +2,10 @@
 
 The replay rebuilds the env from the record's own scenario config (not from the shipped file
 of that name, which may have changed since), resets it with the record's seed and feeds it the
-recorded actions, so no policy code is needed. The simulator is bit-deterministic, so any KPI
-that differs beyond a float tolerance means the env's dynamics (or the pipeline profiles it
-reads) changed, or the record was edited.
+recorded actions through the same :func:`~themis_env.evaluation.rollout.rollout` the run used,
+so no policy code is needed and the KPIs are computed the same way. The simulator is
+bit-deterministic, so any KPI that differs beyond a float tolerance means the env's dynamics
+(or the pipeline profiles it reads) changed, or the record was edited.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import math
 import tempfile
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,8 @@ import yaml
 
 from themis_env.config import load_pipeline, to_plain
 from themis_env.evaluation.records import config_hash, json_safe, read_records
+from themis_env.evaluation.rollout import rollout
+from themis_env.evaluation.run_record import RunRecord
 
 __all__ = ["ValidationResult", "replay_kpis", "validate_record", "validate_records", "compare_kpis"]
 
@@ -74,7 +77,31 @@ def compare_kpis(
     return diffs
 
 
-def replay_kpis(record: Mapping[str, Any]) -> tuple[dict[str, Any], bool]:
+class _ReplayPolicy:
+    """Plays back a record's actions, one per step, in the env's action dtype."""
+
+    def __init__(self, actions: Sequence[Any], dtype: Any) -> None:
+        self.actions = actions
+        self.dtype = dtype
+        self.step = 0
+
+    def predict(
+        self,
+        observation: Any,
+        state: Any = None,
+        episode_start: Any = None,
+        deterministic: bool = True,
+    ) -> tuple[np.ndarray, Any]:
+        if self.step >= len(self.actions):
+            raise ValueError(
+                f"the replayed episode did not end after the record's {len(self.actions)} actions"
+            )
+        action = np.asarray(self.actions[self.step], dtype=self.dtype)
+        self.step += 1
+        return action, state
+
+
+def replay_kpis(record: RunRecord) -> tuple[dict[str, Any], bool]:
     """Replay a record's actions; return its KPIs (same fields as the record's) and trace fallback.
 
     Raises:
@@ -85,71 +112,43 @@ def replay_kpis(record: Mapping[str, Any]) -> tuple[dict[str, Any], bool]:
     import themis_env  # noqa: F401 (registers the env ids)
     from themis_env.evaluation.runner import ENV_ID
 
-    actions = record["actions"]
+    actions = record.actions or []
     with tempfile.TemporaryDirectory(prefix="themis-replay-") as tmp:
         path = Path(tmp) / "scenario.yaml"
-        path.write_text(
-            yaml.safe_dump(record["scenario_config"], sort_keys=False), encoding="utf-8"
-        )
+        path.write_text(yaml.safe_dump(record.scenario_config, sort_keys=False), encoding="utf-8")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the trace fallback warning is reported as a note
             env = gym.make(
-                record.get("env_id", ENV_ID),
+                record.env_id or ENV_ID,
                 scenario=str(path),
-                action_mode=record.get("action_mode", "target"),
-                obs_mode=record.get("obs_mode", "dict"),
+                action_mode=record.action_mode,
+                obs_mode=record.obs_mode,
             )
             try:
-                space = env.action_space
-                _, info = env.reset(seed=int(record["seed"]))
-                rewards = []
-                kpis = None
-                for i, action in enumerate(actions):
-                    a = np.asarray(action, dtype=space.dtype)
-                    _, reward, terminated, truncated, info = env.step(a)
-                    rewards.append(float(reward))
-                    if terminated or truncated:
-                        if i != len(actions) - 1:
-                            raise ValueError(
-                                f"the replayed episode ended after {i + 1} steps; the record has "
-                                f"{len(actions)} actions"
-                            )
-                        kpis = dict(info["episode_kpis"])
-                if kpis is None:
-                    raise ValueError(
-                        f"the replayed episode did not end after the record's {len(actions)} "
-                        "actions"
-                    )
+                policy = _ReplayPolicy(actions, env.action_space.dtype)
+                episode = rollout(env, policy, record.seed)
             finally:
                 env.close()
-    fallback = bool(kpis.pop("trace_fallback", False))
-    kpis["mean_reward"] = float(np.mean(rewards)) if rewards else 0.0
-    kpis["return"] = float(np.sum(rewards))
-    kpis["steps"] = len(rewards)
-    return json_safe(kpis), fallback
-
-
-def _label(record: Mapping[str, Any]) -> str:
-    policy = record.get("policy") or {}
-    name = policy.get("label", policy.get("ref"))
-    return f"{record.get('scenario')} / {name} / seed {record.get('seed')}"
+    if episode.steps != len(actions):
+        raise ValueError(
+            f"the replayed episode ended after {episode.steps} steps; the record has "
+            f"{len(actions)} actions"
+        )
+    return json_safe(episode.kpis), episode.trace_fallback
 
 
 def validate_record(
-    index: int, record: Mapping[str, Any], rtol: float = 1e-9, rerun: bool = False
+    index: int, record: RunRecord, rtol: float = 1e-9, rerun: bool = False
 ) -> ValidationResult:
     """Replay one record and compare its KPIs.
 
     With ``rerun`` the policy is also run again from the record's spec, and its actions and
     KPIs must match too (this checks the policy's determinism, and needs the policy's code).
     """
-    result = ValidationResult(index, str(record.get("key")), _label(record), "ok")
-    if record.get("status") != "ok":
+    result = ValidationResult(index, record.key, record.label, "ok")
+    if not record.ok:
         result.status = "skipped"
-        error = record.get("error") or {}
-        result.notes.append(
-            f"failed run ({error.get('type')}: {error.get('message')}); nothing to replay"
-        )
+        result.notes.append(f"failed run ({record.error}); nothing to replay")
         return result
     try:
         kpis, fallback = replay_kpis(record)
@@ -157,19 +156,18 @@ def validate_record(
         result.status = "error"
         result.notes.append(f"replay failed: {type(exc).__name__}: {exc}")
         return result
-    result.diffs = compare_kpis(record.get("kpis") or {}, kpis, rtol=rtol)
-    recorded_fallback = bool((record.get("trace") or {}).get("fallback", False))
-    if fallback != recorded_fallback:
+    result.diffs = compare_kpis(record.kpis or {}, kpis, rtol=rtol)
+    if fallback != record.trace_fallback:
         result.notes.append(
             "trace availability differs: the record "
-            + ("used" if recorded_fallback else "did not use")
+            + ("used" if record.trace_fallback else "did not use")
             + " the synthetic fallback trace, the replay "
             + ("did" if fallback else "did not")
         )
     try:
-        scenario = record["scenario_config"]
+        scenario = record.scenario_config or {}
         current = config_hash(scenario, to_plain(load_pipeline(scenario["pipeline"])))
-        if record.get("config_hash") and current != record["config_hash"]:
+        if record.config_hash and current != record.config_hash:
             result.notes.append(
                 "the pipeline or model files differ from the record's (config hash changed); "
                 "the replay used the current ones"
@@ -183,21 +181,17 @@ def validate_record(
     return result
 
 
-def _check_rerun(record: Mapping[str, Any], result: ValidationResult, rtol: float) -> None:
+def _check_rerun(record: RunRecord, result: ValidationResult, rtol: float) -> None:
     from themis_env.evaluation.runner import RunSpec, run_episode
 
-    spec = record.get("spec")
-    if not spec:
+    if not record.spec:
         result.notes.append("the record has no run spec; cannot re-run its policy")
         return
-    again = run_episode(RunSpec.from_dict({**spec, "timeline": False}))
-    if again["status"] != "ok":
-        error = again.get("error") or {}
-        result.diffs.append(
-            ("status", "ok", f"failed: {error.get('type')}: {error.get('message')}")
-        )
+    again = run_episode(RunSpec.from_dict({**record.spec, "timeline": False}))
+    if not again.ok:
+        result.diffs.append(("status", "ok", f"failed: {again.error}"))
         return
-    recorded, rerun_actions = record.get("actions") or [], again.get("actions") or []
+    recorded, rerun_actions = record.actions or [], again.actions or []
     if recorded != rerun_actions:
         first = next(
             (i for i, (a, b) in enumerate(zip(recorded, rerun_actions, strict=False)) if a != b),
@@ -205,13 +199,12 @@ def _check_rerun(record: Mapping[str, Any], result: ValidationResult, rtol: floa
         )
         result.diffs.append(("actions", f"{len(recorded)} steps", f"differ from step {first}"))
     result.diffs += [
-        (f"rerun.{k}", a, b)
-        for k, a, b in compare_kpis(record.get("kpis") or {}, again["kpis"], rtol)
+        (f"rerun.{k}", a, b) for k, a, b in compare_kpis(record.kpis or {}, again.kpis or {}, rtol)
     ]
 
 
 def validate_records(
-    records: Iterable[Mapping[str, Any]] | str | Path,
+    records: Iterable[RunRecord] | str | Path,
     rtol: float = 1e-9,
     jobs: int = 1,
     rerun: bool = False,

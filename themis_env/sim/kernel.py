@@ -28,12 +28,14 @@ NB latency-histogram bins) are documented on the constants below and in
 
 Entry points: ``reconcile``/``apply_targets`` (actuation), ``advance`` (one interval), and
 ``step``, which does apply, advance, the rate history and the monitoring vector in one call on
-the packed arrays (``PF_*``/``PI_*``): the per-step path of an env.
+the packed arrays (:class:`Packed`): the per-step path of an env.
 """
 
 from __future__ import annotations
 
 import math
+from enum import IntEnum
+from typing import Literal, NamedTuple
 
 import numpy as np
 from numba import njit
@@ -1041,39 +1043,80 @@ def apply_targets(
     return APPLIED
 
 
-# Packed arrays. The fixed-size arrays of a simulator live in one float64 and one int64
-# buffer, so that the per-step call passes two buffers instead of thirty arrays (each array
-# argument costs a compiled call about 0.1 µs to unbox). lay[k] = (offset, d0, d1, d2) of
-# field k in its buffer; the simulator keeps NumPy views of the same memory.
-PF_TABLE = 0  # latency table [S, B+1, C+1] [ms]
-PF_PRM = 1
-PF_MEMORY_GB = 2
-PF_DISP = 3
-PF_EP = 4
-PF_SEC_ACC = 5
-PF_OUT = 6
-PF_NODE_FREE = 7
-PF_BUCKETS = 8
-PF_BUSY = 9
-PF_OUT_STAGE = 10
-PF_REP_F = 11
-PF_HISTORY = 12  # arrivals of the last H seconds, oldest first [req/s]
-PI_BATCH = 13
-PI_TARGET_CORES = 14
-PI_PENDING = 15
-PI_QPTR = 16
-PI_REP_I = 17
-PI_BHIST = 18
-PI_EP_HIST = 19
-PI_LOWS = 20
-PI_HIGHS = 21
-PI_TARGETS = 22
-PI_FLAGS = 23
-PI_CPOS = 24
-PI_REPORT = 25
-PI_TOTALS = 26
-PI_QUEUE_LEN = 27  # requests waiting per stage at the end of the last interval
-N_PACKED = 28
+class PackedField(NamedTuple):
+    """One array of the packed buffers: a row of :class:`Packed`."""
+
+    attr: str
+    """The :class:`~themis_env.sim.simulator.Simulator` attribute that views it."""
+    dtype: Literal["f8", "i8"]
+    """Its buffer: float64 or int64."""
+    shape: tuple[int | str, ...]
+    """Sizes, or names of the simulator's dimensions (``Simulator.dimensions``)."""
+    scope: Literal["scenario", "episode"]
+    """``scenario``: set at construction and kept; ``episode``: zeroed by every reset."""
+
+
+class Packed(IntEnum):
+    """The packed arrays, one line each: the member is the index; attribute, dtype, shape, scope.
+
+    The fixed-size arrays of a simulator live in one float64 and one int64 buffer, so that the
+    per-step call passes two buffers instead of thirty arrays (each array argument costs a
+    compiled call about 0.1 µs to unbox). ``lay[k] = (offset, d0, d1, d2)`` of field ``k`` in
+    its buffer; the simulator keeps NumPy views of the same memory. The kernel reads
+    ``Packed.X`` as a compile-time constant (numba freezes globals); the simulator allocates,
+    views, pickles and resets the arrays from this table. It lives in this module because
+    numba's cache is keyed on this file: a change here recompiles the kernel.
+    """
+
+    field: PackedField
+
+    def __new__(
+        cls,
+        attr: str,
+        dtype: Literal["f8", "i8"],
+        shape: tuple[int | str, ...],
+        scope: Literal["scenario", "episode"],
+    ) -> Packed:
+        """The next index, carrying its row."""
+        index = len(cls.__members__)  # numbered in order of declaration
+        member = int.__new__(cls, index)
+        member._value_ = index
+        member.field = PackedField(attr, dtype, shape, scope)
+        return member
+
+    TABLE = "table", "f8", ("stages", "batch_sizes", "core_counts"), "scenario"  # latency [ms]
+    PRM = "prm", "f8", (N_PRM,), "scenario"
+    MEMORY_GB = "memory_gb", "f8", ("stages",), "scenario"
+    DISP = "disp", "f8", ("stages",), "episode"
+    EP = "ep", "f8", (N_EP,), "episode"
+    SEC_ACC = "sec_acc", "f8", (B_DROPPED + 1,), "episode"  # the second's B_* counts so far
+    OUT = "out", "f8", (N_OUT,), "episode"
+    NODE_FREE = "node_free", "f8", ("nodes",), "episode"
+    BUCKETS = "buckets", "f8", ("ring", N_BUCKET), "episode"
+    BUSY = "busy", "f8", ("stages", "ring"), "episode"
+    OUT_STAGE = "out_stage", "f8", ("stages", N_OUT_STAGE), "episode"
+    REP_F = "rep_f", "f8", ("stages", "slots", N_REP_F), "episode"
+    # Arrivals of the last H seconds, oldest first [req/s].
+    RATE_HISTORY = "rate_history", "f8", ("history",), "episode"
+    BATCH = "batch", "i8", ("stages",), "episode"
+    TARGET_CORES = "target_cores", "i8", ("stages",), "episode"
+    PENDING = "pending", "i8", ("stages",), "episode"
+    QPTR = "qptr", "i8", ("stages", 2), "episode"
+    REP_I = "rep_i", "i8", ("stages", "slots", N_REP_I), "episode"
+    BHIST = "bhist", "i8", ("ring", N_LAT_BINS + 2), "episode"
+    EP_HIST = "ep_hist", "i8", (N_LAT_BINS,), "episode"
+    LOWS = "_lows", "i8", ("knobs",), "scenario"
+    HIGHS = "_highs", "i8", ("knobs",), "scenario"
+    TARGETS = "targets", "i8", ("stages", 3), "episode"
+    FLAGS = "flags", "i8", (N_FLAGS,), "episode"
+    CPOS = "cpos", "i8", (1,), "episode"
+    REPORT = "_report", "i8", ("stages", N_REPORT), "episode"
+    TOTALS = "_totals", "i8", (N_TOTALS,), "episode"
+    # Requests waiting per stage at the end of the last interval.
+    QUEUE_LEN = "queue_len", "i8", ("stages",), "episode"
+
+
+N_PACKED = len(Packed)
 
 
 @njit(cache=True, inline="always")
@@ -1190,25 +1233,25 @@ def step(
     targets were applied but the interval was not run: the caller grows the buffers and calls
     again with ``do_apply`` false.
     """
-    prm = _v1(fbuf, lay, PF_PRM)
-    batch = _v1(ibuf, lay, PI_BATCH)
-    target_cores = _v1(ibuf, lay, PI_TARGET_CORES)
-    pending = _v1(ibuf, lay, PI_PENDING)
-    rep_f = _v3(fbuf, lay, PF_REP_F)
-    rep_i = _v3(ibuf, lay, PI_REP_I)
-    node_free = _v1(fbuf, lay, PF_NODE_FREE)
+    prm = _v1(fbuf, lay, Packed.PRM)
+    batch = _v1(ibuf, lay, Packed.BATCH)
+    target_cores = _v1(ibuf, lay, Packed.TARGET_CORES)
+    pending = _v1(ibuf, lay, Packed.PENDING)
+    rep_f = _v3(fbuf, lay, Packed.REP_F)
+    rep_i = _v3(ibuf, lay, Packed.REP_I)
+    node_free = _v1(fbuf, lay, Packed.NODE_FREE)
     code = 0
     if do_apply:
         code = apply_targets(
             t0,
             values,
             offset,
-            _v1(ibuf, lay, PI_LOWS),
-            _v1(ibuf, lay, PI_HIGHS),
+            _v1(ibuf, lay, Packed.LOWS),
+            _v1(ibuf, lay, Packed.HIGHS),
             False,
             prm[P_RESIZE_DELAY],
-            _v2(ibuf, lay, PI_TARGETS),
-            _v1(ibuf, lay, PI_FLAGS),
+            _v2(ibuf, lay, Packed.TARGETS),
+            _v1(ibuf, lay, Packed.FLAGS),
             batch,
             target_cores,
             pending,
@@ -1217,35 +1260,35 @@ def step(
             node_free,
             prm[P_CORES_PER_NODE],
             cold,
-            _v1(ibuf, lay, PI_CPOS),
-            _v2(ibuf, lay, PI_REPORT),
-            _v1(ibuf, lay, PI_TOTALS),
+            _v1(ibuf, lay, Packed.CPOS),
+            _v2(ibuf, lay, Packed.REPORT),
+            _v1(ibuf, lay, Packed.TOTALS),
         )
         if code < 0 or code & NEED_COLD:
             return code
-        count_scaling(_v1(fbuf, lay, PF_EP), _v1(ibuf, lay, PI_TOTALS))
-    out = _v1(fbuf, lay, PF_OUT)
-    out_stage = _v2(fbuf, lay, PF_OUT_STAGE)
+        count_scaling(_v1(fbuf, lay, Packed.EP), _v1(ibuf, lay, Packed.TOTALS))
+    out = _v1(fbuf, lay, Packed.OUT)
+    out_stage = _v2(fbuf, lay, Packed.OUT_STAGE)
     need = advance(
         t0,
         t1,
         batch,
         target_cores,
         pending,
-        _v3(fbuf, lay, PF_TABLE),
+        _v3(fbuf, lay, Packed.TABLE),
         cum,
         queue,
-        _v2(ibuf, lay, PI_QPTR),
-        _v1(fbuf, lay, PF_DISP),
+        _v2(ibuf, lay, Packed.QPTR),
+        _v1(fbuf, lay, Packed.DISP),
         rep_f,
         rep_i,
         prm,
-        _v2(fbuf, lay, PF_BUCKETS),
-        _v2(ibuf, lay, PI_BHIST),
-        _v2(fbuf, lay, PF_BUSY),
-        _v1(fbuf, lay, PF_EP),
-        _v1(ibuf, lay, PI_EP_HIST),
-        _v1(fbuf, lay, PF_SEC_ACC),
+        _v2(fbuf, lay, Packed.BUCKETS),
+        _v2(ibuf, lay, Packed.BHIST),
+        _v2(fbuf, lay, Packed.BUSY),
+        _v1(fbuf, lay, Packed.EP),
+        _v1(ibuf, lay, Packed.EP_HIST),
+        _v1(fbuf, lay, Packed.SEC_ACC),
         ubuf,
         zbuf,
         nxt_t,
@@ -1254,15 +1297,15 @@ def step(
         out,
         out_stage,
         sec_out,
-        _v1(fbuf, lay, PF_MEMORY_GB),
+        _v1(fbuf, lay, Packed.MEMORY_GB),
         node_free,
     )
     if need:
         return code | need
-    queue_len = _v1(ibuf, lay, PI_QUEUE_LEN)
+    queue_len = _v1(ibuf, lay, Packed.QUEUE_LEN)
     for s in range(queue_len.shape[0]):
         queue_len[s] = int(out_stage[s, OS_QUEUE])
-    history = _v1(fbuf, lay, PF_HISTORY)
+    history = _v1(fbuf, lay, Packed.RATE_HISTORY)
     push_history(history, sec_out, int(out[O_SECONDS]))
     if vec.shape[0] > 0:
         write_monitor(vec, high, out, out_stage, history, node_free)

@@ -2,9 +2,10 @@
 
 Two forms, both in milliseconds:
 
-* ``parametric``: the Themis/Sponge Amdahl form l(b, c) = α·b/c + β·b + γ/c + ζ for a batch of
-  b requests on c cores (reference §1.2). The parallel part (α·b + γ) shrinks with cores, the
-  serial part (β·b + ζ) does not, hence diminishing returns.
+* ``parametric``: the Themis/Sponge Amdahl form l(b, c) = α·b/c + β·b + γ/c + ζ for a batch of b
+  requests on c cores (``mehransi/Themis`` ``profiling/train_regression.py``; Sponge's eq. 2,
+  ``saeid93/sponge@aa00b56c:optimizer/optimizer.py``). The parallel part (α·b + γ) shrinks with
+  cores, the serial part (β·b + ζ) does not, hence diminishing returns.
 * ``grid``: a measured table over some cores × batches, interpolated linearly in 1/c and in b
   (the Amdahl form is linear in both, so the interpolation is exact for it).
 

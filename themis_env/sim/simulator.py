@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import copy
 import math
+import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
@@ -58,64 +59,20 @@ _COLD_BLOCK = 64  # cold-start durations drawn at a time
 _RING_BUCKETS = 512
 _NEED_BITS = K.NEED_QUEUE | K.NEED_UNIFORMS | K.NEED_NORMALS | K.NEED_SECONDS
 _NO_VECTOR = np.zeros(0, dtype=np.float32)  # "no monitoring vector" for K.step
-# Attribute names of the packed arrays (K.PF_* and K.PI_* fields).
-_PACKED_NAMES = {
-    K.PF_TABLE: "table",
-    K.PF_PRM: "prm",
-    K.PF_MEMORY_GB: "memory_gb",
-    K.PF_DISP: "disp",
-    K.PF_EP: "ep",
-    K.PF_SEC_ACC: "sec_acc",
-    K.PF_OUT: "out",
-    K.PF_NODE_FREE: "node_free",
-    K.PF_BUCKETS: "buckets",
-    K.PF_BUSY: "busy",
-    K.PF_OUT_STAGE: "out_stage",
-    K.PF_REP_F: "rep_f",
-    K.PF_HISTORY: "rate_history",
-    K.PI_BATCH: "batch",
-    K.PI_TARGET_CORES: "target_cores",
-    K.PI_PENDING: "pending",
-    K.PI_QPTR: "qptr",
-    K.PI_REP_I: "rep_i",
-    K.PI_BHIST: "bhist",
-    K.PI_EP_HIST: "ep_hist",
-    K.PI_LOWS: "_lows",
-    K.PI_HIGHS: "_highs",
-    K.PI_TARGETS: "targets",
-    K.PI_FLAGS: "flags",
-    K.PI_CPOS: "cpos",
-    K.PI_REPORT: "_report",
-    K.PI_TOTALS: "_totals",
-    K.PI_QUEUE_LEN: "queue_len",
-}
-assert sorted(_PACKED_NAMES) == list(range(K.N_PACKED))
 # The packed arrays an episode starts from zero (the others are the scenario's parameters).
-_EPISODE_NAMES = [
-    n for n in _PACKED_NAMES.values() if n not in ("table", "prm", "memory_gb", "_lows", "_highs")
-]
-# The columns of Simulator.stage_snapshot, in order (the kernel's OS_LIVE .. OS_UTILISATION).
-SNAPSHOT_KEYS = (
-    "replicas",
-    "ready",
-    "starting",
-    "pending",
-    "cores",
-    "batch",
-    "queue_len",
-    "utilisation",
-)
-_SNAPSHOT_ORDER = [
-    K.OS_LIVE,
-    K.OS_READY_N,
-    K.OS_STARTING,
-    K.OS_PENDING,
-    K.OS_CORES,
-    K.OS_BATCH,
-    K.OS_QUEUE,
-    K.OS_UTILISATION,
-]
-assert _SNAPSHOT_ORDER == list(range(K.OS_LIVE, K.OS_UTILISATION + 1)), "snapshot not adjacent"
+_EPISODE_NAMES = [k.field.attr for k in K.Packed if k.field.scope == "episode"]
+# The columns of Simulator.stage_snapshot (the kernel's OS_LIVE .. OS_UTILISATION, adjacent).
+_SNAPSHOT_COLUMNS = {
+    "replicas": K.OS_LIVE,
+    "ready": K.OS_READY_N,
+    "starting": K.OS_STARTING,
+    "pending": K.OS_PENDING,
+    "cores": K.OS_CORES,
+    "batch": K.OS_BATCH,
+    "queue_len": K.OS_QUEUE,
+    "utilisation": K.OS_UTILISATION,
+}
+SNAPSHOT_KEYS = tuple(_SNAPSHOT_COLUMNS)
 
 
 class StageDecision(NamedTuple):
@@ -154,8 +111,18 @@ class ApplyReport(NamedTuple):
     @classmethod
     def from_rows(cls, report: np.ndarray, totals: np.ndarray) -> ApplyReport:
         """The report of the kernel's ``report[stage, R_*]`` and ``totals[T_*]`` (copied)."""
-        table = report.T.copy()
-        return cls(*table, *totals.tolist())
+        rows = report.T.copy()
+        return cls(
+            added=rows[K.R_ADDED],
+            removed=rows[K.R_REMOVED],
+            resized=rows[K.R_RESIZED],
+            failed_resizes=rows[K.R_FAILED],
+            pending=rows[K.R_PENDING],
+            horizontal_actions=int(totals[K.T_HORIZONTAL]),
+            vertical_actions=int(totals[K.T_VERTICAL]),
+            total_failed_resizes=int(totals[K.T_FAILED]),
+            total_pending=int(totals[K.T_PENDING]),
+        )
 
 
 @dataclass(slots=True)
@@ -239,8 +206,29 @@ class IntervalSummary(NamedTuple):
         return self.core_seconds / (self.t1 - self.t0)
 
 
-assert IntervalSummary._fields.index("memory_cost") == K.O_MEMORY_COST == K.N_OUT - 1
-assert IntervalSummary._fields.index("latency_p50_ms") == K.O_P50
+# Where each IntervalSummary field is in the kernel's step output ``out[O_*]`` followed by the
+# apply's ``totals[T_*]`` and (t0, t1): the summary is gathered from them by name.
+_SUMMARY_SOURCES = {
+    "arrived": K.O_ARRIVED,
+    "completed": K.O_COMPLETED,
+    "late": K.O_LATE,
+    "dropped": K.O_DROPPED,
+    "latency_sum_s": K.O_LATENCY_SUM,
+    "latency_p50_ms": K.O_P50,
+    "latency_p95_ms": K.O_P95,
+    "latency_p99_ms": K.O_P99,
+    "n_seconds": K.O_SECONDS,
+    "core_seconds": K.O_CORE_SECONDS,
+    "violation": K.O_VIOLATION,
+    "memory_cost": K.O_MEMORY_COST,
+    "horizontal_actions": K.N_OUT + K.T_HORIZONTAL,
+    "vertical_actions": K.N_OUT + K.T_VERTICAL,
+    "failed_resizes": K.N_OUT + K.T_FAILED,
+    "pending": K.N_OUT + K.T_PENDING,
+    "t0": K.N_OUT + K.N_TOTALS,
+    "t1": K.N_OUT + K.N_TOTALS + 1,
+}
+_gather_summary = operator.itemgetter(*(_SUMMARY_SOURCES[f] for f in IntervalSummary._fields))
 
 
 class SimState(NamedTuple):
@@ -287,6 +275,37 @@ class Simulator:
         history_s: Seconds of arrivals kept in :attr:`rate_history`.
     """
 
+    # The packed arrays: views of two buffers under the names of ``K.Packed``, which gives
+    # their shapes; bound by ``_bind_views``, indexed by the kernel's constants.
+    table: np.ndarray  # batch service time [ms] per (stage, batch, cores); NaN outside limits
+    prm: np.ndarray  # scalar parameters, P_*
+    memory_gb: np.ndarray  # memory of a replica per stage [GB]
+    disp: np.ndarray  # per stage, when the dispatcher may take requests for its next batch [s]
+    ep: np.ndarray  # episode accumulators, E_*
+    sec_acc: np.ndarray  # the unfinished second's counts, B_ARRIVED .. B_DROPPED
+    out: np.ndarray  # the last interval's output, O_*
+    node_free: np.ndarray  # free cores per node
+    buckets: np.ndarray  # statistics ring, [bucket, B_*]
+    busy: np.ndarray  # replica-seconds serving per [stage, bucket]
+    out_stage: np.ndarray  # the last interval's per-stage output, [stage, OS_*]
+    rep_f: np.ndarray  # replica float fields, [stage, slot, F_*]
+    rate_history: np.ndarray  # arrivals of the last ``history_s`` seconds, oldest first [req/s]
+    batch: np.ndarray  # batch size per stage
+    target_cores: np.ndarray  # target cores per replica per stage
+    pending: np.ndarray  # replicas asked for and not placed, per stage
+    qptr: np.ndarray  # (head, tail) of each stage's queue
+    rep_i: np.ndarray  # replica int fields, [stage, slot, I_*]
+    bhist: np.ndarray  # latency histogram per ring bucket, and its bounds (BH_LO, BH_HI)
+    ep_hist: np.ndarray  # the episode's latency histogram
+    _lows: np.ndarray  # lower limits, (replicas, cores, batch) per stage, flat
+    _highs: np.ndarray  # upper limits, as ``_lows``
+    targets: np.ndarray  # the targets in force, [stage, (replicas, cores, batch)]; -1: none
+    flags: np.ndarray  # G_*
+    cpos: np.ndarray  # next unused cold-start duration
+    _report: np.ndarray  # what the last apply did, [stage, R_*]
+    _totals: np.ndarray  # its totals, T_*
+    queue_len: np.ndarray  # requests waiting per stage at the end of the last interval
+
     def __init__(
         self,
         pipeline: Pipeline,
@@ -314,35 +333,16 @@ class Simulator:
         self.n_slots = int(max_slots or 2 * int(self.max_replicas.max()))
         b_max, c_max = int(self.max_batch.max()), int(self.max_cores.max())
         S, R, N = self.n_stages, self.n_slots, cluster.nodes
-        self._shapes = {
-            K.PF_TABLE: (S, b_max + 1, c_max + 1),
-            K.PF_PRM: (K.N_PRM,),
-            K.PF_MEMORY_GB: (S,),
-            K.PF_DISP: (S,),
-            K.PF_EP: (K.N_EP,),
-            K.PF_SEC_ACC: (4,),
-            K.PF_OUT: (K.N_OUT,),
-            K.PF_NODE_FREE: (N,),
-            K.PF_BUCKETS: (_RING_BUCKETS, K.N_BUCKET),
-            K.PF_BUSY: (S, _RING_BUCKETS),
-            K.PF_OUT_STAGE: (S, K.N_OUT_STAGE),
-            K.PF_REP_F: (S, R, K.N_REP_F),
-            K.PF_HISTORY: (history_s,),
-            K.PI_BATCH: (S,),
-            K.PI_TARGET_CORES: (S,),
-            K.PI_PENDING: (S,),
-            K.PI_QPTR: (S, 2),
-            K.PI_REP_I: (S, R, K.N_REP_I),
-            K.PI_BHIST: (_RING_BUCKETS, K.N_LAT_BINS + 2),
-            K.PI_EP_HIST: (K.N_LAT_BINS,),
-            K.PI_LOWS: (3 * S,),
-            K.PI_HIGHS: (3 * S,),
-            K.PI_TARGETS: (S, 3),
-            K.PI_FLAGS: (K.N_FLAGS,),
-            K.PI_CPOS: (1,),
-            K.PI_REPORT: (S, K.N_REPORT),
-            K.PI_TOTALS: (K.N_TOTALS,),
-            K.PI_QUEUE_LEN: (S,),
+        # The sizes the packed arrays' shapes name (K.Packed); constant for the simulator's life.
+        self.dimensions = {
+            "stages": S,
+            "slots": R,
+            "nodes": N,
+            "knobs": 3 * S,  # (replicas, cores, batch) per stage, flat
+            "batch_sizes": b_max + 1,
+            "core_counts": c_max + 1,
+            "ring": _RING_BUCKETS,
+            "history": history_s,
         }
         self._allocate_packs()
         self._no_offset = np.zeros(3 * S, dtype=np.int64)
@@ -381,30 +381,33 @@ class Simulator:
 
     # ------------------------------------------------------------------ packed arrays
     def _allocate_packs(self) -> None:
-        """One float64 and one int64 buffer for the fixed-size arrays, and their layout."""
+        """One float64 and one int64 buffer for the arrays of ``K.Packed``, and their layout."""
         self._lay = np.zeros((K.N_PACKED, 4), dtype=np.int64)
-        ends = {"f": 0, "i": 0}
-        for k, shape in self._shapes.items():
-            kind = "f" if k < K.PI_BATCH else "i"
-            self._lay[k, 0] = ends[kind]
+        ends = {"f8": 0, "i8": 0}
+        for k in K.Packed:
+            field = k.field
+            shape = [d if isinstance(d, int) else self.dimensions[d] for d in field.shape]
+            self._lay[k, 0] = ends[field.dtype]
             self._lay[k, 1 : 1 + len(shape)] = shape
-            ends[kind] += math.prod(shape)
-        self._fbuf = np.zeros(ends["f"])
-        self._ibuf = np.zeros(ends["i"], dtype=np.int64)
+            ends[field.dtype] += math.prod(shape)
+        self._fbuf = np.zeros(ends["f8"])
+        self._ibuf = np.zeros(ends["i8"], dtype=np.int64)
         self._bind_views()
 
     def _bind_views(self) -> None:
-        # The NumPy views of the packed buffers, under the names the Python code uses.
-        for k, shape in self._shapes.items():
-            buf = self._fbuf if k < K.PI_BATCH else self._ibuf
+        # The declared attributes of the packed arrays: NumPy views of the buffers.
+        buffers = {"f8": self._fbuf, "i8": self._ibuf}
+        for k in K.Packed:
+            field = k.field
             start = int(self._lay[k, 0])
-            view = buf[start : start + math.prod(shape)].reshape(shape)
-            setattr(self, _PACKED_NAMES[k], view)
+            shape = tuple(int(d) for d in self._lay[k, 1 : 1 + len(field.shape)])
+            view = buffers[field.dtype][start : start + math.prod(shape)].reshape(shape)
+            setattr(self, field.attr, view)
 
     def __getstate__(self) -> dict[str, object]:
         # Views would be copied as arrays of their own: keep the buffers, rebind on load.
         state = self.__dict__.copy()
-        for name in (*_PACKED_NAMES.values(), "_step_args"):
+        for name in (*(k.field.attr for k in K.Packed), "_step_args"):
             state.pop(name, None)
         return state
 
@@ -672,39 +675,28 @@ class Simulator:
             self._grow_and_run(t0, t1, need, _NO_VECTOR, _NO_VECTOR)
         self.time = t1
         self._settled = True
-        (
-            arrived,
-            completed,
-            late,
-            dropped,
-            latency_sum,
-            p50,
-            p95,
-            p99,
-            n_sec,
-            core_s,
-            violation,
-            memory_cost,
-        ) = self.out.tolist()
+        out = self.out.tolist()
+        completed = out[K.O_COMPLETED]
+        core_s = out[K.O_CORE_SECONDS]
         st = self.out_stage
         return StepStats(
             t0=t0,
             t1=t1,
-            arrived=int(arrived),
+            arrived=int(out[K.O_ARRIVED]),
             completed=int(completed),
-            late=int(late),
-            dropped=int(dropped),
-            violation=violation,
-            latency_mean_ms=latency_sum / completed * 1e3 if completed else math.nan,
-            latency_p50_ms=p50,
-            latency_p95_ms=p95,
-            latency_p99_ms=p99,
+            late=int(out[K.O_LATE]),
+            dropped=int(out[K.O_DROPPED]),
+            violation=out[K.O_VIOLATION],
+            latency_mean_ms=out[K.O_LATENCY_SUM] / completed * 1e3 if completed else math.nan,
+            latency_p50_ms=out[K.O_P50],
+            latency_p95_ms=out[K.O_P95],
+            latency_p99_ms=out[K.O_P99],
             cores_allocated=core_s / (t1 - t0),
             core_seconds=core_s,
-            memory_cost=memory_cost,
+            memory_cost=out[K.O_MEMORY_COST],
             queue_len=st[:, K.OS_QUEUE].astype(np.int64),
             utilisation=st[:, K.OS_UTILISATION].copy(),
-            seconds=self.sec_out[: int(n_sec)].copy(),
+            seconds=self.sec_out[: int(out[K.O_SECONDS])].copy(),
         )
 
     def run_interval(
@@ -749,7 +741,8 @@ class Simulator:
             self._grow_and_run(t0, t1, need, vector, high)
         self.time = t1
         self._settled = True
-        return IntervalSummary._make(self.out.tolist() + self._totals.tolist() + [t0, t1])
+        values = self.out.tolist() + self._totals.tolist() + [t0, t1]
+        return IntervalSummary._make(_gather_summary(values))
 
     @property
     def monitor_size(self) -> int:

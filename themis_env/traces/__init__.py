@@ -2,7 +2,8 @@
 
 ``load(uri_or_path, **options) -> Trace`` is the entry point; see :mod:`themis_env.traces.uri`
 for the URI forms and options, ``traces/README.md`` for the file formats and how to obtain
-the real traces, and ``calibration/CALIBRATION.md`` for how the generators were tuned.
+the real traces, and ``benchmarks/calibration/CALIBRATION.md`` (in a checkout) for how the
+generators were tuned.
 
 Examples:
     >>> from themis_env import traces

@@ -7,7 +7,7 @@ kept (``noise=none``). All randomness comes from one ``numpy.random.default_rng(
 in a fixed order, so the same URI always gives the same series.
 
 The defaults are calibrated on the real traces in ``../shared/traces``; the measurements and
-figures are in ``themis_env/traces/calibration/CALIBRATION.md``.
+figures are in ``benchmarks/calibration/CALIBRATION.md``.
 """
 
 from __future__ import annotations

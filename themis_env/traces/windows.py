@@ -5,8 +5,9 @@ A window is addressed as ``<trace>#<window>``, e.g. ``twitter-2021-08#themis``; 
 (``twitter-2021-08#themis?pipeline=video&preset=arxiv``), and ``damping=8`` applies IPA's
 ``floor(x / 8)``.
 
-Sources: the Themis starter ([C-arx] and [C-head] code; reference §2.2) and IPA's
-``data/configs/final/*.yaml`` (reference §4; ``../shared/traces/SOURCES.md`` §1).
+Sources: the Themis starter (``starter.py`` of ``mehransi/Themis`` at ``b01017f`` and
+``8b3bfdd``: slice and divisors) and IPA (arXiv 2308.12871), ``data/configs/final/*.yaml`` of
+``reconfigurable-ml-pipeline/ipa@e1f08dd`` (``workload_type: twitter``, ``damping_factor: 8``).
 """
 
 from __future__ import annotations

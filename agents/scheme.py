@@ -1,0 +1,91 @@
+"""The ``agent:PATH.zip`` policy references: a saved stable-baselines3 agent.
+
+:data:`AGENT_SCHEME` is the ``agent`` scheme of the core's policy registry (entry point
+``themis_env.policy_schemes`` in ``pyproject.toml``), so the evaluation harness finds, checks
+and loads agents without naming this package.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+from themis_env.agents.evaluate import agent_fits, load_agent, required_env_kwargs
+
+from themis_env.errors import PolicyError
+
+__all__ = ["AGENT_SCHEME", "AgentScheme"]
+
+# Relative agent paths are also tried from the folder holding this package, so suites can name
+# shipped agents as agent:agents/zoo/<name>/<file>.zip from any folder, checkout or wheel.
+_SHIPPED_ROOT = Path(__file__).parent.parent
+
+
+class AgentScheme:
+    """``agent:PATH.zip``: a stable-baselines3 agent loaded by :func:`load_agent`.
+
+    The normalisation statistics and manifest are read from beside the zip. A relative path
+    is tried from the current folder, then from the folder holding ``agents/``.
+    """
+
+    prefix = "agent:"
+
+    def path(self, ref: str) -> Path:
+        """The agent's zip.
+
+        Raises:
+            PolicyError: when ``ref`` does not name a ``.zip`` or the file does not exist.
+        """
+        path = Path(ref[len(self.prefix) :]).expanduser()
+        if path.suffix != ".zip":
+            raise PolicyError(
+                f"policy {ref!r}: an agent policy is 'agent:PATH.zip' (a stable-baselines3 zip)"
+            )
+        if path.is_file():
+            return path
+        if not path.is_absolute() and (_SHIPPED_ROOT / path).is_file():
+            return _SHIPPED_ROOT / path
+        raise PolicyError(f"policy {ref!r}: agent file {str(path)!r} does not exist")
+
+    def check(self, ref: str) -> None:
+        """Raise :class:`PolicyError` when the zip is misnamed or missing."""
+        self.path(ref)
+
+    def identity(self, ref: str) -> str:
+        """``ref`` plus the zip's hash: two files at one path must not share finished runs."""
+        digest = hashlib.sha256(self.path(ref).read_bytes()).hexdigest()[:16]
+        return f"{ref}#sha256={digest}"
+
+    def env_modes(self, ref: str) -> dict[str, str]:
+        """The action and observation modes the agent was trained with (from its manifest).
+
+        Raises:
+            PolicyError: when the manifest cannot be read.
+        """
+        path = self.path(ref)
+        try:
+            return required_env_kwargs(str(path))
+        except Exception as exc:  # noqa: BLE001 (an unreadable manifest; load_agent says more)
+            raise PolicyError(f"policy {ref!r}: cannot read the agent's manifest: {exc}") from exc
+
+    def mismatches(self, ref: str, env: Any) -> list[str]:
+        """How ``env`` differs from the interface the agent was trained on (empty: it fits)."""
+        return list(agent_fits(str(self.path(ref)), env))
+
+    def build(self, ref: str, env: Any, **params: Any) -> Any:
+        """The loaded agent, acting on ``env``.
+
+        Raises:
+            PolicyError: for parameters (agents take none), missing files or an env the agent
+                was not trained for.
+        """
+        path = self.path(ref)
+        if params:
+            raise PolicyError(
+                f"policy {ref!r}: agent policies take no parameters, got {sorted(params)}"
+            )
+        return load_agent(str(path), env)
+
+
+AGENT_SCHEME = AgentScheme()

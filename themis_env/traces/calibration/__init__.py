@@ -1,1 +1,0 @@
-"""Calibration of the synthetic generators against the real traces (see CALIBRATION.md)."""
