@@ -97,7 +97,7 @@ def test_normalisation_by_hand(tmp_path, normalise, expected):
         accuracy={"normalise": normalise},
     )
     pipe = load_pipeline(path)
-    assert pipe.n_variants == 3 and [len(v) for v in pipe.variants] == [2, 3]
+    assert pipe.n_variants == 3 and [len(v) for v in pipe.stage_models] == [2, 3]
     for row, want in zip(pipe.normalised_accuracy(), expected, strict=True):
         assert row == pytest.approx(want)
     assert [m.name for m in pipe.models] == ["d1", "c0"]  # the first variant of each stage
@@ -137,7 +137,7 @@ def test_the_themis_pipelines_declare_no_accuracy():
 def test_infadapter_preset_matches_its_sources():
     scenario = load_scenario("infadapter-resnet")
     pipe = load_pipeline(scenario.pipeline)
-    (stage,) = pipe.variants
+    (stage,) = pipe.stage_models
     assert [m.name for m in stage] == ["resnet18", "resnet34", "resnet50", "resnet101", "resnet152"]
     assert [m.accuracy for m in stage] == [0.69758, 0.73314, 0.7613, 0.77374, 0.78312]
     assert [m.load_time_s for m in stage] == [6.44, 6.79, 6.82, 7.77, 8.52]

@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 
 from themis_env.config.schema import ModelConfig, PipelineConfig, ScenarioConfig
-from themis_env.config.validate import build, deep_merge
+from themis_env.config.validate import bounded, build, deep_merge
 from themis_env.errors import ConfigError, ScenarioNotFound, did_you_mean
 from themis_env.resources import configs_dir
 
@@ -39,16 +39,19 @@ class Pipeline:
     Attributes:
         config: The pipeline file's content.
         models: One model per stage, in stage order: the stage's model, or its first variant.
-        variants: Every stage's models in order (one each for a stage without variants).
+        variants: Every stage's models in order when a stage has several; empty when none
+            has (see :attr:`stage_models`). Empty, it leaves the plain data, and so the
+            config hashes in records, as they were before variants.
     """
 
     config: PipelineConfig
     models: tuple[ModelConfig, ...]
-    variants: tuple[tuple[ModelConfig, ...], ...] = ()
+    variants: tuple[tuple[ModelConfig, ...], ...] = bounded((), omit_default=True)
 
-    def __post_init__(self) -> None:
-        if not self.variants:  # a pipeline built from one model per stage
-            object.__setattr__(self, "variants", tuple((m,) for m in self.models))
+    @property
+    def stage_models(self) -> tuple[tuple[ModelConfig, ...], ...]:
+        """Every stage's models in order: its variants, or its one model."""
+        return self.variants or tuple((m,) for m in self.models)
 
     @property
     def name(self) -> str:
@@ -63,12 +66,12 @@ class Pipeline:
     @property
     def n_variants(self) -> int:
         """The most variants of any stage (1 when no stage has several)."""
-        return max(len(v) for v in self.variants)
+        return max(len(v) for v in self.stage_models)
 
     @property
     def has_accuracy(self) -> bool:
         """Whether the models declare accuracies (then every one of them does)."""
-        return self.variants[0][0].accuracy is not None
+        return self.models[0].accuracy is not None
 
     def normalised_accuracy(self) -> list[list[float]]:
         """Per stage, each variant's accuracy normalised as the pipeline declares.
@@ -80,7 +83,7 @@ class Pipeline:
             raise ValueError(f"the models of pipeline {self.name!r} declare no accuracy")
         rule = self.config.accuracy.normalise
         table = []
-        for models in self.variants:
+        for models in self.stage_models:
             raw = [float(m.accuracy) for m in models]  # type: ignore[arg-type]
             best, worst = max(raw), min(raw)
             if rule == "max":
@@ -194,7 +197,12 @@ def load_pipeline(ref: str | Path) -> Pipeline:
             f"key 'accuracy.normalise' = {config.accuracy.normalise!r} needs accuracies >= 0, "
             "use 'range'"
         )
-    return Pipeline(config=config, models=tuple(v[0] for v in variants), variants=tuple(variants))
+    several = any(len(v) > 1 for v in variants)
+    return Pipeline(
+        config=config,
+        models=tuple(v[0] for v in variants),
+        variants=tuple(variants) if several else (),
+    )
 
 
 def _refs_and_models(

@@ -48,9 +48,9 @@ class ModelConfig:
     name: str
     latency: LatencyModel
     memory_gb: float = bounded(1.0, gt=0)
-    accuracy: float | None = None
-    accuracy_metric: str = ""
-    load_time_s: float | None = bounded(None, gt=0)
+    accuracy: float | None = bounded(None, omit_default=True)
+    accuracy_metric: str = bounded("", omit_default=True)
+    load_time_s: float | None = bounded(None, gt=0, omit_default=True)
     description: str = ""
     source: str = ""
 
@@ -79,8 +79,8 @@ class StageConfig:
     """
 
     name: str
-    model: str = ""
-    variants: tuple[str, ...] = ()
+    model: str = bounded("", omit_default=True)
+    variants: tuple[str, ...] = bounded((), omit_default=True)
     max_cores: int = bounded(8, ge=1, le=64)
     max_batch: int = bounded(8, ge=1, le=64)
     min_replicas: int = bounded(1, ge=1)
@@ -141,7 +141,7 @@ class PipelineConfig:
     preset: str = ""
     batch_timeout_ms: float | None = bounded(None, gt=0)
     drop_after_slo: float | None = bounded(None, gt=0)
-    accuracy: AccuracyConfig = AccuracyConfig()
+    accuracy: AccuracyConfig = bounded(AccuracyConfig(), omit_default=True)
     description: str = ""
 
     def __post_init__(self) -> None:
@@ -253,7 +253,7 @@ class RewardConfig:
     w_cost: float = bounded(0.2, ge=0)
     cost_scale: float | None = bounded(None, gt=0)
     cost_budget: float = bounded(0.0, ge=0)
-    w_accuracy: float = bounded(0.0, ge=0)
+    w_accuracy: float = bounded(0.0, ge=0, omit_default=True)
 
 
 @dataclass(frozen=True)
@@ -270,7 +270,7 @@ class StageInit:
     replicas: int = bounded(1, ge=1)
     cores: int = bounded(1, ge=1)
     batch: int = bounded(1, ge=1)
-    variant: int = bounded(0, ge=0)
+    variant: int = bounded(0, ge=0, omit_default=True)
 
 
 @dataclass(frozen=True)
