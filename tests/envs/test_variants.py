@@ -137,3 +137,10 @@ def test_a_policy_without_variants_gets_a_clear_error_on_a_variant_scenario():
     env.reset(seed=0)
     with pytest.raises(PolicyError, match="does not handle model variants"):
         env.unwrapped.encode_targets([(2, 1, 1)])
+
+
+@pytest.mark.parametrize("env_id", [INFADAPTER, VIDEO, "themis_env/Video-Bursty-v0"])
+def test_the_action_limits_are_the_simulators(env_id):
+    env = make(env_id).unwrapped
+    assert env.codec.lows.tolist() == env.sim._lows.tolist()
+    assert env.codec.highs.tolist() == env.sim._highs.tolist()

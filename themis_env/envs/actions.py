@@ -16,7 +16,7 @@ import numpy as np
 from gymnasium import spaces
 
 from themis_env.errors import InvalidActionError, PolicyError
-from themis_env.sim.simulator import StageDecision
+from themis_env.sim.simulator import UNUSED_SLOT, StageDecision, target_entries
 
 __all__ = [
     "ACTION_MODES",
@@ -31,7 +31,6 @@ __all__ = [
 ]
 
 KNOBS = ("replicas", "cores", "batch")
-UNUSED_SLOT = "unused replica slot"  # the knob name of a replica slot a stage does not use
 _CLIP_HINT = " (wrap the env in themis_env.envs.wrappers.ClipAction to clip instead)"
 
 
@@ -65,25 +64,28 @@ class StageLimits:
     @property
     def lows(self) -> tuple[int, ...]:
         """Lowest value of each entry."""
-        first = 0 if self.variants else self.min_replicas
-        return (first,) + (0,) * (self.slots - 1) + (1, 1)
+        return tuple(lo for _, lo, _ in self._entries())
 
     @property
     def highs(self) -> tuple[int, ...]:
         """Highest value of each entry."""
-        used = max(len(self.variants), 1)
-        replicas = (self.max_replicas,) * used + (0,) * (self.slots - used)
-        return replicas + (self.max_cores, self.max_batch)
+        return tuple(hi for _, _, hi in self._entries())
 
     @property
     def knobs(self) -> tuple[str, ...]:
         """The name of each entry (``replicas``, ``replicas of resnet50``, ``cores``, ...)."""
-        if not self.variants:
-            names = ("replicas",) + (UNUSED_SLOT,) * (self.slots - 1)
-        else:
-            names = tuple(f"replicas of {v}" for v in self.variants)
-            names += (UNUSED_SLOT,) * (self.slots - len(self.variants))
-        return names + ("cores", "batch")
+        return tuple(name for name, _, _ in self._entries())
+
+    def _entries(self) -> list[tuple[str, int, int]]:
+        # The simulator's definition, so that the action space and its limits agree.
+        return target_entries(
+            self.min_replicas,
+            self.max_replicas,
+            self.max_cores,
+            self.max_batch,
+            self.variants,
+            self.slots,
+        )
 
 
 class ActionCodec:

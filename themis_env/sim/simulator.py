@@ -54,12 +54,14 @@ from themis_env.sim import kernel as K
 
 __all__ = [
     "SNAPSHOT_KEYS",
+    "UNUSED_SLOT",
     "ApplyReport",
     "IntervalSummary",
     "SimState",
     "Simulator",
     "StageDecision",
     "StepStats",
+    "target_entries",
 ]
 
 _RANDOM_BLOCK = 1 << 14
@@ -81,6 +83,32 @@ _SNAPSHOT_COLUMNS = {
     "utilisation": K.OS_UTILISATION,
 }
 SNAPSHOT_KEYS = tuple(_SNAPSHOT_COLUMNS)
+
+
+UNUSED_SLOT = "unused replica slot"  # the entry of a replica slot a stage does not use
+
+
+def target_entries(
+    min_replicas: int,
+    max_replicas: int,
+    max_cores: int,
+    max_batch: int,
+    variants: Sequence[str],
+    slots: int,
+) -> list[tuple[str, int, int]]:
+    """A stage's target entries in their flat order, each (name, lowest, highest).
+
+    The replicas of each of the ``slots`` replica slots: the stage's one model in
+    [min_replicas, max_replicas], or each of its ``variants`` in [0, max_replicas] (a variant
+    may be off), and slots the stage does not use at [0, 0]; then cores in [1, max_cores] and
+    batch in [1, max_batch]. With one slot: (replicas, cores, batch).
+    """
+    if variants:
+        replicas = [(f"replicas of {v}", 0, max_replicas) for v in variants]
+    else:
+        replicas = [("replicas", min_replicas, max_replicas)]
+    replicas += [(UNUSED_SLOT, 0, 0)] * (slots - len(replicas))
+    return [*replicas, ("cores", 1, max_cores), ("batch", 1, max_batch)]
 
 
 class StageDecision(NamedTuple):
@@ -368,18 +396,20 @@ class Simulator:
         }
         self._allocate_packs()
         self._no_offset = np.zeros(self.width * S, dtype=np.int64)
-        # The limits flat, K per stage (replicas of each variant slot, cores, batch), for the
-        # kernel: a stage with one model keeps its replica bounds in the first slot; each
-        # variant of a stage with several may be at 0; unused slots are held at 0.
-        lows, highs = [], []
-        for stage, models in zip(stages, pipeline.stage_models, strict=True):
-            used = len(models)
-            first = 0 if stage.variants else stage.min_replicas
-            lows += [first] + [0] * (V - 1) + [1, 1]
-            highs += [stage.max_replicas] * used + [0] * (V - used)
-            highs += [stage.max_cores, stage.max_batch]
-        self._lows[:] = lows
-        self._highs[:] = highs
+        # Each stage's target entries (name, low, high) and, flat, the limits for the kernel.
+        self._entries = [
+            target_entries(
+                stage.min_replicas,
+                stage.max_replicas,
+                stage.max_cores,
+                stage.max_batch,
+                [m.name for m in models] if stage.variants else (),
+                V,
+            )
+            for stage, models in zip(stages, pipeline.stage_models, strict=True)
+        ]
+        self._lows[:] = [lo for entries in self._entries for _, lo, _ in entries]
+        self._highs[:] = [hi for entries in self._entries for _, _, hi in entries]
         self.table[:] = np.nan
         self.memory_gb[:] = 1.0
         self.cold_scale[:] = 1.0
@@ -564,13 +594,7 @@ class Simulator:
 
     def _knob_names(self, s: int) -> list[str]:
         """The names of stage ``s``'s target entries, for error messages."""
-        stage = self.pipeline.config.stages[s]
-        if stage.variants:
-            names = [f"replicas of {m.name}" for m in self.pipeline.stage_models[s]]
-        else:
-            names = ["replicas"]
-        names += ["unused replica slot"] * (self.n_variants - len(names))
-        return [*names, "cores", "batch"]
+        return [name for name, _, _ in self._entries[s]]
 
     def _raise_invalid(self, decision: Sequence[Sequence[int]]) -> None:
         self.validate_decision(decision)  # raises naming the stage, knob and limits
