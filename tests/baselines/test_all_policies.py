@@ -9,14 +9,26 @@ import numpy as np
 import pytest
 from themis_env.baselines import make_policy, policy_names
 
-from themis_env.envs.registration import registered_ids
+from themis_env.config import load_pipeline, load_scenario
+from themis_env.envs.registration import preset_scenarios, registered_ids
+from themis_env.errors import PolicyError
 
 EPISODE_S = 30
 
 
+def _has_variants(env_id: str) -> bool:
+    return load_pipeline(load_scenario(preset_scenarios()[env_id]).pipeline).n_variants > 1
+
+
+# The reference policies set replicas, cores and batch per stage; the scenarios with model
+# variants (a replica count per variant) get their policies (IPA, InfAdapter) separately.
+ONE_MODEL_IDS = [i for i in registered_ids() if not _has_variants(i)]
+VARIANT_IDS = [i for i in registered_ids() if _has_variants(i)]
+
+
 # The Twitter presets fall back to their synthetic trace where the real one is absent, and say so.
 @pytest.mark.filterwarnings("ignore:trace .* is not available here")
-@pytest.mark.parametrize("env_id", registered_ids())
+@pytest.mark.parametrize("env_id", ONE_MODEL_IDS)
 @pytest.mark.parametrize("name", policy_names())
 def test_policy_runs_a_full_episode_within_the_action_space(name, env_id):
     env = gym.make(env_id, episode_s=EPISODE_S)
@@ -48,4 +60,21 @@ def test_policy_works_with_every_action_form_and_flat_observations(name, action_
         action = policy.act(obs)
         assert env.action_space.contains(action)
         obs, _, _, truncated, _ = env.step(action)
+    env.close()
+
+
+@pytest.mark.filterwarnings("ignore:trace .* is not available here")
+@pytest.mark.parametrize("env_id", VARIANT_IDS)
+@pytest.mark.parametrize("name", policy_names())
+def test_on_a_variant_scenario_a_policy_runs_or_refuses_clearly(name, env_id):
+    env = gym.make(env_id, episode_s=EPISODE_S)
+    obs, _ = env.reset(seed=0)
+    try:
+        policy = make_policy(name, env)
+        for steps in range(3):
+            action, _ = policy.predict(obs, episode_start=np.array([steps == 0]))
+            assert env.action_space.contains(action)
+            obs, *_ = env.step(action)
+    except PolicyError as exc:  # a policy that sets (replicas, cores, batch) per stage
+        assert "variant" in str(exc) or "preset" in str(exc), str(exc)
     env.close()

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import themis_env
+from themis_env.config import load_scenario
 from themis_env.envs.registration import preset_scenarios
 from themis_env.resources import shared_traces_dir
 
@@ -32,8 +33,14 @@ MODES = [
 
 
 def make(env_id: str = GENERIC_ID, **kwargs: Any) -> gym.Env:
-    """``gym.make`` with short episodes; named traces from the shared folder when present."""
-    kwargs = {**SHORT, **kwargs}
+    """``gym.make`` with short episodes; named traces from the shared folder when present.
+
+    A short episode is 20 s, or three decisions where a decision takes longer (InfAdapter's
+    30-s decisions), so that the checkers see an episode of several steps.
+    """
+    scenario = kwargs.get("scenario", preset_scenarios().get(env_id, ""))
+    interval = load_scenario(scenario).decision_interval_s if scenario else 1.0
+    kwargs = {"episode_s": max(SHORT["episode_s"], int(3 * interval)), **kwargs}
     if "twitter" in preset_scenarios().get(env_id, "") and TRACE_DIR is not None:
         kwargs.setdefault("trace_dir", TRACE_DIR)
     return gym.make(env_id, **kwargs)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import operator
 
@@ -119,6 +120,12 @@ def test_interval_summary_is_the_kernel_output_by_name(gather, monkeypatch):
     pipeline = constant_pipeline(
         [40.0, 20.0, 30.0], slo_ms=150.0, drop_after_slo=2.0, max_cores=3, max_batch=5
     )
+    # Accuracies, so that the completions' accuracy is a column of its own.
+    models = tuple(
+        dataclasses.replace(m, accuracy=0.5 + 0.1 * i, accuracy_metric="a")
+        for i, m in enumerate(pipeline.models)
+    )
+    pipeline = dataclasses.replace(pipeline, models=models)
     sim = make_sim(pipeline, nodes=3, cores_per_node=8)
     sim.reset(np.random.default_rng(0), np.full(30, 60.0), [StageDecision(2, 1, 2)] * 3)
     rows = []
@@ -139,6 +146,7 @@ def test_interval_summary_is_the_kernel_output_by_name(gather, monkeypatch):
             "core_seconds": out[K.O_CORE_SECONDS],
             "violation": out[K.O_VIOLATION],
             "memory_cost": out[K.O_MEMORY_COST],
+            "accuracy_sum": out[K.O_ACCURACY_SUM],
             "horizontal_actions": totals[K.T_HORIZONTAL],
             "vertical_actions": totals[K.T_VERTICAL],
             "failed_resizes": totals[K.T_FAILED],

@@ -7,6 +7,7 @@ Unknown names fail with the list of known ones and a "did you mean".
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Any
 import yaml
 
 from themis_env.config.schema import ModelConfig, PipelineConfig, ScenarioConfig
-from themis_env.config.validate import build, deep_merge
+from themis_env.config.validate import bounded, build, deep_merge
 from themis_env.errors import ConfigError, ScenarioNotFound, did_you_mean
 from themis_env.resources import configs_dir
 
@@ -37,11 +38,20 @@ class Pipeline:
 
     Attributes:
         config: The pipeline file's content.
-        models: One model per stage, in stage order.
+        models: One model per stage, in stage order: the stage's model, or its first variant.
+        variants: Every stage's models in order when a stage has several; empty when none
+            has (see :attr:`stage_models`). Empty, it leaves the plain data, and so the
+            config hashes in records, as they were before variants.
     """
 
     config: PipelineConfig
     models: tuple[ModelConfig, ...]
+    variants: tuple[tuple[ModelConfig, ...], ...] = bounded((), omit_default=True)
+
+    @property
+    def stage_models(self) -> tuple[tuple[ModelConfig, ...], ...]:
+        """Every stage's models in order: its variants, or its one model."""
+        return self.variants or tuple((m,) for m in self.models)
 
     @property
     def name(self) -> str:
@@ -52,6 +62,45 @@ class Pipeline:
     def n_stages(self) -> int:
         """Number of stages."""
         return len(self.config.stages)
+
+    @property
+    def n_variants(self) -> int:
+        """The most variants of any stage (1 when no stage has several)."""
+        return max(len(v) for v in self.stage_models)
+
+    @property
+    def has_accuracy(self) -> bool:
+        """Whether the models declare accuracies (then every one of them does)."""
+        return self.models[0].accuracy is not None
+
+    def normalised_accuracy(self) -> list[list[float]]:
+        """Per stage, each variant's accuracy normalised as the pipeline declares.
+
+        Raises:
+            ValueError: if the models declare no accuracies.
+        """
+        if not self.has_accuracy:
+            raise ValueError(f"the models of pipeline {self.name!r} declare no accuracy")
+        rule = self.config.accuracy.normalise
+        table = []
+        for models in self.stage_models:
+            raw = [float(m.accuracy) for m in models]  # type: ignore[arg-type]
+            best, worst = max(raw), min(raw)
+            if rule == "max":
+                table.append([a / best for a in raw])
+            elif rule == "range":
+                table.append([(a - worst) / (best - worst) if best > worst else 1.0 for a in raw])
+            else:
+                table.append(raw)
+        return table
+
+    def combine_accuracy(self, per_stage: list[float]) -> float:
+        """The pipeline accuracy of one request served with ``per_stage`` accuracies."""
+        rule = self.config.accuracy.combine
+        if rule == "multiply":
+            return math.prod(per_stage)
+        total = math.fsum(per_stage)
+        return total / len(per_stage) if rule == "average" else total
 
 
 def load_yaml(path: Path) -> Any:
@@ -110,25 +159,74 @@ def load_model(ref: str | Path) -> ModelConfig:
 
 
 def load_pipeline(ref: str | Path) -> Pipeline:
-    """Load a pipeline file and its stages' models, checking latencies are positive."""
+    """Load a pipeline file and its stages' models (every variant), checking them.
+
+    Latencies must be positive over the stage's batches and cores, and either every model of
+    the pipeline declares an accuracy or none does.
+    """
     path = resolve("pipelines", ref)
     config = build(PipelineConfig, _mapping(load_yaml(path), path), str(path))
-    models = []
+    variants = []
     for i, stage in enumerate(config.stages):
-        try:
-            model = load_model(stage.model)
-        except ScenarioNotFound as exc:
-            raise ConfigError(f"{path}: key 'stages[{i}].model': {exc}") from exc
-        for b in range(1, stage.max_batch + 1):
-            for c in range(1, stage.max_cores + 1):
-                if not model.latency.service_ms(b, c) > 0:
-                    raise ConfigError(
-                        f"{path}: stage {stage.name!r} model {stage.model!r} gives a latency of "
-                        f"{model.latency.service_ms(b, c):.3f} ms at batch {b}, {c} cores; every "
-                        "batch ≤ max_batch and cores ≤ max_cores must give a positive latency"
-                    )
-        models.append(model)
-    return Pipeline(config=config, models=tuple(models))
+        models = []
+        for j, ref_j in enumerate(stage.model_refs):
+            key = f"stages[{i}].variants[{j}]" if stage.variants else f"stages[{i}].model"
+            try:
+                model = load_model(ref_j)
+            except ScenarioNotFound as exc:
+                raise ConfigError(f"{path}: key '{key}': {exc}") from exc
+            _check_latency(path, stage.name, ref_j, stage.max_batch, stage.max_cores, model)
+            models.append(model)
+        variants.append(tuple(models))
+    declared = [(r, m.accuracy is not None) for r, m in _refs_and_models(config, variants)]
+    if len({has for _, has in declared}) > 1:
+        missing = [r for r, has in declared if not has]
+        raise ConfigError(
+            f"{path}: models {missing} declare no 'accuracy' while others do; either every "
+            "model of a pipeline declares its accuracy or none does"
+        )
+    if any(len(v) > 1 for v in variants) and not declared[0][1]:
+        raise ConfigError(
+            f"{path}: a stage has several variants, so every model needs 'accuracy' and "
+            "'accuracy_metric'"
+        )
+    negative = [r for r, m in _refs_and_models(config, variants) if (m.accuracy or 0.0) < 0]
+    if negative and config.accuracy.normalise != "range":
+        raise ConfigError(
+            f"{path}: models {negative} have negative accuracies (an error rate given negated); "
+            f"key 'accuracy.normalise' = {config.accuracy.normalise!r} needs accuracies >= 0, "
+            "use 'range'"
+        )
+    several = any(len(v) > 1 for v in variants)
+    return Pipeline(
+        config=config,
+        models=tuple(v[0] for v in variants),
+        variants=tuple(variants) if several else (),
+    )
+
+
+def _refs_and_models(
+    config: PipelineConfig, variants: list[tuple[ModelConfig, ...]]
+) -> list[tuple[str, ModelConfig]]:
+    """Every model reference of the pipeline with its loaded model, in stage order."""
+    return [
+        (ref, model)
+        for stage, models in zip(config.stages, variants, strict=True)
+        for ref, model in zip(stage.model_refs, models, strict=True)
+    ]
+
+
+def _check_latency(
+    path: Path, stage: str, ref: str, max_batch: int, max_cores: int, model: ModelConfig
+) -> None:
+    for b in range(1, max_batch + 1):
+        for c in range(1, max_cores + 1):
+            if not model.latency.service_ms(b, c) > 0:
+                raise ConfigError(
+                    f"{path}: stage {stage!r} model {ref!r} gives a latency of "
+                    f"{model.latency.service_ms(b, c):.3f} ms at batch {b}, {c} cores; every "
+                    "batch ≤ max_batch and cores ≤ max_cores must give a positive latency"
+                )
 
 
 def scenario_data(

@@ -14,6 +14,7 @@ from themis_env.config.validate import bounded
 from themis_env.sim.latency import LatencyModel
 
 __all__ = [
+    "AccuracyConfig",
     "ModelConfig",
     "StageConfig",
     "PipelineConfig",
@@ -28,12 +29,18 @@ __all__ = [
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """One profiled model: its latency model and pod memory.
+    """One profiled model: its latency model, pod memory and, for a variant, its accuracy.
 
     Attributes:
         name: Short model name.
         latency: The latency model (see :class:`themis_env.sim.latency.LatencyModel`).
         memory_gb: Memory request of one pod [GB], used by the memory-equivalent cost.
+        accuracy: The model's published accuracy, higher is better (an error rate such as
+            WER is given negated); None when the model is not used as a variant.
+        accuracy_metric: The metric's name (``top-1``, ``mAP``, ``-WER``, ``ROUGE-L``, ...).
+        load_time_s: Median cold start of a replica of this model [s] (its model-load
+            time); None keeps the cluster's ``cold_start.median_s``. The cluster's cold-start
+            distribution is kept and scaled to this median.
         description: Free text.
         source: Where the parameters come from.
     """
@@ -41,29 +48,75 @@ class ModelConfig:
     name: str
     latency: LatencyModel
     memory_gb: float = bounded(1.0, gt=0)
+    accuracy: float | None = bounded(None, omit_default=True)
+    accuracy_metric: str = bounded("", omit_default=True)
+    load_time_s: float | None = bounded(None, gt=0, omit_default=True)
     description: str = ""
     source: str = ""
+
+    def __post_init__(self) -> None:
+        if self.accuracy is not None and not self.accuracy_metric:
+            raise ValueError("'accuracy_metric' must name the metric of 'accuracy'")
 
 
 @dataclass(frozen=True)
 class StageConfig:
     """One stage of a pipeline as written in a pipeline file.
 
+    A stage names either one ``model`` or several ``variants`` (IPA, InfAdapter): models
+    doing the same task at different accuracy and cost, each replica running one of them.
+
     Attributes:
         name: Stage name.
         model: Model reference (``preset/name`` under ``configs/models`` or a YAML path).
+        variants: Model references of a stage with several variants (instead of ``model``).
         max_cores: Largest core count of one replica (C_max).
         max_batch: Largest batch size (B_max).
-        min_replicas: Fewest replicas a policy may ask for.
-        max_replicas: Most replicas a policy may ask for (bounds the action space).
+        min_replicas: Fewest replicas a policy may ask for (of a one-model stage; each
+            variant of a stage with several may be at 0).
+        max_replicas: Most replicas a policy may ask for (of each variant; bounds the
+            action space).
     """
 
     name: str
-    model: str
+    model: str = bounded("", omit_default=True)
+    variants: tuple[str, ...] = bounded((), omit_default=True)
     max_cores: int = bounded(8, ge=1, le=64)
     max_batch: int = bounded(8, ge=1, le=64)
     min_replicas: int = bounded(1, ge=1)
     max_replicas: int = bounded(32, ge=1, le=256)
+
+    def __post_init__(self) -> None:
+        if bool(self.model) == bool(self.variants):
+            raise ValueError(
+                f"stage {self.name!r} needs exactly one of 'model' (one model) and 'variants' "
+                "(a list of models)"
+            )
+        if len(set(self.variants)) != len(self.variants):
+            raise ValueError(f"stage {self.name!r}: 'variants' lists a model twice")
+
+    @property
+    def model_refs(self) -> tuple[str, ...]:
+        """The stage's model references, its one model or its variants in order."""
+        return self.variants or (self.model,)
+
+
+@dataclass(frozen=True)
+class AccuracyConfig:
+    """How stage accuracies make one pipeline accuracy (IPA's accuracy objective).
+
+    Metrics differ per task (mAP, top-1, −WER, ROUGE-L), so each is first normalised over its
+    stage's variants, then the stages are combined.
+
+    Attributes:
+        normalise: ``none`` keeps the metric; ``max`` divides by the stage's best variant
+            (the best is 1); ``range`` maps the stage's worst..best variants to 0..1 (a stage
+            with one variant gives 1).
+        combine: ``sum``, ``average`` or ``multiply`` of the stages' normalised accuracies.
+    """
+
+    normalise: Literal["none", "max", "range"] = "max"
+    combine: Literal["sum", "average", "multiply"] = "sum"
 
 
 @dataclass(frozen=True)
@@ -78,6 +131,7 @@ class PipelineConfig:
         batch_timeout_ms: Send a partial batch this long after its first request; None waits
             for a full batch.
         drop_after_slo: Drop a request taken from a queue at age ≥ this × SLO; None never drops.
+        accuracy: How the stages' accuracies combine, when the models declare them.
         description: Free text.
     """
 
@@ -87,6 +141,7 @@ class PipelineConfig:
     preset: str = ""
     batch_timeout_ms: float | None = bounded(None, gt=0)
     drop_after_slo: float | None = bounded(None, gt=0)
+    accuracy: AccuracyConfig = bounded(AccuracyConfig(), omit_default=True)
     description: str = ""
 
     def __post_init__(self) -> None:
@@ -181,7 +236,9 @@ class TraceSpec:
 
 @dataclass(frozen=True)
 class RewardConfig:
-    """Reward = −(w_slo · violation + w_cost · max(0, cores − cost_budget) / cost_scale).
+    """Reward = w_accuracy · accuracy − (w_slo · violation + w_cost · cost).
+
+    cost = max(0, cores − cost_budget) / cost_scale.
 
     Attributes:
         w_slo: Weight of the interval's SLO violation (Themis definition, in [0, 1]).
@@ -190,12 +247,17 @@ class RewardConfig:
             cost); None uses the whole cluster's, so the cost term lies in [0, 1].
         cost_budget: Cost per second that is free (same unit): only the cost above it is
             charged, which turns the cost term into a soft limit. 0 charges all of it.
+        w_accuracy: Weight of the interval's pipeline accuracy (request-weighted over the
+            requests completed in it, normalised as the pipeline declares; 0 when none
+            completed). Needs a pipeline whose models declare accuracies; 0 leaves the
+            reward as it was.
     """
 
     w_slo: float = bounded(1.0, ge=0)
     w_cost: float = bounded(0.2, ge=0)
     cost_scale: float | None = bounded(None, gt=0)
     cost_budget: float = bounded(0.0, ge=0)
+    w_accuracy: float = bounded(0.0, ge=0, omit_default=True)
 
 
 @dataclass(frozen=True)
@@ -206,11 +268,13 @@ class StageInit:
         replicas: Replicas at reset.
         cores: Cores per replica at reset.
         batch: Batch size at reset.
+        variant: Index of the variant the replicas run (in the stage's ``variants``).
     """
 
     replicas: int = bounded(1, ge=1)
     cores: int = bounded(1, ge=1)
     batch: int = bounded(1, ge=1)
+    variant: int = bounded(0, ge=0, omit_default=True)
 
 
 @dataclass(frozen=True)

@@ -29,9 +29,15 @@ def bounded(
     le: float | None = None,
     lt: float | None = None,
     doc: str = "",
+    omit_default: bool = False,
 ) -> Any:
-    """A dataclass field with numeric bounds checked by :func:`build`."""
-    meta = {"ge": ge, "gt": gt, "le": le, "lt": lt, "doc": doc}
+    """A dataclass field with numeric bounds checked by :func:`build`.
+
+    ``omit_default`` leaves the field out of :func:`to_plain` while it holds its default: a
+    key added after configs were hashed into records (model variants) then leaves the plain
+    data, and so the hashes of configs that do not use it, as they were.
+    """
+    meta = {"ge": ge, "gt": gt, "le": le, "lt": lt, "doc": doc, "omit_default": omit_default}
     if isinstance(default, (list, dict)):
         return dataclasses.field(default_factory=lambda: type(default)(default), metadata=meta)
     return dataclasses.field(default=default, metadata=meta)
@@ -193,12 +199,22 @@ def build(cls: type[T], data: Any, source: str, key: str = "") -> T:
 def to_plain(obj: Any) -> Any:
     """Turn a config dataclass back into plain JSON/YAML data (tuples become lists)."""
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {f.name: to_plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+        return {
+            f.name: to_plain(getattr(obj, f.name))
+            for f in dataclasses.fields(obj)
+            if not (f.metadata.get("omit_default") and getattr(obj, f.name) == _default(f))
+        }
     if isinstance(obj, (list, tuple)):
         return [to_plain(v) for v in obj]
     if isinstance(obj, Mapping):
         return {str(k): to_plain(v) for k, v in obj.items()}
     return obj
+
+
+def _default(f: dataclasses.Field) -> Any:
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return f.default
 
 
 def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:

@@ -16,11 +16,12 @@ import numpy as np
 from gymnasium import spaces
 
 from themis_env.errors import InvalidActionError, PolicyError
-from themis_env.sim.simulator import StageDecision
+from themis_env.sim.simulator import UNUSED_SLOT, StageDecision, target_entries
 
 __all__ = [
     "ACTION_MODES",
     "KNOBS",
+    "UNUSED_SLOT",
     "ActionCodec",
     "ContinuousCodec",
     "DeltaCodec",
@@ -35,14 +36,21 @@ _CLIP_HINT = " (wrap the env in themis_env.envs.wrappers.ClipAction to clip inst
 
 @dataclass(frozen=True)
 class StageLimits:
-    """Bounds of one stage's knobs (inclusive).
+    """Bounds of one stage's knobs (inclusive), in the flat order of its entries.
+
+    A stage's entries are its replica counts (one per replica slot: the stage's model, or one
+    per variant), then cores and batch. Every stage of a pipeline has the same number of
+    replica slots (the most variants of any stage); slots a stage does not use are fixed at 0.
+    With one slot the entries are (replicas, cores, batch).
 
     Attributes:
         name: Stage name.
-        min_replicas: Fewest replicas.
-        max_replicas: Most replicas.
+        min_replicas: Fewest replicas (of a stage without variants; a variant may be at 0).
+        max_replicas: Most replicas (of each variant).
         max_cores: Most cores per replica (the fewest is 1).
         max_batch: Largest batch size (the smallest is 1).
+        variants: Names of the stage's variants; empty for a stage with one model.
+        slots: Replica entries of the stage in the flat layout.
     """
 
     name: str
@@ -50,16 +58,34 @@ class StageLimits:
     max_replicas: int
     max_cores: int
     max_batch: int
+    variants: tuple[str, ...] = ()
+    slots: int = 1
 
     @property
-    def lows(self) -> tuple[int, int, int]:
-        """Lowest (replicas, cores, batch)."""
-        return (self.min_replicas, 1, 1)
+    def lows(self) -> tuple[int, ...]:
+        """Lowest value of each entry."""
+        return tuple(lo for _, lo, _ in self._entries())
 
     @property
-    def highs(self) -> tuple[int, int, int]:
-        """Highest (replicas, cores, batch)."""
-        return (self.max_replicas, self.max_cores, self.max_batch)
+    def highs(self) -> tuple[int, ...]:
+        """Highest value of each entry."""
+        return tuple(hi for _, _, hi in self._entries())
+
+    @property
+    def knobs(self) -> tuple[str, ...]:
+        """The name of each entry (``replicas``, ``replicas of resnet50``, ``cores``, ...)."""
+        return tuple(name for name, _, _ in self._entries())
+
+    def _entries(self) -> list[tuple[str, int, int]]:
+        # The simulator's definition, so that the action space and its limits agree.
+        return target_entries(
+            self.min_replicas,
+            self.max_replicas,
+            self.max_cores,
+            self.max_batch,
+            self.variants,
+            self.slots,
+        )
 
 
 class ActionCodec:
@@ -76,8 +102,10 @@ class ActionCodec:
         self.n_stages = len(self.limits)
         self.lows = np.array([lo for s in self.limits for lo in s.lows], dtype=np.int64)
         self.highs = np.array([hi for s in self.limits for hi in s.highs], dtype=np.int64)
+        self.width = len(self.limits[0].lows)  # entries per stage
+        self._knob = [knob for s in self.limits for knob in s.knobs]
         # "stage 'detector' cores" for entry i, used in error messages.
-        self.entry_names = [f"stage {s.name!r} {knob}" for s in self.limits for knob in KNOBS]
+        self.entry_names = [f"stage {s.name!r} {knob}" for s in self.limits for knob in s.knobs]
         self.space = self._space()
         self.shape = self.space.shape
         # Plain-int copies for the per-step checks.
@@ -149,8 +177,8 @@ class ActionCodec:
         if arr.shape != self.shape:
             raise InvalidActionError(
                 f"{self.mode!r} action {action!r} has shape {arr.shape}; the action space "
-                f"{self.space} needs shape {self.shape} (3 entries per stage: replicas, cores, "
-                "batch)"
+                f"{self.space} needs shape {self.shape} ({self.width} entries per stage: "
+                f"{', '.join(self.limits[0].knobs)})"
             )
         if arr.dtype.kind not in "iuf":
             raise InvalidActionError(
@@ -177,7 +205,12 @@ class ActionCodec:
         return values
 
     def _to_targets(self, v: Sequence[int]) -> list[StageDecision]:
-        return [StageDecision(v[3 * s], v[3 * s + 1], v[3 * s + 2]) for s in range(self.n_stages)]
+        k = self.width
+        if k == 3:
+            return [
+                StageDecision(v[3 * s], v[3 * s + 1], v[3 * s + 2]) for s in range(self.n_stages)
+            ]
+        return [tuple(v[k * s : k * (s + 1)]) for s in range(self.n_stages)]  # type: ignore[misc]
 
     @staticmethod
     def _replica_room(free_cores: np.ndarray, cores: int) -> int:
@@ -195,7 +228,7 @@ class TargetCodec(ActionCodec):
 
     def _entry_bounds(self, i: int) -> str:
         lo, hi = int(self.lows[i]), int(self.highs[i])
-        return f"0..{hi - lo} meaning {KNOBS[i % 3]} {lo}..{hi}"
+        return f"0..{hi - lo} meaning {self._knob[i]} {lo}..{hi}"
 
     def decode_values(self, action: object, current: Sequence[int]) -> tuple[list[int], int]:
         """Targets = lows + action (nothing is ever held)."""
@@ -221,11 +254,12 @@ class TargetCodec(ActionCodec):
         free_total = float(np.maximum(free_cores, 0).sum())
         out = []
         for d, lim in zip(current, self.limits, strict=True):
-            replicas = np.arange(lim.min_replicas, lim.max_replicas + 1)
+            counts, cores_now = d[: lim.slots], d[lim.slots]
+            room = self._replica_room(free_cores, cores_now)
+            for n, lo, hi in zip(counts, lim.lows, lim.highs, strict=False):
+                out.append(np.arange(lo, hi + 1) <= n + room)
             cores = np.arange(1, lim.max_cores + 1)
-            room = self._replica_room(free_cores, d.cores)
-            out.append(replicas <= d.replicas + room)
-            out.append((cores - d.cores) * d.replicas <= free_total)
+            out.append((cores - cores_now) * sum(counts) <= free_total)
             out.append(np.ones(lim.max_batch, dtype=bool))
         return np.concatenate(out)
 
@@ -236,7 +270,7 @@ class DeltaCodec(ActionCodec):
     mode = "delta"
 
     def _space(self) -> spaces.Space:
-        return spaces.MultiDiscrete(np.full(3 * self.n_stages, 3))
+        return spaces.MultiDiscrete(np.full(self.lows.size, 3))
 
     def _entry_bounds(self, i: int) -> str:
         return "0 (-1), 1 (keep), 2 (+1)"
@@ -263,11 +297,9 @@ class DeltaCodec(ActionCodec):
         free_total = float(np.maximum(free_cores, 0).sum())
         out = []
         for d, lim in zip(current, self.limits, strict=True):
-            fits = (
-                self._replica_room(free_cores, d.cores) >= 1,
-                d.replicas <= free_total,
-                True,
-            )
+            cores_now = d[lim.slots]
+            replica_fits = self._replica_room(free_cores, cores_now) >= 1
+            fits = (replica_fits,) * lim.slots + (sum(d[: lim.slots]) <= free_total, True)
             for value, lo, hi, grow_fits in zip(d, lim.lows, lim.highs, fits, strict=True):
                 out.append((value > lo, True, value < hi and grow_fits))
         return np.array(out, dtype=bool).reshape(-1)
@@ -279,11 +311,11 @@ class ContinuousCodec(ActionCodec):
     mode = "continuous"
 
     def _space(self) -> spaces.Space:
-        return spaces.Box(-1.0, 1.0, shape=(3 * self.n_stages,), dtype=np.float32)
+        return spaces.Box(-1.0, 1.0, shape=(self.lows.size,), dtype=np.float32)
 
     def _entry_bounds(self, i: int) -> str:
         lo, hi = int(self.lows[i]), int(self.highs[i])
-        return f"[-1, 1] mapped onto {KNOBS[i % 3]} {lo}..{hi}"
+        return f"[-1, 1] mapped onto {self._knob[i]} {lo}..{hi}"
 
     def decode_values(self, action: object, current: Sequence[int]) -> tuple[list[int], int]:
         """Targets = round(low + (a + 1) / 2 · (high − low)), halves to even.

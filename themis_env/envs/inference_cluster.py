@@ -11,9 +11,9 @@ import numpy as np
 
 from themis_env.config import ScenarioConfig, load_pipeline, load_scenario, to_plain
 from themis_env.config.loader import Pipeline
-from themis_env.envs.actions import ACTION_MODES, KNOBS, ActionCodec, StageLimits, make_codec
+from themis_env.envs.actions import ACTION_MODES, ActionCodec, StageLimits, make_codec
 from themis_env.envs.observations import OBS_MODES, ObservationLayout
-from themis_env.errors import ConfigError, DependencyNotInstalled, did_you_mean
+from themis_env.errors import ConfigError, DependencyNotInstalled, PolicyError, did_you_mean
 from themis_env.sim.simulator import IntervalSummary, Simulator, StageDecision
 from themis_env.workload import Workload, episode_rates
 
@@ -39,10 +39,12 @@ class InferenceClusterEnv(gym.Env[Obs, np.ndarray]):
     model profiled by Themis (arXiv 2407.14843). Every decision interval the agent sets, per
     stage, the number of replicas (horizontal scaling: a new replica pays a cold start of
     several seconds), the cores of each replica (in-place vertical scaling: effective after a
-    short resize delay, but only if the node has free cores), and the batch size. The goal is to
-    meet the end-to-end latency SLO at the lowest resource cost. The scenario (a YAML file in
-    ``configs/scenarios``) fixes the pipeline, trace window, SLO, cluster, delays and reward
-    weights.
+    short resize delay, but only if the node has free cores), and the batch size. Where a stage
+    has several model variants (IPA, arXiv 2308.12871; InfAdapter, arXiv 2304.10892), the agent
+    sets the replicas of each variant instead: accuracy against cost, the third axis. The goal
+    is to meet the end-to-end latency SLO at the lowest resource cost (and, with variants, the
+    highest accuracy the reward asks for). The scenario (a YAML file in ``configs/scenarios``)
+    fixes the pipeline, trace window, SLO, cluster, delays and reward weights.
 
     ## Action Space
 
@@ -53,6 +55,19 @@ class InferenceClusterEnv(gym.Env[Obs, np.ndarray]):
     | ``"target"`` (default) | ``MultiDiscrete`` | replicas − min_replicas, cores − 1, batch − 1 |
     | ``"delta"`` | ``MultiDiscrete([3] * 3S)`` | 0 = −1, 1 = keep, 2 = +1 on each knob |
     | ``"continuous"`` | ``Box(−1, 1, (3S,), float32)`` | mapped linearly onto the knob's range |
+
+    **With variants** (V = the most variants of any stage) each stage has K = V + 2 entries:
+    the replicas of each variant slot, then cores and batch (K = 3 without variants, the table
+    above). A variant's replicas range over 0..max_replicas (the stage may run several at
+    once, or none); a stage with fewer variants than V has its unused slots fixed at 0
+    (``MultiDiscrete`` value count 1). Switching variant is scaling one in and another out:
+    the new replicas pay their variant's model-load time as cold start.
+
+    | action_mode | space | entries Ks .. Ks+K−1 of stage s |
+    |---|---|---|
+    | ``"target"`` | ``MultiDiscrete`` | replicas of each variant, cores − 1, batch − 1 |
+    | ``"delta"`` | ``MultiDiscrete([3] * KS)`` | 0 = −1, 1 = keep, 2 = +1 on each |
+    | ``"continuous"`` | ``Box(−1, 1, (KS,), float32)`` | mapped linearly onto each range |
 
     In the delta form a step past a limit is held at the limit and counted in
     ``info["clamped"]``; the continuous form rounds to the nearest whole value. An action
@@ -86,6 +101,12 @@ class InferenceClusterEnv(gym.Env[Obs, np.ndarray]):
     | latency_ms | (3,) | p50, p95, p99 end to end, last interval (0: none done) | ms | 0 | 1e5 |
     | violation | (1,) | SLO violation of the last interval | 1 | 0 | 1 |
     | free_cores | (N,) | free cores per node | cores | 0 | cores_per_node |
+    | variant_replicas | (S·V,) | replicas per stage and variant¹ | replicas | 0 | max_replicas |
+    | accuracy | (S,) | accuracy the stage served, last interval¹ ² | 1 | 0 | best variant's |
+
+    ¹ With variants only (V > 1); these two keys follow the others, so the spaces of
+    scenarios without variants are unchanged. ² The mean normalised accuracy of the variants
+    that took the stage's requests in the interval (0 when none).
 
     ## Rewards
 
@@ -97,7 +118,11 @@ class InferenceClusterEnv(gym.Env[Obs, np.ndarray]):
     0.2), and ``cost_budget`` (default 0) is a cost rate left free, for training under a soft
     cost limit. Every raw figure is in ``info`` (arrivals, completions, late, dropped,
     violation, latency percentiles, cores_allocated, cost, queue_len, scaling actions), with
-    the two weighted terms in ``info["reward_terms"]``.
+    the two weighted terms in ``info["reward_terms"]``. Where the models declare accuracies the
+    reward adds ``w_accuracy · accuracy`` (default weight 0), accuracy being the pipeline
+    accuracy of the interval's completions (request-weighted; normalised and combined as the
+    pipeline declares; 0 when none completed), in ``info["accuracy"]`` and
+    ``info["reward_terms"]["accuracy"]``.
 
     ## Starting State
 
@@ -109,7 +134,9 @@ class InferenceClusterEnv(gym.Env[Obs, np.ndarray]):
     The episode is truncated (never terminated: autoscaling is a continuing task) when the
     trace window ends. The last step's ``info["episode_kpis"]`` holds the episode's KPIs: the
     Themis SLO violation rate (mean per-second violation over seconds with traffic), request
-    counts and fractions, cost, latency percentiles and scaling-action counts.
+    counts and fractions, cost, latency percentiles and scaling-action counts; with accuracies
+    also ``accuracy`` (request-weighted over the episode's completions) and, with variants,
+    ``variant_share.<stage>.<variant>`` (the share of a stage's requests each variant took).
 
     ## Arguments
 
@@ -168,10 +195,28 @@ class InferenceClusterEnv(gym.Env[Obs, np.ndarray]):
         self.obs_mode = obs_mode
         self.render_mode = render_mode
         self.trace_dir = trace_dir
+        self.n_variants = self.pipeline.n_variants
         self.stage_limits = [
-            StageLimits(s.name, s.min_replicas, s.max_replicas, s.max_cores, s.max_batch)
-            for s in self.pipeline.config.stages
+            StageLimits(
+                s.name,
+                s.min_replicas,
+                s.max_replicas,
+                s.max_cores,
+                s.max_batch,
+                tuple(m.name for m in models) if s.variants else (),
+                self.n_variants,
+            )
+            for s, models in zip(
+                self.pipeline.config.stages, self.pipeline.stage_models, strict=True
+            )
         ]
+        self._has_accuracy = self.pipeline.has_accuracy
+        if self.scenario.reward.w_accuracy > 0 and not self._has_accuracy:
+            raise ConfigError(
+                f"scenario {self.scenario.name!r}: key 'reward.w_accuracy' = "
+                f"{self.scenario.reward.w_accuracy} needs a pipeline whose models declare "
+                f"'accuracy'; those of {self.pipeline.name!r} do not"
+            )
         self._initial = self._initial_decision()
         self.codec: ActionCodec = make_codec(action_mode, self.stage_limits)
         self.action_space = self.codec.space
@@ -185,6 +230,10 @@ class InferenceClusterEnv(gym.Env[Obs, np.ndarray]):
             self.scenario.history_s,
             self.cluster.nodes,
             self.cluster.cores_per_node,
+            self.n_variants,
+            [max(row) for row in self.pipeline.normalised_accuracy()]
+            if self.n_variants > 1
+            else (),
         )
         self.observation_space = self.layout.space(obs_mode)
         self._obs_size = self.layout.size
@@ -221,14 +270,25 @@ class InferenceClusterEnv(gym.Env[Obs, np.ndarray]):
                 f"(for every stage) or {self.n_stages} (one per stage)"
             )
         per_stage = list(init) * self.n_stages if len(init) == 1 else list(init)
-        decision = [StageDecision(i.replicas, i.cores, i.batch) for i in per_stage]
-        for s, (d, lim) in enumerate(zip(decision, self.stage_limits, strict=True)):
-            for value, lo, hi, what in zip(d, lim.lows, lim.highs, KNOBS, strict=True):
+        decision = []
+        for s, (i, lim) in enumerate(zip(per_stage, self.stage_limits, strict=True)):
+            used = max(len(lim.variants), 1)
+            if i.variant >= used:
+                raise ConfigError(
+                    f"scenario {self.scenario.name!r}: key 'initial[{s}].variant' = {i.variant} "
+                    f"is not a variant of stage {lim.name!r}, which has {used} (0..{used - 1})"
+                )
+            counts = [0] * lim.slots
+            counts[i.variant] = i.replicas
+            knobs = ["replicas"] * lim.slots + ["cores", "batch"]
+            values = [*counts, i.cores, i.batch]
+            for value, lo, hi, what in zip(values, lim.lows, lim.highs, knobs, strict=True):
                 if not lo <= value <= hi:
                     raise ConfigError(
                         f"scenario {self.scenario.name!r}: key 'initial[{s}].{what}' = {value} is "
                         f"outside stage {lim.name!r}'s limits [{lo}, {hi}]"
                     )
+            decision.append(_stage_target(values))
         return decision
 
     @property
@@ -236,14 +296,29 @@ class InferenceClusterEnv(gym.Env[Obs, np.ndarray]):
         """The stage targets now in force (the initial ones before the first step)."""
         if self.workload is None:
             return list(self._initial)
-        return [StageDecision(*row) for row in self.sim.targets.tolist()]
+        return [_stage_target(row) for row in self.sim.targets.tolist()]
 
     def encode_targets(self, targets: Sequence[Sequence[int]]) -> np.ndarray:
-        """The action (in this env's action mode) asking for one (replicas, cores, batch) per stage.
+        """The action (in this env's action mode) asking for these targets, one per stage.
+
+        A stage's target is (replicas, cores, batch), or with variants the replicas of each
+        variant slot, then cores and batch (see :class:`~themis_env.envs.actions.StageLimits`).
 
         Targets outside a stage's limits are clamped to them; in the delta mode the action is one
         step from the current targets toward ``targets``.
+
+        Raises:
+            PolicyError: if a target does not have the stage's number of entries (a policy
+                written for stages without variants, run on a scenario with variants).
         """
+        width = self.codec.width
+        if any(len(t) != width for t in targets) or len(targets) != self.n_stages:
+            raise PolicyError(
+                f"targets {[list(t) for t in targets]!r} do not fit scenario "
+                f"{self.scenario.name!r}: it needs {self.n_stages} targets of {width} values "
+                f"({', '.join(self.stage_limits[0].knobs)})"
+                + ("; this policy does not handle model variants" if width > 3 else "")
+            )
         return self.codec.encode(targets, self.current_targets)
 
     def free_cores(self) -> np.ndarray:
@@ -340,6 +415,11 @@ class InferenceClusterEnv(gym.Env[Obs, np.ndarray]):
         slo_term = w.w_slo * interval.violation
         weighted_cost = w.w_cost * (max(cost / duration - w.cost_budget, 0.0) / self._cost_scale)
         reward = -(slo_term + weighted_cost)
+        if self._has_accuracy:
+            accuracy = interval.accuracy_sum / interval.completed if interval.completed else 0.0
+            accuracy_term = w.w_accuracy * accuracy
+            if accuracy_term:  # adding 0.0 would turn a reward of -0.0 into 0.0
+                reward += accuracy_term
         truncated = sim.time >= self._episode_s - 1e-9
         done = interval.completed > 0
         # Latencies of an interval with no completion are 0 (not NaN) so infos compare equal
@@ -347,15 +427,12 @@ class InferenceClusterEnv(gym.Env[Obs, np.ndarray]):
         p50 = interval.latency_p50_ms if done else 0.0
         p95 = interval.latency_p95_ms if done else 0.0
         p99 = interval.latency_p99_ms if done else 0.0
-        replicas, cores, batch = sim.targets.T.tolist()
         workload = self.workload
         info = {
             "sim_time_s": sim.time,
             "trace_uri": workload.uri,
             "trace_fallback": workload.fallback,
-            "replicas": replicas,
-            "cores": cores,
-            "batch": batch,
+            **self._target_info(),
             "arrivals": int(interval.arrived),
             "completions": int(interval.completed),
             "late": int(interval.late),
@@ -374,6 +451,9 @@ class InferenceClusterEnv(gym.Env[Obs, np.ndarray]):
             "clamped": clamped,
             "reward_terms": {"slo": -slo_term, "cost": -weighted_cost},
         }
+        if self._has_accuracy:
+            info["accuracy"] = accuracy
+            info["reward_terms"]["accuracy"] = accuracy_term
         if self.render_mode == "rgb_array":
             self._history.append(self._timeline_point(interval))
         if truncated:
@@ -412,38 +492,61 @@ class InferenceClusterEnv(gym.Env[Obs, np.ndarray]):
             "violation": 0.0,
             "free_cores": state.free_cores,
         }
+        if self.n_variants > 1:
+            values["variant_replicas"] = self.sim.variant_replicas().reshape(-1)
+            values["accuracy"] = 0.0
         return self.layout.build(values, self.obs_mode)
 
     def _info(self) -> dict[str, Any]:
         """The ``info`` of ``reset``: time, trace and targets (``step`` adds the interval's)."""
         workload = self.workload
         assert workload is not None
-        replicas, cores, batch = self.sim.targets.T.tolist()
         return {
             "sim_time_s": self.sim.time,
             "trace_uri": workload.uri,
             "trace_fallback": workload.fallback,
-            "replicas": replicas,
-            "cores": cores,
-            "batch": batch,
+            **self._target_info(),
+        }
+
+    def _target_info(self) -> dict[str, Any]:
+        """The targets in force for ``info``: replicas (per stage), cores and batch.
+
+        With variants, ``replicas`` is each stage's total and ``variant_replicas`` the
+        replicas of each variant slot.
+        """
+        v = self.n_variants
+        targets = self.sim.targets
+        if v == 1:
+            replicas, cores, batch = targets.T.tolist()
+            return {"replicas": replicas, "cores": cores, "batch": batch}
+        return {
+            "replicas": targets[:, :v].sum(axis=1).tolist(),
+            "variant_replicas": targets[:, :v].tolist(),
+            "cores": targets[:, v].tolist(),
+            "batch": targets[:, v + 1].tolist(),
         }
 
     # ------------------------------------------------------------------ rendering
     def _capacity_rps(self) -> float:
         state = self.sim.state
+        ready = self.sim.variant_replicas(ready=True)
         caps = []
-        for s, model in enumerate(self.pipeline.models):
+        for s, models in enumerate(self.pipeline.stage_models):
             b, c = int(state.batch[s]), int(state.cores[s])
-            caps.append(int(state.ready[s]) * model.latency.throughput_rps(b, c))
+            caps.append(
+                sum(int(ready[s, v]) * m.latency.throughput_rps(b, c) for v, m in enumerate(models))
+            )
         return float(min(caps))
 
     def _timeline_point(self, stats: IntervalSummary) -> dict[str, Any]:
+        v = self.n_variants
+        replicas = [sum(d[:v]) for d in self.current_targets]
         return {
             "t": stats.t1,
             "load": stats.arrived / (stats.t1 - stats.t0),
             "capacity": self._capacity_rps(),
-            "cores": [d.cores * d.replicas for d in self.current_targets],
-            "replicas": [d.replicas for d in self.current_targets],
+            "cores": [d[v] * n for d, n in zip(self.current_targets, replicas, strict=True)],
+            "replicas": replicas,
             "p99": stats.latency_p99_ms if stats.completed else math.nan,
         }
 
@@ -456,8 +559,9 @@ class InferenceClusterEnv(gym.Env[Obs, np.ndarray]):
         return None
 
     def _render_ansi(self) -> str:
+        v = self.n_variants
         stages = " ".join(
-            f"{lim.name}={d.replicas}x{d.cores}c/b{d.batch}"
+            f"{lim.name}={'+'.join(map(str, d[: max(len(lim.variants), 1)]))}x{d[v]}c/b{d[v + 1]}"
             for lim, d in zip(self.stage_limits, self.current_targets, strict=True)
         )
         stats = self._last_stats
@@ -507,6 +611,13 @@ class InferenceClusterEnv(gym.Env[Obs, np.ndarray]):
     def describe(self) -> dict[str, Any]:
         """The scenario as plain data (for records)."""
         return to_plain(self.scenario)
+
+
+def _stage_target(values: Sequence[int]) -> StageDecision:
+    """A stage's target: a StageDecision, or with variants the tuple of its entries."""
+    if len(values) == 3:
+        return StageDecision(*values)
+    return tuple(values)  # type: ignore[return-value]
 
 
 def _check_choice(what: str, value: object, allowed: list[str]) -> None:

@@ -77,6 +77,10 @@ class ObservationLayout:
         history_s: Seconds of arrival-rate history.
         n_nodes: Nodes of the cluster.
         cores_per_node: Cores of each node.
+        variant_slots: Replica slots per stage (the most variants of any stage). Above 1, two
+            entries follow the others: ``variant_replicas`` (replicas per stage and slot) and
+            ``accuracy`` (the stage's served accuracy).
+        accuracy_high: Per stage, its best normalised variant accuracy (bounds ``accuracy``).
     """
 
     def __init__(
@@ -87,6 +91,8 @@ class ObservationLayout:
         history_s: int,
         n_nodes: int,
         cores_per_node: int,
+        variant_slots: int = 1,
+        accuracy_high: Sequence[float] = (),
     ) -> None:
         n = len(max_replicas)
         rep = np.asarray(max_replicas, dtype=np.float32)
@@ -123,6 +129,23 @@ class ObservationLayout:
                 "free cores per node",
             ),
         ]
+        if variant_slots > 1:
+            self.entries += [
+                entry(
+                    "variant_replicas",
+                    n * variant_slots,
+                    np.repeat(rep, variant_slots),
+                    "replicas",
+                    "replicas per stage and variant (stage-major), not being removed",
+                ),
+                entry(
+                    "accuracy",
+                    n,
+                    np.asarray(accuracy_high, dtype=np.float32),
+                    "1",
+                    "mean normalised accuracy of the requests the stage served, last interval",
+                ),
+            ]
         self.keys = [e.key for e in self.entries]
         # fill_after_interval copies the simulator's snapshot columns into the first entries.
         snapshot = [_FROM_SNAPSHOT.get(k) for k in self.keys[: len(SNAPSHOT_KEYS)]]

@@ -28,7 +28,8 @@ NAMESPACE = "themis_env"
 ENTRY_POINT = "themis_env.envs.inference_cluster:InferenceClusterEnv"
 VERSION = 0  # bump when dynamics or reward change
 
-# id name → scenario: the generic id, then the three paper pipelines × four traces.
+# id name → scenario: the generic id, the three paper pipelines × four traces, then the
+# model-variant settings (InfAdapter's, and the video pipeline with all three scaling axes).
 PRESETS: dict[str, str] = {
     "InferenceCluster": "video-arxiv-bursty",
     **{
@@ -36,6 +37,8 @@ PRESETS: dict[str, str] = {
         for pipe in ("video", "sentiment", "nlp")
         for pattern in ("bursty", "steady", "fluctuating", "twitter")
     },
+    "InfAdapter-Resnet": "infadapter-resnet",
+    "Video-Variants": "video-arxiv-variants",
 }
 
 

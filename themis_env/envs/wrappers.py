@@ -17,7 +17,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from themis_env.envs.actions import KNOBS, DeltaCodec
+from themis_env.envs.actions import UNUSED_SLOT, DeltaCodec
 from themis_env.envs.views import PolicyView, missing_members, policy_view
 from themis_env.errors import ConfigError, InvalidActionError
 
@@ -134,11 +134,17 @@ class DiscreteActionWrapper(gym.ActionWrapper, gym.utils.RecordConstructorArgs):
         self._base = base
         self._limits = list(base.stage_limits)
         self._delta = DeltaCodec(self._limits)
-        # (stage, knob, step) per action; stage -1 is "keep".
+        # (stage, knob, step) per action; stage -1 is "keep". Unused replica slots of a
+        # stage with fewer variants than others have no moves.
         self.moves: list[tuple[int, int, int]] = [(-1, -1, 0)]
         self.move_names = ["keep"]
+        self._entries: list[int] = []  # flat entries that have moves, for the masks
+        width = len(self._limits[0].lows)
         for s, lim in enumerate(self._limits):
-            for k, knob in enumerate(KNOBS):
+            for k, knob in enumerate(lim.knobs):
+                if knob == UNUSED_SLOT:
+                    continue
+                self._entries.append(s * width + k)
                 for step in (-1, 1):
                     self.moves.append((s, k, step))
                     self.move_names.append(f"{lim.name} {knob} {step:+d}")
@@ -190,5 +196,5 @@ class DiscreteActionWrapper(gym.ActionWrapper, gym.utils.RecordConstructorArgs):
             raise gym.error.ResetNeeded("call reset() before action_masks()")
         delta = self._delta.masks(self._base.current_targets, self._base.free_cores())
         # Delta masks come as (−1, keep, +1) per knob; moves are (−1, +1) per knob.
-        steps = delta.reshape(-1, 3)[:, [0, 2]].reshape(-1)
+        steps = delta.reshape(-1, 3)[self._entries][:, [0, 2]].reshape(-1)
         return np.concatenate([[True], steps])

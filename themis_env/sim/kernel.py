@@ -9,8 +9,14 @@ queue in front of a dispatcher and a set of replicas:
   when it holds ``b`` requests, or ``timeout`` after its first request was taken.
 * A closed batch starts on the replica that frees first (ties to the lowest slot), at
   max(close, replica free, replica ready, t0): this is the Lindley recursion with several
-  servers. Its service time is the stage's latency table at (batch size, cores the replica
-  has at the start time), times an optional lognormal noise.
+  servers. Its service time is the latency table of the replica's model variant at (batch
+  size, cores the replica has at the start time), times an optional lognormal noise. With
+  several variants in a stage the routing is the same work-conserving rule over all of the
+  stage's replicas whatever their variant: the replica available earliest takes the batch
+  (idle replicas count from when they went idle, so they take turns), and a faster variant,
+  freeing sooner, takes more of the load under saturation. Each request carries the accuracy
+  of the variants that served it (summed or multiplied over the stages) into the statistics
+  of its completion.
 * A batch that cannot start before ``t1`` is not committed: its requests stay queued, and the
   next interval re-forms the batch under the configuration then in force.
 
@@ -52,17 +58,21 @@ I_ACTIVE = 0  # slot holds a replica (it holds cores)
 I_CORES_OLD = 1  # cores before the pending resize
 I_CORES_NEW = 2  # cores after it (the current target)
 I_NODE = 3
-N_REP_I = 4
+I_VARIANT = 4  # the model variant the replica runs (index in its stage's variants)
+N_REP_I = 5
 # Queue rows: queue[s, Q_*, i]
 Q_ARRIVE = 0  # arrival at this stage [s]
 Q_ORIGIN = 1  # arrival at the first stage [s]
+Q_ACC = 2  # accuracy of the variants that served it so far (only with P_ACC_MODE > 0)
+N_QUEUE_ROWS = 3
 # Bucket columns: buckets[h, B_*]
 B_ARRIVED = 0
 B_COMPLETED = 1
 B_LATE = 2
 B_DROPPED = 3
 B_LATENCY_SUM = 4
-N_BUCKET = 5
+B_ACCURACY = 5  # Σ pipeline accuracy of the completions
+N_BUCKET = 6
 # Scalar parameters: prm[P_*]
 P_SLO = 0  # [s]
 P_DROP_AFTER = 1  # [s], inf = never
@@ -74,7 +84,9 @@ P_EXPONENTIAL = 6  # 1: service ~ Exp(mean = latency model), for queueing-theory
 P_CORES_PER_NODE = 7
 P_CORE_MEMORY_GB = 8  # memory-equivalent price of a core [GB]
 P_RESIZE_DELAY = 9  # [s] from an accepted in-place resize to its effect
-N_PRM = 10
+P_ACC_MODE = 10  # 0: no accuracies; 1: stage accuracies add up; 2: they multiply
+P_ACC_SCALE = 11  # the pipeline accuracy is the combination times this (1/S: an average)
+N_PRM = 12
 NOISE_CAP = 20.0  # a batch never takes more than 20x its model latency (bounds the stats ring)
 # Episode accumulators: ep[E_*]
 E_ARRIVED = 0
@@ -92,7 +104,8 @@ E_MEMORY_COST = 11  # memory-equivalent cost (see O_MEMORY_COST)
 E_HORIZONTAL = 12  # scaling actions applied (not counting the warm start): see T_*
 E_VERTICAL = 13
 E_FAILED_RESIZES = 14
-N_EP = 15
+E_ACCURACY_SUM = 15  # Σ pipeline accuracy of the completions
+N_EP = 16
 # Step output: out[O_*]
 O_ARRIVED = 0
 O_COMPLETED = 1
@@ -106,7 +119,8 @@ O_SECONDS = 8  # seconds finalised in this call (rows of sec_out)
 O_CORE_SECONDS = 9
 O_VIOLATION = 10  # min(1, late/completed + dropped/arrived) over the interval
 O_MEMORY_COST = 11  # Σ replica-seconds × memory_gb + core_memory_gb × core-seconds
-N_OUT = 12
+O_ACCURACY_SUM = 12  # Σ pipeline accuracy of the completions (0 without accuracies)
+N_OUT = 13
 # Per-stage step output: out_stage[s, OS_*]
 OS_BUSY = 0  # replica-seconds spent serving
 OS_READY = 1  # replica-seconds of ready, serving replicas
@@ -122,7 +136,10 @@ OS_CORES = 9  # target cores per replica
 OS_BATCH = 10  # batch size
 OS_QUEUE = 11  # requests waiting (arrived, not yet in a batch)
 OS_UTILISATION = 12  # busy / ready over the interval, clipped to [0, 1]
-N_OUT_STAGE = 13
+OS_SERVED = 13  # requests whose batch started in the interval
+OS_ACCURACY = 14  # Σ the stage accuracy of those requests' variants
+OS_MEMORY_SECONDS = 15  # Σ replica-seconds × the replica's variant's memory_gb
+N_OUT_STAGE = 16
 SNAPSHOT_COLUMNS = slice(OS_LIVE, OS_UTILISATION + 1)
 # Per-second records: sec_out[k, SO_*]
 SO_SECOND = 0
@@ -315,8 +332,13 @@ def _merge_into_queue(
     new_o: np.ndarray,
     m: int,
     scratch: np.ndarray,
+    carry: bool,
 ) -> None:
-    """Merge ``m`` new (arrival, origin) items into stage ``s``'s time-sorted queue."""
+    """Merge ``m`` new items into stage ``s``'s time-sorted queue.
+
+    An item is its arrival ``new_t[i]``, its origin ``new_o[0, i]`` and, if ``carry``, its
+    accuracy so far ``new_o[1, i]``.
+    """
     head = qptr[s, 0]
     tail = qptr[s, 1]
     n_old = tail - head
@@ -326,14 +348,19 @@ def _merge_into_queue(
     # (and keeps a batch's requests in FIFO order).
     for a in range(1, m):
         t = new_t[a]
-        o = new_o[a]
+        o = new_o[0, a]
+        acc = new_o[1, a]
         b = a - 1
         while b >= 0 and new_t[b] > t:
             new_t[b + 1] = new_t[b]
-            new_o[b + 1] = new_o[b]
+            new_o[0, b + 1] = new_o[0, b]
+            if carry:
+                new_o[1, b + 1] = new_o[1, b]
             b -= 1
         new_t[b + 1] = t
-        new_o[b + 1] = o
+        new_o[0, b + 1] = o
+        if carry:
+            new_o[1, b + 1] = acc
     i = head
     j = 0
     k = 0
@@ -342,21 +369,27 @@ def _merge_into_queue(
         if take_old:
             scratch[0, k] = queue[s, Q_ARRIVE, i]
             scratch[1, k] = queue[s, Q_ORIGIN, i]
+            if carry:
+                scratch[2, k] = queue[s, Q_ACC, i]
             i += 1
         else:
             scratch[0, k] = new_t[j]
-            scratch[1, k] = new_o[j]
+            scratch[1, k] = new_o[0, j]
+            if carry:
+                scratch[2, k] = new_o[1, j]
             j += 1
         k += 1
     for x in range(k):
         queue[s, Q_ARRIVE, x] = scratch[0, x]
         queue[s, Q_ORIGIN, x] = scratch[1, x]
+        if carry:
+            queue[s, Q_ACC, x] = scratch[2, x]
     qptr[s, 0] = 0
     qptr[s, 1] = k
 
 
 @njit(cache=True)
-def _compact(queue: np.ndarray, qptr: np.ndarray, s: int) -> None:
+def _compact(queue: np.ndarray, qptr: np.ndarray, s: int, carry: bool) -> None:
     head = qptr[s, 0]
     if head == 0:
         return
@@ -364,6 +397,8 @@ def _compact(queue: np.ndarray, qptr: np.ndarray, s: int) -> None:
     for i in range(tail - head):
         queue[s, Q_ARRIVE, i] = queue[s, Q_ARRIVE, head + i]
         queue[s, Q_ORIGIN, i] = queue[s, Q_ORIGIN, head + i]
+        if carry:
+            queue[s, Q_ACC, i] = queue[s, Q_ACC, head + i]
     qptr[s, 0] = 0
     qptr[s, 1] = tail - head
 
@@ -389,17 +424,28 @@ def _serve_stage(
     last: bool,
     nxt_t: np.ndarray,
     nxt_o: np.ndarray,
+    accuracy: np.ndarray,
+    served: np.ndarray,
+    out_stage: np.ndarray,
 ) -> int:
     """Form and start the batches of stage ``s`` that start before ``t1``.
 
-    Returns the number of (end time, origin) items written to ``nxt_t``/``nxt_o`` for the
-    next stage (0 for the last stage, whose completions go to the statistics).
+    ``table[s · V + v]`` is the latency table of the stage's variant v (V = ``accuracy``'s
+    columns). With accuracies (``P_ACC_MODE``), ``accuracy[s, v]`` is added to (or multiplies)
+    each request's accuracy so far, and the requests a batch takes are counted per variant in
+    ``served`` and per stage in ``out_stage``.
+
+    Returns the number of (end time, origin[, accuracy]) items written to ``nxt_t``/``nxt_o``
+    for the next stage (0 for the last stage, whose completions go to the statistics).
     """
     slo = prm[P_SLO]
     drop_after = prm[P_DROP_AFTER]
     timeout = prm[P_TIMEOUT]
     sigma = prm[P_NOISE_SIGMA]
     exponential = prm[P_EXPONENTIAL] > 0.0
+    acc_mode = int(prm[P_ACC_MODE])
+    acc_scale = prm[P_ACC_SCALE]
+    n_var = accuracy.shape[1]
     width = prm[P_BUCKET]
     n_buckets = buckets.shape[0]
     # Serving replicas keyed by the time they can take a batch (min-heap; ties to the lower
@@ -464,12 +510,15 @@ def _serve_stage(
                 src = idx[x]
                 queue[s, Q_ARRIVE, dst] = queue[s, Q_ARRIVE, src]
                 queue[s, Q_ORIGIN, dst] = queue[s, Q_ORIGIN, src]
+                if acc_mode > 0:
+                    queue[s, Q_ACC, dst] = queue[s, Q_ACC, src]
             head = k - count
             break
         cores = rep_i[s, best, I_CORES_NEW]
         if start < rep_f[s, best, F_SWITCH_AT]:
             cores = rep_i[s, best, I_CORES_OLD]
-        service = table[s, count, cores] * 1e-3
+        variant = rep_i[s, best, I_VARIANT]
+        service = table[s * n_var + variant, count, cores] * 1e-3
         if exponential:
             service *= min(zbuf[zpos], NOISE_CAP)  # zbuf holds standard exponentials
             zpos += 1
@@ -482,12 +531,22 @@ def _serve_stage(
         _heap_replace_top(heap_t, heap_r, n_heap, end, best)
         disp[s] = start
         _add_interval(busy, s, start, end, 1.0, width)
+        a_sv = 0.0
+        if acc_mode > 0:
+            a_sv = accuracy[s, variant]
+            served[s, variant] += count
+            out_stage[s, OS_SERVED] += count
+            out_stage[s, OS_ACCURACY] += count * a_sv
         if last:
             hb = _bucket_of(end, width, n_buckets)
             for x in range(count):
                 lat = end - queue[s, Q_ORIGIN, idx[x]]
                 buckets[hb, B_COMPLETED] += 1.0
                 buckets[hb, B_LATENCY_SUM] += lat
+                if acc_mode > 0:
+                    buckets[hb, B_ACCURACY] += acc_scale * _carried(
+                        acc_mode, s, queue[s, Q_ACC, idx[x]], a_sv
+                    )
                 if lat > slo:
                     buckets[hb, B_LATE] += 1.0
                 kb = _lat_bin(lat * 1e3)
@@ -502,7 +561,9 @@ def _serve_stage(
         else:
             for x in range(count):
                 nxt_t[n_next] = end
-                nxt_o[n_next] = queue[s, Q_ORIGIN, idx[x]]
+                nxt_o[0, n_next] = queue[s, Q_ORIGIN, idx[x]]
+                if acc_mode > 0:
+                    nxt_o[1, n_next] = _carried(acc_mode, s, queue[s, Q_ACC, idx[x]], a_sv)
                 n_next += 1
         head = k
     qptr[s, 0] = head
@@ -510,11 +571,25 @@ def _serve_stage(
     return n_next
 
 
+@njit(cache=True, inline="always")
+def _carried(acc_mode: int, s: int, so_far: float, a: float) -> float:
+    """A request's accuracy after stage ``s`` served it with accuracy ``a``."""
+    if s == 0:
+        return a
+    return so_far + a if acc_mode == 1 else so_far * a
+
+
 @njit(cache=True)
 def _allocation(
-    s: int, t0: float, t1: float, rep_f: np.ndarray, rep_i: np.ndarray, out_stage: np.ndarray
+    s: int,
+    t0: float,
+    t1: float,
+    rep_f: np.ndarray,
+    rep_i: np.ndarray,
+    out_stage: np.ndarray,
+    memory_gb: np.ndarray,
 ) -> float:
-    """Allocated core-seconds and replica-seconds of stage ``s`` over [t0, t1)."""
+    """Allocated core-seconds, replica-seconds and memory GB-seconds of stage ``s`` in [t0, t1)."""
     total = 0.0
     for r in range(_slots_in_use(rep_i, s)):
         if rep_i[s, r, I_ACTIVE] == 0:
@@ -536,6 +611,8 @@ def _allocation(
         total += core_s
         out_stage[s, OS_CORE_SECONDS] += core_s
         out_stage[s, OS_REPLICA_SECONDS] += stop - begin
+        if memory_gb.shape[1] > 1:  # variants may differ in memory (else the stage's is used)
+            out_stage[s, OS_MEMORY_SECONDS] += memory_gb[s, rep_i[s, r, I_VARIANT]] * (stop - begin)
         if rep_f[s, r, F_SERVING_UNTIL] == np.inf:
             ready_from = max(begin, rep_f[s, r, F_READY_AT])
             if ready_from < stop:
@@ -551,9 +628,17 @@ def _settle(
     prm: np.ndarray,
     out_stage: np.ndarray,
     node_free: np.ndarray,
+    variant_live: np.ndarray,
 ) -> None:
-    """Release drained replicas, count replicas per stage and free cores per node at ``t1``."""
+    """Release drained replicas, count replicas per stage (and variant) and free cores per node.
+
+    All at ``t1``; with several variant slots, ``variant_live[s, v]`` counts the replicas of
+    variant v not being removed.
+    """
     node_free[:] = prm[P_CORES_PER_NODE]
+    per_variant = variant_live.shape[1] > 1  # only the monitoring vector of variants reads it
+    if per_variant:
+        variant_live[:, :] = 0.0
     for s in range(rep_f.shape[0]):
         live = 0
         ready = 0
@@ -569,6 +654,8 @@ def _settle(
                 draining += 1
             else:
                 live += 1
+                if per_variant:
+                    variant_live[s, rep_i[s, r, I_VARIANT]] += 1.0
                 if rep_f[s, r, F_READY_AT] <= t1:
                     ready += 1
             old = rep_i[s, r, I_CORES_OLD]
@@ -662,6 +749,9 @@ def advance(
     sec_out: np.ndarray,
     memory_gb: np.ndarray,
     node_free: np.ndarray,
+    accuracy: np.ndarray,
+    served: np.ndarray,
+    variant_live: np.ndarray,
 ) -> int:
     """Advance the whole pipeline from ``t0`` to ``t1`` and reduce the interval's statistics.
 
@@ -675,12 +765,13 @@ def advance(
     width = prm[P_BUCKET]
     n_buckets = buckets.shape[0]
     per_second = int(prm[P_BUCKETS_PER_SECOND])
+    carry = prm[P_ACC_MODE] > 0.0
     out[:] = 0.0
     out_stage[:, :] = 0.0
-    _compact(queue, qptr, 0)
+    _compact(queue, qptr, 0, carry)
     _generate_arrivals(t1, cum, queue, qptr, buckets, prm, ep, ubuf)
     for s in range(n_stages):
-        _compact(queue, qptr, s)
+        _compact(queue, qptr, s, carry)
         last = s == n_stages - 1
         m = _serve_stage(
             s,
@@ -702,12 +793,15 @@ def advance(
             last,
             nxt_t,
             nxt_o,
+            accuracy,
+            served,
+            out_stage,
         )
         if not last and m > 0:
-            _merge_into_queue(queue, qptr, s + 1, nxt_t, nxt_o, m, scratch)
+            _merge_into_queue(queue, qptr, s + 1, nxt_t, nxt_o, m, scratch, carry)
     # Allocation, readiness and queues over the interval.
     for s in range(n_stages):
-        out[O_CORE_SECONDS] += _allocation(s, t0, t1, rep_f, rep_i, out_stage)
+        out[O_CORE_SECONDS] += _allocation(s, t0, t1, rep_f, rep_i, out_stage, memory_gb)
         waiting = 0
         for i in range(qptr[s, 0], qptr[s, 1]):
             if queue[s, Q_ARRIVE, i] < t1:
@@ -728,6 +822,7 @@ def advance(
         out[O_LATE] += buckets[h, B_LATE]
         out[O_DROPPED] += buckets[h, B_DROPPED]
         out[O_LATENCY_SUM] += buckets[h, B_LATENCY_SUM]
+        out[O_ACCURACY_SUM] += buckets[h, B_ACCURACY]
         if buckets[h, B_COMPLETED] > 0:  # every completion lands in its bucket's histogram
             lo = bhist[h, BH_LO]
             lo_all = min(lo_all, lo)
@@ -771,6 +866,7 @@ def advance(
     ep[E_LATE] += out[O_LATE]
     ep[E_DROPPED] += out[O_DROPPED]
     ep[E_LATENCY_SUM] += out[O_LATENCY_SUM]
+    ep[E_ACCURACY_SUM] += out[O_ACCURACY_SUM]
     total = out[O_COMPLETED]
     v = 0.0
     if total > 0:
@@ -780,7 +876,10 @@ def advance(
     out[O_VIOLATION] = min(1.0, v)
     memory = prm[P_CORE_MEMORY_GB] * out[O_CORE_SECONDS]
     for s in range(n_stages):
-        memory += memory_gb[s] * out_stage[s, OS_REPLICA_SECONDS]
+        if memory_gb.shape[1] == 1:  # the stage's one memory size, as before variants
+            memory += memory_gb[s, 0] * out_stage[s, OS_REPLICA_SECONDS]
+        else:
+            memory += out_stage[s, OS_MEMORY_SECONDS]
         ready_s = out_stage[s, OS_READY]
         out_stage[s, OS_UTILISATION] = (
             min(1.0, out_stage[s, OS_BUSY] / ready_s) if ready_s > 0 else 0.0
@@ -788,7 +887,7 @@ def advance(
     out[O_MEMORY_COST] = memory
     ep[E_CORE_SECONDS] += out[O_CORE_SECONDS]
     ep[E_MEMORY_COST] += memory
-    _settle(t1, rep_f, rep_i, prm, out_stage, node_free)
+    _settle(t1, rep_f, rep_i, prm, out_stage, node_free, variant_live)
     for s in range(n_stages):
         out_stage[s, OS_STARTING] = out_stage[s, OS_LIVE] - out_stage[s, OS_READY_N]
         out_stage[s, OS_PENDING] = pending[s]
@@ -821,7 +920,11 @@ def _is_live(rep_f: np.ndarray, rep_i: np.ndarray, s: int, r: int) -> bool:
 
 @njit(cache=True)
 def node_free_cores(
-    now: float, rep_f: np.ndarray, rep_i: np.ndarray, cores_per_node: float, free: np.ndarray
+    now: float,
+    rep_f: np.ndarray,
+    rep_i: np.ndarray,
+    cores_per_node: float,
+    free: np.ndarray,
 ) -> None:
     """Free cores per node at ``now`` into ``free``."""
     free[:] = cores_per_node
@@ -844,15 +947,21 @@ def reconcile(
     cold: np.ndarray,
     cpos: np.ndarray,
     report: np.ndarray,
+    cold_scale: np.ndarray,
 ) -> None:
-    """Move the replicas toward ``targets[s] = (replicas, cores, batch)`` at time ``now``.
+    """Move the replicas toward ``targets[s] = (replicas of each variant..., cores, batch)``.
 
-    Scale in first (cold-starting replicas, then the newest, as a ReplicaSet prefers) so the
-    cores it frees serve resizes and new replicas; then resize in place where the node has room
-    (else the resize is deferred and counted); then place new replicas first fit (else they
-    stay pending). New replicas take their cold start from ``cold[cpos[0]:]``.
+    At time ``now``. Scale in first, each variant apart (cold-starting replicas, then the
+    newest, as a ReplicaSet prefers) so the cores it frees serve resizes and new replicas; then
+    resize every replica of the stage in place where the node has room (else the resize is
+    deferred and counted); then place each variant's new replicas first fit (else they stay
+    pending). A new replica of variant v takes its cold start from ``cold[cpos[0]:]`` times
+    ``cold_scale[s, v]`` (the variant's load time over the cluster's median). Switching a
+    stage's variant is scaling one variant in and another out: the new replicas pay their
+    cold start, the old ones drain.
     """
     S, R = rep_i.shape[0], rep_i.shape[1]
+    V = targets.shape[1] - 2
     report[:, :] = 0
     # Removed replicas whose last batch is done give their slot and cores back.
     for s in range(S):
@@ -866,37 +975,9 @@ def reconcile(
                 rep_f[s, r, F_SERVING_UNTIL] = np.inf
     node_free_cores(now, rep_f, rep_i, cores_per_node, free)
     for s in range(S):
-        n_target, c_target = targets[s, 0], targets[s, 1]
-        live = 0
-        for r in range(R):
-            if _is_live(rep_f, rep_i, s, r):
-                live += 1
-        while live > n_target:
-            victim = -1
-            for r in range(R):
-                if not _is_live(rep_f, rep_i, s, r):
-                    continue
-                if victim < 0:
-                    victim = r
-                    continue
-                # Order: not yet ready first, then the newest, then the highest slot.
-                ready_r = rep_f[s, r, F_READY_AT] <= now
-                ready_v = rep_f[s, victim, F_READY_AT] <= now
-                if ready_r != ready_v:
-                    if not ready_r:
-                        victim = r
-                elif rep_f[s, r, F_CREATED_AT] != rep_f[s, victim, F_CREATED_AT]:
-                    if rep_f[s, r, F_CREATED_AT] > rep_f[s, victim, F_CREATED_AT]:
-                        victim = r
-                else:
-                    victim = r  # slots ascend: the later one is higher
-            rep_f[s, victim, F_SERVING_UNTIL] = now
-            report[s, R_REMOVED] += 1
-            live -= 1
-            if rep_f[s, victim, F_FREE_AT] <= now:  # idle: gone at once
-                free[rep_i[s, victim, I_NODE]] += _held(rep_f, rep_i, s, victim, now)
-                rep_i[s, victim, I_ACTIVE] = 0
-                rep_f[s, victim, F_SERVING_UNTIL] = np.inf
+        c_target = targets[s, V]
+        for v in range(V):
+            _scale_in(now, s, v, targets[s, v], rep_f, rep_i, free, report)
         # In-place resize of the remaining replicas.
         for r in range(R):
             if not _is_live(rep_f, rep_i, s, r) or rep_i[s, r, I_CORES_NEW] == c_target:
@@ -914,39 +995,99 @@ def reconcile(
             rep_f[s, r, F_SWITCH_AT] = now if warm else now + resize_delay
             report[s, R_RESIZED] += 1
         # Scale out, first fit, into the lowest free slots.
-        shortfall = n_target - live
-        r = 0
-        while shortfall > 0:
-            while r < R and rep_i[s, r, I_ACTIVE] == 1:
-                r += 1
-            node = -1
-            for k in range(free.shape[0]):
-                if free[k] >= c_target:
-                    node = k
+        for v in range(V):
+            shortfall = targets[s, v] - _live_count(rep_f, rep_i, s, v)
+            r = 0
+            while shortfall > 0:
+                while r < R and rep_i[s, r, I_ACTIVE] == 1:
+                    r += 1
+                node = -1
+                for k in range(free.shape[0]):
+                    if free[k] >= c_target:
+                        node = k
+                        break
+                if r >= R or node < 0:
+                    report[s, R_PENDING] += shortfall
                     break
-            if r >= R or node < 0:
-                report[s, R_PENDING] = shortfall
-                break
-            free[node] -= c_target
-            rep_i[s, r, I_ACTIVE] = 1
-            rep_i[s, r, I_CORES_OLD] = c_target
-            rep_i[s, r, I_CORES_NEW] = c_target
-            rep_i[s, r, I_NODE] = node
-            rep_f[s, r, F_SERVING_UNTIL] = np.inf
-            if warm:
-                rep_f[s, r, F_READY_AT] = now
+                free[node] -= c_target
+                rep_i[s, r, I_ACTIVE] = 1
+                rep_i[s, r, I_CORES_OLD] = c_target
+                rep_i[s, r, I_CORES_NEW] = c_target
+                rep_i[s, r, I_NODE] = node
+                rep_i[s, r, I_VARIANT] = v
+                rep_f[s, r, F_SERVING_UNTIL] = np.inf
+                if warm:
+                    rep_f[s, r, F_READY_AT] = now
+                else:
+                    rep_f[s, r, F_READY_AT] = now + cold[cpos[0]] * cold_scale[s, v]
+                    cpos[0] += 1
+                rep_f[s, r, F_FREE_AT] = now
+                rep_f[s, r, F_SWITCH_AT] = now
+                rep_f[s, r, F_CREATED_AT] = now
+                report[s, R_ADDED] += 1
+                shortfall -= 1
+
+
+@njit(cache=True, inline="always")
+def _is_variant(rep_f: np.ndarray, rep_i: np.ndarray, s: int, r: int, v: int) -> bool:
+    return _is_live(rep_f, rep_i, s, r) and rep_i[s, r, I_VARIANT] == v
+
+
+@njit(cache=True)
+def _live_count(rep_f: np.ndarray, rep_i: np.ndarray, s: int, v: int) -> int:
+    """Replicas of stage ``s`` running variant ``v`` that are not being removed."""
+    live = 0
+    for r in range(rep_i.shape[1]):
+        if _is_variant(rep_f, rep_i, s, r, v):
+            live += 1
+    return live
+
+
+@njit(cache=True)
+def _scale_in(
+    now: float,
+    s: int,
+    v: int,
+    n_target: int,
+    rep_f: np.ndarray,
+    rep_i: np.ndarray,
+    free: np.ndarray,
+    report: np.ndarray,
+) -> None:
+    """Remove replicas of variant ``v`` of stage ``s`` down to ``n_target``."""
+    R = rep_i.shape[1]
+    live = _live_count(rep_f, rep_i, s, v)
+    while live > n_target:
+        victim = -1
+        for r in range(R):
+            if not _is_variant(rep_f, rep_i, s, r, v):
+                continue
+            if victim < 0:
+                victim = r
+                continue
+            # Order: not yet ready first, then the newest, then the highest slot.
+            ready_r = rep_f[s, r, F_READY_AT] <= now
+            ready_v = rep_f[s, victim, F_READY_AT] <= now
+            if ready_r != ready_v:
+                if not ready_r:
+                    victim = r
+            elif rep_f[s, r, F_CREATED_AT] != rep_f[s, victim, F_CREATED_AT]:
+                if rep_f[s, r, F_CREATED_AT] > rep_f[s, victim, F_CREATED_AT]:
+                    victim = r
             else:
-                rep_f[s, r, F_READY_AT] = now + cold[cpos[0]]
-                cpos[0] += 1
-            rep_f[s, r, F_FREE_AT] = now
-            rep_f[s, r, F_SWITCH_AT] = now
-            rep_f[s, r, F_CREATED_AT] = now
-            report[s, R_ADDED] += 1
-            shortfall -= 1
+                victim = r  # slots ascend: the later one is higher
+        rep_f[s, victim, F_SERVING_UNTIL] = now
+        report[s, R_REMOVED] += 1
+        live -= 1
+        if rep_f[s, victim, F_FREE_AT] <= now:  # idle: gone at once
+            free[rep_i[s, victim, I_NODE]] += _held(rep_f, rep_i, s, victim, now)
+            rep_i[s, victim, I_ACTIVE] = 0
+            rep_f[s, victim, F_SERVING_UNTIL] = np.inf
 
 
 # Return codes of apply_targets and step, beside the NEED_* bits of advance. An invalid
-# target returns -(k + 1) for its flat entry k = 3·stage + knob (replicas, cores, batch).
+# target returns -(k + 1) for its flat entry k = K·stage + knob (K knobs per stage: the
+# replicas of each variant slot, cores, batch; K = 3 without variants).
 APPLIED = 16  # the targets differed from those in force (or those were unsettled): reconciled
 NEED_COLD = 32  # fewer cold-start durations left than replicas asked for; nothing changed
 # Totals of the last apply_targets: totals[T_*] (all 0 when nothing was applied)
@@ -982,8 +1123,9 @@ def apply_targets(
     cpos: np.ndarray,
     report: np.ndarray,
     totals: np.ndarray,
+    cold_scale: np.ndarray,
 ) -> int:
-    """Make ``values + offset`` (flat, 3 per stage) the targets in force and reconcile.
+    """Make ``values + offset`` (flat, K per stage) the targets in force and reconcile.
 
     ``offset`` lets a MultiDiscrete action be applied as it is, with the knobs' lows added
     here rather than by a NumPy call per step.
@@ -995,11 +1137,12 @@ def apply_targets(
     are updated, ``report`` and ``totals`` describe what changed, and ``APPLIED`` is returned.
     """
     n = values.shape[0]
+    K = targets.shape[1]
     totals[:] = 0
     if flags[G_UNSETTLED] == 0:
         same = True
         for k in range(n):
-            if values[k] + offset[k] != targets[k // 3, k % 3]:
+            if values[k] + offset[k] != targets[k // K, k % K]:
                 same = False
                 break
         if same:
@@ -1009,15 +1152,15 @@ def apply_targets(
         v = values[k] + offset[k]
         if v < lows[k] or v > highs[k]:
             return -(k + 1)
-        if k % 3 == 0:
+        if k % K < K - 2:
             wanted += v
     if not warm and cold.shape[0] - cpos[0] < wanted:
         return NEED_COLD
     for k in range(n):
-        targets[k // 3, k % 3] = values[k] + offset[k]
+        targets[k // K, k % K] = values[k] + offset[k]
     for s in range(targets.shape[0]):
-        target_cores[s] = targets[s, 1]
-        batch[s] = targets[s, 2]
+        target_cores[s] = targets[s, K - 2]
+        batch[s] = targets[s, K - 1]
     reconcile(
         now,
         targets,
@@ -1030,6 +1173,7 @@ def apply_targets(
         cold,
         cpos,
         report,
+        cold_scale,
     )
     for s in range(targets.shape[0]):
         pending[s] = report[s, R_PENDING]
@@ -1084,9 +1228,10 @@ class Packed(IntEnum):
         member.field = PackedField(attr, dtype, shape, scope)
         return member
 
-    TABLE = "table", "f8", ("stages", "batch_sizes", "core_counts"), "scenario"  # latency [ms]
+    # Latency [ms]: row s·V + v is variant v of stage s (lanes = stages × variant slots).
+    TABLE = "table", "f8", ("lanes", "batch_sizes", "core_counts"), "scenario"
     PRM = "prm", "f8", (N_PRM,), "scenario"
-    MEMORY_GB = "memory_gb", "f8", ("stages",), "scenario"
+    MEMORY_GB = "memory_gb", "f8", ("stages", "variants"), "scenario"
     DISP = "disp", "f8", ("stages",), "episode"
     EP = "ep", "f8", (N_EP,), "episode"
     SEC_ACC = "sec_acc", "f8", (B_DROPPED + 1,), "episode"  # the second's B_* counts so far
@@ -1107,13 +1252,21 @@ class Packed(IntEnum):
     EP_HIST = "ep_hist", "i8", (N_LAT_BINS,), "episode"
     LOWS = "_lows", "i8", ("knobs",), "scenario"
     HIGHS = "_highs", "i8", ("knobs",), "scenario"
-    TARGETS = "targets", "i8", ("stages", 3), "episode"
+    # Per stage: the replicas of each variant slot, cores, batch (width = variants + 2).
+    TARGETS = "targets", "i8", ("stages", "width"), "episode"
     FLAGS = "flags", "i8", (N_FLAGS,), "episode"
     CPOS = "cpos", "i8", (1,), "episode"
     REPORT = "_report", "i8", ("stages", N_REPORT), "episode"
     TOTALS = "_totals", "i8", (N_TOTALS,), "episode"
     # Requests waiting per stage at the end of the last interval.
     QUEUE_LEN = "queue_len", "i8", ("stages",), "episode"
+    # Each variant's normalised accuracy (0 without accuracies).
+    ACCURACY = "accuracy", "f8", ("stages", "variants"), "scenario"
+    # A variant's cold start over the cluster's draw: its load time over the median (or 1).
+    COLD_SCALE = "cold_scale", "f8", ("stages", "variants"), "scenario"
+    SERVED = "served", "f8", ("stages", "variants"), "episode"  # requests each variant took
+    # Replicas of each variant not being removed at the interval's end (variants > 1 only).
+    VARIANT_LIVE = "variant_live", "f8", ("stages", "variants"), "episode"
 
 
 N_PACKED = len(Packed)
@@ -1160,13 +1313,17 @@ def write_monitor(
     out_stage: np.ndarray,
     history: np.ndarray,
     node_free: np.ndarray,
+    variant_live: np.ndarray,
 ) -> None:
     """The monitoring vector after an interval into ``vec``, clipped to [0, ``high``].
 
     Its layout: the stage snapshot column by column (``OS_LIVE`` .. ``OS_UTILISATION``, S
     values each), the arrival history (H), the p50, p95 and p99 end-to-end latencies [ms]
-    (0 when nothing completed), the SLO violation, and the free cores per node (N). NaN
-    passes the clip, as it does ``np.minimum``/``np.maximum``.
+    (0 when nothing completed), the SLO violation, and the free cores per node (N). With
+    several variant slots (V > 1) there follow the replicas per stage and variant
+    (``variant_live``, S·V, stage-major) and each stage's served accuracy (the mean stage
+    accuracy of the requests it took in the interval, 0 when none; S). NaN passes the clip,
+    as it does ``np.minimum``/``np.maximum``.
     """
     k = 0
     for c in range(OS_LIVE, OS_UTILISATION + 1):
@@ -1185,6 +1342,15 @@ def write_monitor(
     for i in range(node_free.shape[0]):
         vec[k] = node_free[i]
         k += 1
+    if variant_live.shape[1] > 1:
+        for s in range(variant_live.shape[0]):
+            for v in range(variant_live.shape[1]):
+                vec[k] = variant_live[s, v]
+                k += 1
+        for s in range(out_stage.shape[0]):
+            n = out_stage[s, OS_SERVED]
+            vec[k] = out_stage[s, OS_ACCURACY] / n if n > 0 else 0.0
+            k += 1
     for i in range(k):
         if vec[i] > high[i]:
             vec[i] = high[i]
@@ -1263,12 +1429,14 @@ def step(
             _v1(ibuf, lay, Packed.CPOS),
             _v2(ibuf, lay, Packed.REPORT),
             _v1(ibuf, lay, Packed.TOTALS),
+            _v2(fbuf, lay, Packed.COLD_SCALE),
         )
         if code < 0 or code & NEED_COLD:
             return code
         count_scaling(_v1(fbuf, lay, Packed.EP), _v1(ibuf, lay, Packed.TOTALS))
     out = _v1(fbuf, lay, Packed.OUT)
     out_stage = _v2(fbuf, lay, Packed.OUT_STAGE)
+    variant_live = _v2(fbuf, lay, Packed.VARIANT_LIVE)
     need = advance(
         t0,
         t1,
@@ -1297,8 +1465,11 @@ def step(
         out,
         out_stage,
         sec_out,
-        _v1(fbuf, lay, Packed.MEMORY_GB),
+        _v2(fbuf, lay, Packed.MEMORY_GB),
         node_free,
+        _v2(fbuf, lay, Packed.ACCURACY),
+        _v2(fbuf, lay, Packed.SERVED),
+        variant_live,
     )
     if need:
         return code | need
@@ -1308,5 +1479,5 @@ def step(
     history = _v1(fbuf, lay, Packed.RATE_HISTORY)
     push_history(history, sec_out, int(out[O_SECONDS]))
     if vec.shape[0] > 0:
-        write_monitor(vec, high, out, out_stage, history, node_free)
+        write_monitor(vec, high, out, out_stage, history, node_free, variant_live)
     return code

@@ -15,6 +15,14 @@ the target the way Kubernetes would:
   (reported; the next decision tries again). Scale-in removes cold-starting replicas first,
   then the newest; a removed replica takes no new batch, finishes its batch in service, and
   holds its cores until then.
+* **Variants**: a stage may have several model variants (IPA, InfAdapter). Each replica runs
+  one; the decision gives the replicas of each variant (a stage's target is then the replicas
+  of each variant slot, then cores and batch), so a stage may run several variants at once
+  and switches variant by scaling one in and another out. A new replica's cold start is the
+  cluster's draw scaled to its variant's model-load time (``load_time_s`` over the cluster's
+  ``cold_start.median_s``): nothing switches for free. The dispatcher routes every batch to
+  the replica that frees first, whatever its variant (see :mod:`~themis_env.sim.kernel`),
+  and every completion records the accuracy of the variants that served it.
 
 All randomness comes from the ``numpy.random.Generator`` given to :meth:`Simulator.reset`:
 per-second Poisson arrival counts for the whole episode are drawn at reset, then blocks of
@@ -47,12 +55,14 @@ from themis_env.sim import kernel as K
 
 __all__ = [
     "SNAPSHOT_KEYS",
+    "UNUSED_SLOT",
     "ApplyReport",
     "IntervalSummary",
     "SimState",
     "Simulator",
     "StageDecision",
     "StepStats",
+    "target_entries",
 ]
 
 _RANDOM_BLOCK = 1 << 14
@@ -74,6 +84,32 @@ _SNAPSHOT_COLUMNS = {
     "utilisation": K.OS_UTILISATION,
 }
 SNAPSHOT_KEYS = tuple(_SNAPSHOT_COLUMNS)
+
+
+UNUSED_SLOT = "unused replica slot"  # the entry of a replica slot a stage does not use
+
+
+def target_entries(
+    min_replicas: int,
+    max_replicas: int,
+    max_cores: int,
+    max_batch: int,
+    variants: Sequence[str],
+    slots: int,
+) -> list[tuple[str, int, int]]:
+    """A stage's target entries in their flat order, each (name, lowest, highest).
+
+    The replicas of each of the ``slots`` replica slots: the stage's one model in
+    [min_replicas, max_replicas], or each of its ``variants`` in [0, max_replicas] (a variant
+    may be off), and slots the stage does not use at [0, 0]; then cores in [1, max_cores] and
+    batch in [1, max_batch]. With one slot: (replicas, cores, batch).
+    """
+    if variants:
+        replicas = [(f"replicas of {v}", 0, max_replicas) for v in variants]
+    else:
+        replicas = [("replicas", min_replicas, max_replicas)]
+    replicas += [(UNUSED_SLOT, 0, 0)] * (slots - len(replicas))
+    return [*replicas, ("cores", 1, max_cores), ("batch", 1, max_batch)]
 
 
 class StageDecision(NamedTuple):
@@ -149,6 +185,8 @@ class StepStats:
         core_seconds: Allocated core-seconds.
         memory_cost: Memory-equivalent cost:
             Σ replica-seconds × (memory_gb + core_memory_gb × cores).
+        accuracy_sum: Σ pipeline accuracy of the completed requests (0 when the models
+            declare no accuracies); over ``completed`` it is the interval's accuracy.
         queue_len: Requests waiting per stage at t1.
         utilisation: Busy fraction of ready replicas per stage over the interval.
         seconds: Per-second records finished in this interval, rows of
@@ -169,6 +207,7 @@ class StepStats:
     cores_allocated: float
     core_seconds: float
     memory_cost: float
+    accuracy_sum: float
     queue_len: np.ndarray
     utilisation: np.ndarray
     seconds: np.ndarray
@@ -194,6 +233,7 @@ class IntervalSummary(NamedTuple):
     core_seconds: float
     violation: float
     memory_cost: float
+    accuracy_sum: float
     horizontal_actions: int
     vertical_actions: int
     failed_resizes: int
@@ -222,6 +262,7 @@ _SUMMARY_SOURCES = {
     "core_seconds": K.O_CORE_SECONDS,
     "violation": K.O_VIOLATION,
     "memory_cost": K.O_MEMORY_COST,
+    "accuracy_sum": K.O_ACCURACY_SUM,
     "horizontal_actions": K.N_OUT + K.T_HORIZONTAL,
     "vertical_actions": K.N_OUT + K.T_VERTICAL,
     "failed_resizes": K.N_OUT + K.T_FAILED,
@@ -279,15 +320,15 @@ class Simulator:
         bucket_s: Statistics resolution [s]; 1 or 1/k (use the decision interval if < 1 s).
         arrival_process: ``poisson`` or ``exact`` counts per second.
         max_slots: Replica slots per stage (replicas plus those draining); defaults to twice
-            the largest ``max_replicas`` of the stages.
+            the largest ``max_replicas`` of the stages times the most variants of a stage.
         history_s: Seconds of arrivals kept in :attr:`rate_history`.
     """
 
     # The packed arrays: views of two buffers under the names of ``K.Packed``, which gives
     # their shapes; bound by ``_bind_views``, indexed by the kernel's constants.
-    table: np.ndarray  # batch service time [ms] per (stage, batch, cores); NaN outside limits
+    table: np.ndarray  # service time [ms] per (stage·V + variant, batch, cores); NaN outside
     prm: np.ndarray  # scalar parameters, P_*
-    memory_gb: np.ndarray  # memory of a replica per stage [GB]
+    memory_gb: np.ndarray  # memory of a replica per [stage, variant] [GB]
     disp: np.ndarray  # per stage, when the dispatcher may take requests for its next batch [s]
     ep: np.ndarray  # episode accumulators, E_*
     sec_acc: np.ndarray  # the unfinished second's counts, B_ARRIVED .. B_DROPPED
@@ -305,14 +346,18 @@ class Simulator:
     rep_i: np.ndarray  # replica int fields, [stage, slot, I_*]
     bhist: np.ndarray  # latency histogram per ring bucket, and its bounds (BH_LO, BH_HI)
     ep_hist: np.ndarray  # the episode's latency histogram
-    _lows: np.ndarray  # lower limits, (replicas, cores, batch) per stage, flat
+    _lows: np.ndarray  # lower limits, per stage (replicas of each variant slot, cores, batch)
     _highs: np.ndarray  # upper limits, as ``_lows``
-    targets: np.ndarray  # the targets in force, [stage, (replicas, cores, batch)]; -1: none
+    targets: np.ndarray  # the targets in force, [stage, width]; -1: none
     flags: np.ndarray  # G_*
     cpos: np.ndarray  # next unused cold-start duration
     _report: np.ndarray  # what the last apply did, [stage, R_*]
     _totals: np.ndarray  # its totals, T_*
     queue_len: np.ndarray  # requests waiting per stage at the end of the last interval
+    accuracy: np.ndarray  # normalised accuracy per [stage, variant]; 0 without accuracies
+    cold_scale: np.ndarray  # a variant's cold start over the cluster's draw, [stage, variant]
+    served: np.ndarray  # requests each [stage, variant] took this episode
+    variant_live: np.ndarray  # replicas per [stage, variant] at the last interval's end
 
     def __init__(
         self,
@@ -338,33 +383,64 @@ class Simulator:
         self.max_cores = np.array([s.max_cores for s in stages], dtype=np.int64)
         self.max_batch = np.array([s.max_batch for s in stages], dtype=np.int64)
         self.max_replicas = np.array([s.max_replicas for s in stages], dtype=np.int64)
-        self.n_slots = int(max_slots or 2 * int(self.max_replicas.max()))
+        self.n_variants = V = pipeline.n_variants
+        self.width = V + 2  # target entries per stage: replicas of each variant, cores, batch
+        self.n_slots = int(max_slots or 2 * V * int(self.max_replicas.max()))
         b_max, c_max = int(self.max_batch.max()), int(self.max_cores.max())
         S, R, N = self.n_stages, self.n_slots, cluster.nodes
         # The sizes the packed arrays' shapes name (K.Packed); constant for the simulator's life.
         self.dimensions = {
             "stages": S,
+            "variants": V,  # variant slots per stage (the most variants of any stage)
+            "lanes": S * V,  # (stage, variant) pairs, the latency tables
+            "width": self.width,
             "slots": R,
             "nodes": N,
-            "knobs": 3 * S,  # (replicas, cores, batch) per stage, flat
+            "knobs": self.width * S,  # the targets flat, ``width`` per stage
             "batch_sizes": b_max + 1,
             "core_counts": c_max + 1,
             "ring": _RING_BUCKETS,
             "history": history_s,
         }
         self._allocate_packs()
-        self._no_offset = np.zeros(3 * S, dtype=np.int64)
-        # The limits flat, 3 per stage (replicas, cores, batch), for the kernel.
-        self._lows[:] = np.array([(s.min_replicas, 1, 1) for s in stages]).ravel()
-        self._highs[:] = np.array(
-            [(s.max_replicas, s.max_cores, s.max_batch) for s in stages]
-        ).ravel()
-        self.memory_gb[:] = [m.memory_gb for m in pipeline.models]
-        self.table[:] = np.nan
-        for s, (stage, model) in enumerate(zip(stages, pipeline.models, strict=True)):
-            self.table[s, : stage.max_batch + 1, : stage.max_cores + 1] = (
-                model.latency.service_table(stage.max_batch, stage.max_cores)
+        self._no_offset = np.zeros(self.width * S, dtype=np.int64)
+        # Each stage's target entries (name, low, high) and, flat, the limits for the kernel.
+        self._entries = [
+            target_entries(
+                stage.min_replicas,
+                stage.max_replicas,
+                stage.max_cores,
+                stage.max_batch,
+                [m.name for m in models] if stage.variants else (),
+                V,
             )
+            for stage, models in zip(stages, pipeline.stage_models, strict=True)
+        ]
+        self._lows[:] = [lo for entries in self._entries for _, lo, _ in entries]
+        self._highs[:] = [hi for entries in self._entries for _, _, hi in entries]
+        self.table[:] = np.nan
+        self.memory_gb[:] = 1.0
+        self.cold_scale[:] = 1.0
+        median = cluster.cold_start.median_s
+        for s, (stage, models) in enumerate(zip(stages, pipeline.stage_models, strict=True)):
+            for v, model in enumerate(models):
+                self.table[s * V + v, : stage.max_batch + 1, : stage.max_cores + 1] = (
+                    model.latency.service_table(stage.max_batch, stage.max_cores)
+                )
+                self.memory_gb[s, v] = model.memory_gb
+                if model.load_time_s is not None:
+                    if median <= 0:
+                        raise ValueError(
+                            f"model {model.name!r} sets load_time_s, which scales the cluster's "
+                            "cold start; cold_start.median_s must then be > 0"
+                        )
+                    self.cold_scale[s, v] = model.load_time_s / median
+        if pipeline.has_accuracy:
+            for s, row in enumerate(pipeline.normalised_accuracy()):
+                self.accuracy[s, : len(row)] = row
+            rule = pipeline.config.accuracy.combine
+            self.prm[K.P_ACC_MODE] = 2.0 if rule == "multiply" else 1.0
+            self.prm[K.P_ACC_SCALE] = 1.0 / S if rule == "average" else 1.0
         horizon = np.nanmax(self.table) * 1e-3 * K.NOISE_CAP + 2.0
         if horizon > 0.5 * _RING_BUCKETS * self.bucket_s:
             raise ValueError(
@@ -458,7 +534,7 @@ class Simulator:
         self.node_free[:] = self.cluster.cores_per_node
         self.targets[:] = -1  # the targets in force; -1: none yet
         capacity = 1024
-        self.queue = np.zeros((S, 2, capacity))
+        self.queue = np.zeros((S, K.N_QUEUE_ROWS, capacity))
         self.ubuf = np.zeros(0)
         self.zbuf = np.zeros(0)
         self._scratch_capacity(capacity)
@@ -474,8 +550,8 @@ class Simulator:
 
     def _scratch_capacity(self, capacity: int) -> None:
         self.nxt_t = np.zeros(capacity)
-        self.nxt_o = np.zeros(capacity)
-        self.scratch = np.zeros((2, capacity))
+        self.nxt_o = np.zeros((2, capacity))  # origin and accuracy so far
+        self.scratch = np.zeros((K.N_QUEUE_ROWS, capacity))
 
     # ------------------------------------------------------------------ actuation
     def free_cores(self) -> np.ndarray:
@@ -497,36 +573,40 @@ class Simulator:
         np.maximum(values, cfg.min_s, out=values)
         return np.minimum(values, cfg.max_s, out=values)
 
-    def validate_decision(self, decision: Sequence[StageDecision]) -> list[StageDecision]:
-        """Check a decision against the stages' limits; raise ValueError naming what is wrong."""
+    def validate_decision(self, decision: Sequence[Sequence[int]]) -> list[StageDecision]:
+        """Check a decision against the stages' limits; raise ValueError naming what is wrong.
+
+        A stage's target is (replicas, cores, batch), or with variants the replicas of each
+        variant slot, then cores and batch. Returns StageDecisions, or tuples with variants.
+        """
         if len(decision) != self.n_stages:
             raise ValueError(f"a decision needs {self.n_stages} stages, got {len(decision)}")
+        k = self.width
         checked = []
-        lows, highs = self._lows.reshape(-1, 3).tolist(), self._highs.reshape(-1, 3).tolist()
-        limits = zip(lows, highs, strict=True)
-        for d, (lo, hi) in zip(decision, limits, strict=True):
-            n, c, b = d  # (replicas, cores, batch), nothing more
-            knobs = (int(n), int(c), int(b))
-            if not all(a <= v <= z for v, a, z in zip(knobs, lo, hi, strict=True)):
-                self._raise_out_of_limits(len(checked), *knobs)
-            checked.append(StageDecision(*knobs))
-        return checked
+        lows, highs = self._lows.reshape(-1, k).tolist(), self._highs.reshape(-1, k).tolist()
+        for s, (d, lo, hi) in enumerate(zip(decision, lows, highs, strict=True)):
+            knobs = tuple(int(x) for x in d)
+            if len(knobs) != k:
+                raise ValueError(
+                    f"stage {s} ({self.pipeline.config.stages[s].name}): a target needs {k} "
+                    f"values ({', '.join(self._knob_names(s))}), got {list(d)!r}"
+                )
+            for name, value, a, z in zip(self._knob_names(s), knobs, lo, hi, strict=True):
+                if not a <= value <= z:
+                    raise ValueError(
+                        f"stage {s} ({self.pipeline.config.stages[s].name}): {name} = {value} "
+                        f"is outside [{a}, {z}]"
+                    )
+            checked.append(StageDecision(*knobs) if k == 3 else knobs)
+        return checked  # type: ignore[return-value]
+
+    def _knob_names(self, s: int) -> list[str]:
+        """The names of stage ``s``'s target entries, for error messages."""
+        return [name for name, _, _ in self._entries[s]]
 
     def _raise_invalid(self, decision: Sequence[Sequence[int]]) -> None:
         self.validate_decision(decision)  # raises naming the stage, knob and limits
         raise AssertionError(f"the kernel rejected {decision!r}, which is within the limits")
-
-    def _raise_out_of_limits(self, s: int, n: int, c: int, b: int) -> None:
-        stage = self.pipeline.config.stages[s]
-        for what, value, lo, hi in (
-            ("replicas", n, stage.min_replicas, stage.max_replicas),
-            ("cores", c, 1, stage.max_cores),
-            ("batch", b, 1, stage.max_batch),
-        ):
-            if not lo <= value <= hi:
-                raise ValueError(
-                    f"stage {s} ({stage.name}): {what} = {value} is outside [{lo}, {hi}]"
-                )
 
     def apply(self, decision: Sequence[StageDecision], *, warm: bool = False) -> ApplyReport:
         """Reconcile the cluster toward ``decision`` at the current time.
@@ -550,9 +630,9 @@ class Simulator:
             values = np.array(decision, dtype=np.int64)
         except (TypeError, ValueError):
             values = None
-        if values is None or values.shape != (self.n_stages, 3):
+        if values is None or values.shape != (self.n_stages, self.width):
             self.validate_decision(decision)  # raises with the reason
-            raise ValueError(f"a decision needs {self.n_stages} (replicas, cores, batch) targets")
+            raise ValueError(f"a decision needs {self.n_stages} targets of {self.width} values")
         code = self._apply_values(values.reshape(-1), self._no_offset, warm)
         if code < 0:
             self._raise_invalid(decision)
@@ -587,6 +667,7 @@ class Simulator:
                 self.cpos,
                 self._report,
                 self._totals,
+                self.cold_scale,
             )
             if code != K.NEED_COLD:
                 return code
@@ -594,7 +675,8 @@ class Simulator:
 
     def _refill_cold(self, values: np.ndarray, offset: np.ndarray) -> None:
         # Keep the unused draws; draw a block (or as many as the targets' replicas) after them.
-        wanted = int(values[0::3].sum() + offset[0::3].sum())
+        replicas = (values + offset).reshape(self.n_stages, self.width)[:, : self.n_variants]
+        wanted = int(replicas.sum())
         fresh = self._cold_starts(max(_COLD_BLOCK, wanted))
         self.cold = np.concatenate([self.cold[int(self.cpos[0]) :], fresh])
         self.cpos[0] = 0
@@ -612,7 +694,7 @@ class Simulator:
         if need & K.NEED_QUEUE:
             capacity = self.queue.shape[2]
             grown = max(in_system + new + 16, 2 * capacity)
-            queue = np.zeros((self.n_stages, 2, grown))
+            queue = np.zeros((self.n_stages, K.N_QUEUE_ROWS, grown))
             queue[:, :, :capacity] = self.queue
             self.queue = queue
             self._scratch_capacity(grown)
@@ -702,6 +784,7 @@ class Simulator:
             cores_allocated=core_s / (t1 - t0),
             core_seconds=core_s,
             memory_cost=out[K.O_MEMORY_COST],
+            accuracy_sum=out[K.O_ACCURACY_SUM],
             queue_len=st[:, K.OS_QUEUE].astype(np.int64),
             utilisation=st[:, K.OS_UTILISATION].copy(),
             seconds=self.sec_out[: int(out[K.O_SECONDS])].copy(),
@@ -718,7 +801,8 @@ class Simulator:
         """:meth:`apply` then :meth:`advance` in one compiled call, for per-step loops.
 
         Args:
-            values: The targets flat, three per stage (replicas, cores, batch), minus
+            values: The targets flat, ``width`` per stage (replicas, cores, batch; with
+                variants the replicas of each variant slot, cores, batch), minus
                 ``offset``, as a C-contiguous, aligned, writable int64 array.
             dt: Seconds to simulate.
             vector: If not empty, receives the monitoring vector after the interval (float32,
@@ -744,7 +828,7 @@ class Simulator:
             self._refill_cold(values, offset)
             code = K.step(True, values, offset, t0, t1, *self._step_args, vector, high)
         if code < 0:
-            self._raise_invalid((values + offset).reshape(self.n_stages, 3).tolist())
+            self._raise_invalid((values + offset).reshape(self.n_stages, self.width).tolist())
         if need := code & _NEED_BITS:
             self._grow_and_run(t0, t1, need, vector, high)
         self.time = t1
@@ -755,7 +839,9 @@ class Simulator:
     @property
     def monitor_size(self) -> int:
         """Length of the monitoring vector :meth:`run_interval` can write."""
-        return len(SNAPSHOT_KEYS) * self.n_stages + len(self.rate_history) + 4 + self.cluster.nodes
+        S = self.n_stages
+        size = len(SNAPSHOT_KEYS) * S + len(self.rate_history) + 4 + self.cluster.nodes
+        return size + (S * self.n_variants + S if self.n_variants > 1 else 0)
 
     @property
     def stage_snapshot(self) -> np.ndarray:
@@ -766,6 +852,21 @@ class Simulator:
         :meth:`run_interval`, until the next call of either.
         """
         return self.out_stage[:, K.SNAPSHOT_COLUMNS]
+
+    def variant_replicas(self, ready: bool = False) -> np.ndarray:
+        """Replicas per stage and variant slot now, not being removed (only ready ones if asked).
+
+        Returns an (S, V) int64 array; a stage without variants has its replicas in slot 0.
+        """
+        now = self.time
+        active = self.rep_i[:, :, K.I_ACTIVE] == 1
+        live = active & (self.rep_f[:, :, K.F_SERVING_UNTIL] == np.inf)
+        if ready:
+            live &= self.rep_f[:, :, K.F_READY_AT] <= now
+        counts = np.zeros((self.n_stages, self.n_variants), dtype=np.int64)
+        for s in range(self.n_stages):
+            counts[s] = np.bincount(self.rep_i[s, live[s], K.I_VARIANT], minlength=self.n_variants)
+        return counts
 
     def second_records(self) -> np.ndarray:
         """Per-second records finished in the last interval (a view; see ``StepStats.seconds``)."""
@@ -834,14 +935,20 @@ class Simulator:
         return total
 
     def episode_kpis(self) -> dict[str, float]:
-        """Episode totals so far: SLO violation rate, request fractions, cost, latency, scaling."""
+        """Episode totals so far: SLO violation rate, request fractions, cost, latency, scaling.
+
+        With accuracies, ``accuracy`` is the request-weighted pipeline accuracy of the
+        completed requests (normalised and combined as the pipeline declares; NaN when none
+        completed); with variants, ``variant_share.<stage>.<variant>`` is the share of the
+        stage's requests that variant took.
+        """
         ep = self.ep
         arrived = float(ep[K.E_ARRIVED])
         completed = float(ep[K.E_COMPLETED])
         hist = self.ep_hist
         total = float(hist.sum())
         seconds = ep[K.E_TRAFFIC_SECONDS]
-        return {
+        kpis: dict[str, float] = {
             "slo_violation_rate": float(ep[K.E_VIOLATION_SUM] / seconds) if seconds else 0.0,
             "late_or_dropped_fraction": float((ep[K.E_LATE] + ep[K.E_DROPPED]) / arrived)
             if arrived
@@ -864,6 +971,17 @@ class Simulator:
             "vertical_actions": int(ep[K.E_VERTICAL]),
             "failed_resizes": int(ep[K.E_FAILED_RESIZES]),
         }
+        if self.pipeline.has_accuracy:  # pipelines without accuracies keep their KPIs as they were
+            kpis["accuracy"] = float(ep[K.E_ACCURACY_SUM] / completed) if completed else math.nan
+        if self.n_variants > 1:
+            for s, (stage, models) in enumerate(
+                zip(self.pipeline.config.stages, self.pipeline.stage_models, strict=True)
+            ):
+                total = float(self.served[s].sum())
+                for v, model in enumerate(models):
+                    share = float(self.served[s, v] / total) if total else 0.0
+                    kpis[f"variant_share.{stage.name}.{model.name}"] = share
+        return kpis
 
     def clone(self) -> Simulator:
         """An independent copy (state and generator) for planners that look ahead."""
