@@ -20,7 +20,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from themis_env.baselines.themis.forecaster import MaxForecaster
+from themis_env.baselines.themis.forecaster import (
+    check_margin,
+    load_or_fallback,
+)
 
 from themis_env.errors import ConfigError
 
@@ -55,17 +58,10 @@ class InfForecaster:
     def __init__(
         self, weights: str | Path | None = DEFAULT_WEIGHTS, margin_pct: float = MARGIN_PCT
     ):
-        if not np.isfinite(margin_pct) or margin_pct < -100:
-            raise ConfigError(f"margin_pct = {margin_pct!r} must be a number >= -100")
-        self.margin_pct = float(margin_pct)
-        self.model: MaxForecaster | None = None
-        self.fallback = ""
-        if weights is None:
-            self.fallback = "no weights given: max of the history"
-        elif Path(weights) == DEFAULT_WEIGHTS and not DEFAULT_WEIGHTS.is_file():
-            self.fallback = f"{DEFAULT_WEIGHTS.name} missing: max of the history"
-        else:
-            self.model = MaxForecaster.load(weights, WINDOWS, WINDOW_S, WINDOW_S)
+        self.margin_pct = check_margin(margin_pct)
+        self.model, self.fallback = load_or_fallback(
+            weights, DEFAULT_WEIGHTS, WINDOWS, WINDOW_S, WINDOW_S
+        )
 
     def predict(self, history: np.ndarray) -> int:
         """Planned load [req/s] from per-second rates (oldest first)."""

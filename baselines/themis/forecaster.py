@@ -22,7 +22,16 @@ import numpy as np
 
 from themis_env.errors import ConfigError
 
-__all__ = ["WINDOWS", "WINDOW_S", "DEFAULT_WEIGHTS", "MaxForecaster", "window_maxima", "features"]
+__all__ = [
+    "WINDOWS",
+    "WINDOW_S",
+    "DEFAULT_WEIGHTS",
+    "MaxForecaster",
+    "window_maxima",
+    "features",
+    "load_or_fallback",
+    "check_margin",
+]
 
 WINDOWS = 6  #: 10-s maxima in the input
 WINDOW_S = 10  #: seconds per window (and the forecast horizon)
@@ -170,3 +179,25 @@ class MaxForecaster:
                 f"expected {horizon_s} s from {width_s}-s windows"
             )
         return model
+
+
+def load_or_fallback(
+    weights: str | Path | None, default: Path, windows: int, width: int, horizon: int
+) -> tuple[MaxForecaster | None, str]:
+    """The forecaster stored in ``weights``, or ``None`` and why the max of the history stands in.
+
+    ``None``, or a package's ``default`` file where it is not installed, falls back to the max
+    of the history (IPA's and InfAdapter's own fallback while history is short).
+    """
+    if weights is None:
+        return None, "no weights given: max of the history"
+    if Path(weights) == default and not default.is_file():
+        return None, f"{default.name} missing: max of the history"
+    return MaxForecaster.load(weights, windows, width, horizon), ""
+
+
+def check_margin(margin_pct: float) -> float:
+    """A forecast margin [%] as a float; below −100 % (a negative forecast) is an error."""
+    if not np.isfinite(margin_pct) or margin_pct < -100:
+        raise ConfigError(f"margin_pct = {margin_pct!r} must be a number >= -100")
+    return float(margin_pct)
