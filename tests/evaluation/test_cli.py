@@ -3,13 +3,14 @@ from __future__ import annotations
 import importlib.util
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.evaluation.conftest import write_suite
 from tests.evaluation.helpers import HOLD, RAISING, REACTIVE
 from themis_env.cli import main
-from themis_env.evaluation.harness import run_leaderboard
+from themis_env.evaluation.harness import LeaderboardResult, run_leaderboard
 from themis_env.evaluation.records import read_records
 
 
@@ -269,3 +270,67 @@ def test_ctrl_c_leaves_valid_records_and_resume_finishes(tmp_path: Path) -> None
     result = run_leaderboard(suite, out, resume=True, plots=False, progress=False)
     assert (result.executed, result.skipped) == (12 - done, done)
     assert len(read_records(records)) == 12
+
+
+def test_resume_reruns_a_record_edited_by_hand_and_the_tables_ignore_it(
+    tmp_path: Path, tiny_suite: Path
+) -> None:
+    out = tmp_path / "lb"
+    first = run_leaderboard(tiny_suite, out, plots=False, progress=False)
+    records = out / "records.jsonl"
+    lines = records.read_text().splitlines()
+    edited = json.loads(lines[3])
+    edited["kpis"]["slo_violation_rate"] /= 2  # a better-looking policy
+    lines[3] = json.dumps(edited, separators=(",", ":"))
+    records.write_text("\n".join(lines) + "\n")
+    with pytest.warns(UserWarning, match=rf"line 4: record {edited['key']} .* digest"):
+        again = run_leaderboard(tiny_suite, out, resume=True, plots=False, progress=False)
+    assert (again.executed, again.skipped) == (1, 7)
+
+    def figures(result: LeaderboardResult) -> list[tuple[str, Any, Any]]:
+        rows = result.board.overall + [r for t in result.board.scenarios.values() for r in t]
+        return [(r.policy, r.score, r.kpis["slo_violation_rate"]) for r in rows]
+
+    assert figures(again) == figures(first)  # the rerun's figures, not the edit's
+
+
+def _validate_text(path: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    code = main(["validate", str(path)])
+    return code, capsys.readouterr().out
+
+
+def test_validate_fails_on_anything_but_complete_records(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    line = (Path(__file__).parent / "data" / "records-v1.jsonl").read_text().splitlines()[4]
+    path = tmp_path / "r.jsonl"
+    path.write_text(line + "\n" + line[:60] + "\n" + line + "\n")  # a cut line in the middle
+    code, text = _validate_text(path, capsys)
+    assert code == 1 and "[BAD LINE] line 2" in text and "2 skipped" in text
+    path.write_text("")
+    code, text = _validate_text(path, capsys)
+    assert code == 1 and "holds no records" in text
+    path.write_text(json.dumps({"name": "themis-env", "version": "1.0"}) + "\n")  # other JSON
+    code, text = _validate_text(path, capsys)
+    assert code == 1 and "[BAD LINE] line 1: record field 'name' is not part of" in text
+    path.write_text(line + "\n" + line[:60])  # an interrupted write: reported, not a failure
+    code, text = _validate_text(path, capsys)
+    assert code == 0 and "[INTERRUPTED] line 2" in text and "1 skipped" in text
+    assert main(["validate", str(tmp_path)]) == 2
+    assert "is a folder; give a records file" in capsys.readouterr().err
+
+
+def test_validate_says_which_records_have_no_digest(capsys: pytest.CaptureFixture[str]) -> None:
+    old = Path(__file__).parent / "data" / "records-v1.jsonl"
+    assert main(["validate", str(old)]) == 0
+    assert capsys.readouterr().out.count("note: no digest (a schema-1 record)") == 5
+
+
+def test_leaderboard_out_must_be_a_folder(
+    tmp_path: Path, tiny_suite: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "taken"
+    out.write_text("a file")
+    argv = ["leaderboard", "--suite", str(tiny_suite), "--out", str(out), "--no-plots", "-q"]
+    assert main(argv) == 2
+    assert f"--out '{out}' is a file; give a folder" in capsys.readouterr().err
