@@ -334,3 +334,14 @@ def test_leaderboard_out_must_be_a_folder(
     argv = ["leaderboard", "--suite", str(tiny_suite), "--out", str(out), "--no-plots", "-q"]
     assert main(argv) == 2
     assert f"--out '{out}' is a file; give a folder" in capsys.readouterr().err
+
+
+def test_evaluate_rejects_a_parameter_of_the_wrong_type_before_running(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "eval.jsonl"
+    argv = ["evaluate", "--policy", REACTIVE, "--scenario", "smoke-video", "--out", str(out)]
+    assert main(argv + ["--param", "per_replica_rps=fast", "-q"]) == 2
+    err = capsys.readouterr().err
+    assert "parameter per_replica_rps = 'fast' is a str; expected per_replica_rps: float" in err
+    assert not out.exists()  # no run started

@@ -38,6 +38,7 @@ from themis_env.evaluation.leaderboard import (
     write_leaderboard,
 )
 from themis_env.evaluation.parallel import run_specs
+from themis_env.evaluation.policies import check_policy_params
 from themis_env.evaluation.records import RecordWriter, latest_by_key, read_records, repair
 from themis_env.evaluation.run_record import RunRecord
 from themis_env.evaluation.runner import RunSpec, package_version, spec_key
@@ -148,6 +149,8 @@ def _run_leaderboard(
 ) -> LeaderboardResult:
     """:func:`run_leaderboard` once it holds the folder's lock."""
     chosen, added = select_policies(config, policies)
+    for entry in chosen:  # a parameter of the wrong type fails here, not in every run
+        check_policy_params(entry.name, entry.params)
     specs = suite_runs(config, chosen, seeds=seeds, extra_overrides=overrides)
     records_path = out / RECORDS_FILE
     if records_path.exists() and not resume:
@@ -246,6 +249,7 @@ def evaluate_policy(
     from themis_env.evaluation.policies import env_modes, validate_policy_ref
 
     validate_policy_ref(policy)
+    check_policy_params(policy, params or {})
     action_mode, obs_mode = env_modes(policy, action_mode, obs_mode)
     specs = [
         RunSpec(
