@@ -345,3 +345,23 @@ def test_evaluate_rejects_a_parameter_of_the_wrong_type_before_running(
     err = capsys.readouterr().err
     assert "parameter per_replica_rps = 'fast' is a str; expected per_replica_rps: float" in err
     assert not out.exists()  # no run started
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("stable_baselines3") is None, reason="stable-baselines3 is absent"
+)
+def test_evaluate_takes_the_label_the_leaderboard_shows_for_a_shipped_agent(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    argv = ["evaluate", "--policy", "ppo", "--scenario", "smoke-video", "--episode-s", "10"]
+    assert main(argv + ["--no-record", "--json", "-q"]) == 0
+    captured = capsys.readouterr()
+    assert "'ppo' is the shipped suites' agent:agents/zoo/ppo-video-arxiv/ppo.zip" in captured.err
+    assert json.loads(captured.out)[0]["status"] == "ok"
+
+
+def test_an_unknown_policy_names_the_reference_forms(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["evaluate", "--policy", "ppoo", "--scenario", "smoke-video", "--no-record", "-q"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "or give 'module:Class'" in err and "agent:PATH.zip" in err

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from themis_env.errors import ConfigError
+from themis_env.errors import ConfigError, PolicyError
 from themis_env.evaluation.folder_lock import FolderLock
 from themis_env.evaluation.leaderboard import (
     Leaderboard,
@@ -241,14 +241,27 @@ def evaluate_policy(
     """Run one policy on one scenario for several seeds; append the records to ``records_path``.
 
     ``action_mode``/``obs_mode`` None take the policy's own (see
-    :func:`~themis_env.evaluation.policies.env_modes`).
+    :func:`~themis_env.evaluation.policies.env_modes`). A ``policy`` that is not a reference
+    but a label of the shipped suites (``ppo``) runs the policy they show under it.
 
     Returns:
         The records in seed order.
     """
     from themis_env.evaluation.policies import env_modes, validate_policy_ref
+    from themis_env.evaluation.suites import shipped_policy
 
-    validate_policy_ref(policy)
+    label = None
+    try:
+        validate_policy_ref(policy)
+    except PolicyError:
+        entry = shipped_policy(policy)  # a label the leaderboard shows, e.g. ``ppo``
+        if entry is None:
+            raise
+        print(f"policy {policy!r} is the shipped suites' {entry.name}", file=sys.stderr)
+        label, policy = policy, entry.name
+        params = {**entry.params, **(params or {})}
+        action_mode = action_mode or entry.action_mode
+        obs_mode = obs_mode or entry.obs_mode
     check_policy_params(policy, params or {})
     action_mode, obs_mode = env_modes(policy, action_mode, obs_mode)
     specs = [
@@ -258,6 +271,7 @@ def evaluate_policy(
             policy=policy,
             params=dict(params or {}),
             overrides=dict(overrides or {}),
+            policy_label=label,
             action_mode=action_mode,
             obs_mode=obs_mode,
         )

@@ -226,6 +226,8 @@ def load_policy(name: str) -> Callable[..., Any]:
             raise PolicyError(
                 f"unknown policy {name!r}.{did_you_mean(name, known)} Known policies: "
                 f"{', '.join(known)}; or give 'module:Class'"
+                + "".join(f" or '{scheme}:...'" for scheme in scheme_names())
+                + (" (a trained agent is 'agent:PATH.zip')" if "agent" in scheme_names() else "")
             )
         if not _is_module_attr(name):
             raise PolicyError(
