@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -365,3 +366,16 @@ def test_an_unknown_policy_names_the_reference_forms(capsys: pytest.CaptureFixtu
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert "or give 'module:Class'" in err and "agent:PATH.zip" in err
+
+
+def test_tables_and_run_json_are_as_readable_as_the_records(
+    tmp_path: Path, tiny_suite: Path
+) -> None:
+    old = os.umask(0o022)
+    try:
+        out = tmp_path / "lb"
+        run_leaderboard(tiny_suite, out, seeds=[0], plots=False, progress=False)
+    finally:
+        os.umask(old)
+    modes = {p.name: p.stat().st_mode & 0o777 for p in out.iterdir() if not p.name.startswith(".")}
+    assert set(modes.values()) == {0o644}, modes
