@@ -379,3 +379,19 @@ def test_tables_and_run_json_are_as_readable_as_the_records(
         os.umask(old)
     modes = {p.name: p.stat().st_mode & 0o777 for p in out.iterdir() if not p.name.startswith(".")}
     assert set(modes.values()) == {0o644}, modes
+
+
+def test_resume_sets_aside_a_cut_line_in_the_middle(tmp_path: Path, tiny_suite: Path) -> None:
+    out = tmp_path / "lb"
+    run_leaderboard(tiny_suite, out, seeds=[0], plots=False, progress=False)
+    records = out / "records.jsonl"
+    lines = records.read_text().splitlines(keepends=True)
+    # A cut write that a later append glued a newline to (as before the tail repair existed).
+    records.write_text("".join(lines[:1]) + lines[1][:40] + "\n" + "".join(lines[2:]))
+    with pytest.warns(UserWarning, match=r"line\(s\) 2 are not complete records"):
+        again = run_leaderboard(
+            tiny_suite, out, seeds=[0], resume=True, plots=False, progress=False
+        )
+    assert (again.executed, again.skipped) == (1, 3)
+    assert len(read_records(records)) == 4  # every line a record
+    assert (out / "records.jsonl.rejected").read_text() == lines[1][:40] + "\n"
