@@ -235,7 +235,7 @@ class WorkerDied(RuntimeError):
 
 
 def _death_cause(pool: ProcessPoolExecutor) -> str:
-    """How the pool's dead worker ended, e.g. ``exit code 3`` or ``signal SIGKILL``."""
+    """How the pool's dead worker ended: ``exit code 3``, ``killed by signal SIGKILL``, ..."""
     # CPython keeps the worker processes in ``_processes`` (there is no public way to them).
     procs = list((getattr(pool, "_processes", None) or {}).values())
     # The exit code reaches this process shortly after the pool reports the break.
