@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
+from themis_env.config import load_yaml
 from themis_env.errors import ConfigError, did_you_mean
 from themis_env.resources import configs_dir
 
@@ -229,8 +229,7 @@ def load_hyperparams(
     source = Path(path) if path is not None else config_path(algo)
     if not source.is_file():
         raise ConfigError(f"hyperparameter file {source} does not exist")
-    with source.open(encoding="utf-8") as fh:
-        data = yaml.safe_load(fh) or {}
+    data = load_yaml(source) or {}  # malformed YAML (or a Python tag) is a ConfigError
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: the top level must map env ids to hyperparameters")
     section = env_id if env_id in data else "default"

@@ -27,6 +27,16 @@ def test_every_algorithm_has_a_config_with_a_default_and_the_generic_id(algo):
     assert "scenario" not in other.env_kwargs  # a preset id keeps its own scenario
 
 
+def test_a_malformed_or_python_tagged_file_is_a_config_error(tmp_path):
+    path = tmp_path / "bad.yml"
+    path.write_text('default:\n  policy: !!python/object/apply:os.system ["echo hi"]\n')
+    with pytest.raises(ConfigError, match=r"bad.yml: line 2, column 11 is not valid YAML"):
+        load_hyperparams("ppo", "any", path)
+    path.write_text("default: [unclosed\n")
+    with pytest.raises(ConfigError, match="bad.yml: line 2, column 1 is not valid YAML"):
+        load_hyperparams("ppo", "any", path)
+
+
 def test_action_forms_fit_the_algorithms():
     assert load_hyperparams("sac", GENERIC).env_kwargs["action_mode"] == "continuous"
     assert load_hyperparams("td3", GENERIC).env_kwargs["action_mode"] == "continuous"

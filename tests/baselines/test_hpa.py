@@ -273,5 +273,5 @@ def test_hpa_rejects_bad_parameters(video_env):
         make_policy("hpa", video_env, target_utilisation=0)
     with pytest.raises(PolicyError, match="min_replicas"):
         make_policy("hpa", video_env, min_replicas=5, max_replicas=2)
-    with pytest.raises(TypeError):
+    with pytest.raises(PolicyError, match="no parameter 'target'.* Its parameters: target_util"):
         make_policy("hpa", video_env, target=0.5)

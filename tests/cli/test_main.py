@@ -13,6 +13,15 @@ def test_every_command_group_is_registered() -> None:
     assert {"traces", "evaluate", "leaderboard", "validate", "scenarios"} <= set(subparsers.choices)
 
 
+def test_version_prints_the_installed_version(capsys: pytest.CaptureFixture[str]) -> None:
+    from importlib.metadata import version
+
+    with pytest.raises(SystemExit) as done:
+        cli.main(["--version"])
+    assert done.value.code == 0
+    assert capsys.readouterr().out == f"themis-env {version('themis-env')}\n"
+
+
 def test_a_command_module_that_does_not_import_is_an_error(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

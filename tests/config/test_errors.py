@@ -77,6 +77,14 @@ def test_wrong_types_name_key_value_and_expected_type(tmp_path, changes, fragmen
         ({"reward": {"w_cost": -0.1}}, ["'reward.w_cost' = -0.1 is not allowed", ">= 0"]),
         ({"decision_interval_s": 0}, ["'decision_interval_s' = 0.0 is not allowed", "> 0"]),
         ({"decision_interval_s": 0.3}, ["'decision_interval_s' = 0.3", "1/k of a second"]),
+        (
+            {"decision_interval_s": 10, "episode_s": 25},
+            ["'decision_interval_s' = 10 does not divide 'episode_s' = 25", "e.g. 20 or 30"],
+        ),
+        (
+            {"decision_interval_s": 10, "episode_s": 5},
+            ["'decision_interval_s' = 10 exceeds 'episode_s' = 5"],
+        ),
         ({"history_s": 601}, ["'history_s' = 601 is not allowed", "<= 600"]),
         ({"initial": [{"replicas": 0}]}, ["'initial[0].replicas' = 0", ">= 1"]),
         ({"cost": "core"}, ["'cost' = 'core' is not allowed", "'memory-equivalent'", "'cores'?"]),

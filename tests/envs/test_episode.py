@@ -280,3 +280,20 @@ def test_observed_replica_counts_add_up_under_random_actions(action_mode):
         # Every replica asked for exists or is pending, never silently dropped.
         np.testing.assert_array_equal(obs["replicas"] + obs["replicas_pending"], info["replicas"])
         assert 0 <= obs["free_cores"].min() and obs["free_cores"].max() <= 8
+
+
+def test_an_episode_that_is_not_a_whole_number_of_intervals_is_refused():
+    # Was accepted: 25 s at 10 s per decision ran 3 steps, 30 s, billing 5 s past the window.
+    env = make(decision_interval_s=10, episode_s=20)
+    with pytest.raises(
+        ConfigError, match="'decision_interval_s' = 10 does not divide 'episode_s' = 25"
+    ):
+        env.reset(seed=0, options={"episode_s": 25})
+    env = make(decision_interval_s=10, episode_s=20)
+    env.reset(seed=0, options={"episode_s": 30})
+    steps = 0
+    truncated = False
+    while not truncated:
+        *_, truncated, info = env.step(env.action_space.sample())
+        steps += 1
+    assert steps == 3 and info["sim_time_s"] == 30.0

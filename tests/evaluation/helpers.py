@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import sys
+import time
 from typing import Any
 
 import numpy as np
@@ -13,6 +17,9 @@ HOLD = "tests.evaluation.helpers:HoldPolicy"
 REACTIVE = "tests.evaluation.helpers:ReactivePolicy"
 RANDOM = "tests.evaluation.helpers:SeededRandomPolicy"
 RAISING = "tests.evaluation.helpers:RaisingPolicy"
+EXITING = "tests.evaluation.helpers:ExitingPolicy"
+SELF_KILLING = "tests.evaluation.helpers:SelfKillingPolicy"
+SLOW = "tests.evaluation.helpers:SlowPolicy"
 
 
 class HoldPolicy(Policy):
@@ -82,6 +89,46 @@ class RaisingPolicy(HoldPolicy):
         self.calls += 1
         if self.calls == 5:
             raise RuntimeError("policy blew up on purpose")
+        return super().act(obs)
+
+
+class ExitingPolicy(HoldPolicy):
+    """Calls ``sys.exit(3)`` on its third decision."""
+
+    name = "exiting"
+
+    def reset(self) -> None:
+        self.calls = 0
+
+    def act(self, obs: Any) -> np.ndarray:
+        self.calls += 1
+        if self.calls == 3:
+            sys.exit(3)
+        return super().act(obs)
+
+
+class SelfKillingPolicy(HoldPolicy):
+    """SIGKILLs its own process on its third decision (run it in a worker process only)."""
+
+    name = "self-killing"
+
+    def reset(self) -> None:
+        self.calls = 0
+
+    def act(self, obs: Any) -> np.ndarray:
+        self.calls += 1
+        if self.calls == 3:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return super().act(obs)
+
+
+class SlowPolicy(HoldPolicy):
+    """Sleeps 50 ms per decision, so its runs are still in flight when a test needs them."""
+
+    name = "slow"
+
+    def act(self, obs: Any) -> np.ndarray:
+        time.sleep(0.05)
         return super().act(obs)
 
 

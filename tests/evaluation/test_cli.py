@@ -2,14 +2,16 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.evaluation.conftest import write_suite
 from tests.evaluation.helpers import HOLD, RAISING, REACTIVE
 from themis_env.cli import main
-from themis_env.evaluation.harness import run_leaderboard
+from themis_env.evaluation.harness import LeaderboardResult, run_leaderboard
 from themis_env.evaluation.records import read_records
 
 
@@ -269,3 +271,127 @@ def test_ctrl_c_leaves_valid_records_and_resume_finishes(tmp_path: Path) -> None
     result = run_leaderboard(suite, out, resume=True, plots=False, progress=False)
     assert (result.executed, result.skipped) == (12 - done, done)
     assert len(read_records(records)) == 12
+
+
+def test_resume_reruns_a_record_edited_by_hand_and_the_tables_ignore_it(
+    tmp_path: Path, tiny_suite: Path
+) -> None:
+    out = tmp_path / "lb"
+    first = run_leaderboard(tiny_suite, out, plots=False, progress=False)
+    records = out / "records.jsonl"
+    lines = records.read_text().splitlines()
+    edited = json.loads(lines[3])
+    edited["kpis"]["slo_violation_rate"] /= 2  # a better-looking policy
+    lines[3] = json.dumps(edited, separators=(",", ":"))
+    records.write_text("\n".join(lines) + "\n")
+    with pytest.warns(UserWarning, match=rf"line 4: record {edited['key']} .* digest"):
+        again = run_leaderboard(tiny_suite, out, resume=True, plots=False, progress=False)
+    assert (again.executed, again.skipped) == (1, 7)
+
+    def figures(result: LeaderboardResult) -> list[tuple[str, Any, Any]]:
+        rows = result.board.overall + [r for t in result.board.scenarios.values() for r in t]
+        return [(r.policy, r.score, r.kpis["slo_violation_rate"]) for r in rows]
+
+    assert figures(again) == figures(first)  # the rerun's figures, not the edit's
+
+
+def _validate_text(path: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    code = main(["validate", str(path)])
+    return code, capsys.readouterr().out
+
+
+def test_validate_fails_on_anything_but_complete_records(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    line = (Path(__file__).parent / "data" / "records-v1.jsonl").read_text().splitlines()[4]
+    path = tmp_path / "r.jsonl"
+    path.write_text(line + "\n" + line[:60] + "\n" + line + "\n")  # a cut line in the middle
+    code, text = _validate_text(path, capsys)
+    assert code == 1 and "[BAD LINE] line 2" in text and "2 skipped" in text
+    path.write_text("")
+    code, text = _validate_text(path, capsys)
+    assert code == 1 and "holds no records" in text
+    path.write_text(json.dumps({"name": "themis-env", "version": "1.0"}) + "\n")  # other JSON
+    code, text = _validate_text(path, capsys)
+    assert code == 1 and "[BAD LINE] line 1: record field 'name' is not part of" in text
+    path.write_text(line + "\n" + line[:60])  # an interrupted write: reported, not a failure
+    code, text = _validate_text(path, capsys)
+    assert code == 0 and "[INTERRUPTED] line 2" in text and "1 skipped" in text
+    assert main(["validate", str(tmp_path)]) == 2
+    assert "is a folder; give a records file" in capsys.readouterr().err
+
+
+def test_validate_says_which_records_have_no_digest(capsys: pytest.CaptureFixture[str]) -> None:
+    old = Path(__file__).parent / "data" / "records-v1.jsonl"
+    assert main(["validate", str(old)]) == 0
+    assert capsys.readouterr().out.count("note: no digest (a schema-1 record)") == 5
+
+
+def test_leaderboard_out_must_be_a_folder(
+    tmp_path: Path, tiny_suite: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "taken"
+    out.write_text("a file")
+    argv = ["leaderboard", "--suite", str(tiny_suite), "--out", str(out), "--no-plots", "-q"]
+    assert main(argv) == 2
+    assert f"--out '{out}' is a file; give a folder" in capsys.readouterr().err
+
+
+def test_evaluate_rejects_a_parameter_of_the_wrong_type_before_running(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "eval.jsonl"
+    argv = ["evaluate", "--policy", REACTIVE, "--scenario", "smoke-video", "--out", str(out)]
+    assert main(argv + ["--param", "per_replica_rps=fast", "-q"]) == 2
+    err = capsys.readouterr().err
+    assert "parameter per_replica_rps = 'fast' is a str; expected per_replica_rps: float" in err
+    assert not out.exists()  # no run started
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("stable_baselines3") is None, reason="stable-baselines3 is absent"
+)
+def test_evaluate_takes_the_label_the_leaderboard_shows_for_a_shipped_agent(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    argv = ["evaluate", "--policy", "ppo", "--scenario", "smoke-video", "--episode-s", "10"]
+    assert main(argv + ["--no-record", "--json", "-q"]) == 0
+    captured = capsys.readouterr()
+    assert "'ppo' is the shipped suites' agent:agents/zoo/ppo-video-arxiv/ppo.zip" in captured.err
+    assert json.loads(captured.out)[0]["status"] == "ok"
+
+
+def test_an_unknown_policy_names_the_reference_forms(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["evaluate", "--policy", "ppoo", "--scenario", "smoke-video", "--no-record", "-q"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "or give 'module:Class'" in err and "agent:PATH.zip" in err
+
+
+def test_tables_and_run_json_are_as_readable_as_the_records(
+    tmp_path: Path, tiny_suite: Path
+) -> None:
+    old = os.umask(0o022)
+    try:
+        out = tmp_path / "lb"
+        run_leaderboard(tiny_suite, out, seeds=[0], plots=False, progress=False)
+    finally:
+        os.umask(old)
+    modes = {p.name: p.stat().st_mode & 0o777 for p in out.iterdir() if not p.name.startswith(".")}
+    assert set(modes.values()) == {0o644}, modes
+
+
+def test_resume_sets_aside_a_cut_line_in_the_middle(tmp_path: Path, tiny_suite: Path) -> None:
+    out = tmp_path / "lb"
+    run_leaderboard(tiny_suite, out, seeds=[0], plots=False, progress=False)
+    records = out / "records.jsonl"
+    lines = records.read_text().splitlines(keepends=True)
+    # A cut write that a later append glued a newline to (as before the tail repair existed).
+    records.write_text("".join(lines[:1]) + lines[1][:40] + "\n" + "".join(lines[2:]))
+    with pytest.warns(UserWarning, match=r"line\(s\) 2 are not complete records"):
+        again = run_leaderboard(
+            tiny_suite, out, seeds=[0], resume=True, plots=False, progress=False
+        )
+    assert (again.executed, again.skipped) == (1, 3)
+    assert len(read_records(records)) == 4  # every line a record
+    assert (out / "records.jsonl.rejected").read_text() == lines[1][:40] + "\n"

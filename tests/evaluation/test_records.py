@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from tests.evaluation.helpers import fake_record
+from themis_env.errors import RecordError
 from themis_env.evaluation.records import (
     RecordWriter,
     config_hash,
@@ -88,7 +89,7 @@ def test_an_untouched_record_validates(record: RunRecord) -> None:
 
 def test_a_tampered_kpi_is_reported(record: RunRecord) -> None:
     kpis = dict(record.kpis, slo_violation_rate=record.kpis["slo_violation_rate"] * 0.5)
-    tampered = replace(record, kpis=kpis)
+    tampered = replace(record, kpis=kpis, digest=None)  # the replay alone finds it
     result = validate_record(3, tampered)
     assert result.status == "mismatch"
     assert [d[0] for d in result.diffs] == ["slo_violation_rate"]
@@ -97,16 +98,17 @@ def test_a_tampered_kpi_is_reported(record: RunRecord) -> None:
 
 
 def test_tampered_actions_are_reported(record: RunRecord) -> None:
-    tampered = replace(record, actions=[record.actions[0]] * len(record.actions))  # never scales
+    never_scales = [record.actions[0]] * len(record.actions)
+    tampered = replace(record, actions=never_scales, digest=None)
     result = validate_record(0, tampered)
     assert result.status == "mismatch"
     assert "horizontal_actions" in [d[0] for d in result.diffs]
 
 
 def test_a_truncated_action_list_is_an_error(record: RunRecord) -> None:
-    tampered = replace(record, actions=record.actions[:-3])
+    tampered = replace(record, actions=record.actions[:-3], digest=None)
     result = validate_record(0, tampered)
-    assert result.status == "error" and "did not end" in result.notes[0]
+    assert result.status == "error" and "did not end" in result.notes[-1]
 
 
 def test_failed_records_are_skipped_and_files_validate(tmp_path: Path, record: RunRecord) -> None:
@@ -128,7 +130,66 @@ def test_compare_kpis_tolerates_float_noise_only() -> None:
 def test_rerun_checks_the_policy_too(record: RunRecord) -> None:
     assert validate_record(0, record, rerun=True).status == "ok"
     # As if the policy had changed.
-    changed = replace(record, spec={**record.spec, "params": {"per_replica_rps": 3.0}})
+    changed = replace(record, spec={**record.spec, "params": {"per_replica_rps": 3.0}}).sealed()
     result = validate_record(0, changed, rerun=True)
     assert result.status == "mismatch"
     assert [d[0] for d in result.diffs][0] == "actions"
+
+
+def test_a_finished_run_carries_the_digest_of_its_content(record: RunRecord) -> None:
+    assert record.schema == 2 and record.digest == record.compute_digest()
+    assert record.digest_status == "ok"
+    again = RunRecord.from_json(record.to_json())
+    assert again.digest_status == "ok"
+    edited = json.loads(record.to_json())
+    edited["kpis"]["slo_violation_rate"] /= 2
+    assert RunRecord.from_dict(edited).digest_status == "mismatch"
+    assert fake_record("A", "p", 0, 0.1, 1.0).digest_status == "none"  # like schema-1 records
+
+
+def _halve_violation(line: str) -> str:
+    data = json.loads(line)
+    data["kpis"]["slo_violation_rate"] /= 2
+    return json.dumps(data, separators=(",", ":"))
+
+
+def test_reading_with_verify_leaves_out_an_edited_record(tmp_path: Path, record: RunRecord) -> None:
+    path = tmp_path / "records.jsonl"
+    with RecordWriter(path) as writer:
+        writer.append(record)
+        writer.append(replace(record, seed=5).sealed())
+    lines = path.read_text().splitlines()
+    path.write_text(lines[0] + "\n" + _halve_violation(lines[1]) + "\n")
+    assert len(read_records(path)) == 2  # reading alone does not judge
+    with pytest.warns(UserWarning, match=r"records.jsonl, line 2: record \w+ .* digest"):
+        assert read_records(path, verify=True) == [record]
+    assert validate_record(1, read_records(path)[1]).status == "mismatch"
+
+
+def test_a_cut_line_in_the_middle_is_set_aside_before_appending(
+    tmp_path: Path, record: RunRecord
+) -> None:
+    path = tmp_path / "records.jsonl"
+    line = record.to_json()
+    path.write_text(line + "\n" + line[:50] + "\n" + line + "\n")
+    with pytest.raises(RecordError, match="records.jsonl, line 2: .* not JSON"):
+        read_records(path)
+    with pytest.warns(UserWarning, match=r"line\(s\) 2 are not complete records"):
+        RecordWriter(path).close()
+    assert read_records(path) == [record, record]
+    assert (tmp_path / "records.jsonl.rejected").read_text() == line[:50] + "\n"
+
+
+def test_a_complete_last_line_without_its_newline_is_kept(
+    tmp_path: Path, record: RunRecord
+) -> None:
+    path = tmp_path / "records.jsonl"
+    path.write_text(record.to_json())  # e.g. saved by an editor
+    with RecordWriter(path) as writer:
+        writer.append(record)
+    assert len(read_records(path)) == 2
+
+
+def test_a_folder_is_not_a_records_file(tmp_path: Path) -> None:
+    with pytest.raises(RecordError, match="is a folder, not a records file"):
+        read_records(tmp_path)

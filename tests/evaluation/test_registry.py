@@ -198,3 +198,29 @@ def test_the_agent_scheme_finds_shipped_agents_from_any_folder(tmp_path, monkeyp
     assert policy_identity(ref).startswith(f"{ref}#sha256=")
     assert env_modes(ref, None, None) == (manifest["action_mode"], manifest["obs_mode"])
     assert env_modes(ref, "target", None) == ("target", manifest["obs_mode"])
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        (
+            {"target": 0.6},
+            r"policy 'hpa' has no parameter 'target'\. Did you mean 'target_utilisation'\? "
+            r"Its parameters: target_utilisation: float = 0\.8, tolerance: float = 0\.1, ",
+        ),
+        (
+            {"target_utilisation": "high"},
+            "parameter target_utilisation = 'high' is a str; expected target_utilisation: float",
+        ),
+        ({"legacy": 1}, "parameter legacy = 1 is a int; expected legacy: bool = False"),
+    ],
+)
+def test_parameters_a_policy_does_not_take_are_named_with_those_it_does(params, message):
+    env = InferenceClusterEnv("smoke-video")
+    with pytest.raises(PolicyError, match=message):
+        registry.make_policy("hpa", env, **params)
+    registry.make_policy("hpa", env, target_utilisation=1)  # an int is a fine float
+
+
+def test_a_policy_taking_any_keyword_accepts_any_name():
+    registry.check_params("x", lambda env, **kw: None, {"anything": "goes"})

@@ -52,9 +52,12 @@ def test_round_trip_through_json_and_a_file(tmp_path: Path) -> None:
 
 def test_the_version_is_written_and_checked() -> None:
     data = json.loads(_old_lines()[0])
-    assert data["schema"] == SCHEMA_VERSION == RunRecord.from_dict(data).schema
-    with pytest.raises(RecordError, match=r"'schema' = 2: .* reads schema 1 records only"):
-        RunRecord.from_dict({**data, "schema": 2})
+    assert data["schema"] == 1 == RunRecord.from_dict(data).schema  # read as it was written
+    assert SCHEMA_VERSION == 2 and fake_record("A", "p", 0, 0.1, 1.0).sealed().schema == 2
+    with pytest.raises(RecordError, match=r"'schema' = 3: .* reads schema 1 and 2 records only"):
+        RunRecord.from_dict({**data, "schema": 3})
+    with pytest.raises(RecordError, match="'digest' is not part of the record layout"):
+        RunRecord.from_dict({**data, "digest": "0" * 64})  # schema 1 had no digest
 
 
 def _ok() -> dict[str, Any]:
@@ -84,8 +87,8 @@ def _set(path: str, value: Any) -> dict[str, Any]:
         (_set("trace.fallback", 1), "'trace.fallback' = 1: expected a bool"),
         (_set("warnings", ["a", 2]), r"'warnings\[1\]' = 2: expected a string"),
         (_set("kpis", None), "'kpis' is missing: an ok run has it"),
-        (_set("policy.colour", "red"), "'policy.colour' is not part of schema 1"),
-        ({**_ok(), "extra": 1}, "'extra' is not part of schema 1"),
+        (_set("policy.colour", "red"), "'policy.colour' is not part of the record layout"),
+        ({**_ok(), "extra": 1}, "'extra' is not part of the record layout"),
         ({k: v for k, v in _ok().items() if k != "key"}, "'key' is missing"),
         ([1, 2], "a record is a JSON object, not list"),
         (_set("policy", {"ref": "hpa"}), "'policy.label' is missing"),

@@ -161,6 +161,7 @@ def _leaderboard(args: argparse.Namespace) -> int:
         plots=not args.no_plots,
         timelines=args.timelines,
         progress=not args.quiet,
+        wait=args.wait,
     )
     print(
         f"suite {result.suite.name}: {result.executed} runs executed, "
@@ -191,25 +192,47 @@ def _leaderboard(args: argparse.Namespace) -> int:
 
 def _validate(args: argparse.Namespace) -> int:
     _use_trace_dir(args)
+    from themis_env.evaluation.records import scan_records
     from themis_env.evaluation.validation import validate_records
 
     path = Path(args.record_file)
+    if path.is_dir():
+        raise ConfigError(
+            f"record file {str(path)!r} is a folder; give a records file, e.g. "
+            f"{str(path / 'records.jsonl')!r}"
+        )
     if not path.is_file():
         raise ConfigError(f"record file {str(path)!r} does not exist")
-    results = validate_records(path, rtol=args.rtol, jobs=args.jobs, rerun=args.rerun_policy)
+    scan = scan_records(path)
+    lines = [number for number, _ in scan.records]
+    results = validate_records(
+        [r for _, r in scan.records], rtol=args.rtol, jobs=args.jobs, rerun=args.rerun_policy
+    )
     counts: dict[str, int] = {}
     for res in results:
         counts[res.status] = counts.get(res.status, 0) + 1
         if res.status == "ok" and not args.verbose and not res.notes:
             continue
-        print(f"[{res.status.upper()}] record {res.index} ({res.label}) key {res.key}")
+        print(
+            f"[{res.status.upper()}] record {res.index} (line {lines[res.index]}, {res.label}) "
+            f"key {res.key}"
+        )
         for kpi, recorded, replayed in res.diffs:
             print(f"    {kpi}: recorded {recorded!r}, replayed {replayed!r}")
         for note in res.notes:
             print(f"    note: {note}")
+    broken = [bad for bad in scan.bad if not bad.interrupted]
+    for bad in scan.bad:
+        what = "INTERRUPTED" if bad.interrupted else "BAD LINE"
+        print(f"[{what}] line {bad.number}: {bad.message}")
     summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
     print(f"{path}: {len(results)} records: {summary or 'none'}")
-    return 1 if counts.get("mismatch") or counts.get("error") else 0
+    if broken:
+        print(f"{path}: {len(broken)} line(s) are not valid records")
+    if not results and not scan.bad:
+        print(f"{path}: the file holds no records")
+    failed = counts.get("mismatch") or counts.get("error") or broken or not results
+    return 1 if failed else 0
 
 
 def _add_run_options(p: argparse.ArgumentParser) -> None:
@@ -297,6 +320,11 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--out", default=None, help="output folder (default results/leaderboard-SUITE)")
     p.add_argument(
         "--resume", action="store_true", help="continue an existing folder, skipping finished runs"
+    )
+    p.add_argument(
+        "--wait",
+        action="store_true",
+        help="if another leaderboard is working in --out, wait for it (default: refuse at once)",
     )
     p.add_argument("--no-plots", action="store_true", help="do not draw figures")
     p.add_argument(

@@ -7,6 +7,7 @@ which rejects unknown keys and out-of-range values. Units are in the field names
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import ClassVar, Literal
 
@@ -15,6 +16,7 @@ from themis_env.sim.latency import LatencyModel
 
 __all__ = [
     "AccuracyConfig",
+    "check_episode_length",
     "ModelConfig",
     "StageConfig",
     "PipelineConfig",
@@ -323,3 +325,30 @@ class ScenarioConfig:
                 f"'decision_interval_s' = {dt} is not allowed; use a whole number of seconds "
                 "or 1/k of a second (0.5, 0.25, 0.2, ...)"
             )
+        if self.episode_s is not None:
+            check_episode_length(dt, self.episode_s)
+
+
+def check_episode_length(decision_interval_s: float, episode_s: float) -> None:
+    """Check that decisions tile the episode: ``episode_s`` is a whole number of intervals.
+
+    Otherwise the last decision would run past the episode's window, billing an empty tail.
+
+    Raises:
+        ValueError: naming both values and the episode lengths allowed.
+    """
+    dt = decision_interval_s
+    steps = episode_s / dt
+    if abs(steps - round(steps)) < 1e-9 and round(steps) >= 1:
+        return
+    if dt > episode_s:
+        raise ValueError(
+            f"'decision_interval_s' = {dt:g} exceeds 'episode_s' = {episode_s:g}; an episode "
+            "holds at least one decision interval"
+        )
+    raise ValueError(
+        f"'decision_interval_s' = {dt:g} does not divide 'episode_s' = {episode_s:g}: the "
+        f"last decision would run {math.ceil(steps) * dt - episode_s:g} s past the episode; "
+        f"use an 'episode_s' that is a multiple of {dt:g} (e.g. {math.floor(steps) * dt:g} "
+        f"or {math.ceil(steps) * dt:g})"
+    )

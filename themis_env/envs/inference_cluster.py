@@ -11,6 +11,7 @@ import numpy as np
 
 from themis_env.config import ScenarioConfig, load_pipeline, load_scenario, to_plain
 from themis_env.config.loader import Pipeline
+from themis_env.config.schema import check_episode_length
 from themis_env.envs.actions import ACTION_MODES, ActionCodec, StageLimits, make_codec
 from themis_env.envs.observations import OBS_MODES, ObservationLayout
 from themis_env.errors import ConfigError, DependencyNotInstalled, PolicyError, did_you_mean
@@ -376,6 +377,10 @@ class InferenceClusterEnv(gym.Env[Obs, np.ndarray]):
             trace_dir=self.trace_dir,
         )
         self._episode_s = len(self.workload.rates)
+        try:  # the window's length when the episode's was not given (or came from options)
+            check_episode_length(self.decision_interval_s, self._episode_s)
+        except ValueError as exc:
+            raise ConfigError(f"scenario {self.scenario.name!r}: {exc}") from None
         self.sim.reset(self.np_random, self.workload.rates, self._initial)
         self._last_stats = None
         self._history = []

@@ -13,8 +13,10 @@ guard of multiprocessing code.
 
 Resuming (``resume=True``) reads ``records.jsonl`` and runs only the runs whose key (suite,
 scenario, policy and params, seed, config hash) has no successful record; failed runs are
-retried. Without ``resume`` an existing ``records.jsonl`` is an error, so no result is ever
-overwritten by accident.
+retried, and so are runs whose record does not match its digest (edited by hand), which the
+tables leave out too. Without ``resume`` an existing ``records.jsonl`` is an error, so no
+result is ever overwritten by accident. The folder is locked while a leaderboard works in it
+(``.lock``): a second one refuses at once, naming the first one's pid, or waits (``wait``).
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from themis_env.errors import ConfigError
+from themis_env.errors import ConfigError, PolicyError
+from themis_env.evaluation.folder_lock import FolderLock
 from themis_env.evaluation.leaderboard import (
     Leaderboard,
     build_leaderboard,
@@ -35,7 +38,8 @@ from themis_env.evaluation.leaderboard import (
     write_leaderboard,
 )
 from themis_env.evaluation.parallel import run_specs
-from themis_env.evaluation.records import RecordWriter, latest_by_key, read_records, repair_tail
+from themis_env.evaluation.policies import check_policy_params
+from themis_env.evaluation.records import RecordWriter, latest_by_key, read_records, repair
 from themis_env.evaluation.run_record import RunRecord
 from themis_env.evaluation.runner import RunSpec, package_version, spec_key
 from themis_env.evaluation.suites import SuiteConfig, load_suite, select_policies, suite_runs
@@ -83,6 +87,7 @@ def run_leaderboard(
     plots: bool = True,
     timelines: str = "first-seed",
     progress: bool = True,
+    wait: bool = False,
 ) -> LeaderboardResult:
     """Run a suite's missing runs, then write its tables and plots.
 
@@ -100,14 +105,53 @@ def run_leaderboard(
         plots: Draw the figures (needs matplotlib; skipped with a warning without it).
         timelines: Which timelines to draw: ``all``, ``first-seed`` or ``none``.
         progress: Show a progress bar.
+        wait: When another leaderboard works in ``out_dir``, wait for it instead of refusing.
 
     Raises:
-        ConfigError: for a bad suite, or an existing records file without ``resume``.
+        ConfigError: for a bad suite, an ``out_dir`` that is a file, an existing records file
+            without ``resume``, or a folder another leaderboard is working in (without
+            ``wait``).
     """
     config = suite if isinstance(suite, SuiteConfig) else load_suite(suite)
-    chosen, added = select_policies(config, policies)
-    specs = suite_runs(config, chosen, seeds=seeds, extra_overrides=overrides)
     out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {str(out)!r} is a file; give a folder (created if absent)")
+    out.mkdir(parents=True, exist_ok=True)
+    with FolderLock(out, wait=wait, what="--out folder"):
+        return _run_leaderboard(
+            config,
+            out,
+            policies=policies,
+            seeds=seeds,
+            overrides=overrides,
+            jobs=jobs,
+            backend=backend,
+            resume=resume,
+            plots=plots,
+            timelines=timelines,
+            progress=progress,
+        )
+
+
+def _run_leaderboard(
+    config: SuiteConfig,
+    out: Path,
+    *,
+    policies: Sequence[str] | None,
+    seeds: Sequence[int] | None,
+    overrides: Mapping[str, Any] | None,
+    jobs: int,
+    backend: str,
+    resume: bool,
+    plots: bool,
+    timelines: str,
+    progress: bool,
+) -> LeaderboardResult:
+    """:func:`run_leaderboard` once it holds the folder's lock."""
+    chosen, added = select_policies(config, policies)
+    for entry in chosen:  # a parameter of the wrong type fails here, not in every run
+        check_policy_params(entry.name, entry.params)
+    specs = suite_runs(config, chosen, seeds=seeds, extra_overrides=overrides)
     records_path = out / RECORDS_FILE
     if records_path.exists() and not resume:
         raise ConfigError(
@@ -117,11 +161,14 @@ def run_leaderboard(
     keys = [spec_key(s) for s in specs]
     done = {}
     if records_path.exists():
-        repair_tail(records_path)
-        done = {k: r for k, r in latest_by_key(read_records(records_path)).items() if r.ok}
+        repair(records_path)
+        # A record that does not match its digest is left out (with a warning naming its line
+        # and key), so its run is run again and the tables never show the edited figures.
+        done = {
+            k: r for k, r in latest_by_key(read_records(records_path, verify=True)).items() if r.ok
+        }
     todo = [s for s, k in zip(specs, keys, strict=True) if k not in done]
     result = LeaderboardResult(suite=config, out_dir=out, skipped=len(specs) - len(todo))
-    out.mkdir(parents=True, exist_ok=True)
     manifest = {
         "suite": config.name,
         "suite_file": config.source,
@@ -146,7 +193,7 @@ def run_leaderboard(
                 file=sys.stderr,
             )
             raise
-    latest = latest_by_key(read_records(records_path))
+    latest = latest_by_key(read_records(records_path, verify=True))
     selection = [latest[k] for k in keys if k in latest]
     result.records = selection
     result.failed = sum(not r.ok for r in selection)
@@ -194,14 +241,28 @@ def evaluate_policy(
     """Run one policy on one scenario for several seeds; append the records to ``records_path``.
 
     ``action_mode``/``obs_mode`` None take the policy's own (see
-    :func:`~themis_env.evaluation.policies.env_modes`).
+    :func:`~themis_env.evaluation.policies.env_modes`). A ``policy`` that is not a reference
+    but a label of the shipped suites (``ppo``) runs the policy they show under it.
 
     Returns:
         The records in seed order.
     """
     from themis_env.evaluation.policies import env_modes, validate_policy_ref
+    from themis_env.evaluation.suites import shipped_policy
 
-    validate_policy_ref(policy)
+    label = None
+    try:
+        validate_policy_ref(policy)
+    except PolicyError:
+        entry = shipped_policy(policy)  # a label the leaderboard shows, e.g. ``ppo``
+        if entry is None:
+            raise
+        print(f"policy {policy!r} is the shipped suites' {entry.name}", file=sys.stderr)
+        label, policy = policy, entry.name
+        params = {**entry.params, **(params or {})}
+        action_mode = action_mode or entry.action_mode
+        obs_mode = obs_mode or entry.obs_mode
+    check_policy_params(policy, params or {})
     action_mode, obs_mode = env_modes(policy, action_mode, obs_mode)
     specs = [
         RunSpec(
@@ -210,6 +271,7 @@ def evaluate_policy(
             policy=policy,
             params=dict(params or {}),
             overrides=dict(overrides or {}),
+            policy_label=label,
             action_mode=action_mode,
             obs_mode=obs_mode,
         )

@@ -6,8 +6,13 @@ keeps every run that finished. The runs are independent and seeded by their spec
 backend and the number of jobs do not change any KPI.
 
 * ``process`` (default): :class:`concurrent.futures.ProcessPoolExecutor` with ``jobs`` workers
-  (``jobs=1`` runs in this process). Workers ignore Ctrl-C; the parent stops them. A worker
-  that dies (out of memory, a crash in native code) fails only the runs it had in flight.
+  (``jobs=1`` too, one worker, unless ``isolate=False`` runs here). Each run is isolated: a
+  policy that raises, or calls ``sys.exit()``, gives a failed record; a worker that dies (a
+  policy that kills its process, out of memory, a crash in native code) gives a failed record
+  for its run, naming the exit code, and the other runs that were in flight when the pool
+  broke are run again, one at a time, until the one that killed its worker is found. Workers
+  ignore Ctrl-C (the parent stops them) and, on Linux, are killed by the kernel when the
+  process that started them dies, even by SIGKILL, so none is left behind.
 * ``ray``: one Ray task per run (``pip install "themis-env[ray]"``). It joins the cluster named
   by ``RAY_ADDRESS`` when set, else starts a local Ray with ``jobs`` CPUs.
 """
@@ -15,9 +20,11 @@ backend and the number of jobs do not change any KPI.
 from __future__ import annotations
 
 import multiprocessing
+import multiprocessing.connection
 import os
 import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -101,9 +108,42 @@ def _run_spec_dict(spec: dict[str, Any]) -> RunRecord:
     return run_episode(RunSpec.from_dict(spec))
 
 
-def _ignore_sigint() -> None:
+_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+
+
+def _init_worker() -> None:
     # The parent handles Ctrl-C and stops the pool; a worker dying mid-run would only lose work.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _die_with_parent()
+
+
+def _die_with_parent() -> None:
+    """End this worker when the process that started the pool dies, however it dies.
+
+    A leaderboard killed with SIGKILL runs no clean-up, and its workers (about 0.5 GB each)
+    would run on: under ``forkserver`` each worker holds the pipe whose closing tells the
+    forkserver to exit, so neither ever ends. Two guards: on Linux the kernel SIGKILLs the
+    worker when its parent process dies (``PR_SET_PDEATHSIG``; the parent is the leaderboard
+    under ``fork`` and ``spawn``), and a thread waits on the sentinel multiprocessing gives
+    every child, which becomes ready when the leaderboard's end of it closes (any start
+    method, the forkserver's included).
+    """
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        except (OSError, AttributeError):  # no usable libc: the thread below still guards
+            pass
+    parent = multiprocessing.parent_process()
+    if parent is None or parent.sentinel is None:
+        return
+
+    def watch(sentinel: int) -> None:
+        multiprocessing.connection.wait([sentinel])
+        os._exit(1)
+
+    threading.Thread(target=watch, args=(parent.sentinel,), daemon=True).start()
 
 
 def mp_context() -> multiprocessing.context.BaseContext:
@@ -130,15 +170,19 @@ def run_specs(
     jobs: int = 1,
     backend: str = "process",
     progress: bool = True,
+    isolate: bool = True,
 ) -> int:
     """Run every spec and hand each record to ``on_record`` as it finishes.
 
     Args:
         specs: The runs.
         on_record: Called in this process with each record (write it durably there).
-        jobs: Parallel workers (``1`` with the process backend runs here, serially).
+        jobs: Parallel workers.
         backend: ``process`` or ``ray``.
         progress: Show a progress bar with an ETA on stderr.
+        isolate: With the process backend and ``jobs=1``, still run in a worker process, so a
+            policy that kills its process fails only its run; False runs here, serially (a
+            little faster to start; a policy that kills its process ends this one).
 
     Returns:
         The number of runs executed.
@@ -163,7 +207,7 @@ def run_specs(
             return 0
         if backend == "ray":
             _run_ray(specs, deliver, jobs)
-        elif jobs == 1:
+        elif jobs == 1 and not isolate:
             for spec in specs:
                 deliver(run_episode(spec))
         else:
@@ -182,48 +226,94 @@ def _stop_pool(pool: ProcessPoolExecutor) -> None:
             proc.terminate()
 
 
+def _new_pool(jobs: int) -> ProcessPoolExecutor:
+    return ProcessPoolExecutor(max_workers=jobs, mp_context=mp_context(), initializer=_init_worker)
+
+
+class WorkerDied(RuntimeError):
+    """The worker process running a run died (the run's record holds this as its error)."""
+
+
+def _death_cause(pool: ProcessPoolExecutor) -> str:
+    """How the pool's dead worker ended: ``exit code 3``, ``killed by signal SIGKILL``, ..."""
+    # CPython keeps the worker processes in ``_processes`` (there is no public way to them).
+    procs = list((getattr(pool, "_processes", None) or {}).values())
+    # The exit code reaches this process shortly after the pool reports the break.
+    multiprocessing.connection.wait([p.sentinel for p in procs], timeout=2.0)
+    for proc in procs:
+        code = proc.exitcode
+        if code is None or code == 0:
+            continue
+        if code < 0:
+            try:
+                return f"killed by signal {signal.Signals(-code).name}"
+            except ValueError:
+                return f"killed by signal {-code}"
+        return f"exit code {code}"
+    return "cause unknown"
+
+
 def _run_pool(specs: Sequence[RunSpec], deliver: OnRecord, jobs: int) -> None:
     queue = list(reversed(specs))
-    window = 2 * jobs  # a worker that dies fails at most the runs in flight
-    ctx = mp_context()
-    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_ignore_sigint)
+    # Runs that were in flight when a worker died. One of them killed it; they are run again
+    # one at a time, so the one that kills its worker alone is recorded failed and the others
+    # are not blamed for it.
+    suspects: list[RunSpec] = []
+    window = 2 * jobs  # a worker that dies takes down at most the runs in flight
+    pool = _new_pool(jobs)
     in_flight: dict[Future, tuple[RunSpec, float]] = {}
+
+    def refill() -> bool:
+        """Submit runs up to the window (one at a time while suspects remain); False if broken."""
+        source, limit = (suspects, 1) if suspects else (queue, window)
+        while source and len(in_flight) < limit:
+            spec = source.pop()
+            try:
+                future = pool.submit(_run_spec_dict, spec.to_dict())
+            except BrokenProcessPool:  # a worker died since the last wait
+                source.append(spec)
+                return False
+            in_flight[future] = (spec, time.monotonic())
+        return True
+
     try:
-        while queue or in_flight:
-            while queue and len(in_flight) < window:
-                spec = queue.pop()
-                try:
-                    future = pool.submit(_run_spec_dict, spec.to_dict())
-                except BrokenProcessPool:
-                    queue.append(spec)
-                    pool = ProcessPoolExecutor(
-                        max_workers=jobs, mp_context=ctx, initializer=_ignore_sigint
-                    )
-                    continue
-                in_flight[future] = (spec, time.monotonic())
+        while True:
+            if not refill() and not in_flight:  # an idle worker died: nothing was lost
+                pool.shutdown(wait=False, cancel_futures=True)
+                pool = _new_pool(jobs)
+                continue
+            if not in_flight:
+                break
             done, _ = wait(list(in_flight), return_when=FIRST_COMPLETED)
-            broken = False
+            lost: list[tuple[RunSpec, float]] = []
             for future in done:
                 spec, t0 = in_flight.pop(future)
                 try:
                     record = future.result()
-                except BrokenProcessPool as exc:
-                    broken = True
-                    record = failure_record(
-                        spec,
-                        RuntimeError(
-                            f"the worker process died while this run was in flight ({exc})"
-                        ),
-                        time.monotonic() - t0,
-                    )
-                except Exception as exc:  # noqa: BLE001 (e.g. a record that cannot be pickled)
+                except BrokenProcessPool:
+                    lost.append((spec, t0))
+                    continue
+                except (Exception, SystemExit) as exc:  # noqa: BLE001 (e.g. an unpicklable record)
                     record = failure_record(spec, exc, time.monotonic() - t0)
                 deliver(record)
-            if broken:
-                pool.shutdown(wait=False, cancel_futures=True)
-                pool = ProcessPoolExecutor(
-                    max_workers=jobs, mp_context=ctx, initializer=_ignore_sigint
-                )
+            if not lost:
+                continue
+            # The pool is broken: every run still in flight is lost with it, unless it finished.
+            for future, (spec, t0) in list(in_flight.items()):
+                if future.done() and not future.cancelled() and future.exception() is None:
+                    deliver(future.result())
+                else:
+                    lost.append((spec, t0))
+            in_flight.clear()
+            cause = _death_cause(pool)
+            pool.shutdown(wait=False, cancel_futures=True)
+            pool = _new_pool(jobs)
+            if len(lost) == 1:
+                spec, t0 = lost[0]
+                error = WorkerDied(f"the worker process running this run died ({cause})")
+                deliver(failure_record(spec, error, time.monotonic() - t0))
+            else:
+                suspects.extend(reversed([spec for spec, _ in lost]))
     except BaseException:
         _stop_pool(pool)
         raise

@@ -19,11 +19,18 @@ from collections.abc import Mapping
 from typing import Any
 
 from themis_env.errors import PolicyError
-from themis_env.evaluation.registry import load_policy, make_policy, policy_names, scheme_for
+from themis_env.evaluation.registry import (
+    check_params,
+    load_policy,
+    make_policy,
+    policy_names,
+    scheme_for,
+)
 
 __all__ = [
     "agent_mismatches",
     "build_policy",
+    "check_policy_params",
     "env_modes",
     "policy_identity",
     "validate_policy_ref",
@@ -50,6 +57,19 @@ def validate_policy_ref(ref: str) -> None:
             )
     elif ref not in policy_names():
         load_policy(ref)  # raises the message with the known names and a "did you mean"
+
+
+def check_policy_params(ref: str, params: Mapping[str, Any]) -> None:
+    """Check ``params`` against policy ``ref``'s parameters up front, without an env.
+
+    A scheme's policy (a learned agent) checks its own parameters when built.
+
+    Raises:
+        PolicyError: for an unknown policy, a parameter it does not take (listing those it
+            takes) or a value of the wrong type.
+    """
+    if scheme_for(ref) is None:
+        check_params(ref, load_policy(ref), dict(params))
 
 
 def policy_identity(ref: str) -> str:

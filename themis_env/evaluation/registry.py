@@ -22,6 +22,8 @@ class (or factory) built as ``Class(env, **params)``.
 from __future__ import annotations
 
 import importlib
+import inspect
+import typing
 from collections.abc import Callable
 from importlib import metadata
 from typing import Any, Protocol, runtime_checkable
@@ -32,6 +34,7 @@ __all__ = [
     "POLICY_GROUP",
     "SCHEME_GROUP",
     "PolicyScheme",
+    "check_params",
     "load_policy",
     "make_policy",
     "policy_names",
@@ -223,6 +226,8 @@ def load_policy(name: str) -> Callable[..., Any]:
             raise PolicyError(
                 f"unknown policy {name!r}.{did_you_mean(name, known)} Known policies: "
                 f"{', '.join(known)}; or give 'module:Class'"
+                + "".join(f" or '{scheme}:...'" for scheme in scheme_names())
+                + (" (a trained agent is 'agent:PATH.zip')" if "agent" in scheme_names() else "")
             )
         if not _is_module_attr(name):
             raise PolicyError(
@@ -239,10 +244,74 @@ def make_policy(ref: str, env: Any, **params: Any) -> Any:
     """Build the policy ``ref`` (a name, ``<scheme>:...`` or ``module:Class``) for ``env``.
 
     Raises:
-        PolicyError: for an unknown name (with the known names and a "did you mean") or a
-            reference that cannot be resolved.
+        PolicyError: for an unknown name (with the known names and a "did you mean"), a
+            reference that cannot be resolved, or parameters it does not take (see
+            :func:`check_params`).
     """
     scheme = scheme_for(ref)
     if scheme is not None:
         return scheme.build(ref, env, **params)
-    return load_policy(ref)(env, **params)
+    factory = load_policy(ref)
+    check_params(ref, factory, params)
+    return factory(env, **params)
+
+
+# Simple annotations whose values a parameter check can judge (others are left to the policy).
+_KINDS: dict[Any, tuple[type, ...]] = {float: (int, float), int: (int,), bool: (bool,), str: (str,)}
+
+
+def _parameters(factory: Callable[..., Any]) -> tuple[list[inspect.Parameter], bool]:
+    """The keyword parameters ``factory(env, **params)`` takes, and whether it takes any name."""
+    signature = inspect.signature(factory)
+    params = list(signature.parameters.values())[1:]  # the first one is the env
+    open_ended = any(p.kind is p.VAR_KEYWORD for p in params)
+    named = [p for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    return named, open_ended
+
+
+def _annotation(factory: Callable[..., Any], param: inspect.Parameter) -> Any:
+    target = factory.__init__ if isinstance(factory, type) else factory  # type: ignore[misc]
+    try:
+        return typing.get_type_hints(target).get(param.name, param.annotation)
+    except Exception:  # noqa: BLE001 (an annotation that cannot be resolved: not judged)
+        return param.annotation
+
+
+def _describe(factory: Callable[..., Any], param: inspect.Parameter) -> str:
+    kind = _annotation(factory, param)
+    text = param.name + (f": {kind.__name__}" if kind in _KINDS else "")
+    return text + ("" if param.default is param.empty else f" = {param.default!r}")
+
+
+def check_params(ref: str, factory: Callable[..., Any], params: dict[str, Any]) -> None:
+    """Check ``params`` against what ``factory(env, **params)`` takes, before building anything.
+
+    Names must be parameters of the factory (unless it takes ``**kwargs``); a value given to a
+    parameter annotated ``float``, ``int``, ``bool`` or ``str`` must be of that type.
+
+    Raises:
+        PolicyError: naming the parameter, the value and the parameters the policy takes.
+    """
+    try:
+        named, open_ended = _parameters(factory)
+    except (TypeError, ValueError):  # no signature to read (a builtin): the policy judges
+        return
+    by_name = {p.name: p for p in named}
+    allowed = ", ".join(_describe(factory, p) for p in named) or "none"
+    for key, value in params.items():
+        param = by_name.get(key)
+        if param is None:
+            if open_ended:
+                continue
+            raise PolicyError(
+                f"policy {ref!r} has no parameter {key!r}.{did_you_mean(key, by_name)} "
+                f"Its parameters: {allowed}"
+            )
+        kinds = _KINDS.get(_annotation(factory, param))
+        if kinds is not None and (
+            not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds)
+        ):
+            raise PolicyError(
+                f"policy {ref!r}: parameter {key} = {value!r} is a {type(value).__name__}; "
+                f"expected {_describe(factory, param)}"
+            )

@@ -2,25 +2,41 @@
 
 A :class:`RunRecord` is what :func:`~themis_env.evaluation.runner.run_episode` returns, what
 ``records.jsonl`` holds one of per line, and what validation, the leaderboard, the plots and
-the command line read. Its JSON form is the schema-1 layout every release so far has written;
-:meth:`RunRecord.from_json` checks each field's type and names the field and value it rejects,
-and builds nothing but plain data (no import, no unpickling), so reading a record never runs
-code.
+the command line read. :meth:`RunRecord.from_json` checks each field's type and names the
+field and value it rejects, and builds nothing but plain data (no import, no unpickling), so
+reading a record never runs code.
+
+Since schema 2 a record carries a :attr:`~RunRecord.digest`: the SHA-256 of its own canonical
+JSON without the digest, set when the run finishes. A record edited by hand (a halved KPI) no
+longer matches it, and the leaderboard refuses it; a digest is a check against edits and
+damage, not a signature, and ``themis-env validate`` still replays every record. Schema-1
+records (no digest) stay readable.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from themis_env.errors import RecordError
 
-__all__ = ["SCHEMA_VERSION", "ErrorInfo", "PolicyInfo", "RunRecord", "TraceInfo"]
+__all__ = [
+    "READABLE_SCHEMAS",
+    "SCHEMA_VERSION",
+    "ErrorInfo",
+    "PolicyInfo",
+    "RunRecord",
+    "TraceInfo",
+]
 
-SCHEMA_VERSION = 1
-"""Version of the record's JSON layout (the ``schema`` field); readers refuse other versions."""
+SCHEMA_VERSION = 2
+"""Version of the JSON layout new records are written in (the ``schema`` field)."""
+
+READABLE_SCHEMAS = (1, 2)
+"""Versions this release reads: 2 is 1 plus ``digest``; readers refuse other versions."""
 
 STATUSES = ("ok", "failed")
 
@@ -63,7 +79,7 @@ def _take(data: Mapping[str, Any], where: str, known: tuple[str, ...]) -> dict[s
     if unknown:
         name = f"{where}.{unknown[0]}" if where else unknown[0]
         raise RecordError(
-            f"record field {name!r} is not part of schema {SCHEMA_VERSION} "
+            f"record field {name!r} is not part of the record layout "
             f"(known fields: {', '.join(known)})"
         )
     return data
@@ -183,7 +199,7 @@ class ErrorInfo:
 
 
 # Fields written only when known (a run that failed before its env existed has none of them).
-_WRITTEN_WHEN_SET = ("scenario_config", "pipeline_config", "config_hash", "steps_done")
+_WRITTEN_WHEN_SET = ("scenario_config", "pipeline_config", "config_hash", "steps_done", "digest")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -226,6 +242,8 @@ class RunRecord:
         steps_done: Steps taken before a failed run raised.
         timing: Decision times [ms] and the run's wall time [s].
         warnings: Distinct warning messages raised during the run.
+        digest: SHA-256 of the record's canonical JSON without this field (see
+            :meth:`compute_digest`); None in schema-1 records.
     """
 
     schema: int = SCHEMA_VERSION
@@ -257,6 +275,7 @@ class RunRecord:
     steps_done: int | None = None
     timing: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    digest: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -283,8 +302,28 @@ class RunRecord:
         value = (self.kpis or {}).get(name)
         return None if value is None else float(value)
 
+    def compute_digest(self) -> str:
+        """SHA-256 of the record's canonical JSON (sorted keys, compact) without ``digest``."""
+        from themis_env.evaluation.records import canonical_json
+
+        data = self.to_dict()
+        data.pop("digest", None)
+        return hashlib.sha256(canonical_json(data).encode()).hexdigest()
+
+    def sealed(self) -> RunRecord:
+        """This record in the current schema with its digest set (what a finished run writes)."""
+        unsealed = replace(self, schema=SCHEMA_VERSION, digest=None)
+        return replace(unsealed, digest=unsealed.compute_digest())
+
+    @property
+    def digest_status(self) -> str:
+        """``ok`` (the digest matches), ``none`` (a record without one) or ``mismatch``."""
+        if self.digest is None:
+            return "none"
+        return "ok" if self.digest == self.compute_digest() else "mismatch"
+
     def to_dict(self) -> dict[str, Any]:
-        """The record as JSON data, in the schema-1 layout."""
+        """The record as JSON data, in the layout of its :attr:`schema`."""
         data: dict[str, Any] = {}
         for f in fields(self):
             value = getattr(self, f.name)
@@ -322,13 +361,14 @@ class RunRecord:
             RecordError: for another schema version, a missing or unknown field, or a value of
                 the wrong type; the message names the field and the value.
         """
-        data = _take(data, "", _names(cls))
-        schema = data.get("schema", SCHEMA_VERSION)
-        if schema != SCHEMA_VERSION or isinstance(schema, bool):
+        schema = data.get("schema", 1) if isinstance(data, dict) else 1
+        if schema not in READABLE_SCHEMAS or isinstance(schema, bool):
             raise RecordError(
                 f"record field 'schema' = {schema!r}: this version of themis-env reads schema "
-                f"{SCHEMA_VERSION} records only"
+                f"{' and '.join(map(str, READABLE_SCHEMAS))} records only"
             )
+        names = _names(cls) if schema >= 2 else tuple(n for n in _names(cls) if n != "digest")
+        data = _take(data, "", names)
         _require(data, "", ("key", "status", "scenario", "seed", "policy"))
         status = data["status"]
         if status not in STATUSES:
@@ -339,6 +379,7 @@ class RunRecord:
                     raise RecordError(f"record field {name!r} is missing: an ok run has it")
         text, obj = (str,), "a JSON object"
         return cls(
+            schema=schema,
             key=_check("key", data["key"], text, "a string"),
             status=status,
             scenario=_check("scenario", data["scenario"], text, "a string"),
@@ -369,6 +410,7 @@ class RunRecord:
             pipeline_config=_optional("pipeline_config", data.get("pipeline_config"), (dict,), obj),
             config_hash=_optional("config_hash", data.get("config_hash"), text, "a string"),
             steps_done=_optional("steps_done", data.get("steps_done"), (int,), "an integer"),
+            digest=_optional("digest", data.get("digest"), text, "a string"),
         )
 
 

@@ -5,8 +5,9 @@ The env is seeded once with ``env.reset(seed=seed)``; the policy is built fresh,
 generators are seeded too for policies that use them. Same spec → same record, bit for bit,
 apart from the wall-clock timings, which sit apart from the KPIs.
 
-A run never raises for what the policy or the scenario does wrong: the error is captured in a
-record with ``status: "failed"`` so a leaderboard goes on with the other runs.
+A run never raises for what the policy or the scenario does wrong (an exception, or a call of
+``sys.exit()``): the error is captured in a record with ``status: "failed"`` so a leaderboard
+goes on with the other runs.
 """
 
 from __future__ import annotations
@@ -159,9 +160,12 @@ def _seed_globals(seed: int) -> None:
 
 
 def _error_info(exc: BaseException) -> ErrorInfo:
+    message = str(exc)
+    if isinstance(exc, SystemExit):
+        message = f"sys.exit({exc.code!r}) was called during the run"
     return ErrorInfo(
         type=type(exc).__name__,
-        message=str(exc),
+        message=message,
         traceback="".join(traceback.format_exception(type(exc), exc, exc.__traceback__))[-4000:],
     )
 
@@ -242,7 +246,9 @@ def run_episode(spec: RunSpec) -> RunRecord:
         )
     except KeyboardInterrupt:
         raise
-    except Exception as exc:  # a failing policy or scenario is recorded, never fatal
+    # A failing policy or scenario is recorded, never fatal; so is a policy that calls
+    # sys.exit(), which would otherwise end the whole leaderboard.
+    except (Exception, SystemExit) as exc:
         record = replace(
             record,
             key=record.key or _fallback_key(spec),
@@ -262,9 +268,10 @@ def run_episode(spec: RunSpec) -> RunRecord:
         timing={**record.timing, "wall_s": time.perf_counter() - wall0},
         warnings=sorted({str(w.message) for w in caught}),
     )
-    # What a reader of the records file gets: JSON-safe values (NaN as None), checked fields.
+    # What a reader of the records file gets: JSON-safe values (NaN as None), checked fields,
+    # and the digest of exactly that content.
     try:
-        return RunRecord.from_json(record.to_json())
+        return RunRecord.from_json(record.to_json()).sealed()
     except RecordError as exc:  # e.g. an env whose KPIs are not numbers: a failed run, not a crash
         return failure_record(spec, exc, record.timing["wall_s"])
 
@@ -274,7 +281,7 @@ def failure_record(spec: RunSpec, exc: BaseException, wall_s: float = 0.0) -> Ru
     record = replace(
         _base_record(spec, _fallback_key(spec)), error=_error_info(exc), timing={"wall_s": wall_s}
     )
-    return RunRecord.from_json(record.to_json())
+    return RunRecord.from_json(record.to_json()).sealed()
 
 
 def _fallback_key(spec: RunSpec) -> str:

@@ -268,6 +268,23 @@ def select_policies(
     return chosen, added
 
 
+def shipped_policy(label: str) -> PolicyEntry | None:
+    """The policy the shipped suites show as ``label`` (``ppo`` is an agent's zip), or None.
+
+    None too when the shipped suites give the label to different policies.
+    """
+    found: dict[tuple[str, str], PolicyEntry] = {}
+    for name in available("suites"):
+        try:
+            suite = load_suite(name)
+        except ThemisError:  # a suite that cannot load here (a missing extra) names nothing
+            continue
+        for entry in suite.policies:
+            if entry.display == label and entry.name != label:
+                found[(entry.name, repr(sorted(entry.params.items())))] = entry
+    return next(iter(found.values())) if len(found) == 1 else None
+
+
 def scenario_overrides(suite: SuiteConfig, entry: ScenarioEntry) -> dict[str, Any]:
     """The suite-wide overrides with the scenario's own merged on top."""
     return (

@@ -5,7 +5,8 @@ of that name, which may have changed since), resets it with the record's seed an
 recorded actions through the same :func:`~themis_env.evaluation.rollout.rollout` the run used,
 so no policy code is needed and the KPIs are computed the same way. The simulator is
 bit-deterministic, so any KPI that differs beyond a float tolerance means the env's dynamics
-(or the pipeline profiles it reads) changed, or the record was edited.
+(or the pipeline profiles it reads) changed, or the record was edited. A record's digest is
+checked too: one that does not match is a mismatch even before the replay.
 """
 
 from __future__ import annotations
@@ -146,8 +147,14 @@ def validate_record(
     KPIs must match too (this checks the policy's determinism, and needs the policy's code).
     """
     result = ValidationResult(index, record.key, record.label, "ok")
+    digest = record.digest_status
+    if digest == "mismatch":
+        result.diffs.append(("digest", record.digest, record.compute_digest()))
+        result.notes.append("the record does not match its digest: it was edited after writing")
+    elif digest == "none":
+        result.notes.append("no digest (a schema-1 record): checked by replay only")
     if not record.ok:
-        result.status = "skipped"
+        result.status = "mismatch" if result.diffs else "skipped"
         result.notes.append(f"failed run ({record.error}); nothing to replay")
         return result
     try:
@@ -156,7 +163,7 @@ def validate_record(
         result.status = "error"
         result.notes.append(f"replay failed: {type(exc).__name__}: {exc}")
         return result
-    result.diffs = compare_kpis(record.kpis or {}, kpis, rtol=rtol)
+    result.diffs += compare_kpis(record.kpis or {}, kpis, rtol=rtol)
     if fallback != record.trace_fallback:
         result.notes.append(
             "trace availability differs: the record "
