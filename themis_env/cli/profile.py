@@ -123,6 +123,12 @@ def _cmd_profile(args: argparse.Namespace) -> int:
         f"fit error mean {100 * fit.mean_relative_error:.1f} %, "
         f"max {100 * fit.max_relative_error:.1f} %; load {result.load_time_s:.2f} s"
     )
+    if fit.max_relative_error > 0.2:
+        print(
+            f"  the fit misses a point by {100 * fit.max_relative_error:.0f} %: noisy timings "
+            f"(load average {result.machine.load_average:.1f} on {result.machine.usable_cpus} "
+            "CPUs) or a model the form does not describe; see the table in the model YAML"
+        )
     for label, path in (
         ("model", files.model),
         ("measurements", files.measurements),

@@ -112,6 +112,8 @@ class MachineInfo:
         torch_version: torch's version.
         python_version: Python's version.
         platform: Operating system and architecture.
+        load_average: The machine's 1-minute load average when the profile ended (processes
+            running or waiting for a CPU); above ``usable_cpus`` the timings shared the CPUs.
     """
 
     cpu_model: str
@@ -120,6 +122,7 @@ class MachineInfo:
     torch_version: str
     python_version: str
     platform: str
+    load_average: float = float("nan")
 
 
 def usable_cpus() -> list[int]:
@@ -199,6 +202,7 @@ def child_main(plan: ProfilePlan, queue: Any, started: float) -> None:
             torch_version=str(torch.__version__),
             python_version=platform.python_version(),
             platform=platform.platform(),
+            load_average=os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan"),
         )
         # ru_maxrss is in KiB on Linux.
         peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2

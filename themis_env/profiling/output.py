@@ -94,7 +94,8 @@ def _comments(result: ProfileResult, fit: LatencyFit, csv_name: str, command: st
         f"{info.ref} profiled on this machine by: {command}" if command else info.ref,
         f"started {result.started_utc}; {machine.cpu_model}; {machine.usable_cpus} usable of "
         f"{machine.logical_cpus} logical CPUs; torch {machine.torch_version}; "
-        f"Python {machine.python_version}; {machine.platform}",
+        f"Python {machine.python_version}; {machine.platform}; 1-minute load average at the "
+        f"end {machine.load_average:.2f}",
         f"parameters: {info.parameters:,}; input per request: {list(info.input_shape)}",
         "l(b, c) = alpha*b/c + beta*b + gamma/c + zeta [ms], b = batch size, c = CPU cores: a",
         "non-negative least-squares fit of relative error to the median of each point",
