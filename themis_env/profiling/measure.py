@@ -181,7 +181,10 @@ def child_main(plan: ProfilePlan, queue: Any, started: float) -> None:
     """
     try:
         import torch
-
+    except ImportError as exc:
+        queue.put(("error", "DependencyNotInstalled", f"profiling needs torch: {exc}"))
+        return
+    try:
         torch.manual_seed(plan.seed)
         cpus = usable_cpus()
         # Load on the most cores the plan uses, as a replica of that size would.
@@ -209,8 +212,6 @@ def child_main(plan: ProfilePlan, queue: Any, started: float) -> None:
         queue.put(("done", machine, peak_gb))
     except (ConfigError, DependencyNotInstalled) as exc:
         queue.put(("error", type(exc).__name__, str(exc)))
-    except ImportError as exc:
-        queue.put(("error", "DependencyNotInstalled", f"profiling needs torch: {exc}"))
     except Exception as exc:  # the user's model may raise anything; report it, do not hang
         text = "".join(traceback.format_exception_only(type(exc), exc)).strip()
         queue.put(("error", "ProfileError", f"{text} (model {plan.model!r})"))

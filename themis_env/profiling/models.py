@@ -1,11 +1,13 @@
 """Build the model a profile measures: a torchvision architecture or a user's module.
 
 A reference is either a torchvision classification or detection architecture name
-(``resnet18``, ``fasterrcnn_mobilenet_v3_large_320``), built randomly initialised since latency
+(``resnet18``, ``fasterrcnn_mobilenet_v3_large_320_fpn``), built randomly initialised since latency
 does not depend on the weights' values, or ``module:callable`` naming a ``torch.nn.Module``
 (or something that returns one when called without arguments). The published accuracy of a
 torchvision architecture comes from its default weights enum, which holds it in code: nothing
-is downloaded.
+is downloaded. One exception to weight-independence: a randomly initialised detector finds few
+or no boxes, so the per-box work after its heads (score filtering, NMS) is smaller than a
+trained one's.
 
 Everything here that touches torch runs in the profiling child process, and imports torch
 there, so the core package stays importable without it.
