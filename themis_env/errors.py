@@ -20,6 +20,7 @@ __all__ = [
     "DependencyNotInstalled",
     "PolicyError",
     "RecordError",
+    "ProfileError",
     "did_you_mean",
 ]
 
@@ -57,6 +58,10 @@ class PolicyError(ThemisError, ValueError):
 
 class RecordError(ThemisError, ValueError):
     """A run record that is not a well-formed record of a schema this version reads."""
+
+
+class ProfileError(ThemisError, RuntimeError):
+    """A model failed while being profiled, or the profiling process ended early."""
 
 
 class DependencyNotInstalled(ThemisError, ImportError):

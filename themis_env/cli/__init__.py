@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "themis_env.cli.traces",
     "themis_env.cli.evaluate",
     "themis_env.cli.scenarios",
+    "themis_env.cli.profile",
 )
 
 
