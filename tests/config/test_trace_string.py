@@ -1,4 +1,4 @@
-"""A scenario's ``trace`` may be a plain URI string (issue 15, item 11)."""
+"""A scenario's ``trace`` may be a plain URI string."""
 
 from __future__ import annotations
 

@@ -213,7 +213,7 @@ def test_bad_archive_and_missing_file(tmp_path):
         read_trace_file(tmp_path / "bin.txt")
 
 
-# -- a folder is not a missing file (issue 15, item 8) ---------------------------------------------
+# -- a folder is not a missing file ------------------------------------------------------------
 def test_a_folder_is_reported_as_a_folder(tmp_path, monkeypatch):
     folder = tmp_path / "traces"
     folder.mkdir()

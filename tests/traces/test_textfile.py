@@ -1,4 +1,4 @@
-"""Compressed traces are read as a stream under a size limit (issue 15, item 7)."""
+"""Compressed traces are read as a stream under a size limit."""
 
 from __future__ import annotations
 
