@@ -77,6 +77,9 @@ __all__ = [
     "Row",
     "Leaderboard",
     "build_leaderboard",
+    "footnotes",
+    "overall_table",
+    "scenario_table",
     "mean_ci",
     "t_quantile_975",
     "to_markdown",
@@ -638,6 +641,84 @@ def _md_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join(lines)
 
 
+def overall_table(board: Leaderboard) -> tuple[list[str], list[list[str]]]:
+    """Headings and formatted cells of the overall table (Markdown and HTML show the same)."""
+    headers = [
+        "rank",
+        "policy",
+        "target met (margin)",
+        "SLO attainment",
+        "cost ratio",
+        "SLO violation",
+        "score",
+        "mean cores",
+        "p99 [ms]",
+        "decision [ms]",
+        "scenarios",
+        "runs",
+    ]
+    rows = [
+        [
+            str(r.rank) if r.rank is not None else "—",
+            _policy_cell(r),
+            _target_cell(r),
+            _fmt(r.kpis["slo_attainment"].mean, decimals=4),
+            _fmt_stat(r.cost_ratio),
+            _fmt(r.kpis["slo_violation_rate"].mean, decimals=4),
+            _fmt_stat(r.score),
+            _fmt(r.kpis["mean_cores"].mean),
+            _fmt(r.kpis["latency_p99_ms"].mean),
+            _fmt(r.kpis["decision_ms_mean"].mean),
+            f"{r.scenarios}/{r.scenarios_total}",
+            f"{r.runs_ok}/{r.runs_ok + r.runs_failed}",
+        ]
+        for r in board.overall
+    ]
+    return headers, rows
+
+
+def scenario_table(board: Leaderboard, scenario: str) -> tuple[list[str], list[list[str]]]:
+    """Headings and formatted cells of one scenario's table."""
+    headers = (
+        ["rank", "policy", "target met (margin)", "frontier", "score"]
+        + [h for _, h, _ in KPI_COLUMNS]
+        + ["runs"]
+    )
+    rows = [
+        [
+            str(r.rank) if r.rank is not None else "—",
+            _policy_cell(r),
+            _target_cell(r),
+            "●" if r.frontier else "",
+            _fmt_stat(r.score),
+        ]
+        + [_fmt_stat(r.kpis[name], decimals=_FIXED.get(name)) for name, _, _ in KPI_COLUMNS]
+        + [f"{r.runs_ok}/{r.runs_ok + r.runs_failed}"]
+        for r in board.scenarios[scenario]
+    ]
+    return headers, rows
+
+
+def footnotes(board: Leaderboard) -> list[str]:
+    """The lines under the tables: marks, fallback traces, failures and the suite's notes."""
+    foot = [
+        "● on the scenario's cost–attainment frontier: no other ranked policy is both cheaper "
+        "(or as cheap) and as good (or better) on attainment."
+    ]
+    if any(r.privileged for r in board.overall):
+        foot.append("† privileged: sees the future trace; an upper bound, not ranked.")
+    if board.fallback_scenarios:
+        foot.append(
+            "‡ the real trace file was absent, so these scenarios ran on their calibrated "
+            "synthetic "
+            f"fallback trace: {', '.join(board.fallback_scenarios)}."
+        )
+    failures = [(r.policy, e) for r in board.overall for e in r.errors]
+    if failures:
+        foot.append("Failed runs: " + "; ".join(f"{p}: {e}" for p, e in failures))
+    return foot + list(board.notes)
+
+
 def to_markdown(board: Leaderboard) -> str:
     """The leaderboard as Markdown: the overall ranking, then one table per scenario."""
     ref = board.reference
@@ -657,38 +738,7 @@ def to_markdown(board: Leaderboard) -> str:
     out.append("")
     out.append("## Overall")
     out.append("")
-    headers = [
-        "rank",
-        "policy",
-        "target met (margin)",
-        "SLO attainment",
-        "cost ratio",
-        "SLO violation",
-        "score",
-        "mean cores",
-        "p99 [ms]",
-        "decision [ms]",
-        "scenarios",
-        "runs",
-    ]
-    rows = []
-    for r in board.overall:
-        rows.append(
-            [
-                str(r.rank) if r.rank is not None else "—",
-                _policy_cell(r),
-                _target_cell(r),
-                _fmt(r.kpis["slo_attainment"].mean, decimals=4),
-                _fmt_stat(r.cost_ratio),
-                _fmt(r.kpis["slo_violation_rate"].mean, decimals=4),
-                _fmt_stat(r.score),
-                _fmt(r.kpis["mean_cores"].mean),
-                _fmt(r.kpis["latency_p99_ms"].mean),
-                _fmt(r.kpis["decision_ms_mean"].mean),
-                f"{r.scenarios}/{r.scenarios_total}",
-                f"{r.runs_ok}/{r.runs_ok + r.runs_failed}",
-            ]
-        )
+    headers, rows = overall_table(board)
     out.append(_md_table(headers, rows))
     out.append("")
     out.append(
@@ -696,48 +746,16 @@ def to_markdown(board: Leaderboard) -> str:
         "(geometric mean over those scenarios). Overall KPI columns are means over scenarios of "
         "the per-scenario means."
     )
-    for sc, table in board.scenarios.items():
+    for sc in board.scenarios:
         out.append("")
         title = f"## {sc}" + (
             " ‡ (synthetic fallback trace)" if sc in board.fallback_scenarios else ""
         )
         out.append(title)
         out.append("")
-        headers = (
-            ["rank", "policy", "target met (margin)", "frontier", "score"]
-            + [h for _, h, _ in KPI_COLUMNS]
-            + ["runs"]
-        )
-        rows = []
-        for r in table:
-            rows.append(
-                [
-                    str(r.rank) if r.rank is not None else "—",
-                    _policy_cell(r),
-                    _target_cell(r),
-                    "●" if r.frontier else "",
-                    _fmt_stat(r.score),
-                ]
-                + [_fmt_stat(r.kpis[name], decimals=_FIXED.get(name)) for name, _, _ in KPI_COLUMNS]
-                + [f"{r.runs_ok}/{r.runs_ok + r.runs_failed}"]
-            )
+        headers, rows = scenario_table(board, sc)
         out.append(_md_table(headers, rows))
-    foot = [
-        "● on the scenario's cost–attainment frontier: no other ranked policy is both cheaper "
-        "(or as cheap) and as good (or better) on attainment."
-    ]
-    if any(r.privileged for r in board.overall):
-        foot.append("† privileged: sees the future trace; an upper bound, not ranked.")
-    if board.fallback_scenarios:
-        foot.append(
-            "‡ the real trace file was absent, so these scenarios ran on their calibrated "
-            "synthetic "
-            f"fallback trace: {', '.join(board.fallback_scenarios)}."
-        )
-    failures = [(r.policy, e) for r in board.overall for e in r.errors]
-    if failures:
-        foot.append("Failed runs: " + "; ".join(f"{p}: {e}" for p, e in failures))
-    foot += list(board.notes)
+    foot = footnotes(board)
     out += ["", "## Notes", ""] + [f"- {line}" for line in foot]
     out.append("")
     return "\n".join(out)
