@@ -237,3 +237,7 @@ def test_a_policy_missing_from_a_scenario_is_ranked_overall_with_a_note() -> Non
         "ranked on the other scenarios."
     ]
     assert "| good | yes" in to_markdown(board).replace("| 1 | good", "| good")
+    # Below the target, its mean over fewer scenarios is not like for like: it follows the
+    # policies that ran every scenario, though its attainment on A is the highest.
+    strict = build_leaderboard(recs, REF, skipped=skipped, slo_target=0.999)
+    assert [r.policy for r in strict.overall if r.rank] == ["ref", "bad", "good"]

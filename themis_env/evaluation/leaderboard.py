@@ -16,7 +16,9 @@ So a policy below the target never ranks above one that meets it, however cheap 
 overall table applies the same rule: a policy meets the target overall when it meets it on every
 scenario it ran, and those are ranked by the cost ratio to the references (below, geometric
 mean over scenarios), the others by their mean attainment over scenarios. A learned agent is
-ranked on the scenarios it can run; the notes say which it cannot and why.
+ranked on the scenarios it can run, after the policies that ran every scenario in the same
+group (met / not met), since its means cover fewer scenarios; the notes say which scenarios it
+cannot run and why.
 
 Per scenario, a policy is on the cost–attainment **frontier** (Pareto) when no other ranked
 policy has both lower-or-equal mean cost and higher-or-equal mean attainment, one of them
@@ -312,21 +314,25 @@ def _rankable(row: Row) -> bool:
 def _rank(rows: list[Row], cost: dict[str, float | None]) -> list[Row]:
     """Rows in ranking order with their ranks: target met by cost, then the rest by attainment.
 
-    Among the rest, complete policies come before those with failed runs.
+    Among the rest, complete policies come before those with failed runs. Within each group, a
+    policy that ran every scenario comes before one that ran fewer (the overall table).
 
     Args:
         rows: The rows, with ``met`` and their attainment set.
         cost: Per policy, the cost that orders the policies meeting the target.
     """
 
-    def order(row: Row) -> tuple[int, float, str]:
+    def order(row: Row) -> tuple[int, int, float, str]:
         attainment = row.kpis["slo_attainment"].mean
+        # Overall, a policy that ran fewer scenarios follows those that ran them all within its
+        # group: its means are over other scenarios, so the figures are not like for like.
+        missing = row.scenarios_total - row.scenarios
         if not _rankable(row) or attainment is None:
-            return (3, math.inf, row.policy)
+            return (3, 0, math.inf, row.policy)
         if row.met:
             c = cost.get(row.policy)
-            return (0, c if c is not None else math.inf, row.policy)
-        return (2 if row.runs_failed else 1, -attainment, row.policy)
+            return (0, missing, c if c is not None else math.inf, row.policy)
+        return (2 if row.runs_failed else 1, missing, -attainment, row.policy)
 
     rows = sorted(rows, key=order)
     rank = 0
