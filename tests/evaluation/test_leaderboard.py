@@ -174,8 +174,8 @@ def _cell(
 
 
 def test_a_cheap_policy_below_the_target_never_ranks_above_one_that_meets_it() -> None:
-    # Issue 20: on smoke-video the normalised score put ppo-lowcost (0.56 of seconds in
-    # violation) and VPA (0.90) above Themis (0.22); they are cheap because they drop the surge.
+    # The smoke-video case: the normalised score put ppo-lowcost (0.56 of seconds in violation)
+    # and VPA (0.90) above Themis (0.22); they are cheap because they drop the surge.
     recs = (
         _cell("themis", [0.995, 0.993], [900.0, 950.0], violation=0.22)
         + _cell("ppo-lowcost", [0.60, 0.58], [200.0, 210.0], violation=0.56)
