@@ -38,6 +38,8 @@ INFO_KEYS = {
 KPI_KEYS = {
     "slo_violation_rate",
     "late_or_dropped_fraction",
+    "slo_attainment",
+    "goodput",
     "requests",
     "completed",
     "late",
@@ -78,6 +80,11 @@ def test_episode_ends_by_truncation_at_the_window_end_with_kpis(env):
     assert kpis["requests"] == total["requests"] > 0
     assert kpis["horizontal_actions"] == total["h"]
     assert 0.0 <= kpis["slo_violation_rate"] <= 1.0
+    # Request level: completed within the SLO over arrived (drops, late and queued ones miss).
+    within = kpis["completed"] - kpis["late"]
+    assert kpis["slo_attainment"] == within / kpis["requests"]
+    assert kpis["goodput"] == within / 20.0
+    assert kpis["slo_attainment"] <= 1.0 - kpis["late_or_dropped_fraction"]
 
 
 @pytest.mark.parametrize(

@@ -143,8 +143,12 @@ def fake_record(
     privileged: bool = False,
     fallback: bool = False,
     key: str | None = None,
+    attainment: float | None = None,
 ) -> RunRecord:
-    """A synthetic record with the fields the leaderboard reads (checked like a loaded one)."""
+    """A synthetic record with the fields the leaderboard reads (checked like a loaded one).
+
+    The SLO attainment defaults to 1 − the late-or-dropped fraction (violation / 2).
+    """
     data = {
         "key": key or f"{scenario}|{policy}|{seed}",
         "status": status,
@@ -156,6 +160,8 @@ def fake_record(
         "kpis": {
             "slo_violation_rate": violation,
             "late_or_dropped_fraction": violation / 2,
+            "slo_attainment": 1 - violation / 2 if attainment is None else attainment,
+            "goodput": 10.0,
             "cost": cost,
             "cost_core_seconds": cost,
             "mean_cores": cost / 100,

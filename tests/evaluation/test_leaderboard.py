@@ -120,10 +120,15 @@ def test_failed_runs_rank_after_complete_policies() -> None:
     assert good.errors == ["RuntimeError: boom"]
 
 
-def test_missing_reference_runs_leave_scores_undefined() -> None:
+def test_missing_reference_runs_leave_scores_undefined_but_not_the_ranking() -> None:
     recs = [r for r in records() if r.policy.label != "ref"]
     board = build_leaderboard(recs, REF)
-    assert all(r.score.mean is None and r.rank is None for r in board.overall)
+    assert all(r.score.mean is None for r in board.overall)
+    assert [(r.policy, r.rank) for r in board.overall] == [
+        ("good", 1),
+        ("bad", 2),
+        ("oracle", None),
+    ]
 
 
 def test_outputs_in_markdown_csv_and_json() -> None:
@@ -155,3 +160,84 @@ def test_two_reference_policies_use_their_geometric_mean() -> None:
         for k in range(3)
     ]
     assert good.score.mean == pytest.approx(np.mean(expected))
+
+
+def _cell(
+    policy: str, attainment: list[float], cost: list[float], violation: float | None = None
+) -> list[RunRecord]:
+    return [
+        fake_record(
+            "smoke-video", policy, k, 1 - a if violation is None else violation, c, attainment=a
+        )
+        for k, (a, c) in enumerate(zip(attainment, cost, strict=True))
+    ]
+
+
+def test_a_cheap_policy_below_the_target_never_ranks_above_one_that_meets_it() -> None:
+    # The smoke-video case: the normalised score put ppo-lowcost (0.56 of seconds in violation)
+    # and VPA (0.90) above Themis (0.22); they are cheap because they drop the surge.
+    recs = (
+        _cell("themis", [0.995, 0.993], [900.0, 950.0], violation=0.22)
+        + _cell("ppo-lowcost", [0.60, 0.58], [200.0, 210.0], violation=0.56)
+        + _cell("vpa", [0.30, 0.32], [150.0, 150.0], violation=0.90)
+        + _cell("hpa", [0.999, 0.998], [1200.0, 1100.0], violation=0.05)
+    )
+    ref = ReferenceConfig(policies=("hpa", "vpa"))
+    board = build_leaderboard(recs, ref, slo_target=0.99)
+    table = board.scenarios["smoke-video"]
+    assert [(r.policy, r.rank, r.met) for r in table] == [
+        ("themis", 1, True),
+        ("hpa", 2, True),
+        ("ppo-lowcost", 3, False),
+        ("vpa", 4, False),
+    ]
+    # The secondary score still prefers the cheap policy that gives up the surge.
+    score = {r.policy: r.score.mean for r in table}
+    assert score["ppo-lowcost"] < score["themis"]
+    themis = table[0]
+    assert themis.margin == pytest.approx(0.994 - 0.99)
+    half = 12.706205 * float(np.std([0.995, 0.993], ddof=1)) / math.sqrt(2)
+    assert themis.kpis["slo_attainment"].ci95 == pytest.approx(half)
+    # Each policy here buys attainment with cost, so none is dominated.
+    assert [r.frontier for r in table] == [True, True, True, True]
+    # A laxer target lets the cheap policy meet it, and it then ranks by cost.
+    lax = build_leaderboard(recs, ref, slo_target=0.5).scenarios["smoke-video"]
+    assert [r.policy for r in lax] == ["ppo-lowcost", "themis", "hpa", "vpa"]
+    assert build_leaderboard(recs, ref).overall[0].policy == "themis"
+
+
+def test_the_frontier_leaves_out_dominated_policies() -> None:
+    recs = (
+        _cell("a", [0.99, 0.99], [100.0, 100.0])
+        + _cell("b", [0.98, 0.98], [150.0, 150.0])  # dearer and worse than a
+        + _cell("c", [0.999, 0.999], [300.0, 300.0])
+    )
+    board = build_leaderboard(recs, ReferenceConfig(policies=("a",)))
+    assert {r.policy: r.frontier for r in board.scenarios["smoke-video"]} == {
+        "a": True,
+        "b": False,
+        "c": True,
+    }
+    md = to_markdown(board)
+    assert "| 1 | a | yes +0.0000 | ● |" in md and "| 3 | b | no −0.0100 |  |" in md
+
+
+def test_a_policy_missing_from_a_scenario_is_ranked_overall_with_a_note() -> None:
+    from themis_env.evaluation.suites import SkippedRun
+
+    recs = [r for r in records() if not (r.policy.label == "good" and r.scenario == "B")]
+    skipped = [SkippedRun("B", "good", "pipeline: trained on 'video', env has 'nlp'")]
+    board = build_leaderboard(recs, REF, skipped=skipped)
+    good = next(r for r in board.overall if r.policy == "good")
+    assert good.rank is not None and (good.scenarios, good.scenarios_total) == (1, 2)
+    assert good.met is True  # it meets 0.99 on A, the only scenario it ran
+    assert good.score.mean is not None
+    assert board.notes == [
+        "Not run on B (pipeline: trained on 'video', env has 'nlp'): good; "
+        "ranked on the other scenarios."
+    ]
+    assert "| good | yes" in to_markdown(board).replace("| 1 | good", "| good")
+    # Below the target, its mean over fewer scenarios is not like for like: it follows the
+    # policies that ran every scenario, though its attainment on A is the highest.
+    strict = build_leaderboard(recs, REF, skipped=skipped, slo_target=0.999)
+    assert [r.policy for r in strict.overall if r.rank] == ["ref", "bad", "good"]

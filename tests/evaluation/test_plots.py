@@ -32,7 +32,7 @@ def records() -> list[RunRecord]:
     return out
 
 
-def test_timelines_and_scatters_are_drawn(
+def test_timelines_and_frontiers_are_drawn(
     tmp_path: Path, records: list[RunRecord], monkeypatch
 ) -> None:
     from themis_env.evaluation import plots
@@ -42,7 +42,7 @@ def test_timelines_and_scatters_are_drawn(
     paths = plot_leaderboard(board, records, tmp_path, timelines="first-seed")
     names = sorted(p.relative_to(tmp_path).as_posix() for p in paths)
     assert names == [
-        "plots/scatter_smoke-video.png",
+        "plots/frontier_smoke-video.png",
         "plots/timelines/smoke-video/hold_seed0.png",
         "plots/timelines/smoke-video/reactive_seed0.png",
     ]
@@ -61,3 +61,30 @@ def test_a_run_without_timeline_cannot_be_drawn(tmp_path: Path) -> None:
 
     with pytest.raises(ValueError, match="no timeline"):
         plot_timeline(fake_record("A", "p", 0, 0.1, 1.0, status="failed"), tmp_path / "x.png")
+
+
+def test_the_frontier_plot_has_no_overlapping_labels_nor_bars_below_zero_cost() -> None:
+    from themis_env.evaluation.plots import frontier_figure
+
+    # Two policies at the same point (labels used to be printed on top of each other) and a
+    # cost so spread over seeds that mean − CI is negative.
+    recs = [
+        fake_record("A", pol, k, 0.1, cost, attainment=att)
+        for pol, costs, att in (
+            ("p", (10.0, 10.0), 0.95),
+            ("q", (10.0, 10.0), 0.95),
+            ("wide", (1.0, 200.0), 0.999),
+        )
+        for k, cost in enumerate(costs)
+    ]
+    board = build_leaderboard(recs, ReferenceConfig(policies=("p",)))
+    wide = next(r for r in board.scenarios["A"] if r.policy == "wide")
+    assert wide.kpis["cost"].mean - wide.kpis["cost"].ci95 < 0
+    ax = frontier_figure(board, "A").axes[0]
+    assert len(ax.texts) == 0  # names are in the legend, one entry each
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert {"1. wide", "2. p", "3. q", "frontier"} <= set(labels)
+    bars = [seg for c in ax.collections for seg in c.get_segments()]
+    assert bars and min(float(seg[:, 0].min()) for seg in bars) >= 0.0
+    assert max(float(seg[:, 1].max()) for seg in bars) <= 1.0
+    assert ax.get_xlim()[0] == 0.0

@@ -129,7 +129,7 @@ def test_old_records_replay(capsys: pytest.CaptureFixture[str]) -> None:
     assert "5 records: 4 ok, 1 skipped" in capsys.readouterr().out
 
 
-def test_old_records_give_the_old_leaderboard_tables() -> None:
+def test_old_records_give_the_leaderboard_tables() -> None:
     suite = load_suite(DATA / "records-v1-suite.yaml")
     board = build_leaderboard(
         read_records(OLD_RECORDS),

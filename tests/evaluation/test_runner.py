@@ -74,6 +74,22 @@ def test_same_spec_gives_the_same_kpis_and_actions() -> None:
     assert other.actions != a.actions  # the policy was seeded with the run's seed
 
 
+def test_the_warm_up_before_timing_leaves_the_episode_unchanged(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from themis_env.evaluation import runner
+
+    spec = RunSpec(scenario="smoke-video", seed=3, policy=RANDOM, overrides={"episode_s": 10})
+    calls: list[str] = []
+    monkeypatch.setattr(runner, "_WARMED", set())
+    real = runner.make_env
+    monkeypatch.setattr(runner, "make_env", lambda s: calls.append(s.policy) or real(s))
+    first = run_episode(spec)  # warms the policy up on a throwaway env first
+    again = run_episode(spec)  # already warm in this process
+    assert calls == [RANDOM, RANDOM, RANDOM]
+    assert first.kpis == again.kpis and first.actions == again.actions
+
+
 def test_a_raising_policy_is_recorded_as_failed() -> None:
     record = run_episode(
         RunSpec(scenario="smoke-video", seed=0, policy=RAISING, overrides={"episode_s": 20})

@@ -105,3 +105,13 @@ def test_selected_policies_get_the_references(tiny_suite: Path) -> None:
     assert [p.display for p in chosen] == [REACTIVE, "hold"] and added == []
     with pytest.raises(PolicyError):
         select_policies(suite, ["nonexistent"])
+
+
+def test_the_slo_target_defaults_to_0_99_and_is_checked(tmp_path: Path) -> None:
+    assert load_suite(write_suite(tmp_path / "a.yaml")).slo_target == 0.99
+    assert load_suite(write_suite(tmp_path / "b.yaml", slo_target=0.9)).slo_target == 0.9
+    for bad in (0, 1.2, "high", True):
+        with pytest.raises(
+            ConfigError, match=r"key 'slo_target' = .*(fraction in \(0, 1\]|number)"
+        ):
+            load_suite(write_suite(tmp_path / "c.yaml", slo_target=bad))

@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 __all__ = ["add_parser"]
 
 _SUMMARY_KPIS = (
+    ("slo_attainment", "SLO attainment", 4),
+    ("goodput", "goodput [req/s]", 2),
     ("slo_violation_rate", "SLO violation", 4),
     ("late_or_dropped_fraction", "late/dropped", 4),
     ("mean_cores", "mean cores", 2),
@@ -162,6 +164,7 @@ def _leaderboard(args: argparse.Namespace) -> int:
         timelines=args.timelines,
         progress=not args.quiet,
         wait=args.wait,
+        slo_target=args.slo_target,
     )
     print(
         f"suite {result.suite.name}: {result.executed} runs executed, "
@@ -171,18 +174,27 @@ def _leaderboard(args: argparse.Namespace) -> int:
     board = result.board
     if board is not None:
         print()
+        print(f"  ranked by cost among policies meeting SLO attainment {board.slo_target}:")
         for row in board.overall:
             rank = str(row.rank) if row.rank is not None else "-"
-            score = "n/a" if row.score.mean is None else f"{row.score.mean:.3f}"
-            ci = f" ± {row.score.ci95:.3f}" if row.score.ci95 is not None else ""
+            met = {True: "meets target", False: "below target", None: "n/a"}[row.met]
+            att = row.kpis["slo_attainment"].mean
+            att_text = "n/a" if att is None else f"{att:.4f}"
+            cost = "n/a" if row.cost_ratio.mean is None else f"{row.cost_ratio.mean:.3f}"
             extra = " (privileged)" if row.privileged else ""
             extra += f" ({row.runs_failed} failed)" if row.runs_failed else ""
-            print(f"  {rank:>3}  {row.policy:<24} score {score}{ci}{extra}")
+            if row.scenarios < row.scenarios_total:
+                extra += f" ({row.scenarios}/{row.scenarios_total} scenarios)"
+            print(
+                f"  {rank:>3}  {row.policy:<24} {met:<13} attainment {att_text}  "
+                f"cost ratio {cost}{extra}"
+            )
         if board.fallback_scenarios:
             print(
                 f"  note: synthetic fallback trace used for {', '.join(board.fallback_scenarios)}"
             )
     print()
+    print(f"report:  {out / 'leaderboard.html'}")
     print(f"tables:  {out / 'leaderboard.md'} (.csv, .json)")
     print(f"records: {out / 'records.jsonl'}")
     if not args.no_plots:
@@ -332,6 +344,14 @@ def add_parser(subparsers: Any) -> None:
         choices=("all", "first-seed", "none"),
         default="first-seed",
         help="timeline figures: one per run, one per scenario and policy (default), or none",
+    )
+    p.add_argument(
+        "--slo-target",
+        type=float,
+        default=None,
+        metavar="FRACTION",
+        help="SLO attainment a policy must reach to be ranked by cost (default: the suite's, "
+        "0.99 unless it says otherwise)",
     )
     _add_run_options(p)
     p.set_defaults(func=_leaderboard)

@@ -6,8 +6,9 @@
 * :mod:`~themis_env.evaluation.records`: JSON-lines records, hashes, run keys, durable appends.
 * :mod:`~themis_env.evaluation.validation`: replay records and report KPIs that differ.
 * :mod:`~themis_env.evaluation.suites`: strict loading of ``configs/suites/*.yaml``.
-* :mod:`~themis_env.evaluation.leaderboard`: ranked tables with CIs and the normalised score.
-* :mod:`~themis_env.evaluation.plots`: timelines and cost-vs-violation scatters.
+* :mod:`~themis_env.evaluation.leaderboard`: ranked tables (SLO target, then cost) with CIs.
+* :mod:`~themis_env.evaluation.plots`: timelines and cost-vs-attainment frontier plots.
+* :mod:`~themis_env.evaluation.report`: ``leaderboard.html``, one self-contained page.
 * :mod:`~themis_env.evaluation.parallel`: serial, process-pool and Ray execution.
 * :mod:`~themis_env.evaluation.harness`: the leaderboard and evaluate workflows.
 """

@@ -5,7 +5,8 @@ A leaderboard folder holds::
     records.jsonl        one record per finished run (appended as runs finish)
     run.json             the suite, policies, seeds and package version of the last invocation
     leaderboard.md/.csv/.json
-    plots/scatter_<scenario>.png, plots/timelines/<scenario>/<policy>_seed<k>.png
+    leaderboard.html     the tables, plots and timelines in one self-contained page
+    plots/frontier_<scenario>.png, plots/timelines/<scenario>/<policy>_seed<k>.png
 
 With ``jobs > 1`` the runs go to worker processes started by ``forkserver`` (or ``spawn``), so
 a script that calls :func:`run_leaderboard` needs the usual ``if __name__ == "__main__":``
@@ -42,7 +43,13 @@ from themis_env.evaluation.policies import check_policy_params
 from themis_env.evaluation.records import RecordWriter, latest_by_key, read_records, repair
 from themis_env.evaluation.run_record import RunRecord
 from themis_env.evaluation.runner import RunSpec, package_version, spec_key
-from themis_env.evaluation.suites import SuiteConfig, load_suite, select_policies, suite_runs
+from themis_env.evaluation.suites import (
+    SuiteConfig,
+    check_slo_target,
+    load_suite,
+    select_policies,
+    suite_plan,
+)
 
 __all__ = ["LeaderboardResult", "run_leaderboard", "evaluate_policy", "RECORDS_FILE"]
 
@@ -88,6 +95,7 @@ def run_leaderboard(
     timelines: str = "first-seed",
     progress: bool = True,
     wait: bool = False,
+    slo_target: float | None = None,
 ) -> LeaderboardResult:
     """Run a suite's missing runs, then write its tables and plots.
 
@@ -106,13 +114,15 @@ def run_leaderboard(
         timelines: Which timelines to draw: ``all``, ``first-seed`` or ``none``.
         progress: Show a progress bar.
         wait: When another leaderboard works in ``out_dir``, wait for it instead of refusing.
+        slo_target: SLO-attainment target of the ranking instead of the suite's.
 
     Raises:
-        ConfigError: for a bad suite, an ``out_dir`` that is a file, an existing records file
-            without ``resume``, or a folder another leaderboard is working in (without
-            ``wait``).
+        ConfigError: for a bad suite or target, an ``out_dir`` that is a file, an existing
+            records file without ``resume``, or a folder another leaderboard is working in
+            (without ``wait``).
     """
     config = suite if isinstance(suite, SuiteConfig) else load_suite(suite)
+    target = config.slo_target if slo_target is None else check_slo_target(slo_target, "slo_target")
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {str(out)!r} is a file; give a folder (created if absent)")
@@ -130,6 +140,7 @@ def run_leaderboard(
             plots=plots,
             timelines=timelines,
             progress=progress,
+            target=target,
         )
 
 
@@ -146,12 +157,13 @@ def _run_leaderboard(
     plots: bool,
     timelines: str,
     progress: bool,
+    target: float,
 ) -> LeaderboardResult:
-    """:func:`run_leaderboard` once it holds the folder's lock."""
+    """:func:`run_leaderboard` once it holds the folder's lock (``target``: SLO attainment)."""
     chosen, added = select_policies(config, policies)
     for entry in chosen:  # a parameter of the wrong type fails here, not in every run
         check_policy_params(entry.name, entry.params)
-    specs = suite_runs(config, chosen, seeds=seeds, extra_overrides=overrides)
+    specs, skipped = suite_plan(config, chosen, seeds=seeds, extra_overrides=overrides)
     records_path = out / RECORDS_FILE
     if records_path.exists() and not resume:
         raise ConfigError(
@@ -177,6 +189,7 @@ def _run_leaderboard(
         "seeds": sorted({s.seed for s in specs}),
         "scenarios": [s.display for s in config.scenarios],
         "overrides": dict(overrides or {}),
+        "slo_target": target,
         "package_version": package_version(),
         "runs": len(specs),
     }
@@ -209,6 +222,8 @@ def _run_leaderboard(
         scenarios=[s.display for s in config.scenarios],
         policies=[p.display for p in chosen],
         notes=notes,
+        slo_target=target,
+        skipped=skipped,
     )
     result.board = board
     result.paths = write_leaderboard(board, out)
@@ -221,6 +236,10 @@ def _run_leaderboard(
             )
         except ImportError as exc:  # DependencyNotInstalled is an ImportError
             warnings.warn(f"plots skipped: {exc}", stacklevel=2)
+    from themis_env.evaluation.report import write_report
+
+    meta = {"suite file": config.source, "themis-env (this run)": manifest["package_version"]}
+    result.paths.append(write_report(board, out, selection, meta))
     return result
 
 

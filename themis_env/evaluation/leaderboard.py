@@ -1,7 +1,34 @@
-"""Rank policies from run records: per-KPI means with 95 % confidence intervals and one score.
+"""Rank policies from run records: who meets the SLO target, at what cost.
 
-The normalised score
---------------------
+The ranking (the headline)
+--------------------------
+
+An operator asks *which policy meets my SLO at the lowest cost*. Each suite states an
+SLO-attainment target *T* (``slo_target``, default 0.99; ``--slo-target`` overrides it), where a
+run's ``slo_attainment`` is the fraction of its arrived requests completed within the SLO (a
+drop is a miss). In each scenario table:
+
+1. policies whose mean attainment over seeds is at least *T* (and with no failed run) come
+   first, ranked by mean cost (the suite's cost KPI), cheapest first;
+2. then every other policy, ranked by mean attainment, highest first.
+
+So a policy below the target never ranks above one that meets it, however cheap it is. The
+overall table applies the same rule: a policy meets the target overall when it meets it on every
+scenario it ran, and those are ranked by the cost ratio to the references (below, geometric
+mean over scenarios), the others by their mean attainment over scenarios. A learned agent is
+ranked on the scenarios it can run, after the policies that ran every scenario in the same
+group (met / not met), since its means cover fewer scenarios; the notes say which scenarios it
+cannot run and why.
+
+Per scenario, a policy is on the cost–attainment **frontier** (Pareto) when no other ranked
+policy has both lower-or-equal mean cost and higher-or-equal mean attainment, one of them
+strictly.
+
+The normalised score (secondary)
+--------------------------------
+
+The score below is kept as a secondary column. It trades violations against cost, so a policy
+that stops serving a surge can score well; it does not decide the ranking.
 
 For every scenario *s* and seed *k*, a policy's SLO violation rate *v* and cost *c* are
 divided by those of the suite's reference policies *R* (by default HPA and VPA, the
@@ -20,7 +47,8 @@ CityLearn's baseline-normalised KPIs and CompilerGym's geometric mean over bench
 
 Confidence intervals are Student-t intervals over seeds: mean ± t(0.975, n−1)·s/√n; with a
 single seed there is none. Privileged policies (which see the future trace) are shown but not
-ranked. A policy with failed runs is ranked after the complete ones, over the seeds it has.
+ranked. A policy with failed runs does not meet the target and is ranked after the complete
+ones, by its attainment over the seeds it has.
 """
 
 from __future__ import annotations
@@ -41,14 +69,19 @@ import numpy as np
 
 from themis_env.evaluation.records import json_safe
 from themis_env.evaluation.run_record import RunRecord
-from themis_env.evaluation.suites import ReferenceConfig
+from themis_env.evaluation.suites import DEFAULT_SLO_TARGET, ReferenceConfig, SkippedRun
+from themis_env.sim.simulator import request_slo_kpis
 
 __all__ = [
     "KPI_COLUMNS",
+    "RANKING_DEFINITION",
     "Stat",
     "Row",
     "Leaderboard",
     "build_leaderboard",
+    "footnotes",
+    "overall_table",
+    "scenario_table",
     "mean_ci",
     "t_quantile_975",
     "to_markdown",
@@ -61,6 +94,8 @@ __all__ = [
 
 # (field, heading, where): where is "kpis" or "timing" in the record.
 KPI_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("slo_attainment", "SLO attainment", "kpis"),
+    ("goodput", "goodput [req/s]", "kpis"),
     ("slo_violation_rate", "SLO violation", "kpis"),
     ("late_or_dropped_fraction", "late or dropped", "kpis"),
     ("cost", "cost", "kpis"),
@@ -75,6 +110,13 @@ KPI_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("failed_resizes", "failed resizes", "kpis"),
     ("mean_reward", "mean reward", "kpis"),
     ("decision_ms_mean", "decision [ms]", "timing"),
+)
+
+RANKING_DEFINITION = (
+    "Policies whose mean SLO attainment (fraction of arrived requests completed within the SLO; "
+    "a drop is a miss) meets the suite's target, with no failed run, are ranked by mean cost; "
+    "the others follow, ranked by mean attainment. Overall: meeting the target on every "
+    "scenario run, ranked by the cost ratio to the reference policies."
 )
 
 SCORE_DEFINITION = (
@@ -166,7 +208,12 @@ class Row:
     Attributes:
         policy: Policy label.
         rank: 1 = best; None for privileged or unscored policies.
-        score: Normalised score (mean and CI over seeds).
+        met: Whether the policy meets the SLO-attainment target (None when it has no runs).
+        margin: Mean attainment minus the target.
+        frontier: On the scenario's cost–attainment frontier (per-scenario tables only).
+        scenarios: Scenarios the policy finished runs on (overall table), of ``scenarios_total``.
+        scenarios_total: Scenarios of the table.
+        score: Normalised score (mean and CI over seeds); secondary, not the ranking.
         violation_ratio: n_v, the violation ratio to the references.
         cost_ratio: n_c, the cost ratio to the references.
         kpis: Mean and CI over seeds of each KPI column.
@@ -179,6 +226,11 @@ class Row:
 
     policy: str
     rank: int | None = None
+    met: bool | None = None
+    margin: float | None = None
+    frontier: bool = False
+    scenarios: int = 1
+    scenarios_total: int = 1
     score: Stat = field(default_factory=lambda: Stat(None, None, 0))
     violation_ratio: Stat = field(default_factory=lambda: Stat(None, None, 0))
     cost_ratio: Stat = field(default_factory=lambda: Stat(None, None, 0))
@@ -194,6 +246,11 @@ class Row:
         return {
             "policy": self.policy,
             "rank": self.rank,
+            "met_target": self.met,
+            "margin": self.margin,
+            "frontier": self.frontier,
+            "scenarios": self.scenarios,
+            "scenarios_total": self.scenarios_total,
             "score": self.score.to_dict(),
             "violation_ratio": self.violation_ratio.to_dict(),
             "cost_ratio": self.cost_ratio.to_dict(),
@@ -213,8 +270,9 @@ class Leaderboard:
     Attributes:
         suite: Suite name.
         reference: How the score was computed.
-        overall: One row per policy, ranked by overall score.
-        scenarios: Per scenario label, one row per policy ranked by that scenario's score.
+        slo_target: The SLO-attainment target of the ranking.
+        overall: One row per policy, ranked overall.
+        scenarios: Per scenario label, one row per policy ranked in that scenario.
         fallback_scenarios: Scenarios whose runs used the synthetic fallback trace.
         notes: Free text (the suite's notes and anything the harness adds).
     """
@@ -223,13 +281,25 @@ class Leaderboard:
     reference: ReferenceConfig
     overall: list[Row]
     scenarios: dict[str, list[Row]]
+    slo_target: float = DEFAULT_SLO_TARGET
     fallback_scenarios: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
 
+_REQUEST_KPIS = ("slo_attainment", "goodput")
+
+
 def _value(record: RunRecord, name: str, where: str) -> float | None:
-    """A figure of ``record.kpis`` or ``record.timing`` (``where``) as a float, or None."""
-    value = (getattr(record, where) or {}).get(name)
+    """A figure of ``record.kpis`` or ``record.timing`` (``where``) as a float, or None.
+
+    Records written before the request-level KPIs existed get them from their counters.
+    """
+    data = getattr(record, where) or {}
+    value = data.get(name)
+    if value is None and name in _REQUEST_KPIS and where == "kpis":
+        counters = [data.get(k) for k in ("requests", "completed", "late", "episode_s")]
+        if all(c is not None for c in counters):
+            value = request_slo_kpis(*(float(c) for c in counters))[name]
     return None if value is None else float(value)
 
 
@@ -237,21 +307,69 @@ def _geomean(values: Sequence[float]) -> float:
     return float(math.exp(sum(math.log(v) for v in values) / len(values)))
 
 
-def _rank(rows: list[Row]) -> list[Row]:
-    def order(row: Row) -> tuple[int, float, str]:
-        if row.privileged or row.score.mean is None:
-            group = 3
-        else:
-            group = 1 if row.runs_failed else 0
-        return (group, row.score.mean if row.score.mean is not None else math.inf, row.policy)
+def _rankable(row: Row) -> bool:
+    return not row.privileged and row.met is not None
+
+
+def _rank(rows: list[Row], cost: dict[str, float | None]) -> list[Row]:
+    """Rows in ranking order with their ranks: target met by cost, then the rest by attainment.
+
+    Among the rest, complete policies come before those with failed runs. Within each group, a
+    policy that ran every scenario comes before one that ran fewer (the overall table).
+
+    Args:
+        rows: The rows, with ``met`` and their attainment set.
+        cost: Per policy, the cost that orders the policies meeting the target.
+    """
+
+    def order(row: Row) -> tuple[int, int, float, str]:
+        attainment = row.kpis["slo_attainment"].mean
+        # Overall, a policy that ran fewer scenarios follows those that ran them all within its
+        # group: its means are over other scenarios, so the figures are not like for like.
+        missing = row.scenarios_total - row.scenarios
+        if not _rankable(row) or attainment is None:
+            return (3, 0, math.inf, row.policy)
+        if row.met:
+            c = cost.get(row.policy)
+            return (0, missing, c if c is not None else math.inf, row.policy)
+        return (2 if row.runs_failed else 1, missing, -attainment, row.policy)
 
     rows = sorted(rows, key=order)
     rank = 0
     for row in rows:
-        if not row.privileged and row.score.mean is not None:
+        if _rankable(row) and row.kpis["slo_attainment"].mean is not None:
             rank += 1
             row.rank = rank
     return rows
+
+
+def _set_target(row: Row, target: float) -> None:
+    """``met`` and ``margin`` of a row from its mean attainment (a failed run never meets it)."""
+    attainment = row.kpis["slo_attainment"].mean
+    if attainment is None:
+        return
+    row.margin = attainment - target
+    row.met = attainment >= target and not row.runs_failed
+
+
+def _mark_frontier(rows: Sequence[Row], cost_key: str) -> None:
+    """Flag the rows on the cost–attainment Pareto frontier (ranked rows only)."""
+    points = {
+        r.policy: (r.kpis[cost_key].mean, r.kpis["slo_attainment"].mean)
+        for r in rows
+        if _rankable(r)
+        and r.kpis[cost_key].mean is not None
+        and r.kpis["slo_attainment"].mean is not None
+    }
+    for r in rows:
+        if r.policy not in points:
+            continue
+        c, a = points[r.policy]
+        r.frontier = not any(
+            c2 <= c and a2 >= a and (c2 < c or a2 > a)
+            for p2, (c2, a2) in points.items()
+            if p2 != r.policy
+        )
 
 
 # (n_v, n_c) of a policy per seed: its violation and cost ratios to the references.
@@ -346,9 +464,14 @@ def _kpi_row(policy: str, cells: list[RunRecord]) -> Row:
 
 
 def _scenario_table(
-    runs: _Runs, scenario: str, ratios: dict[tuple[str, str], SeedRatios], w: float
+    runs: _Runs,
+    scenario: str,
+    ratios: dict[tuple[str, str], SeedRatios],
+    reference: ReferenceConfig,
+    target: float,
 ) -> list[Row]:
-    """The ranked rows of one scenario: KPIs and score over seeds."""
+    """The ranked rows of one scenario: KPIs, target, frontier and score over seeds."""
+    w = reference.violation_weight
     rows = []
     for pol in runs.policies:
         cells = runs.cells.get((scenario, pol), [])
@@ -359,8 +482,10 @@ def _scenario_table(
         row.score = mean_ci(_score(cell[k], w) for k in sorted(cell))
         row.violation_ratio = mean_ci(cell[k][0] for k in sorted(cell))
         row.cost_ratio = mean_ci(cell[k][1] for k in sorted(cell))
+        _set_target(row, target)
         rows.append(row)
-    return _rank(rows)
+    _mark_frontier(rows, reference.cost)
+    return _rank(rows, {r.policy: r.kpis[reference.cost].mean for r in rows})
 
 
 def _overall_row(
@@ -369,12 +494,22 @@ def _overall_row(
     tables: Mapping[str, list[Row]],
     ratios: dict[tuple[str, str], SeedRatios],
     w: float,
+    target: float,
 ) -> Row | None:
-    """A policy over every scenario (None when it has no run): per-seed geometric-mean score."""
+    """A policy over the scenarios it ran (None when it has no run).
+
+    It meets the target when it meets it on each of those scenarios; its score and ratios are
+    per-seed geometric means over them.
+    """
     cells = [r for sc in runs.scenarios for r in runs.cells.get((sc, policy), [])]
     if not cells:
         return None
     row = _kpi_row(policy, cells)
+    mine = [x for sc in runs.scenarios for x in tables[sc] if x.policy == policy]
+    row.scenarios = sum(1 for x in mine if x.runs_ok)
+    row.scenarios_total = len(runs.scenarios)
+    if any(x.met is not None for x in mine):
+        row.met = all(x.met for x in mine)
     # Overall KPI columns: the mean over scenarios of the per-scenario means. Scenarios are not
     # samples of one population, so no interval is given (n counts scenarios).
     for name in row.kpis:
@@ -384,9 +519,12 @@ def _overall_row(
         ]
         pooled = mean_ci(per_sc)
         row.kpis[name] = Stat(pooled.mean, None, pooled.n)
-    seed_sets = [set(ratios.get((sc, policy), {})) for sc in runs.scenarios]
+    attainment = row.kpis["slo_attainment"].mean
+    row.margin = None if attainment is None else attainment - target
+    ran = [sc for sc in runs.scenarios if ratios.get((sc, policy))]
+    seed_sets = [set(ratios[(sc, policy)]) for sc in ran]
     seeds = set.intersection(*seed_sets) if seed_sets else set()
-    per_seed = [[ratios[(sc, policy)][k] for sc in runs.scenarios] for k in sorted(seeds)]
+    per_seed = [[ratios[(sc, policy)][k] for sc in ran] for k in sorted(seeds)]
     row.score = mean_ci(_geomean([_score(x, w) for x in cells_k]) for cells_k in per_seed)
     row.violation_ratio = mean_ci(_geomean([x[0] for x in cells_k]) for cells_k in per_seed)
     row.cost_ratio = mean_ci(_geomean([x[1] for x in cells_k]) for cells_k in per_seed)
@@ -401,6 +539,8 @@ def build_leaderboard(
     scenarios: Sequence[str] | None = None,
     policies: Sequence[str] | None = None,
     notes: Sequence[str] = (),
+    slo_target: float = DEFAULT_SLO_TARGET,
+    skipped: Sequence[SkippedRun] = (),
 ) -> Leaderboard:
     """Aggregate records (one per run; pass the latest per key) into ranked tables.
 
@@ -411,27 +551,45 @@ def build_leaderboard(
         scenarios: Scenario labels in display order (default: order of appearance).
         policies: Policy labels to include (default: all in the records).
         notes: Extra lines for the footnotes.
+        slo_target: SLO-attainment target of the ranking, in (0, 1].
+        skipped: Cells the suite left out (a note per reason says which and why).
     """
     runs = _group_runs(records, scenarios, policies)
     ratios = _ratios(runs, reference)
     w = reference.violation_weight
-    tables = {sc: _scenario_table(runs, sc, ratios, w) for sc in runs.scenarios}
-    overall = [_overall_row(runs, pol, tables, ratios, w) for pol in runs.policies]
+    tables = {sc: _scenario_table(runs, sc, ratios, reference, slo_target) for sc in runs.scenarios}
+    overall = [
+        row
+        for pol in runs.policies
+        if (row := _overall_row(runs, pol, tables, ratios, w, slo_target)) is not None
+    ]
     return Leaderboard(
         suite=suite,
         reference=reference,
-        overall=_rank([row for row in overall if row is not None]),
+        slo_target=slo_target,
+        overall=_rank(overall, {r.policy: r.cost_ratio.mean for r in overall}),
         scenarios=tables,
         fallback_scenarios=[
             sc for sc in runs.scenarios if any(r.trace_fallback for r in tables[sc])
         ],
-        notes=list(notes),
+        notes=list(notes) + _skipped_notes(skipped),
     )
+
+
+def _skipped_notes(skipped: Sequence[SkippedRun]) -> list[str]:
+    """One line per (scenario, reason): the policies left out of it."""
+    groups: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for cell in skipped:
+        groups[(cell.scenario, cell.reason)].append(cell.policy)
+    return [
+        f"Not run on {sc} ({reason}): {', '.join(pols)}; ranked on the other scenarios."
+        for (sc, reason), pols in groups.items()
+    ]
 
 
 # --------------------------------------------------------------------------- formatting
 # Fractions in [0, 1] are easier to compare with fixed decimals.
-_FIXED = {"slo_violation_rate": 4, "late_or_dropped_fraction": 4}
+_FIXED = {"slo_violation_rate": 4, "late_or_dropped_fraction": 4, "slo_attainment": 4}
 
 
 def _decimals(x: float, digits: int) -> int:
@@ -475,72 +633,84 @@ def _policy_cell(row: Row) -> str:
     return name
 
 
+def _target_cell(row: Row) -> str:
+    """``yes +0.0040`` / ``no −0.1200``: whether the row meets the target, and by how much."""
+    if row.met is None or row.margin is None:
+        return "n/a"
+    sign = "+" if row.margin >= 0 else "−"
+    return f"{'yes' if row.met else 'no'} {sign}{abs(row.margin):.4f}"
+
+
 def _md_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
     lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in r) + " |" for r in rows]
     return "\n".join(lines)
 
 
-def to_markdown(board: Leaderboard) -> str:
-    """The leaderboard as Markdown: the overall ranking, then one table per scenario."""
-    ref = board.reference
-    out = [f"# Leaderboard: {board.suite}" if board.suite else "# Leaderboard", ""]
-    out.append(
-        f"Score: lower is better, 1.0 = the reference policies ({', '.join(ref.policies)}); "
-        f"violation weight w = {ref.violation_weight}, violation floor ε = {ref.violation_floor}, "
-        f"cost KPI `{ref.cost}`. Values are means over seeds ± the 95 % confidence half-width."
-    )
-    out.append("")
-    out.append("## Overall")
-    out.append("")
+def overall_table(board: Leaderboard) -> tuple[list[str], list[list[str]]]:
+    """Headings and formatted cells of the overall table (Markdown and HTML show the same)."""
     headers = [
         "rank",
         "policy",
-        "score",
-        "violation ratio",
+        "target met (margin)",
+        "SLO attainment",
         "cost ratio",
         "SLO violation",
+        "score",
         "mean cores",
         "p99 [ms]",
         "decision [ms]",
+        "scenarios",
         "runs",
     ]
-    rows = []
-    for r in board.overall:
-        rows.append(
-            [
-                str(r.rank) if r.rank is not None else "—",
-                _policy_cell(r),
-                _fmt_stat(r.score),
-                _fmt_stat(r.violation_ratio),
-                _fmt_stat(r.cost_ratio),
-                _fmt(r.kpis["slo_violation_rate"].mean, decimals=4),
-                _fmt(r.kpis["mean_cores"].mean),
-                _fmt(r.kpis["latency_p99_ms"].mean),
-                _fmt(r.kpis["decision_ms_mean"].mean),
-                f"{r.runs_ok}/{r.runs_ok + r.runs_failed}",
-            ]
-        )
-    out.append(_md_table(headers, rows))
-    out.append("")
-    out.append("Overall KPI columns are means over scenarios of the per-scenario means.")
-    for sc, table in board.scenarios.items():
-        out.append("")
-        title = f"## {sc}" + (
-            " ‡ (synthetic fallback trace)" if sc in board.fallback_scenarios else ""
-        )
-        out.append(title)
-        out.append("")
-        headers = ["rank", "policy", "score"] + [h for _, h, _ in KPI_COLUMNS] + ["runs"]
-        rows = []
-        for r in table:
-            rows.append(
-                [str(r.rank) if r.rank is not None else "—", _policy_cell(r), _fmt_stat(r.score)]
-                + [_fmt_stat(r.kpis[name], decimals=_FIXED.get(name)) for name, _, _ in KPI_COLUMNS]
-                + [f"{r.runs_ok}/{r.runs_ok + r.runs_failed}"]
-            )
-        out.append(_md_table(headers, rows))
-    foot = []
+    rows = [
+        [
+            str(r.rank) if r.rank is not None else "—",
+            _policy_cell(r),
+            _target_cell(r),
+            _fmt(r.kpis["slo_attainment"].mean, decimals=4),
+            _fmt_stat(r.cost_ratio),
+            _fmt(r.kpis["slo_violation_rate"].mean, decimals=4),
+            _fmt_stat(r.score),
+            _fmt(r.kpis["mean_cores"].mean),
+            _fmt(r.kpis["latency_p99_ms"].mean),
+            _fmt(r.kpis["decision_ms_mean"].mean),
+            f"{r.scenarios}/{r.scenarios_total}",
+            f"{r.runs_ok}/{r.runs_ok + r.runs_failed}",
+        ]
+        for r in board.overall
+    ]
+    return headers, rows
+
+
+def scenario_table(board: Leaderboard, scenario: str) -> tuple[list[str], list[list[str]]]:
+    """Headings and formatted cells of one scenario's table."""
+    headers = (
+        ["rank", "policy", "target met (margin)", "frontier", "score"]
+        + [h for _, h, _ in KPI_COLUMNS]
+        + ["runs"]
+    )
+    rows = [
+        [
+            str(r.rank) if r.rank is not None else "—",
+            _policy_cell(r),
+            _target_cell(r),
+            "●" if r.frontier else "",
+            _fmt_stat(r.score),
+        ]
+        + [_fmt_stat(r.kpis[name], decimals=_FIXED.get(name)) for name, _, _ in KPI_COLUMNS]
+        + [f"{r.runs_ok}/{r.runs_ok + r.runs_failed}"]
+        for r in board.scenarios[scenario]
+    ]
+    return headers, rows
+
+
+def footnotes(board: Leaderboard) -> list[str]:
+    """The lines under the tables: marks, fallback traces, failures and the suite's notes."""
+    foot = [
+        "● on the scenario's cost–attainment frontier: no other ranked policy is both cheaper "
+        "(or as cheap) and as good (or better) on attainment."
+    ]
     if any(r.privileged for r in board.overall):
         foot.append("† privileged: sees the future trace; an upper bound, not ranked.")
     if board.fallback_scenarios:
@@ -552,9 +722,47 @@ def to_markdown(board: Leaderboard) -> str:
     failures = [(r.policy, e) for r in board.overall for e in r.errors]
     if failures:
         foot.append("Failed runs: " + "; ".join(f"{p}: {e}" for p, e in failures))
-    foot += list(board.notes)
-    if foot:
-        out += ["", "## Notes", ""] + [f"- {line}" for line in foot]
+    return foot + list(board.notes)
+
+
+def to_markdown(board: Leaderboard) -> str:
+    """The leaderboard as Markdown: the overall ranking, then one table per scenario."""
+    ref = board.reference
+    out = [f"# Leaderboard: {board.suite}" if board.suite else "# Leaderboard", ""]
+    out.append(
+        f"Ranking: policies meeting the SLO-attainment target {board.slo_target} (fraction of "
+        "requests completed within the SLO; a drop is a miss) come first, cheapest first; the "
+        "others follow by attainment. Values are means over seeds ± the 95 % confidence "
+        "half-width."
+    )
+    out.append("")
+    out.append(
+        f"Score (secondary, not the ranking): lower is better, 1.0 = the reference policies "
+        f"({', '.join(ref.policies)}); violation weight w = {ref.violation_weight}, violation "
+        f"floor ε = {ref.violation_floor}, cost KPI `{ref.cost}`."
+    )
+    out.append("")
+    out.append("## Overall")
+    out.append("")
+    headers, rows = overall_table(board)
+    out.append(_md_table(headers, rows))
+    out.append("")
+    out.append(
+        "Overall: target met on every scenario the policy ran; cost ratio to the references "
+        "(geometric mean over those scenarios). Overall KPI columns are means over scenarios of "
+        "the per-scenario means."
+    )
+    for sc in board.scenarios:
+        out.append("")
+        title = f"## {sc}" + (
+            " ‡ (synthetic fallback trace)" if sc in board.fallback_scenarios else ""
+        )
+        out.append(title)
+        out.append("")
+        headers, rows = scenario_table(board, sc)
+        out.append(_md_table(headers, rows))
+    foot = footnotes(board)
+    out += ["", "## Notes", ""] + [f"- {line}" for line in foot]
     out.append("")
     return "\n".join(out)
 
@@ -568,6 +776,9 @@ def _csv_rows(board: Leaderboard) -> list[dict[str, Any]]:
                 "scenario": sc,
                 "policy": r.policy,
                 "rank": r.rank,
+                "met_target": r.met,
+                "margin": r.margin,
+                "frontier": r.frontier,
                 "score": r.score.mean,
                 "score_ci95": r.score.ci95,
                 "violation_ratio": r.violation_ratio.mean,
@@ -601,6 +812,7 @@ def to_json(board: Leaderboard) -> str:
     """The leaderboard as JSON, with the score's definition."""
     data = {
         "suite": board.suite,
+        "ranking": {"definition": RANKING_DEFINITION, "slo_target": board.slo_target},
         "score": {
             "definition": SCORE_DEFINITION,
             "reference_policies": list(board.reference.policies),

@@ -1,9 +1,9 @@
-"""Leaderboard figures (matplotlib, Agg, PNG): a timeline per run and a scatter per scenario.
+"""Leaderboard figures (matplotlib, Agg, PNG): a timeline per run and a frontier per scenario.
 
 * Timeline: load vs serving capacity, cores and replicas per stage, p99 latency vs the SLO, and
   the per-interval SLO violation, from the ``timeline`` a run keeps in its record.
-* Scatter: cost against SLO violation rate for every policy of one scenario (mean over seeds,
-  with 95 % confidence bars), the trade-off the score summarises.
+* Frontier: cost against SLO attainment for every policy of one scenario (mean over seeds,
+  with 95 % confidence bars), the cost–attainment frontier and the suite's target.
 
 Figures are built with :class:`matplotlib.figure.Figure` and the Agg canvas directly, so no
 global pyplot state or display is involved (safe in worker processes and on servers).
@@ -22,7 +22,14 @@ from themis_env.errors import DependencyNotInstalled
 from themis_env.evaluation.leaderboard import Leaderboard
 from themis_env.evaluation.run_record import RunRecord
 
-__all__ = ["plot_timeline", "plot_scatter", "plot_leaderboard", "safe_name"]
+__all__ = [
+    "plot_timeline",
+    "plot_frontier",
+    "frontier_figure",
+    "plot_leaderboard",
+    "safe_name",
+    "timeline_path",
+]
 
 
 def _figure(width: float, height: float) -> Any:
@@ -41,6 +48,12 @@ def _figure(width: float, height: float) -> Any:
 def safe_name(text: str) -> str:
     """A file-name-safe version of a label."""
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "run"
+
+
+def timeline_path(out_dir: str | Path, record: RunRecord) -> Path:
+    """Where a run's timeline goes: ``plots/timelines/<scenario>/<policy>_seed<k>.png``."""
+    name = f"{safe_name(record.policy.label)}_seed{record.seed}.png"
+    return Path(out_dir) / "plots" / "timelines" / safe_name(record.scenario) / name
 
 
 def plot_timeline(record: RunRecord, path: str | Path) -> Path:
@@ -108,45 +121,68 @@ def plot_timeline(record: RunRecord, path: str | Path) -> Path:
     return path
 
 
-def plot_scatter(board: Leaderboard, scenario: str, path: str | Path) -> Path:
-    """Cost vs SLO violation of every policy of one scenario into ``path`` (PNG)."""
+def _clipped_bars(mean: float, ci: float | None, low: float, high: float) -> list[float]:
+    """Lower and upper error-bar lengths of ``mean ± ci`` kept inside [low, high]."""
+    ci = ci or 0.0
+    return [min(ci, max(mean - low, 0.0)), min(ci, max(high - mean, 0.0))]
+
+
+def plot_frontier(board: Leaderboard, scenario: str, path: str | Path) -> Path:
+    """Draw :func:`frontier_figure` into ``path`` (PNG)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frontier_figure(board, scenario).savefig(path)
+    return path
+
+
+def frontier_figure(board: Leaderboard, scenario: str) -> Any:
+    """Cost vs SLO attainment of every policy of one scenario, with the frontier (a Figure).
+
+    Each policy is a marker of its own named in the legend (no labels over the points, which
+    overlapped); the 95 % bars stop at zero cost and at attainment 0 and 1; the frontier (the
+    policies no other beats on both) is joined by a line and the target is a dashed line.
+    """
     rows = board.scenarios[scenario]
     cost_key = board.reference.cost
-    fig = _figure(6.5, 4.8)
+    fig = _figure(8.0, 4.8)
     ax = fig.subplots()
-    for row in rows:
-        x, y = row.kpis[cost_key], row.kpis["slo_violation_rate"]
+    markers = "osD^vP*Xhp<>"
+    frontier = []
+    for i, row in enumerate(rows):
+        x, y = row.kpis[cost_key], row.kpis["slo_attainment"]
         if x.mean is None or y.mean is None:
             continue
+        rank = f"{row.rank}. " if row.rank is not None else ""
         ax.errorbar(
             x.mean,
             y.mean,
-            xerr=x.ci95 or 0.0,
-            yerr=y.ci95 or 0.0,
-            fmt="o",
-            ms=6,
+            xerr=np.array([_clipped_bars(x.mean, x.ci95, 0.0, np.inf)]).T,
+            yerr=np.array([_clipped_bars(y.mean, y.ci95, 0.0, 1.0)]).T,
+            fmt=markers[i % len(markers)],
+            ms=7,
             capsize=3,
-            mfc="none" if row.privileged else None,
+            mfc="none" if row.privileged or not row.met else None,
+            label=f"{rank}{row.policy}" + (" †" if row.privileged else ""),
         )
-        ax.annotate(
-            row.policy + (" †" if row.privileged else ""),
-            (x.mean, y.mean),
-            textcoords="offset points",
-            xytext=(5, 4),
-            fontsize=8,
-        )
+        if row.frontier:
+            frontier.append((x.mean, y.mean))
+    if len(frontier) > 1:
+        xs, ys = zip(*sorted(frontier), strict=True)
+        ax.step(xs, ys, where="post", color="0.4", lw=1.0, ls="-", zorder=0, label="frontier")
+    ax.axhline(board.slo_target, color="red", ls="--", lw=0.8, label=f"target {board.slo_target}")
     ax.set_xlabel(f"{cost_key} (mean over seeds, 95 % CI)")
-    ax.set_ylabel("SLO violation rate")
-    low, high = ax.get_ylim()
-    ax.set_ylim(max(low, -0.02), min(high, 1.02))  # a rate: the CI bars may reach past [0, 1]
+    ax.set_ylabel("SLO attainment (fraction of requests within SLO)")
+    ax.set_xlim(left=0.0)
+    low, _ = ax.get_ylim()
+    ax.set_ylim(max(low, -0.02), 1.02)
     fallback = " ‡ synthetic fallback trace" if scenario in board.fallback_scenarios else ""
-    ax.set_title(f"{scenario}: cost vs SLO violation{fallback}", fontsize=9)
+    ax.set_title(
+        f"{scenario}: cost vs SLO attainment (filled: meets the target){fallback}", fontsize=9
+    )
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    return path
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, borderaxespad=0.0)
+    fig.subplots_adjust(left=0.09, right=0.72, top=0.92, bottom=0.11)
+    return fig
 
 
 def plot_leaderboard(
@@ -161,7 +197,7 @@ def plot_leaderboard(
     """Every figure of a leaderboard into ``out_dir/plots``.
 
     Args:
-        board: The leaderboard (for the scatters).
+        board: The leaderboard (for the frontier plots).
         records: The runs (for the timelines).
         out_dir: The leaderboard folder.
         timelines: ``all`` (one per run), ``first-seed`` (one per scenario and policy, the
@@ -173,7 +209,7 @@ def plot_leaderboard(
         raise ValueError(f"timelines = {timelines!r}; choose one of 'all', 'first-seed', 'none'")
     plots = Path(out_dir) / "plots"
     paths = [
-        plot_scatter(board, sc, plots / f"scatter_{safe_name(sc)}.png") for sc in board.scenarios
+        plot_frontier(board, sc, plots / f"frontier_{safe_name(sc)}.png") for sc in board.scenarios
     ]
     if timelines == "none":
         return paths
@@ -185,11 +221,10 @@ def plot_leaderboard(
             continue
         chosen.setdefault((r.scenario, r.policy.label), []).append(r)
     tasks = []
-    for (sc, pol), runs in sorted(chosen.items()):
+    for _, runs in sorted(chosen.items()):
         runs = sorted(runs, key=lambda r: r.seed)
         for r in runs if timelines == "all" else runs[:1]:
-            name = f"{safe_name(pol)}_seed{r.seed}.png"
-            tasks.append((r, plots / "timelines" / safe_name(sc) / name))
+            tasks.append((r, timeline_path(out_dir, r)))
     if jobs > 1 and len(tasks) > 2:
         from concurrent.futures import ProcessPoolExecutor
 

@@ -1,5 +1,8 @@
 """Run one policy on one scenario with one seed, and turn the episode into a record.
 
+Before its first timed run in a process, a policy runs a few untimed steps on a throwaway env
+(:func:`_warm_up`), so decision times leave out one-off compilation.
+
 The env is seeded once with ``env.reset(seed=seed)``; the policy is built fresh, reset, and
 (if it has a ``seed`` method) seeded with the same seed, and Python's and NumPy's global
 generators are seeded too for policies that use them. Same spec → same record, bit for bit,
@@ -151,6 +154,41 @@ def make_env(spec: RunSpec) -> Any:
     )
 
 
+# (policy, params, action mode, obs mode) already warmed up in this process.
+_WARMED: set[str] = set()
+_WARM_UP_STEPS = 3
+
+
+def _warm_up(spec: RunSpec) -> None:
+    """Run the policy for a few steps on a throwaway env, once per process and policy.
+
+    The first calls of a policy compile code (numba) or initialise libraries (torch); timing
+    them would report a one-off cost as the policy's decision time. The run's own env, policy
+    and seeds are untouched, so its episode is the same with or without this.
+    """
+    from themis_env.evaluation.records import canonical_json
+
+    key = canonical_json([spec.policy, spec.params, spec.action_mode, spec.obs_mode])
+    if key in _WARMED:
+        return
+    _WARMED.add(key)
+    env = make_env(spec)
+    try:
+        policy = build_policy(spec.policy, env.unwrapped, dict(spec.params))
+        obs, _ = env.reset(seed=spec.seed)
+        reset = getattr(policy, "reset", None)
+        if callable(reset):
+            reset()
+        state = None
+        for _ in range(_WARM_UP_STEPS):
+            action, state = policy.predict(obs, state=state, episode_start=None, deterministic=True)
+            obs, _, terminated, truncated, _ = env.step(action)
+            if terminated or truncated:
+                break
+    finally:
+        env.close()
+
+
 def _seed_globals(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
@@ -222,6 +260,7 @@ def run_episode(spec: RunSpec) -> RunRecord:
                 pipeline_config=pipeline_config,
                 config_hash=digest,
             )
+            _warm_up(spec)
             _seed_globals(spec.seed)
             policy = build_policy(spec.policy, core, dict(spec.params))
             describe = getattr(policy, "describe", None)

@@ -13,6 +13,7 @@ A suite is a YAML file in ``configs/suites/`` (or any path)::
       - themis
       - {name: hpa, params: {target_utilisation: 0.6}, label: hpa-60}
       - {name: "agent:agents/zoo/ppo/ppo.zip", label: ppo, obs_mode: flat}
+    slo_target: 0.99                                # SLO attainment a policy must reach
     reference: {policies: [hpa, vpa], violation_floor: 0.01, violation_weight: 0.5}
     notes: [free text shown under the leaderboard]
 
@@ -36,15 +37,36 @@ from themis_env.evaluation.policies import agent_mismatches, env_modes, validate
 from themis_env.evaluation.runner import RunSpec
 
 __all__ = [
+    "DEFAULT_SLO_TARGET",
     "PolicyEntry",
     "ReferenceConfig",
     "ScenarioEntry",
+    "SkippedRun",
     "SuiteConfig",
+    "check_slo_target",
     "load_suite",
     "suite_names",
+    "suite_plan",
     "suite_runs",
     "select_policies",
 ]
+
+
+DEFAULT_SLO_TARGET = 0.99
+"""SLO attainment (fraction of requests within the SLO) a policy must reach to rank by cost."""
+
+
+def check_slo_target(value: object, where: str) -> float:
+    """``value`` as an SLO-attainment target in (0, 1].
+
+    Raises:
+        ConfigError: naming ``where`` and the allowed range.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
+        raise ConfigError(
+            f"{where} = {value!r}: an SLO-attainment target is a fraction in (0, 1], e.g. 0.99"
+        )
+    return float(value)
 
 
 @dataclass(frozen=True)
@@ -132,6 +154,7 @@ class SuiteConfig:
         seeds: The seeds each (scenario, policy) runs with.
         policies: The default policies.
         reference: Reference policies and weights of the normalised score.
+        slo_target: SLO attainment a policy must reach to be ranked by cost (the headline).
         overrides: Deep-merged into every scenario (episode length, ...).
         description: Free text.
         notes: Shown under the leaderboard tables.
@@ -143,6 +166,7 @@ class SuiteConfig:
     seeds: tuple[int, ...]
     policies: tuple[PolicyEntry, ...]
     reference: ReferenceConfig = ReferenceConfig()
+    slo_target: float = DEFAULT_SLO_TARGET
     overrides: dict[str, Any] = field(default_factory=dict)
     description: str = ""
     notes: tuple[str, ...] = ()
@@ -186,6 +210,7 @@ def _check(suite: SuiteConfig) -> None:
         raise ConfigError(
             f"{source}: key 'seeds' = {list(suite.seeds)} must be distinct non-negative integers"
         )
+    check_slo_target(suite.slo_target, f"{source}: key 'slo_target'")
     for what, labels in (
         ("scenarios", [s.display for s in suite.scenarios]),
         ("policies", [p.display for p in suite.policies]),
@@ -292,19 +317,36 @@ def scenario_overrides(suite: SuiteConfig, entry: ScenarioEntry) -> dict[str, An
     )
 
 
-def suite_runs(
+@dataclass(frozen=True)
+class SkippedRun:
+    """A (scenario, policy) cell a suite leaves out, and why (an agent that cannot act there).
+
+    Attributes:
+        scenario: Scenario label.
+        policy: Policy label.
+        reason: The first mismatch, one short line.
+    """
+
+    scenario: str
+    policy: str
+    reason: str
+
+
+def suite_plan(
     suite: SuiteConfig,
     policies: Sequence[PolicyEntry] | None = None,
     seeds: Sequence[int] | None = None,
     extra_overrides: Mapping[str, Any] | None = None,
     timeline: bool = True,
-) -> list[RunSpec]:
-    """Every run of the suite: scenarios × policies × seeds, in that nesting order.
+) -> tuple[list[RunSpec], list[SkippedRun]]:
+    """Every run of the suite (scenarios × policies × seeds, in that order) and the cells left out.
 
     A learned agent runs only on the scenarios whose pipeline, limits and observation layout it
-    was trained for; the others are left out with a warning naming the reason.
+    was trained for; each other scenario is a :class:`SkippedRun` naming the reason, which the
+    leaderboard shows once in its notes.
     """
     runs = []
+    skipped = []
     for entry in suite.scenarios:
         overrides = scenario_overrides(suite, entry)
         if extra_overrides:
@@ -313,11 +355,7 @@ def suite_runs(
             action_mode, obs_mode = env_modes(policy.name, policy.action_mode, policy.obs_mode)
             unfit = agent_mismatches(policy.name, entry.scenario, overrides, action_mode, obs_mode)
             if unfit:
-                warnings.warn(
-                    f"suite {suite.name!r}: {policy.display} does not run on {entry.display} "
-                    f"({'; '.join(unfit)})",
-                    stacklevel=2,
-                )
+                skipped.append(SkippedRun(entry.display, policy.display, unfit[0]))
                 continue
             for seed in seeds if seeds is not None else suite.seeds:
                 runs.append(
@@ -335,4 +373,21 @@ def suite_runs(
                         timeline=timeline,
                     )
                 )
+    return runs, skipped
+
+
+def suite_runs(
+    suite: SuiteConfig,
+    policies: Sequence[PolicyEntry] | None = None,
+    seeds: Sequence[int] | None = None,
+    extra_overrides: Mapping[str, Any] | None = None,
+    timeline: bool = True,
+) -> list[RunSpec]:
+    """The runs of :func:`suite_plan`; each cell left out is a warning naming the reason."""
+    runs, skipped = suite_plan(suite, policies, seeds, extra_overrides, timeline)
+    for cell in skipped:
+        warnings.warn(
+            f"suite {suite.name!r}: {cell.policy} does not run on {cell.scenario} ({cell.reason})",
+            stacklevel=2,
+        )
     return runs

@@ -63,7 +63,32 @@ __all__ = [
     "StageDecision",
     "StepStats",
     "target_entries",
+    "request_slo_kpis",
 ]
+
+
+def request_slo_kpis(
+    arrived: float, completed: float, late: float, seconds: float
+) -> dict[str, float]:
+    """Request-level SLO figures of an episode, from its request counters.
+
+    ``slo_attainment`` is the fraction of arrived requests that completed within the SLO (1 when
+    none arrived): a late completion, a drop and a request still in the system at the end are
+    all misses.
+    ``goodput`` is the requests completed within the SLO per second of episode [req/s].
+
+    Args:
+        arrived: Requests that arrived.
+        completed: Requests that completed (late ones included).
+        late: Completed requests whose end-to-end latency exceeded the SLO.
+        seconds: Episode length so far [s].
+    """
+    within = float(completed) - float(late)
+    return {
+        "slo_attainment": within / float(arrived) if arrived else 1.0,
+        "goodput": within / float(seconds) if seconds else 0.0,
+    }
+
 
 _RANDOM_BLOCK = 1 << 14
 _COLD_BLOCK = 64  # cold-start durations drawn at a time
@@ -957,6 +982,7 @@ class Simulator:
             "completed": int(completed),
             "late": int(ep[K.E_LATE]),
             "dropped": int(ep[K.E_DROPPED]),
+            **request_slo_kpis(arrived, completed, float(ep[K.E_LATE]), float(self.time)),
             "cost_core_seconds": float(ep[K.E_CORE_SECONDS]),
             "cost_memory_equivalent": float(ep[K.E_MEMORY_COST]),
             "mean_cores": float(ep[K.E_CORE_SECONDS] / self.time) if self.time else 0.0,
