@@ -25,7 +25,10 @@ $(STAMP): pyproject.toml Makefile
 demo: $(STAMP)
 	$(BIN)/themis-env leaderboard --suite smoke --out results/smoke --jobs $(JOBS) --resume
 
+# The HTML report test renders leaderboard.html in headless Chromium (Debian's package), which
+# the set-up installs when it is absent.
 test: $(STAMP)
+	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q -n $(JOBS) --dist loadgroup
 
