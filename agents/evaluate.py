@@ -48,10 +48,10 @@ import themis_env  # noqa: F401 - registers the env ids
 from themis_env.envs.actions import make_codec
 from themis_env.envs.views import PolicyView, missing_members, policy_view
 from themis_env.errors import ConfigError, PolicyError, ThemisError
+from themis_env.evaluation.registry import TRUST_VAR
 from themis_env.evaluation.rollout import rollout
 
 __all__ = [
-    "TRUST_VAR",
     "AgentPolicy",
     "trusted_by_environment",
     "load_agent",
@@ -62,8 +62,6 @@ __all__ = [
 ]
 
 GENERIC_ENV_ID = "themis_env/InferenceCluster-v0"
-# Set to 1 by --trust-agent of the evaluation commands; the harness's worker processes inherit it.
-TRUST_VAR = "THEMIS_TRUST_AGENTS"
 # The KPIs an episode row of this tool (and of themis_env.agents.select) keeps.
 _EPISODE_KPIS = (
     "slo_violation_rate",
@@ -339,7 +337,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         description="Evaluate a trained agent (deterministic) on scenarios, optionally beside "
         "baselines.",
     )
-    parser.add_argument("path", help="the agent's .zip (its .json and .vecnormalize.pkl beside it)")
+    parser.add_argument(
+        "path", help="the agent's .zip (its .json, .policy.npz and .obs_rms.npz beside it)"
+    )
     parser.add_argument("--scenario", action="append", default=None, help="repeatable")
     parser.add_argument("--seeds", type=int, default=3, help="episodes per scenario, seeds 0..N-1")
     parser.add_argument(

@@ -34,7 +34,7 @@ class AgentScheme:
     The manifest, weights and normalisation statistics are read from beside the zip (which
     need not exist when they do). A relative path is tried from the current folder, then from
     the folder holding ``agents/``. A legacy agent (pickled files only) is built only when
-    ``--trust-agent`` was given (:data:`~themis_env.agents.evaluate.TRUST_VAR`).
+    ``--trust-agent`` was given (:data:`~themis_env.evaluation.registry.TRUST_VAR`).
     """
 
     prefix = "agent:"

@@ -9,7 +9,8 @@ Hyperparameters come from ``configs/agents/<algo>.yml`` (rl-zoo3 format, looked 
 then ``default``); ``--hyperparams key=value`` and ``--env-kwargs key=value`` override them.
 The run directory (``runs/<run_name>`` unless ``--out``) receives:
 
-* ``<algo>.zip`` + ``<algo>.vecnormalize.pkl`` + ``<algo>.json``: the final agent and manifest;
+* ``<algo>.json`` + ``<algo>.policy.npz`` + ``<algo>.obs_rms.npz``: the final agent as data
+  (what evaluation loads), and ``<algo>.zip`` + ``<algo>.vecnormalize.pkl`` for continuing;
 * ``best/``: the agent with the best mean evaluation return (with ``--eval-scenario``);
 * ``checkpoints/``: periodic agents (``--checkpoint-freq``);
 * ``monitor/``: per-episode training returns; ``eval/``: evaluation returns and KPIs;

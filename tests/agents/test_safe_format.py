@@ -15,12 +15,12 @@ pytest.importorskip("stable_baselines3")
 
 from themis_env.agents.artifacts import agent_files, read_manifest  # noqa: E402
 from themis_env.agents.convert import convert_agent  # noqa: E402
-from themis_env.agents.evaluate import TRUST_VAR, load_agent, required_env_kwargs  # noqa: E402
+from themis_env.agents.evaluate import load_agent, required_env_kwargs  # noqa: E402
 from themis_env.agents.safe_format import space_from_json, space_to_json  # noqa: E402
 
 import themis_env  # noqa: E402,F401
 from themis_env.errors import PolicyError  # noqa: E402
-from themis_env.evaluation.registry import make_policy  # noqa: E402
+from themis_env.evaluation.registry import TRUST_VAR, make_policy  # noqa: E402
 from themis_env.resources import repo_root  # noqa: E402
 
 pytestmark = pytest.mark.sb3
@@ -218,3 +218,22 @@ def test_spaces_round_trip_through_json(space):
     assert again == space and again.dtype == space.dtype
     if isinstance(space, gym.spaces.Dict):
         assert list(again.spaces) == list(space.spaces)
+
+
+def test_the_command_line_asks_for_trust_agent_before_unpickling(tmp_path, monkeypatch, capsys):
+    from themis_env.cli import main
+
+    monkeypatch.setenv(TRUST_VAR, "0")  # restored after the test (the CLI sets it)
+    marker = tmp_path / "ran"
+    crafted = _copy_agent("ppo-video-arxiv", tmp_path / "crafted", legacy=True)
+    _plant(crafted, marker)
+    legacy = _copy_agent("ppo-video-arxiv", tmp_path / "legacy", legacy=True)
+
+    def evaluate(path, *extra):
+        argv = ["evaluate", "--policy", f"agent:{path}", "--scenario", "smoke-video"]
+        return main([*argv, "--episode-s", "5", "--no-record", "-q", *extra])
+
+    assert evaluate(crafted) != 0
+    assert "--trust-agent" in capsys.readouterr().out  # the failed run says why
+    assert not marker.exists()
+    assert evaluate(legacy, "--trust-agent") == 0

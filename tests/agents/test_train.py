@@ -46,7 +46,7 @@ def test_each_algorithm_trains_saves_reloads_and_acts(tmp_path, algo):
     result = train(_args(tmp_path, algo), argv=["--algo", algo])
     files = agent_files(result.final)
     assert files.model.is_file() and files.manifest.is_file()
-    assert files.vecnormalize.is_file()
+    assert files.vecnormalize.is_file() and files.weights.is_file() and files.obs_rms.is_file()
     manifest = read_manifest(result.final)
     assert manifest["algo"] == algo
     assert manifest["seed"] == 1 and manifest["env_seeds"] == [1, 2]
@@ -60,13 +60,29 @@ def test_each_algorithm_trains_saves_reloads_and_acts(tmp_path, algo):
         env = gym.make(
             "themis_env/InferenceCluster-v0", scenario="smoke-video", episode_s=20, **kwargs
         )
-        policy = load_agent(str(result.final), env)
+        policy = load_agent(str(result.final), env)  # from the safe files, untrusted
+        legacy = _legacy_copy(result.final, tmp_path / "legacy")
+        trusted = load_agent(str(legacy), env, trust=True)  # unpickled, as before
         obs, _ = env.reset(seed=0)
         for _ in range(20):
             action, _ = policy.predict(obs)
+            np.testing.assert_array_equal(action, trusted.predict(obs)[0])
             assert env.action_space.contains(np.asarray(action, dtype=env.action_space.dtype))
             obs, _, _, truncated, info = env.step(action)
         assert truncated and "episode_kpis" in info
+
+
+def _legacy_copy(path, folder):
+    """The agent's zip, pickle and manifest without its safe files: an agent saved before them."""
+    folder.mkdir(exist_ok=True)
+    files = agent_files(path)
+    for src in (files.model, files.vecnormalize):
+        (folder / src.name).write_bytes(src.read_bytes())
+    manifest = read_manifest(path)
+    for key in ("policy", "obs_normalisation"):
+        manifest.pop(key)
+    (folder / files.manifest.name).write_text(json.dumps(manifest))
+    return folder / files.model.name
 
 
 def test_evaluation_checkpoints_export_and_curve(tmp_path):
