@@ -70,7 +70,11 @@ class AgentScheme:
         """
         path = self.path(ref)
         files = agent_files(path)
-        if is_legacy(read_manifest(path)):
+        try:
+            legacy = is_legacy(read_manifest(path))
+        except PolicyError:  # no readable manifest: building will say why; the zip is all
+            legacy = True
+        if legacy:
             acting = [files.model]
         else:
             acting = [files.weights, files.obs_rms]
