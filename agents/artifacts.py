@@ -1,11 +1,17 @@
 """The files of a saved agent and its manifest.
 
-An agent saved as ``DIR/NAME.zip`` has two files beside it:
+An agent saved as ``DIR/NAME.zip`` has these files beside it:
 
-* ``DIR/NAME.vecnormalize.pkl``: the VecNormalize observation statistics (SB3's own format);
 * ``DIR/NAME.json``: the manifest: algorithm, the env kwargs and wrappers the policy needs,
   the interface it was trained on (pipeline, stage limits, observation layout, decision
-  interval), seeds, the exact command, library versions and evaluation figures.
+  interval), seeds, the exact command, library versions and evaluation figures; and the
+  policy's class, arguments and spaces (:mod:`themis_env.agents.safe_format`);
+* ``DIR/NAME.policy.npz`` and ``DIR/NAME.obs_rms.npz``: the policy's weights and the
+  observation statistics as plain arrays. Acting reads only these and the manifest, so
+  loading an agent runs no code from its files;
+* ``DIR/NAME.vecnormalize.pkl``: the whole VecNormalize (SB3's own pickle format). With the
+  zip (which also holds the optimizer state) it is what continuing training needs; both are
+  unpickled when loaded, so only agents one trusts are loaded from them.
 """
 
 from __future__ import annotations
@@ -32,8 +38,10 @@ __all__ = [
     "export_agent",
     "interface_mismatches",
     "library_versions",
+    "is_legacy",
     "read_manifest",
     "save_agent",
+    "write_safe_files",
     "write_manifest",
 ]
 
@@ -47,6 +55,8 @@ class AgentFiles:
     model: Path
     vecnormalize: Path
     manifest: Path
+    weights: Path
+    obs_rms: Path
 
 
 def agent_files(path: str | Path) -> AgentFiles:
@@ -59,7 +69,14 @@ def agent_files(path: str | Path) -> AgentFiles:
         model=model,
         vecnormalize=stem.with_name(stem.name + ".vecnormalize.pkl"),
         manifest=stem.with_name(stem.name + ".json"),
+        weights=stem.with_name(stem.name + ".policy.npz"),
+        obs_rms=stem.with_name(stem.name + ".obs_rms.npz"),
     )
+
+
+def is_legacy(manifest: dict[str, Any]) -> bool:
+    """Whether the agent has no safe files (only the pickled zip and statistics)."""
+    return "policy" not in manifest
 
 
 def env_interface(env: gym.Env) -> dict[str, Any]:
@@ -128,10 +145,11 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
     """The manifest of the agent saved as ``path``.
 
     Raises:
-        PolicyError: when the zip or its manifest is missing or not a themis-env manifest.
+        PolicyError: when the manifest is missing or not a themis-env manifest (the zip need
+            not exist: an agent in the safe format acts without it).
     """
     files = agent_files(path)
-    if not files.model.is_file():
+    if not files.manifest.is_file() and not files.model.is_file():
         raise PolicyError(f"agent file {files.model} does not exist")
     if not files.manifest.is_file():
         raise PolicyError(
@@ -150,8 +168,28 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
     return record
 
 
+def write_safe_files(
+    files: AgentFiles, algo_cls: type, policy: Any, vec_normalize: Any | None
+) -> dict[str, Any]:
+    """Write the policy's weights and observation statistics as arrays; the manifest entries.
+
+    Returns:
+        The manifest's ``policy`` and ``obs_normalisation`` entries.
+    """
+    from themis_env.agents.safe_format import policy_record, save_obs_rms, save_policy_weights
+
+    record = policy_record(algo_cls, policy, files.weights.name)
+    save_policy_weights(policy, files.weights)
+    stats = save_obs_rms(vec_normalize, files.obs_rms) if vec_normalize is not None else None
+    return {"policy": record, "obs_normalisation": stats}
+
+
 def save_agent(model: Any, path: str | Path, manifest: dict[str, Any]) -> AgentFiles:
-    """Save an SB3 model, its VecNormalize statistics (if any) and the manifest as ``path``."""
+    """Save an SB3 model, its VecNormalize statistics (if any) and the manifest as ``path``.
+
+    The safe files (weights and statistics as arrays) are written too; evaluation reads only
+    those.
+    """
     files = agent_files(path)
     files.model.parent.mkdir(parents=True, exist_ok=True)
     model.save(str(files.model))
@@ -163,6 +201,7 @@ def save_agent(model: Any, path: str | Path, manifest: dict[str, Any]) -> AgentF
         record["vecnormalize"] = files.vecnormalize.name
     else:
         record["vecnormalize"] = None
+    record.update(write_safe_files(files, type(model), model.policy, vec_normalize))
     write_manifest(files.model, record)
     return files
 
@@ -194,6 +233,8 @@ def export_agent(
         (files.model, exported.model),
         (files.vecnormalize, exported.vecnormalize),
         (files.manifest, exported.manifest),
+        (files.weights, exported.weights),
+        (files.obs_rms, exported.obs_rms),
     )
     for src, dst in pairs:
         if src.is_file():
@@ -201,6 +242,10 @@ def export_agent(
     record = json.loads(exported.manifest.read_text(encoding="utf-8"))
     if record.get("vecnormalize"):
         record["vecnormalize"] = exported.vecnormalize.name
+    if record.get("policy"):
+        record["policy"]["weights"] = exported.weights.name
+    if record.get("obs_normalisation"):
+        record["obs_normalisation"]["file"] = exported.obs_rms.name
     if run is not None:
         record.setdefault("wall_time_s", run["wall_time_s"])
         record["run_wall_time_s"] = run["wall_time_s"]

@@ -21,6 +21,7 @@ from themis_env.errors import ConfigError, ScenarioNotFound, did_you_mean
 from themis_env.resources import configs_dir
 
 __all__ = [
+    "PROJECT_WRAPPERS",
     "agent_scenarios_dir",
     "resolve_scenario",
     "import_wrappers",
@@ -72,6 +73,17 @@ def wrapper_path(item: Any) -> str:
     return "themis_env." + path if path.startswith(_LEGACY_PREFIXES) else path
 
 
+# The wrappers an agent's manifest may name without being trusted: the project's own. Any other
+# path would be imported, i.e. its module's code run, when the agent is loaded.
+PROJECT_WRAPPERS = (
+    "themis_env.agents.wrappers.RandomWindowReset",
+    "themis_env.agents.wrappers.FitDeltaAction",
+    "themis_env.agents.wrappers.FitScaleAction",
+    "themis_env.envs.wrappers.DiscreteActionWrapper",
+    "themis_env.envs.wrappers.ClipAction",
+)
+
+
 def _import(path: str) -> Any:
     module_name, _, attr = path.rpartition(".")
     try:
@@ -80,8 +92,28 @@ def _import(path: str) -> Any:
         raise ConfigError(f"env_wrapper {path!r} cannot be imported: {exc}") from exc
 
 
-def import_wrappers(spec: Sequence[Any]) -> list[tuple[str, Callable[..., gym.Env], dict]]:
-    """Resolve an rl-zoo3 ``env_wrapper`` list to (path, class, kwargs) triples."""
+def import_wrappers(
+    spec: Sequence[Any], trusted: bool = True
+) -> list[tuple[str, Callable[..., gym.Env], dict]]:
+    """Resolve an rl-zoo3 ``env_wrapper`` list to (path, class, kwargs) triples.
+
+    Args:
+        spec: The list (import paths, or one-key mappings from a path to kwargs).
+        trusted: Whether any importable path may be imported (a hyperparameter file of one's
+            own); otherwise only :data:`PROJECT_WRAPPERS` (an agent's manifest).
+
+    Raises:
+        ConfigError: for a malformed entry, a path that cannot be imported, or (untrusted) a
+            path outside :data:`PROJECT_WRAPPERS`, checked before anything is imported.
+    """
+    paths = [wrapper_path(item) for item in spec if isinstance(item, (str, dict))]
+    foreign = [p for p in paths if p not in PROJECT_WRAPPERS]
+    if not trusted and foreign:
+        raise ConfigError(
+            f"env_wrapper {foreign} not among the project's wrappers "
+            f"({', '.join(PROJECT_WRAPPERS)}); importing them would run their code: load the "
+            "agent as trusted (--trust-agent) only if you trust its files"
+        )
     out = []
     for item in spec:
         if isinstance(item, dict):

@@ -7,6 +7,12 @@ action wrappers of its manifest) and acts deterministically. It refuses, with a
 :class:`~themis_env.errors.PolicyError`, an env whose pipeline, stage limits, observation
 layout or decision interval differ from the training env's.
 
+Loading runs no code from the agent's files: the policy is built from its manifest and the
+arrays beside it (:mod:`themis_env.agents.safe_format`), and its wrappers must be the
+project's own. An agent saved before that format (only a zip and a ``.vecnormalize.pkl``,
+both unpickled when loaded) or naming other wrappers loads only with ``trust=True``
+(``--trust-agent``); ``python -m themis_env.agents.convert`` turns it into the safe format.
+
 Command line::
 
     python -m themis_env.agents.evaluate agents/zoo/ppo-video-arxiv/ppo.zip --scenario smoke-video \
@@ -17,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import pickle
 import sys
 from collections.abc import Sequence
@@ -26,8 +33,14 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 from themis_env.agents.algos import algo_class, algo_spec, schedule_objects
-from themis_env.agents.artifacts import agent_files, interface_mismatches, read_manifest
+from themis_env.agents.artifacts import (
+    agent_files,
+    interface_mismatches,
+    is_legacy,
+    read_manifest,
+)
 from themis_env.agents.envs import import_wrappers, resolve_scenario, wrapper_path
+from themis_env.agents.safe_format import build_policy, load_obs_normaliser
 from themis_env.agents.wrappers import TRAINING_ONLY_WRAPPERS
 from themis_env.baselines.base import Policy
 
@@ -35,10 +48,12 @@ import themis_env  # noqa: F401 - registers the env ids
 from themis_env.envs.actions import make_codec
 from themis_env.envs.views import PolicyView, missing_members, policy_view
 from themis_env.errors import ConfigError, PolicyError, ThemisError
+from themis_env.evaluation.registry import TRUST_VAR
 from themis_env.evaluation.rollout import rollout
 
 __all__ = [
     "AgentPolicy",
+    "trusted_by_environment",
     "load_agent",
     "required_env_kwargs",
     "agent_fits",
@@ -80,6 +95,11 @@ def required_env_kwargs(path: str | Path) -> dict[str, Any]:
     }
 
 
+def trusted_by_environment() -> bool:
+    """Whether ``--trust-agent`` was given (the environment variable :data:`TRUST_VAR` is 1)."""
+    return os.environ.get(TRUST_VAR, "") == "1"
+
+
 def agent_fits(path: str | Path, env: gym.Env) -> list[str]:
     """Why the agent saved as ``path`` cannot act on ``env`` (empty when it can)."""
     manifest = read_manifest(path)
@@ -91,19 +111,32 @@ class AgentPolicy(Policy):
 
     Args:
         env: The env the policy will act on (raw observations of this env are passed in).
-        path: The agent's ``.zip`` (its ``.vecnormalize.pkl`` and ``.json`` beside it).
+        path: The agent's ``.zip`` (its ``.json``, ``.policy.npz`` and ``.obs_rms.npz`` beside
+            it; the zip itself need not exist).
+        trust: Allow what runs code from the agent's files: unpickling a legacy agent (no
+            safe files) and importing wrappers that are not the project's own.
 
     Raises:
-        PolicyError: missing files, or an env the agent was not trained for.
+        PolicyError: missing files, an env the agent was not trained for, or (untrusted) an
+            agent that could only be loaded by running code from its files.
     """
 
     name = "agent"
     privileged = False
 
-    def __init__(self, env: gym.Env, path: str | Path, **params: Any) -> None:
+    def __init__(self, env: gym.Env, path: str | Path, trust: bool = False, **params: Any) -> None:
         super().__init__(env, path=str(path), **params)
         self.files = agent_files(path)
         self.manifest = read_manifest(path)
+        self.trust = bool(trust)
+        if is_legacy(self.manifest) and not self.trust:
+            raise PolicyError(
+                f"agent {self.files.model} has only the pickled files (zip and "
+                ".vecnormalize.pkl); unpickling them runs any code they carry. Load it with "
+                "--trust-agent (trust=True) only if you trust where it came from, or convert "
+                "it once: python -m themis_env.agents.convert --trust-agent "
+                f"{self.files.model}"
+            )
         self.base = policy_view(env)
         if missing_members(self.base, PolicyView):
             raise PolicyError(f"agent {self.files.model} acts on an InferenceClusterEnv, not {env}")
@@ -119,10 +152,17 @@ class AgentPolicy(Policy):
         self._wrappers = self._build_wrappers(env)
         self._check_action_route()
         cls = algo_class(self.manifest["algo"])
-        self.model = cls.load(
-            str(self.files.model), device="cpu", custom_objects=schedule_objects(cls)
-        )
-        self._obs_rms = self._load_normalisation()
+        if is_legacy(self.manifest):
+            self.model = cls.load(
+                str(self.files.model), device="cpu", custom_objects=schedule_objects(cls)
+            )
+            self._obs_rms = self._load_normalisation()
+        else:
+            # The policy object acts exactly as the algorithm's predict (which calls it).
+            folder = self.files.manifest.parent
+            self.model = build_policy(cls, self.manifest["policy"], folder)
+            stats = self.manifest.get("obs_normalisation")
+            self._obs_rms = load_obs_normaliser(stats, folder) if stats else None
 
     # ------------------------------------------------------------------ construction
     def _build_wrappers(self, env: gym.Env) -> list[gym.Wrapper]:
@@ -133,7 +173,11 @@ class AgentPolicy(Policy):
         ]
         chain: list[gym.Wrapper] = []
         inner: gym.Env = env
-        for path, cls, kwargs in import_wrappers(specs):
+        try:
+            resolved = import_wrappers(specs, trusted=self.trust)
+        except ConfigError as exc:
+            raise PolicyError(f"agent {self.files.model}: {exc}") from exc
+        for path, cls, kwargs in resolved:
             if isinstance(cls, type) and issubclass(cls, gym.ObservationWrapper):
                 if self.base.obs_mode != self.trained_obs_mode:
                     raise PolicyError(
@@ -167,6 +211,7 @@ class AgentPolicy(Policy):
         self._codec = make_codec(self.trained_action_mode, self.base.stage_limits)
 
     def _load_normalisation(self) -> Any:
+        """A legacy agent's pickled VecNormalize (only ever reached with ``trust``)."""
         name = self.manifest.get("vecnormalize")
         if not name:
             return None
@@ -239,13 +284,19 @@ class AgentPolicy(Policy):
         }
 
 
-def load_agent(path: str, env: gym.Env) -> Policy:
+def load_agent(path: str, env: gym.Env, trust: bool = False) -> Policy:
     """Load the agent saved as ``path`` (``.zip``) to act on ``env``.
 
+    Args:
+        path: The agent's ``.zip`` (its other files beside it).
+        env: The env it acts on.
+        trust: Allow loading what runs code from the agent's files (see :class:`AgentPolicy`).
+
     Raises:
-        PolicyError: when the files are missing or ``env`` does not match the agent.
+        PolicyError: when the files are missing, ``env`` does not match the agent, or the
+            agent needs ``trust``.
     """
-    return AgentPolicy(env, path)
+    return AgentPolicy(env, path, trust=trust)
 
 
 # ---------------------------------------------------------------------- command line
@@ -286,7 +337,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         description="Evaluate a trained agent (deterministic) on scenarios, optionally beside "
         "baselines.",
     )
-    parser.add_argument("path", help="the agent's .zip (its .json and .vecnormalize.pkl beside it)")
+    parser.add_argument(
+        "path", help="the agent's .zip (its .json, .policy.npz and .obs_rms.npz beside it)"
+    )
     parser.add_argument("--scenario", action="append", default=None, help="repeatable")
     parser.add_argument("--seeds", type=int, default=3, help="episodes per scenario, seeds 0..N-1")
     parser.add_argument(
@@ -298,6 +351,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "and seeds",
     )
     parser.add_argument("--json", default=None, help="write the full results here")
+    parser.add_argument(
+        "--trust-agent",
+        action="store_true",
+        help="allow a legacy agent (pickled zip and statistics, which run code when loaded) "
+        "or foreign wrappers; only for agents whose source you trust",
+    )
     args = parser.parse_args(argv)
     scenarios = args.scenario or ["smoke-video"]
     seeds = list(range(args.seeds))
@@ -310,7 +369,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         for scenario in scenarios:
             ref = resolve_scenario(scenario)
             env = gym.make(GENERIC_ENV_ID, scenario=ref, **env_kwargs)
-            row = _evaluate("agent", lambda e: load_agent(args.path, e), env, seeds)
+            row = _evaluate(
+                "agent", lambda e: load_agent(args.path, e, args.trust_agent), env, seeds
+            )
             results.append({"scenario": scenario, **row})
             for name in args.compare:
                 from themis_env.baselines import make_policy

@@ -11,7 +11,13 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-from themis_env.agents.evaluate import agent_fits, load_agent, required_env_kwargs
+from themis_env.agents.artifacts import agent_files, is_legacy, read_manifest
+from themis_env.agents.evaluate import (
+    agent_fits,
+    load_agent,
+    required_env_kwargs,
+    trusted_by_environment,
+)
 
 from themis_env.errors import PolicyError
 
@@ -25,27 +31,31 @@ _SHIPPED_ROOT = Path(__file__).parent.parent
 class AgentScheme:
     """``agent:PATH.zip``: a stable-baselines3 agent loaded by :func:`load_agent`.
 
-    The normalisation statistics and manifest are read from beside the zip. A relative path
-    is tried from the current folder, then from the folder holding ``agents/``.
+    The manifest, weights and normalisation statistics are read from beside the zip (which
+    need not exist when they do). A relative path is tried from the current folder, then from
+    the folder holding ``agents/``. A legacy agent (pickled files only) is built only when
+    ``--trust-agent`` was given (:data:`~themis_env.evaluation.registry.TRUST_VAR`).
     """
 
     prefix = "agent:"
 
     def path(self, ref: str) -> Path:
-        """The agent's zip.
+        """The agent's zip (or where it would be, beside the manifest of a safe agent).
 
         Raises:
-            PolicyError: when ``ref`` does not name a ``.zip`` or the file does not exist.
+            PolicyError: when ``ref`` does not name a ``.zip`` or neither the zip nor its
+                manifest exists.
         """
         path = Path(ref[len(self.prefix) :]).expanduser()
         if path.suffix != ".zip":
             raise PolicyError(
                 f"policy {ref!r}: an agent policy is 'agent:PATH.zip' (a stable-baselines3 zip)"
             )
-        if path.is_file():
-            return path
-        if not path.is_absolute() and (_SHIPPED_ROOT / path).is_file():
-            return _SHIPPED_ROOT / path
+        for candidate in (path, None if path.is_absolute() else _SHIPPED_ROOT / path):
+            if candidate is not None and (
+                candidate.is_file() or agent_files(candidate).manifest.is_file()
+            ):
+                return candidate
         raise PolicyError(f"policy {ref!r}: agent file {str(path)!r} does not exist")
 
     def check(self, ref: str) -> None:
@@ -53,9 +63,26 @@ class AgentScheme:
         self.path(ref)
 
     def identity(self, ref: str) -> str:
-        """``ref`` plus the zip's hash: two files at one path must not share finished runs."""
-        digest = hashlib.sha256(self.path(ref).read_bytes()).hexdigest()[:16]
-        return f"{ref}#sha256={digest}"
+        """``ref`` plus a hash of what acts: two agents at one path must not share finished runs.
+
+        The files hashed are the ones loading reads: the weights and statistics of a safe
+        agent, the zip of a legacy one.
+        """
+        path = self.path(ref)
+        files = agent_files(path)
+        try:
+            legacy = is_legacy(read_manifest(path))
+        except PolicyError:  # no readable manifest: building will say why; the zip is all
+            legacy = True
+        if legacy:
+            acting = [files.model]
+        else:
+            acting = [files.weights, files.obs_rms]
+        digest = hashlib.sha256()
+        for file in acting:
+            if file.is_file():
+                digest.update(file.read_bytes())
+        return f"{ref}#sha256={digest.hexdigest()[:16]}"
 
     def env_modes(self, ref: str) -> dict[str, str]:
         """The action and observation modes the agent was trained with (from its manifest).
@@ -85,7 +112,7 @@ class AgentScheme:
             raise PolicyError(
                 f"policy {ref!r}: agent policies take no parameters, got {sorted(params)}"
             )
-        return load_agent(str(path), env)
+        return load_agent(str(path), env, trust=trusted_by_environment())
 
 
 AGENT_SCHEME = AgentScheme()

@@ -114,8 +114,12 @@ def validate(
     scenarios: Sequence[str],
     seed: int,
     env_kwargs: dict[str, Any],
+    trust: bool = False,
 ) -> dict[str, Any]:
     """One deterministic episode of the agent per scenario; scenario ``i`` gets ``seed + i``.
+
+    ``trust`` lets checkpoints saved before the safe format be unpickled (see
+    :func:`~themis_env.agents.evaluate.load_agent`).
 
     These are the seeds the training's evaluation callback gives its vector of validation envs
     (SB3's ``VecEnv.seed``), so a checkpoint's figures equal the ones logged at its step.
@@ -124,7 +128,7 @@ def validate(
     for i, scenario in enumerate(scenarios):
         env = gym.make(GENERIC_ENV_ID, scenario=resolve_scenario(scenario), **env_kwargs)
         try:
-            row = run_episode(load_agent(str(path), env), env, seed + i)
+            row = run_episode(load_agent(str(path), env, trust), env, seed + i)
         finally:
             env.close()
         episodes.append({"scenario": scenario, **row})
@@ -174,6 +178,7 @@ def select(
     env_overrides: dict[str, Any] | None = None,
     export: str | Path | None = None,
     progress: Callable[[str], None] | None = None,
+    trust: bool = False,
 ) -> dict[str, Any]:
     """Validate every model of the run (reusing logged validations) and apply ``rule``.
 
@@ -185,6 +190,7 @@ def select(
         env_overrides: Merged over the run's env kwargs (e.g. ``trace_dir``).
         export: Copy the chosen agent into this folder.
         progress: Called with one line per validated model.
+        trust: Allow unpickling models saved before the safe format (a run of one's own).
 
     Returns:
         The record written to ``RUN/selection/choice.json``.
@@ -219,7 +225,7 @@ def select(
                     "scenarios": scenarios,
                     "seed": seed,
                     "env_kwargs": env_kwargs,
-                    **validate(cand.path, scenarios, seed, env_kwargs),
+                    **validate(cand.path, scenarios, seed, env_kwargs, trust),
                 }
                 writer.append(row)
             rows.append(row)
@@ -288,6 +294,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="merged over the run's env kwargs, e.g. trace_dir=../shared/traces",
     )
     parser.add_argument("--export", default=None, help="copy the chosen agent into this folder")
+    parser.add_argument(
+        "--trust-agent",
+        action="store_true",
+        help="unpickle checkpoints saved before the safe format (only for runs you trust)",
+    )
     args = parser.parse_args(argv)
     try:
         import torch
@@ -303,6 +314,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             env_overrides=parse_assignments(args.env_kwargs, "--env-kwargs"),
             export=args.export,
             progress=print,
+            trust=args.trust_agent,
         )
     except ThemisError as exc:
         print(f"themis_env.agents.select: error: {exc}", file=sys.stderr)

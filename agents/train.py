@@ -9,7 +9,8 @@ Hyperparameters come from ``configs/agents/<algo>.yml`` (rl-zoo3 format, looked 
 then ``default``); ``--hyperparams key=value`` and ``--env-kwargs key=value`` override them.
 The run directory (``runs/<run_name>`` unless ``--out``) receives:
 
-* ``<algo>.zip`` + ``<algo>.vecnormalize.pkl`` + ``<algo>.json``: the final agent and manifest;
+* ``<algo>.json`` + ``<algo>.policy.npz`` + ``<algo>.obs_rms.npz``: the final agent as data
+  (what evaluation loads), and ``<algo>.zip`` + ``<algo>.vecnormalize.pkl`` for continuing;
 * ``best/``: the agent with the best mean evaluation return (with ``--eval-scenario``);
 * ``checkpoints/``: periodic agents (``--checkpoint-freq``);
 * ``monitor/``: per-episode training returns; ``eval/``: evaluation returns and KPIs;
@@ -30,7 +31,7 @@ import shlex
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -59,6 +60,7 @@ if TYPE_CHECKING:
 __all__ = ["Args", "TrainResult", "parse_args", "train", "main"]
 
 DEFAULT_ENV = "themis_env/InferenceCluster-v0"
+DEFAULT_SCENARIO = "video-arxiv-train"
 
 
 @dataclass
@@ -69,8 +71,10 @@ class Args:
     """Algorithm: ppo, a2c, dqn, sac, td3 or maskable_ppo."""
     env: str = DEFAULT_ENV
     """Env id; also the section looked up in the hyperparameter file."""
-    scenario: list[str] = field(default_factory=lambda: ["video-arxiv-train"])
-    """Training scenario(s); env i of the vector uses scenario i % len(scenario)."""
+    scenario: list[str] = field(default_factory=list)
+    """Training scenario(s); env i of the vector uses scenario i % len(scenario). Empty: the
+    ``scenario`` of the hyperparameters' ``env_kwargs``, else the env id's own (a preset id's
+    scenario; video-arxiv-train for the generic id)."""
     eval_scenario: list[str] = field(default_factory=list)
     """Held-out evaluation scenario(s), one deterministic episode each; none: no evaluation."""
     timesteps: int | None = None
@@ -112,7 +116,10 @@ class Args:
     trained_agent: str | None = None
     """Continue training this saved agent (``.zip``; its VecNormalize statistics are loaded
     too), like rl-zoo3's ``--trained-agent``: fine-tuning, e.g. under other reward weights. The
-    env must match the interface it was trained on; the hyperparameters of this run apply."""
+    env must match the interface it was trained on; the hyperparameters of this run apply.
+    The zip and the ``.vecnormalize.pkl`` are unpickled, so this needs ``trust_agent``."""
+    trust_agent: bool = False
+    """Allow unpickling ``trained_agent`` (only for agents whose source you trust)."""
 
 
 @dataclass(frozen=True)
@@ -150,6 +157,23 @@ def _logger_formats(verbose: int) -> list[str]:
     if importlib.util.find_spec("tensorboard") is not None:
         formats.append("tensorboard")
     return formats
+
+
+def _scenarios(args: Args, hp: HyperParams) -> list[str]:
+    """The training scenarios: ``--scenario``, else the hyperparameters', else the id's own."""
+    if args.scenario:
+        return list(args.scenario)
+    if hp.env_kwargs.get("scenario"):
+        return [str(hp.env_kwargs["scenario"])]
+    if args.env == DEFAULT_ENV:
+        return [DEFAULT_SCENARIO]
+    import gymnasium as gym
+
+    try:
+        own = gym.spec(args.env).kwargs.get("scenario")
+    except gym.error.Error as exc:
+        raise ConfigError(f"--env {args.env!r}: {exc}") from exc
+    return [str(own or DEFAULT_SCENARIO)]
 
 
 def _seed_everything(seed: int, threads: int) -> None:
@@ -229,6 +253,7 @@ def _setup_run(args: Args, argv: Sequence[str] | None) -> _Run:
     if args.env_kwargs:
         overrides["env_kwargs"] = parse_assignments(args.env_kwargs, "--env-kwargs")
     hp: HyperParams = load_hyperparams(args.algo, args.env, args.config, overrides=overrides)
+    args = replace(args, scenario=_scenarios(args, hp))
     if args.export_which not in ("best", "final"):
         raise ConfigError(f"--export-which = {args.export_which!r}; allowed: best, final")
     n_envs = args.n_envs or hp.n_envs
@@ -262,7 +287,9 @@ def _setup_run(args: Args, argv: Sequence[str] | None) -> _Run:
         )
     probe = make_env_fn(args.env, args.scenario[0], env_kwargs)()
     interface = env_interface(probe)
-    parent = _check_trained_agent(args.trained_agent, probe) if args.trained_agent else None
+    parent = None
+    if args.trained_agent:
+        parent = _check_trained_agent(args.trained_agent, probe, args.trust_agent)
     probe.close()
     if hp.normalize is not None:
         if parent is not None and parent.vecnormalize.is_file():
@@ -443,9 +470,20 @@ def _finish(
     return TrainResult(run_dir, final_files.model, best, wall, int(model.num_timesteps))
 
 
-def _check_trained_agent(path: str, env: Any) -> AgentFiles:
-    """The files of the agent to continue from, checked against the training env."""
+def _check_trained_agent(path: str, env: Any, trust: bool) -> AgentFiles:
+    """The files of the agent to continue from, checked against the training env.
+
+    Raises:
+        ConfigError: without ``trust`` (its zip and statistics are unpickled), or for an
+            agent trained on another interface.
+    """
     files = agent_files(path)
+    if not trust:
+        raise ConfigError(
+            f"--trained-agent {files.model}: continuing training unpickles its zip and "
+            ".vecnormalize.pkl, which runs any code they carry; add --trust-agent if you "
+            "trust where they came from"
+        )
     trained = read_manifest(files.model).get("interface", {})
     problems = interface_mismatches(trained, env)
     if problems:
@@ -478,7 +516,8 @@ def parse_args(argv: Sequence[str] | None = None) -> Args:
         "--scenario",
         action="append",
         default=None,
-        help="training scenario; repeat to mix several (default: video-arxiv-train)",
+        help="training scenario; repeat to mix several (default: the hyperparameters' "
+        "env_kwargs scenario, else the env id's own; video-arxiv-train for the generic id)",
     )
     parser.add_argument(
         "--eval-scenario",
@@ -528,10 +567,15 @@ def parse_args(argv: Sequence[str] | None = None) -> Args:
         default=None,
         help="continue training this saved agent (.zip) with its normalisation statistics",
     )
+    parser.add_argument(
+        "--trust-agent",
+        action="store_true",
+        help="allow unpickling --trained-agent (only for agents whose source you trust)",
+    )
     ns = parser.parse_args(argv)
     values = vars(ns)
     if values["scenario"] is None:
-        values["scenario"] = list(defaults.scenario)
+        values["scenario"] = []
     return Args(**values)
 
 

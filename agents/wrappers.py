@@ -39,6 +39,8 @@ class RandomWindowReset(gym.Wrapper):
     The env then draws the window start with its own generator within the scenario's
     ``trace.sample_range`` (or the whole trace), so a seeded run sees a reproducible
     sequence of windows. Options given to ``reset`` are kept; an explicit ``start_s`` wins.
+    A scenario without an episode length (no ``episode_s``, no ``trace.duration_s``, none in
+    the options) plays its whole trace: there is no window to draw, and the reset is plain.
 
     Example:
         >>> import themis_env  # doctest: +SKIP
@@ -51,9 +53,16 @@ class RandomWindowReset(gym.Wrapper):
     ) -> tuple[Any, dict[str, Any]]:
         """Reset on a random window of the trace."""
         merged = dict(options or {})
-        if "start_s" not in merged:
+        if "start_s" not in merged and self._has_window(merged):
             merged.setdefault("random_window", True)
         return self.env.reset(seed=seed, options=merged)
+
+    def _has_window(self, options: Mapping[str, Any]) -> bool:
+        scenario = getattr(self.env.unwrapped, "scenario", None)
+        if scenario is None:  # not a cluster env: its reset decides what the option means
+            return True
+        lengths = (options.get("episode_s"), scenario.episode_s, scenario.trace.duration_s)
+        return any(n is not None for n in lengths)
 
 
 class FitDeltaAction(gym.ActionWrapper):

@@ -134,3 +134,62 @@ def test_rl_zoo3_reads_the_same_files(algo, tmp_path):
     assert env_wrapper is not None  # the import paths resolve
     assert manager.normalize
     assert "n_envs" not in processed and "env_kwargs" not in processed
+
+
+@pytest.mark.filterwarnings("ignore:trace 'twitter-2021-08' is not available")
+@pytest.mark.parametrize("algo", sorted(ALGOS))
+def test_every_shipped_file_builds_a_working_env_for_every_registered_id(algo):
+    """As rl-zoo3 does with -conf: gym.make(id, **env_kwargs), then the env_wrapper chain.
+
+    RandomWindowReset used to fail the reset of every id whose scenario has no episode length.
+    """
+    import gymnasium as gym
+    from themis_env.agents.envs import import_wrappers
+    from themis_env.agents.train import _space_kind
+
+    from themis_env.envs.registration import registered_ids
+
+    for env_id in registered_ids():
+        hp = load_hyperparams(algo, env_id)
+        env = gym.make(env_id, **hp.env_kwargs)
+        for _, cls, kwargs in import_wrappers(hp.env_wrapper):
+            env = cls(env, **kwargs)
+        env.reset(seed=0)
+        assert _space_kind(env.action_space) in algo_spec(algo).action_spaces, env_id
+        env.action_space.seed(0)
+        env.step(env.action_space.sample())
+        env.close()
+
+
+@pytest.mark.slow
+def test_rl_zoo3_trains_with_the_shipped_file_on_a_synthetic_trace_id(tmp_path):
+    import subprocess
+    import sys
+
+    pytest.importorskip("rl_zoo3")
+    command = [
+        sys.executable,
+        "-m",
+        "rl_zoo3.train",
+        "--algo",
+        "ppo",
+        "--env",
+        "themis_env/Nlp-Bursty-v0",  # no episode length: RandomWindowReset's failing case
+        "--gym-packages",
+        "themis_env",
+        "-conf",
+        str(config_path("ppo")),
+        "-n",
+        "32",
+        "-params",
+        "n_steps:16",
+        "batch_size:16",
+        "n_envs:1",
+        "--eval-freq",
+        "-1",
+        "-f",
+        str(tmp_path),
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert list(tmp_path.glob("ppo/*/themis_env-Nlp-Bursty-v0.zip"))

@@ -46,7 +46,7 @@ def test_each_algorithm_trains_saves_reloads_and_acts(tmp_path, algo):
     result = train(_args(tmp_path, algo), argv=["--algo", algo])
     files = agent_files(result.final)
     assert files.model.is_file() and files.manifest.is_file()
-    assert files.vecnormalize.is_file()
+    assert files.vecnormalize.is_file() and files.weights.is_file() and files.obs_rms.is_file()
     manifest = read_manifest(result.final)
     assert manifest["algo"] == algo
     assert manifest["seed"] == 1 and manifest["env_seeds"] == [1, 2]
@@ -60,13 +60,29 @@ def test_each_algorithm_trains_saves_reloads_and_acts(tmp_path, algo):
         env = gym.make(
             "themis_env/InferenceCluster-v0", scenario="smoke-video", episode_s=20, **kwargs
         )
-        policy = load_agent(str(result.final), env)
+        policy = load_agent(str(result.final), env)  # from the safe files, untrusted
+        legacy = _legacy_copy(result.final, tmp_path / "legacy")
+        trusted = load_agent(str(legacy), env, trust=True)  # unpickled, as before
         obs, _ = env.reset(seed=0)
         for _ in range(20):
             action, _ = policy.predict(obs)
+            np.testing.assert_array_equal(action, trusted.predict(obs)[0])
             assert env.action_space.contains(np.asarray(action, dtype=env.action_space.dtype))
             obs, _, _, truncated, info = env.step(action)
         assert truncated and "episode_kpis" in info
+
+
+def _legacy_copy(path, folder):
+    """The agent's zip, pickle and manifest without its safe files: an agent saved before them."""
+    folder.mkdir(exist_ok=True)
+    files = agent_files(path)
+    for src in (files.model, files.vecnormalize):
+        (folder / src.name).write_bytes(src.read_bytes())
+    manifest = read_manifest(path)
+    for key in ("policy", "obs_normalisation"):
+        manifest.pop(key)
+    (folder / files.manifest.name).write_text(json.dumps(manifest))
+    return folder / files.model.name
 
 
 def test_evaluation_checkpoints_export_and_curve(tmp_path):
@@ -136,7 +152,7 @@ def test_command_line_parses_into_args_and_reports_errors(tmp_path, capsys):
         ["--algo", "dqn", "--scenario", "a", "--scenario", "b", "-params", "gamma=0.9"]
     )
     assert args.algo == "dqn" and args.scenario == ["a", "b"] and args.hyperparams == ["gamma=0.9"]
-    assert parse_args([]).scenario == ["video-arxiv-train"]
+    assert parse_args([]).scenario == []  # decided with the env id and hyperparameters
     assert main(["--algo", "ppo3", "--out", str(tmp_path / "x"), "--no-plot"]) == 2
     assert "unknown algorithm 'ppo3'" in capsys.readouterr().err
 
@@ -164,6 +180,7 @@ def test_trained_agent_continues_with_its_weights_statistics_and_new_reward(tmp_
         timesteps=128,
         checkpoint_freq=64,
         trained_agent=str(parent.final),
+        trust_agent=True,
         hyperparams=[*TINY["ppo"], "learning_rate=1e-5"],
         env_kwargs=["episode_s=60", "reward={w_slo: 1.0, w_cost: 0.5}"],
     )
@@ -197,6 +214,33 @@ def test_trained_agent_must_fit_the_training_env(tmp_path):
         "ppo",
         scenario=["sentiment-arxiv-fluctuating"],
         trained_agent=str(parent.final),
+        trust_agent=True,
     )
     with pytest.raises(ConfigError, match="--trained-agent .* another interface: pipeline"):
         train(args, argv=[])
+
+
+def test_trained_agent_is_unpickled_only_when_trusted(tmp_path):
+    parent = train(_args(tmp_path / "parent", "ppo", timesteps=64), argv=[])
+    args = _args(tmp_path / "child", "ppo", trained_agent=str(parent.final))
+    with pytest.raises(ConfigError, match="unpickles its zip.*add --trust-agent"):
+        train(args, argv=[])
+    assert not (tmp_path / "child" / "ppo" / "ppo.zip").exists()
+    assert parse_args(["--trained-agent", "x.zip", "--trust-agent"]).trust_agent is True
+
+
+@pytest.mark.parametrize(
+    ("env_id", "given", "expected"),
+    [
+        ("themis_env/Nlp-Steady-v0", [], ["nlp-arxiv-steady"]),  # the preset's own
+        ("themis_env/Sentiment-Twitter-v0", [], ["sentiment-arxiv-twitter"]),
+        ("themis_env/InferenceCluster-v0", [], ["video-arxiv-train"]),  # ppo.yml's, as before
+        ("themis_env/Nlp-Steady-v0", ["smoke-video"], ["smoke-video"]),  # an explicit one wins
+    ],
+)
+def test_a_preset_id_trains_on_its_own_scenario_unless_one_is_given(env_id, given, expected):
+    from themis_env.agents.hyperparams import load_hyperparams
+    from themis_env.agents.train import Args, _scenarios
+
+    hp = load_hyperparams("ppo", env_id)
+    assert _scenarios(Args(env=env_id, scenario=given), hp) == expected

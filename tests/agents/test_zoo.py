@@ -42,7 +42,7 @@ def test_the_shipped_agent_has_its_files_and_training_record(name):
     agent = ZOO / name / "ppo.zip"
     files = agent_files(agent)
     curve = ZOO / name / "training_curve.png"
-    for path in (files.model, files.vecnormalize, files.manifest, curve):
+    for path in (files.model, files.vecnormalize, files.manifest, files.weights, curve):
         assert path.is_file(), path
     manifest = read_manifest(agent)
     assert manifest["algo"] == "ppo"

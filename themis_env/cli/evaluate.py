@@ -52,6 +52,14 @@ def _use_trace_dir(args: argparse.Namespace) -> None:
     os.environ["THEMIS_TRACE_DIR"] = os.pathsep.join([trace_dir] + ([current] if current else []))
 
 
+def _use_trust_agent(args: argparse.Namespace) -> None:
+    """``--trust-agent``: let agent policies unpickle legacy files (worker processes inherit it)."""
+    if getattr(args, "trust_agent", False):
+        from themis_env.evaluation.registry import TRUST_VAR
+
+        os.environ[TRUST_VAR] = "1"
+
+
 def _seeds(args: argparse.Namespace) -> list[int]:
     if args.seed_list:
         return [int(s) for s in args.seed_list]
@@ -68,6 +76,7 @@ def _fmt(value: Any, digits: int) -> str:
 
 def _evaluate(args: argparse.Namespace) -> int:
     _use_trace_dir(args)
+    _use_trust_agent(args)
     from themis_env.evaluation.harness import evaluate_policy
 
     overrides = parse_assignments(args.override, "--override")
@@ -145,6 +154,7 @@ def _print_summary(records: Sequence[RunRecord], args: argparse.Namespace) -> No
 
 def _leaderboard(args: argparse.Namespace) -> int:
     _use_trace_dir(args)
+    _use_trust_agent(args)
     from themis_env.evaluation.harness import run_leaderboard
 
     overrides = parse_assignments(args.override, "--override")
@@ -204,6 +214,7 @@ def _leaderboard(args: argparse.Namespace) -> int:
 
 def _validate(args: argparse.Namespace) -> int:
     _use_trace_dir(args)
+    _use_trust_agent(args)
     from themis_env.evaluation.records import scan_records
     from themis_env.evaluation.validation import validate_records
 
@@ -264,6 +275,17 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--episode-s", type=int, default=None, help="episode length [s] (an override)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     _add_trace_dir(p)
+    _add_trust_agent(p)
+
+
+def _add_trust_agent(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--trust-agent",
+        action="store_true",
+        help="allow agent:PATH.zip agents saved only as pickles (the zip and .vecnormalize.pkl, "
+        "which run code when loaded); only for agents whose source you trust. Agents with "
+        "their .policy.npz load without it",
+    )
 
 
 def _add_trace_dir(p: argparse.ArgumentParser) -> None:
@@ -371,4 +393,5 @@ def add_parser(subparsers: Any) -> None:
         help="also run each policy again and compare its actions (is the policy deterministic?)",
     )
     _add_trace_dir(p)
+    _add_trust_agent(p)
     p.set_defaults(func=_validate)

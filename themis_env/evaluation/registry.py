@@ -33,6 +33,7 @@ from themis_env.errors import PolicyError, did_you_mean
 __all__ = [
     "POLICY_GROUP",
     "SCHEME_GROUP",
+    "TRUST_VAR",
     "PolicyScheme",
     "check_params",
     "load_policy",
@@ -47,6 +48,10 @@ __all__ = [
 
 POLICY_GROUP = "themis_env.policies"
 SCHEME_GROUP = "themis_env.policy_schemes"
+TRUST_VAR = "THEMIS_TRUST_AGENTS"
+"""Set to ``1`` by ``--trust-agent``: a scheme may then load artefacts that run code when
+loaded (a pickled agent). An environment variable, so the harness's worker processes inherit
+it; never set by a suite file, which may come with the agents it names."""
 
 
 @runtime_checkable
