@@ -185,6 +185,10 @@ def _warm_up(spec: RunSpec) -> None:
             obs, _, terminated, truncated, _ = env.step(action)
             if terminated or truncated:
                 break
+    except (Exception, SystemExit):
+        # A policy that fails here fails again in its run, which records the error and the
+        # steps it got through; the throwaway episode must not take that record's place.
+        pass
     finally:
         env.close()
 
