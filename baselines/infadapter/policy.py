@@ -20,7 +20,8 @@ Decided details:
   cores); with l = α/c + β this is at least what one n-core replica would carry
   (1000 / l_v(1, n)), since a replica serves one batch at a time. A change of n_v adds or
   removes one-core replicas, which pay the variant's load time as cold start (the load-cost
-  term counts exactly those variants).
+  term counts exactly those variants). A variant that leaves the set loses its replicas at
+  once, as a Deployment scaled to zero; its queued requests go to the replicas that remain.
 * **Routing.** InfAdapter's Envoy splits the load in the planned shares ℓ_v; the env's
   dispatcher sends each request to the replica that frees first, whatever its variant. So the
   served accuracy is not the planned Σ ℓ_v·acc_v/λ: below the planned load the less accurate
