@@ -25,13 +25,21 @@ def _has_variants(env_id: str) -> bool:
 ONE_MODEL_IDS = [i for i in registered_ids() if not _has_variants(i)]
 VARIANT_IDS = [i for i in registered_ids() if _has_variants(i)]
 # Policies that only make sense with model variants; they refuse other scenarios clearly.
-VARIANT_POLICIES = {"infadapter", "msp", "ipa", "fa2-low", "fa2-high", "rim-high"}
+VARIANT_POLICIES = {
+    "infadapter",
+    "msp",
+    "ipa",
+    "fa2-low",
+    "fa2-high",
+    "rim-high",
+    "themis-variants",
+}
 # The variant ids each of those runs on (InfAdapter: one stage with variants).
 RUNS_ON = {
     "infadapter": ["themis_env/InfAdapter-Resnet-v0"],
     "msp": ["themis_env/InfAdapter-Resnet-v0"],
     "vpa": VARIANT_IDS,
-    **{name: VARIANT_IDS for name in ("ipa", "fa2-low", "fa2-high", "rim-high")},
+    **{name: VARIANT_IDS for name in ("ipa", "fa2-low", "fa2-high", "rim-high", "themis-variants")},
 }
 
 
