@@ -98,13 +98,13 @@ def print_table(means: dict[tuple[str, str], dict[str, float]], fallback: dict[s
         trace = "synthetic fallback trace" if fallback.get(scenario) else "real Twitter trace"
         print(f"\n{scenario} ({trace})")
         print(
-            f"  {'policy':<14} {'violation':>10} {'cost':>12} {'mean cores':>10} "
+            f"  {'policy':<16} {'violation':>10} {'cost':>12} {'mean cores':>10} "
             f"{'accuracy':>9} seeds"
         )
         for (s, label), m in sorted(means.items()):
             if s == scenario:
                 print(
-                    f"  {label:<14} {m['slo_violation_rate']:>10.4f} {m['cost']:>12.1f} "
+                    f"  {label:<16} {m['slo_violation_rate']:>10.4f} {m['cost']:>12.1f} "
                     f"{m['mean_cores']:>10.2f} {m['accuracy']:>9.4f} {m['seeds']:>5}"
                 )
 

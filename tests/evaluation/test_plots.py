@@ -61,3 +61,25 @@ def test_a_run_without_timeline_cannot_be_drawn(tmp_path: Path) -> None:
 
     with pytest.raises(ValueError, match="no timeline"):
         plot_timeline(fake_record("A", "p", 0, 0.1, 1.0, status="failed"), tmp_path / "x.png")
+
+
+def test_the_scatter_names_each_policys_accuracy_where_the_scenario_has_one(
+    tmp_path: Path, records: list[RunRecord], monkeypatch
+) -> None:
+    from matplotlib.axes import Axes
+
+    from themis_env.evaluation.leaderboard import mean_ci
+    from themis_env.evaluation.plots import plot_scatter
+
+    board = build_leaderboard(records, ReferenceConfig(policies=("hold",)))
+    hold, reactive = board.scenarios["smoke-video"]
+    hold.kpis["accuracy"] = mean_ci([0.7, 0.8])
+    texts: list[str] = []
+    original = Axes.annotate
+    monkeypatch.setattr(
+        Axes,
+        "annotate",
+        lambda ax, text, *a, **k: texts.append(text) or original(ax, text, *a, **k),
+    )
+    plot_scatter(board, "smoke-video", tmp_path / "scatter.png")
+    assert sorted(texts) == sorted([f"{hold.policy} (acc 0.750)", reactive.policy])

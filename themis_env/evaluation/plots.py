@@ -97,7 +97,8 @@ def plot_timeline(record: RunRecord, path: str | Path) -> Path:
     fig.suptitle(
         f"{record.scenario}{fallback} · {record.policy.label} · seed {record.seed}: "
         f"violation {kpis.get('slo_violation_rate', float('nan')):.4f}, "
-        f"mean cores {kpis.get('mean_cores', float('nan')):.2f}",
+        f"mean cores {kpis.get('mean_cores', float('nan')):.2f}"
+        + (f", accuracy {kpis['accuracy']:.4f}" if "accuracy" in kpis else ""),
         fontsize=9,
     )
     # A fixed layout: tight_layout would measure every tick label and doubles the drawing time.
@@ -128,8 +129,12 @@ def plot_scatter(board: Leaderboard, scenario: str, path: str | Path) -> Path:
             capsize=3,
             mfc="none" if row.privileged else None,
         )
+        # With model variants the accuracy is the third axis: shown beside the policy's name.
+        acc = row.kpis.get("accuracy")
         ax.annotate(
-            row.policy + (" †" if row.privileged else ""),
+            row.policy
+            + (" †" if row.privileged else "")
+            + (f" (acc {acc.mean:.3f})" if acc is not None and acc.mean is not None else ""),
             (x.mean, y.mean),
             textcoords="offset points",
             xytext=(5, 4),
