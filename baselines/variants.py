@@ -14,12 +14,7 @@ import numpy as np
 from themis_env.envs.actions import StageLimits
 from themis_env.errors import PolicyError, did_you_mean
 
-__all__ = ["has_variants", "variant_index", "variant_target", "variant_replicas"]
-
-
-def has_variants(limits: Sequence[StageLimits]) -> bool:
-    """Whether the env's targets carry variant slots (some stage has several variants)."""
-    return any(lim.variants for lim in limits)
+__all__ = ["variant_index", "variant_target", "variant_replicas"]
 
 
 def variant_index(limits: StageLimits, variant: str | int, policy: str) -> int:
