@@ -143,6 +143,7 @@ class InfAdapterPolicy(Policy):
             stabilisation=stabilisation,
             interval_s=interval_s,
             max_cpu=max_cpu,
+            **({} if weights == str(DEFAULT_WEIGHTS) else {"weights": weights}),
         )
         self.view = policy_view(env)
         limits = self.view.stage_limits

@@ -128,6 +128,7 @@ class IpaPolicy(Policy):
             gamma=gamma,
             interval_s=interval_s,
             rim_headroom=rim_headroom,
+            **({} if weights == str(DEFAULT_WEIGHTS) else {"weights": weights}),
         )
         self.view = policy_view(env)
         limits = list(self.view.stage_limits)
