@@ -43,7 +43,10 @@ How an update reaches the env, per mode:
   stage below its ``min_replicas`` limit in the env (a single-replica stage is skipped anyway
   by the updater's two-replica minimum).
 
-Replicas (apart from the eviction waves) and batch sizes stay at their initial values.
+Replicas (apart from the eviction waves) and batch sizes stay at their initial values. On a
+stage with model variants the VPA scales one variant (it has no notion of variants): the one the
+initial configuration runs (its most replicated), or the ``variant`` parameter's (name or index);
+the first decision moves the replicas there if it differs.
 """
 
 from __future__ import annotations
@@ -55,6 +58,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from themis_env.baselines.base import Policy
 from themis_env.baselines.hpa import MetricsWindow, requested_targets
+from themis_env.baselines.variants import variant_index, variant_target
 
 from themis_env.envs.views import policy_view
 from themis_env.errors import PolicyError, did_you_mean
@@ -360,6 +364,8 @@ class VPAPolicy(Policy):
     * Any :class:`VPAPreset` field overrides the preset (``half_life_s=600``, ...).
     * ``metrics_window_s`` = 15, ``metrics_lag_s`` = 15: the metrics-server window.
     * ``margin`` = 0.15, ``min_cpu`` = 0.025 cores: recommender safety margin and minimum.
+    * ``variant`` = None: on stages with model variants, the variant scaled (name or index);
+      None keeps the initial configuration's.
 
     **Source:** the VPA docs in ``kubernetes/autoscaler`` (``docs/quickstart.md``: update
     modes; ``docs/features.md``: in-place updates, their budget and fallbacks;
@@ -382,6 +388,7 @@ class VPAPolicy(Policy):
         metrics_lag_s: float = 15.0,
         margin: float = 0.15,
         min_cpu: float = 0.025,
+        variant: str | int | None = None,
         **overrides: Any,
     ) -> None:
         if mode not in MODES:
@@ -414,6 +421,7 @@ class VPAPolicy(Policy):
             metrics_lag_s=metrics_lag_s,
             margin=margin,
             min_cpu=min_cpu,
+            **({} if variant is None else {"variant": variant}),
             **overrides,
         )
         self.mode = mode
@@ -432,6 +440,17 @@ class VPAPolicy(Policy):
         cores_per_node = int(self.view.cluster.cores_per_node)
         self.max_allowed = [min(lim.max_cores, cores_per_node) for lim in limits]
         self.stage_min_replicas = [lim.min_replicas for lim in limits]
+        initial = [list(t) for t in self.view.current_targets]
+        self.width = len(initial[0])
+        # The variant slot each stage scales (0 on a stage without variants).
+        self.slots = [
+            0
+            if not lim.variants
+            else variant_index(lim, variant, self.name)
+            if variant is not None
+            else int(np.argmax(initial[s][: len(lim.variants)]))
+            for s, lim in enumerate(limits)
+        ]
         self.reset()
 
     def reset(self) -> None:
@@ -475,7 +494,12 @@ class VPAPolicy(Policy):
         if self._calls % self.updater_steps == 0:
             self._updater_loop(t, d)
         self._calls += 1
-        return self.view.encode_targets(self._targets)
+        return self.view.encode_targets(
+            [
+                variant_target(self.width, [0] * slot + [replicas], cores, batch)
+                for slot, (replicas, cores, batch) in zip(self.slots, self._targets, strict=True)
+            ]
+        )
 
     def _recommender_loop(self, t: float, d: dict[str, np.ndarray]) -> None:
         usage = self._metrics.read(t)

@@ -14,6 +14,7 @@ step per decision).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -29,6 +30,7 @@ from themis_env.baselines.themis.controller import (
 from themis_env.baselines.themis.predictors import LoadPredictor, make_predictor
 from themis_env.baselines.themis.solvers import ThemisSolver
 
+from themis_env.config import ModelConfig
 from themis_env.envs.views import PolicyView, policy_view, privileged_view
 from themis_env.errors import PolicyError, did_you_mean
 
@@ -47,9 +49,11 @@ def _preset_for(view: PolicyView, preset: str | None) -> ControllerPreset:
     return CONTROLLER_PRESETS[name]
 
 
-def _solver_for(view: PolicyView, preset: ControllerPreset) -> ThemisSolver:
-    """The pipeline's solver from the scenario's profiles and stage limits."""
-    models = view.pipeline.models
+def _solver_for(
+    view: PolicyView, preset: ControllerPreset, models: Sequence[ModelConfig] | None = None
+) -> ThemisSolver:
+    """The pipeline's solver from the scenario's profiles (or ``models``, one per stage)."""
+    models = view.pipeline.models if models is None else models
     limits = view.stage_limits
     return ThemisSolver(
         [m.latency for m in models],
@@ -178,16 +182,22 @@ class ThemisPolicy(_ObservingPolicy):
         )
         self.predictor = make_predictor(predictor, env, **kwargs)
         self.privileged = bool(self.predictor.privileged)
-        self.controller = TwoStageController(
-            self.solver,
+        self._stabilisation = stabilisation
+        self._forecast_reference = forecast_reference
+        self.controller = self._controller_for(self.solver)
+
+    def _controller_for(self, solver: ThemisSolver) -> TwoStageController:
+        """A fresh two-stage controller planning with ``solver``."""
+        return TwoStageController(
+            solver,
             self.preset,
             self.predictor,
             decision_interval_s=self.interval,
-            stabilisation=stabilisation,
+            stabilisation=self._stabilisation,
             pipeline=self.view.pipeline.config.name,
             min_replicas=[lim.min_replicas for lim in self.limits],
             max_replicas=[lim.max_replicas for lim in self.limits],
-            forecast_reference=forecast_reference,  # type: ignore[arg-type]
+            forecast_reference=self._forecast_reference,  # type: ignore[arg-type]
             cluster_cores=self.view.cluster.nodes * self.view.cluster.cores_per_node,
         )
 

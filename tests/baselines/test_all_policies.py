@@ -24,6 +24,23 @@ def _has_variants(env_id: str) -> bool:
 # variants (a replica count per variant) get their policies (IPA, InfAdapter) separately.
 ONE_MODEL_IDS = [i for i in registered_ids() if not _has_variants(i)]
 VARIANT_IDS = [i for i in registered_ids() if _has_variants(i)]
+# Policies that only make sense with model variants; they refuse other scenarios clearly.
+VARIANT_POLICIES = {
+    "infadapter",
+    "msp",
+    "ipa",
+    "fa2-low",
+    "fa2-high",
+    "rim-high",
+    "themis-variants",
+}
+# The variant ids each of those runs on (InfAdapter: one stage with variants).
+RUNS_ON = {
+    "infadapter": ["themis_env/InfAdapter-Resnet-v0"],
+    "msp": ["themis_env/InfAdapter-Resnet-v0"],
+    "vpa": VARIANT_IDS,
+    **{name: VARIANT_IDS for name in ("ipa", "fa2-low", "fa2-high", "rim-high", "themis-variants")},
+}
 
 
 # The Twitter presets fall back to their synthetic trace where the real one is absent, and say so.
@@ -32,6 +49,10 @@ VARIANT_IDS = [i for i in registered_ids() if _has_variants(i)]
 @pytest.mark.parametrize("name", policy_names())
 def test_policy_runs_a_full_episode_within_the_action_space(name, env_id):
     env = gym.make(env_id, episode_s=EPISODE_S)
+    if name in VARIANT_POLICIES:
+        with pytest.raises(PolicyError, match="variant"):
+            make_policy(name, env)
+        return
     policy = make_policy(name, env)
     obs, _ = env.reset(seed=0)
     steps, truncated, info = 0, False, {}
@@ -76,5 +97,6 @@ def test_on_a_variant_scenario_a_policy_runs_or_refuses_clearly(name, env_id):
             assert env.action_space.contains(action)
             obs, *_ = env.step(action)
     except PolicyError as exc:  # a policy that sets (replicas, cores, batch) per stage
+        assert env_id not in RUNS_ON.get(name, []), f"{name} must run on {env_id}: {exc}"
         assert "variant" in str(exc) or "preset" in str(exc), str(exc)
     env.close()

@@ -12,6 +12,15 @@ from themis_env.baselines import make_policy, policy_names
 from themis_env.envs.views import PolicyView, PrivilegedView, missing_members
 
 PRIVILEGED = {"static", "oracle"}
+# Policies for model variants run on a scenario with them, for (episode_s, steps) of it.
+VARIANT_ENVS = {
+    "infadapter": ("themis_env/InfAdapter-Resnet-v0", 240, 8),
+    "msp": ("themis_env/InfAdapter-Resnet-v0", 240, 8),
+    **{
+        name: ("themis_env/Video-Variants-v0", 40, 40)
+        for name in ("ipa", "fa2-low", "fa2-high", "rim-high", "themis-variants")
+    },
+}
 
 
 class OnlyThe:
@@ -29,7 +38,8 @@ class OnlyThe:
 
 @pytest.mark.parametrize("name", policy_names())
 def test_each_baseline_acts_the_same_through_its_view_alone(name: str) -> None:
-    env = gym.make("themis_env/Video-Bursty-v0", episode_s=40)
+    env_id, episode_s, expected = VARIANT_ENVS.get(name, ("themis_env/Video-Bursty-v0", 40, 40))
+    env = gym.make(env_id, episode_s=episode_s)
     protocol = PrivilegedView if name in PRIVILEGED else PolicyView
     direct = make_policy(name, env)
     viewed = make_policy(name, OnlyThe(env.unwrapped, protocol))
@@ -45,7 +55,7 @@ def test_each_baseline_acts_the_same_through_its_view_alone(name: str) -> None:
         steps += 1
         if terminated or truncated:
             break
-    assert steps == 40
+    assert steps == expected
     env.close()
 
 

@@ -241,3 +241,24 @@ def test_a_policy_missing_from_a_scenario_is_ranked_overall_with_a_note() -> Non
     # policies that ran every scenario, though its attainment on A is the highest.
     strict = build_leaderboard(recs, REF, skipped=skipped, slo_target=0.999)
     assert [r.policy for r in strict.overall if r.rank] == ["ref", "bad", "good"]
+
+
+def test_accuracy_is_a_column_only_of_scenarios_whose_runs_serve_variants() -> None:
+    from dataclasses import replace
+
+    from themis_env.evaluation.leaderboard import scenario_table
+
+    plain = [fake_record("plain", p, 0, 0.1, c) for p, c in (("a", 1.0), ("b", 2.0))]
+    served = [
+        replace(r, kpis={**(r.kpis or {}), "accuracy": acc})
+        for r, acc in zip(
+            [fake_record("variants", p, 0, 0.1, c) for p, c in (("a", 1.0), ("b", 2.0))],
+            (0.70, 0.75),
+            strict=True,
+        )
+    ]
+    board = build_leaderboard(plain + served, ReferenceConfig(policies=("a",)))
+    headers, rows = scenario_table(board, "variants")
+    column = headers.index("accuracy")
+    assert sorted(row[column] for row in rows) == ["0.700", "0.750"]
+    assert "accuracy" not in scenario_table(board, "plain")[0]

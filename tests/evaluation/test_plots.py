@@ -88,3 +88,18 @@ def test_the_frontier_plot_has_no_overlapping_labels_nor_bars_below_zero_cost() 
     assert bars and min(float(seg[:, 0].min()) for seg in bars) >= 0.0
     assert max(float(seg[:, 1].max()) for seg in bars) <= 1.0
     assert ax.get_xlim()[0] == 0.0
+
+
+def test_the_frontier_legend_names_each_policys_accuracy_where_the_scenario_has_one(
+    records: list[RunRecord],
+) -> None:
+    from themis_env.evaluation.leaderboard import mean_ci
+    from themis_env.evaluation.plots import frontier_figure
+
+    board = build_leaderboard(records, ReferenceConfig(policies=("hold",)))
+    hold, reactive = board.scenarios["smoke-video"]
+    hold.kpis["accuracy"] = mean_ci([0.7, 0.8])
+    ax = frontier_figure(board, "smoke-video").axes[0]
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert any(label.endswith(f"{hold.policy} (acc 0.750)") for label in labels), labels
+    assert any(label.endswith(reactive.policy) for label in labels), labels

@@ -21,7 +21,23 @@ from themis_env.evaluation.policies import (
 )
 from themis_env.evaluation.runner import RunSpec, run_episode
 
-SHIPPED = ["horizontal", "hpa", "oracle", "random", "static", "themis", "vertical", "vpa"]
+SHIPPED = [
+    "fa2-high",
+    "fa2-low",
+    "horizontal",
+    "hpa",
+    "infadapter",
+    "ipa",
+    "msp",
+    "oracle",
+    "random",
+    "rim-high",
+    "static",
+    "themis",
+    "themis-variants",
+    "vertical",
+    "vpa",
+]
 
 
 def install_fake_distribution(root: Path, entry_points: str) -> None:
@@ -105,7 +121,7 @@ def test_shipped_entry_points_name_the_policies_they_build() -> None:
 def test_unknown_names_list_the_known_ones() -> None:
     with pytest.raises(PolicyError, match=r"unknown policy 'themsi'\. Did you mean 'themis'\?"):
         registry.make_policy("themsi", None)
-    with pytest.raises(PolicyError, match="Known policies: horizontal, hpa, oracle"):
+    with pytest.raises(PolicyError, match="Known policies: fa2-high, fa2-low, horizontal, hpa"):
         registry.load_policy("nothing-like-it")
     with pytest.raises(PolicyError, match="write 'module:Class'"):
         registry.load_policy(":Class")

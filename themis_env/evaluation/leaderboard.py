@@ -74,6 +74,7 @@ from themis_env.sim.simulator import request_slo_kpis
 
 __all__ = [
     "KPI_COLUMNS",
+    "VARIANT_KPI_COLUMNS",
     "RANKING_DEFINITION",
     "Stat",
     "Row",
@@ -93,6 +94,9 @@ __all__ = [
 ]
 
 # (field, heading, where): where is "kpis" or "timing" in the record.
+# Columns a scenario's table shows only where its runs have the figure: the served accuracy
+# exists on pipelines whose models declare accuracies (model variants).
+VARIANT_KPI_COLUMNS: tuple[tuple[str, str, str], ...] = (("accuracy", "accuracy", "kpis"),)
 KPI_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("slo_attainment", "SLO attainment", "kpis"),
     ("goodput", "goodput [req/s]", "kpis"),
@@ -459,7 +463,10 @@ def _kpi_row(policy: str, cells: list[RunRecord]) -> Row:
     row.privileged = any(r.privileged for r in ok)
     row.trace_fallback = any(r.trace_fallback for r in ok)
     row.errors = sorted({str(r.error) for r in failed if r.error is not None})
-    row.kpis = {name: mean_ci(_value(r, name, where) for r in ok) for name, _, where in KPI_COLUMNS}
+    row.kpis = {
+        name: mean_ci(_value(r, name, where) for r in ok)
+        for name, _, where in KPI_COLUMNS + VARIANT_KPI_COLUMNS
+    }
     return row
 
 
@@ -684,10 +691,16 @@ def overall_table(board: Leaderboard) -> tuple[list[str], list[list[str]]]:
 
 
 def scenario_table(board: Leaderboard, scenario: str) -> tuple[list[str], list[list[str]]]:
-    """Headings and formatted cells of one scenario's table."""
+    """Headings and formatted cells of one scenario's table (accuracy where runs have it)."""
+    extra = tuple(
+        c
+        for c in VARIANT_KPI_COLUMNS
+        if any(r.kpis[c[0]].mean is not None for r in board.scenarios[scenario])
+    )
+    columns = KPI_COLUMNS + extra
     headers = (
         ["rank", "policy", "target met (margin)", "frontier", "score"]
-        + [h for _, h, _ in KPI_COLUMNS]
+        + [h for _, h, _ in columns]
         + ["runs"]
     )
     rows = [
@@ -698,7 +711,7 @@ def scenario_table(board: Leaderboard, scenario: str) -> tuple[list[str], list[l
             "●" if r.frontier else "",
             _fmt_stat(r.score),
         ]
-        + [_fmt_stat(r.kpis[name], decimals=_FIXED.get(name)) for name, _, _ in KPI_COLUMNS]
+        + [_fmt_stat(r.kpis[name], decimals=_FIXED.get(name)) for name, _, _ in columns]
         + [f"{r.runs_ok}/{r.runs_ok + r.runs_failed}"]
         for r in board.scenarios[scenario]
     ]

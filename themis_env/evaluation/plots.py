@@ -110,7 +110,8 @@ def plot_timeline(record: RunRecord, path: str | Path) -> Path:
     fig.suptitle(
         f"{record.scenario}{fallback} · {record.policy.label} · seed {record.seed}: "
         f"violation {kpis.get('slo_violation_rate', float('nan')):.4f}, "
-        f"mean cores {kpis.get('mean_cores', float('nan')):.2f}",
+        f"mean cores {kpis.get('mean_cores', float('nan')):.2f}"
+        + (f", accuracy {kpis['accuracy']:.4f}" if "accuracy" in kpis else ""),
         fontsize=9,
     )
     # A fixed layout: tight_layout would measure every tick label and doubles the drawing time.
@@ -133,6 +134,13 @@ def plot_frontier(board: Leaderboard, scenario: str, path: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     frontier_figure(board, scenario).savefig(path)
     return path
+
+
+def _legend_label(rank: str, row: Any) -> str:
+    """A policy's legend entry; with model variants, accuracy (the third axis) beside its name."""
+    acc = row.kpis.get("accuracy")
+    shown = f" (acc {acc.mean:.3f})" if acc is not None and acc.mean is not None else ""
+    return f"{rank}{row.policy}" + (" †" if row.privileged else "") + shown
 
 
 def frontier_figure(board: Leaderboard, scenario: str) -> Any:
@@ -162,7 +170,7 @@ def frontier_figure(board: Leaderboard, scenario: str) -> Any:
             ms=7,
             capsize=3,
             mfc="none" if row.privileged or not row.met else None,
-            label=f"{rank}{row.policy}" + (" †" if row.privileged else ""),
+            label=_legend_label(rank, row),
         )
         if row.frontier:
             frontier.append((x.mean, y.mean))
