@@ -10,7 +10,8 @@ the target the way Kubernetes would:
   replica needs free cores on its node; otherwise it is *deferred*: reported, and nothing
   changes. An accepted resize takes effect ``resize_delay_s`` later; until then the node keeps
   max(old, new) cores reserved.
-* **Replicas**: a new replica is placed first-fit on a node with room for its cores, holds
+* **Replicas**: a new replica is placed on a node with room for its cores (the lowest such
+  node by default; ``cluster.placement`` picks the scheduler's spread or bin packing), holds
   them from creation, and serves only after a cold start. With no room it stays *pending*
   (reported; the next decision tries again). Scale-in removes cold-starting replicas first,
   then the newest; a removed replica takes no new batch, finishes its batch in service, and
@@ -68,6 +69,11 @@ __all__ = [
 _RANDOM_BLOCK = 1 << 14
 _COLD_BLOCK = 64  # cold-start durations drawn at a time
 _RING_BUCKETS = 512
+_PLACEMENTS = {  # ClusterConfig.placement → the kernel's strategy
+    "first-fit": K.PLACE_FIRST_FIT,
+    "spread": K.PLACE_SPREAD,
+    "most-allocated": K.PLACE_MOST_ALLOCATED,
+}
 _NEED_BITS = K.NEED_QUEUE | K.NEED_UNIFORMS | K.NEED_NORMALS | K.NEED_SECONDS
 _NO_VECTOR = np.zeros(0, dtype=np.float32)  # "no monitoring vector" for K.step
 # The packed arrays an episode starts from zero (the others are the scenario's parameters).
@@ -460,6 +466,7 @@ class Simulator:
         self.prm[K.P_BUCKET] = self.bucket_s
         self.prm[K.P_BUCKETS_PER_SECOND] = round(per_second)
         self.prm[K.P_RESIZE_DELAY] = cluster.resize_delay_s
+        self.prm[K.P_PLACEMENT] = _PLACEMENTS[cluster.placement]
         self._rng: np.random.Generator | None = None
         self._buckets_of: dict[float, int] = {}  # whole statistics buckets per dt
 
@@ -668,6 +675,7 @@ class Simulator:
                 self._report,
                 self._totals,
                 self.cold_scale,
+                int(self.prm[K.P_PLACEMENT]),
             )
             if code != K.NEED_COLD:
                 return code
