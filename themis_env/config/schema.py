@@ -203,6 +203,11 @@ class ClusterConfig:
             ``spread`` (scored as kube-scheduler's default profile scores it, which spreads a
             stage's replicas over the nodes) or ``most-allocated`` (bin packing: the fullest
             node with room). See ``themis_env.sim.kernel._place`` for the plugins modelled.
+        resize_policy: An in-place resize the node has no room for: ``fail`` (counted failed
+            at every decision that asks for it again) or ``defer`` (the kubelet's Deferred:
+            waits, retried at every decision until the node has room, and counted in
+            ``info["deferred_resizes"]``; one asking for more cores than a node has is
+            Infeasible, counted failed and not retried). See ``themis_env.sim.kernel.reconcile``.
     """
 
     nodes: int = bounded(2, ge=1, le=1024)
@@ -215,6 +220,7 @@ class ClusterConfig:
     placement: Literal["first-fit", "spread", "most-allocated"] = bounded(
         "first-fit", omit_default=True
     )
+    resize_policy: Literal["fail", "defer"] = bounded("fail", omit_default=True)
 
 
 @dataclass(frozen=True)

@@ -87,12 +87,16 @@ P_RESIZE_DELAY = 9  # [s] from an accepted in-place resize to its effect
 P_ACC_MODE = 10  # 0: no accuracies; 1: stage accuracies add up; 2: they multiply
 P_ACC_SCALE = 11  # the pipeline accuracy is the combination times this (1/S: an average)
 P_PLACEMENT = 12  # where a new replica goes: one of PLACE_*
-N_PRM = 13
+P_RESIZE_POLICY = 13  # what a resize the node cannot hold does: one of RESIZE_*
+N_PRM = 14
 # Placement strategies (P_PLACEMENT), see _place.
 PLACE_FIRST_FIT = 0
 PLACE_SPREAD = 1
 PLACE_MOST_ALLOCATED = 2
 MAX_NODE_SCORE = 100  # the scheduler's framework.MaxNodeScore
+# Resize policies (P_RESIZE_POLICY), see reconcile.
+RESIZE_FAIL = 0
+RESIZE_DEFER = 1
 NOISE_CAP = 20.0  # a batch never takes more than 20x its model latency (bounds the stats ring)
 # Episode accumulators: ep[E_*]
 E_ARRIVED = 0
@@ -907,9 +911,10 @@ def advance(
 R_ADDED = 0
 R_REMOVED = 1
 R_RESIZED = 2
-R_FAILED = 3  # resizes deferred for lack of node cores
+R_FAILED = 3  # resizes refused: for lack of node cores (RESIZE_FAIL), or infeasible
 R_PENDING = 4  # replicas asked for but not placed
-N_REPORT = 5
+R_DEFERRED = 5  # resizes waiting for node cores (RESIZE_DEFER only)
+N_REPORT = 6
 
 
 @njit(cache=True, inline="always")
@@ -955,18 +960,26 @@ def reconcile(
     report: np.ndarray,
     cold_scale: np.ndarray,
     placement: int,
+    resize_policy: int,
 ) -> None:
     """Move the replicas toward ``targets[s] = (replicas of each variant..., cores, batch)``.
 
     At time ``now``. Scale in first, each variant apart (cold-starting replicas, then the
     newest, as a ReplicaSet prefers) so the cores it frees serve resizes and new replicas; then
-    resize every replica of the stage in place where the node has room (else the resize is
-    deferred and counted); then place each variant's new replicas on the node ``_place`` picks
-    for ``placement`` (one of ``PLACE_*``; else they stay pending). A new replica of variant v
-    takes its cold start from ``cold[cpos[0]:]`` times ``cold_scale[s, v]`` (the variant's load
-    time over the cluster's median). Switching a
+    resize every replica of the stage in place where the node has room; then place each
+    variant's new replicas on the node ``_place`` picks for ``placement`` (one of ``PLACE_*``;
+    else they stay pending). A new replica of variant v takes its cold start from
+    ``cold[cpos[0]:]`` times ``cold_scale[s, v]`` (the variant's load time over the cluster's
+    median). Switching a
     stage's variant is scaling one variant in and another out: the new replicas pay their
     cold start, the old ones drain.
+
+    A resize the node has no room for leaves the replica as it is. Under ``RESIZE_FAIL`` it is
+    counted failed (``R_FAILED``) at every attempt. Under ``RESIZE_DEFER`` it is the kubelet's
+    Deferred (``R_DEFERRED``) while it could fit an empty node, and Infeasible, counted
+    failed, when it asks for more than a node has. Both failed and deferred resizes leave the
+    targets unsettled, so the next apply retries them (``apply_targets``); an infeasible one is
+    retried only with other unsettled work, as the kubelet does not retry it.
     """
     S, R = rep_i.shape[0], rep_i.shape[1]
     V = targets.shape[1] - 2
@@ -995,7 +1008,10 @@ def reconcile(
             need = max(effective, c_target) - _held(rep_f, rep_i, s, r, now)
             node = rep_i[s, r, I_NODE]
             if need > 0 and free[node] < need:
-                report[s, R_FAILED] += 1
+                if resize_policy == RESIZE_DEFER and c_target <= cores_per_node:
+                    report[s, R_DEFERRED] += 1
+                else:
+                    report[s, R_FAILED] += 1
                 continue
             free[node] -= max(need, 0)
             rep_i[s, r, I_CORES_OLD] = effective
@@ -1177,7 +1193,7 @@ T_FAILED = 2  # resizes deferred for lack of node cores
 T_PENDING = 3  # replicas asked for, not placed
 N_TOTALS = 4
 # flags[G_*]
-G_UNSETTLED = 0  # 1: a resize was deferred or a replica is pending; the next apply retries
+G_UNSETTLED = 0  # 1: a resize failed or was deferred, or a replica is pending: apply retries
 N_FLAGS = 1
 
 
@@ -1205,6 +1221,7 @@ def apply_targets(
     totals: np.ndarray,
     cold_scale: np.ndarray,
     placement: int,
+    resize_policy: int,
 ) -> int:
     """Make ``values + offset`` (flat, K per stage) the targets in force and reconcile.
 
@@ -1256,7 +1273,9 @@ def apply_targets(
         report,
         cold_scale,
         placement,
+        resize_policy,
     )
+    unsettled = False
     for s in range(targets.shape[0]):
         pending[s] = report[s, R_PENDING]
         if report[s, R_ADDED] > 0 or report[s, R_REMOVED] > 0:
@@ -1265,7 +1284,11 @@ def apply_targets(
             totals[T_VERTICAL] += 1
         totals[T_FAILED] += report[s, R_FAILED]
         totals[T_PENDING] += report[s, R_PENDING]
-    flags[G_UNSETTLED] = 1 if totals[T_FAILED] > 0 or totals[T_PENDING] > 0 else 0
+        if report[s, R_PENDING] > 0 or report[s, R_DEFERRED] > 0:
+            unsettled = True
+        if resize_policy == RESIZE_FAIL and report[s, R_FAILED] > 0:
+            unsettled = True
+    flags[G_UNSETTLED] = 1 if unsettled else 0
     return APPLIED
 
 
@@ -1513,6 +1536,7 @@ def step(
             _v1(ibuf, lay, Packed.TOTALS),
             _v2(fbuf, lay, Packed.COLD_SCALE),
             int(prm[P_PLACEMENT]),
+            int(prm[P_RESIZE_POLICY]),
         )
         if code < 0 or code & NEED_COLD:
             return code
