@@ -1061,10 +1061,15 @@ def _place(
     """The node a new replica of stage ``s`` with ``cores`` goes to, or -1 if none has room.
 
     ``PLACE_FIRST_FIT``: the lowest node with room. The other two score the nodes with room
-    (the scheduler's NodeResourcesFit filter) as kube-scheduler v1.34 does, on CPU only, the one
-    resource the simulator allocates (``pkg/scheduler/framework/plugins/``):
+    (the scheduler's NodeResourcesFit filter) as kube-scheduler does, on CPU only, the one
+    resource the simulator allocates (``kubernetes/kubernetes`` ``pkg/scheduler/``, read at
+    ``framework/plugins/noderesources/least_allocated.go`` 05c351a, ``most_allocated.go``
+    046d201, ``balanced_allocation.go`` 02d7708, ``podtopologyspread/scoring.go`` 02fb06d and
+    ``apis/config/v1/default_plugins.go`` 01db4ae). The default profile's other scorers
+    (TaintToleration, NodeAffinity, InterPodAffinity, ImageLocality) score identical nodes
+    without taints, affinities or image differences alike, so they are left out.
 
-    * ``PLACE_SPREAD``, the default profile (weights from ``apis/config/v1/default_plugins.go``):
+    * ``PLACE_SPREAD``, the default profile (weights from ``default_plugins.go``):
       1 × NodeResourcesFit LeastAllocated, ``(capacity − requested)·100 / capacity``
       (``noderesources/least_allocated.go``), + 1 × NodeResourcesBalancedAllocation, which with
       a single resource has no spread between resource fractions and scores every node 100
