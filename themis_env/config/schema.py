@@ -199,6 +199,15 @@ class ClusterConfig:
         service_distribution: ``lognormal`` (the noise above) or ``exponential`` (service time
             ~ Exp with the latency model as mean; for validation against queueing theory).
         core_memory_gb: Memory-equivalent price of one core [GB] (18 in the 2025 code).
+        placement: The node a new replica goes to: ``first-fit`` (the lowest node with room),
+            ``spread`` (scored as kube-scheduler's default profile scores it, which spreads a
+            stage's replicas over the nodes) or ``most-allocated`` (bin packing: the fullest
+            node with room). See ``themis_env.sim.kernel._place`` for the plugins modelled.
+        resize_policy: An in-place resize the node has no room for: ``fail`` (counted failed
+            at every decision that asks for it again) or ``defer`` (the kubelet's Deferred:
+            waits, retried at every decision until the node has room, and counted in
+            ``info["deferred_resizes"]``; one asking for more cores than a node has is
+            Infeasible, counted failed and not retried). See ``themis_env.sim.kernel.reconcile``.
     """
 
     nodes: int = bounded(2, ge=1, le=1024)
@@ -208,6 +217,10 @@ class ClusterConfig:
     service_noise_cv: float = bounded(0.0, ge=0, le=2)
     service_distribution: Literal["lognormal", "exponential"] = "lognormal"
     core_memory_gb: float = bounded(18.0, ge=0)
+    placement: Literal["first-fit", "spread", "most-allocated"] = bounded(
+        "first-fit", omit_default=True
+    )
+    resize_policy: Literal["fail", "defer"] = bounded("fail", omit_default=True)
 
 
 @dataclass(frozen=True)

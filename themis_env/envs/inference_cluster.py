@@ -77,7 +77,8 @@ class InferenceClusterEnv(gym.Env[Obs, np.ndarray]):
     ``themis_env.envs.wrappers.ClipAction`` to clip explicitly, or in
     ``DiscreteActionWrapper`` for a ``Discrete`` space of single moves (DQN). A valid target
     the cluster cannot place is applied as far as it goes, as Kubernetes would: a resize with
-    no room on the node is deferred (``info["failed_resizes"]``), a replica with no room stays
+    no room on the node fails (``info["failed_resizes"]``; with ``cluster.resize_policy:
+    defer`` it is Deferred instead, ``info["deferred_resizes"]``), a replica with no room stays
     pending (``info["pending_replicas"]``, observation ``replicas_pending``), and both are
     retried while the target stands. ``action_masks()`` gives, for sb3-contrib
     ``MaskablePPO``, the MultiDiscrete values that fit the free cores.
@@ -456,6 +457,8 @@ class InferenceClusterEnv(gym.Env[Obs, np.ndarray]):
             "clamped": clamped,
             "reward_terms": {"slo": -slo_term, "cost": -weighted_cost},
         }
+        if self.cluster.resize_policy == "defer":
+            info["deferred_resizes"] = sim.deferred_resizes()
         if self._has_accuracy:
             info["accuracy"] = accuracy
             info["reward_terms"]["accuracy"] = accuracy_term

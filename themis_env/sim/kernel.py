@@ -86,7 +86,17 @@ P_CORE_MEMORY_GB = 8  # memory-equivalent price of a core [GB]
 P_RESIZE_DELAY = 9  # [s] from an accepted in-place resize to its effect
 P_ACC_MODE = 10  # 0: no accuracies; 1: stage accuracies add up; 2: they multiply
 P_ACC_SCALE = 11  # the pipeline accuracy is the combination times this (1/S: an average)
-N_PRM = 12
+P_PLACEMENT = 12  # where a new replica goes: one of PLACE_*
+P_RESIZE_POLICY = 13  # what a resize the node cannot hold does: one of RESIZE_*
+N_PRM = 14
+# Placement strategies (P_PLACEMENT), see _place.
+PLACE_FIRST_FIT = 0
+PLACE_SPREAD = 1
+PLACE_MOST_ALLOCATED = 2
+MAX_NODE_SCORE = 100  # the scheduler's framework.MaxNodeScore
+# Resize policies (P_RESIZE_POLICY), see reconcile.
+RESIZE_FAIL = 0
+RESIZE_DEFER = 1
 NOISE_CAP = 20.0  # a batch never takes more than 20x its model latency (bounds the stats ring)
 # Episode accumulators: ep[E_*]
 E_ARRIVED = 0
@@ -901,9 +911,10 @@ def advance(
 R_ADDED = 0
 R_REMOVED = 1
 R_RESIZED = 2
-R_FAILED = 3  # resizes deferred for lack of node cores
+R_FAILED = 3  # resizes refused: for lack of node cores (RESIZE_FAIL), or infeasible
 R_PENDING = 4  # replicas asked for but not placed
-N_REPORT = 5
+R_DEFERRED = 5  # resizes waiting for node cores (RESIZE_DEFER only)
+N_REPORT = 6
 
 
 @njit(cache=True, inline="always")
@@ -948,17 +959,27 @@ def reconcile(
     cpos: np.ndarray,
     report: np.ndarray,
     cold_scale: np.ndarray,
+    placement: int,
+    resize_policy: int,
 ) -> None:
     """Move the replicas toward ``targets[s] = (replicas of each variant..., cores, batch)``.
 
     At time ``now``. Scale in first, each variant apart (cold-starting replicas, then the
     newest, as a ReplicaSet prefers) so the cores it frees serve resizes and new replicas; then
-    resize every replica of the stage in place where the node has room (else the resize is
-    deferred and counted); then place each variant's new replicas first fit (else they stay
-    pending). A new replica of variant v takes its cold start from ``cold[cpos[0]:]`` times
-    ``cold_scale[s, v]`` (the variant's load time over the cluster's median). Switching a
+    resize every replica of the stage in place where the node has room; then place each
+    variant's new replicas on the node ``_place`` picks for ``placement`` (one of ``PLACE_*``;
+    else they stay pending). A new replica of variant v takes its cold start from
+    ``cold[cpos[0]:]`` times ``cold_scale[s, v]`` (the variant's load time over the cluster's
+    median). Switching a
     stage's variant is scaling one variant in and another out: the new replicas pay their
     cold start, the old ones drain.
+
+    A resize the node has no room for leaves the replica as it is. Under ``RESIZE_FAIL`` it is
+    counted failed (``R_FAILED``) at every attempt. Under ``RESIZE_DEFER`` it is the kubelet's
+    Deferred (``R_DEFERRED``) while it could fit an empty node, and Infeasible, counted
+    failed, when it asks for more than a node has. Both failed and deferred resizes leave the
+    targets unsettled, so the next apply retries them (``apply_targets``); an infeasible one is
+    retried only with other unsettled work, as the kubelet does not retry it.
     """
     S, R = rep_i.shape[0], rep_i.shape[1]
     V = targets.shape[1] - 2
@@ -987,25 +1008,24 @@ def reconcile(
             need = max(effective, c_target) - _held(rep_f, rep_i, s, r, now)
             node = rep_i[s, r, I_NODE]
             if need > 0 and free[node] < need:
-                report[s, R_FAILED] += 1
+                if resize_policy == RESIZE_DEFER and c_target <= cores_per_node:
+                    report[s, R_DEFERRED] += 1
+                else:
+                    report[s, R_FAILED] += 1
                 continue
             free[node] -= max(need, 0)
             rep_i[s, r, I_CORES_OLD] = effective
             rep_i[s, r, I_CORES_NEW] = c_target
             rep_f[s, r, F_SWITCH_AT] = now if warm else now + resize_delay
             report[s, R_RESIZED] += 1
-        # Scale out, first fit, into the lowest free slots.
+        # Scale out into the lowest free slots, on the nodes _place picks.
         for v in range(V):
             shortfall = targets[s, v] - _live_count(rep_f, rep_i, s, v)
             r = 0
             while shortfall > 0:
                 while r < R and rep_i[s, r, I_ACTIVE] == 1:
                     r += 1
-                node = -1
-                for k in range(free.shape[0]):
-                    if free[k] >= c_target:
-                        node = k
-                        break
+                node = _place(s, c_target, free, cores_per_node, placement, rep_f, rep_i)
                 if r >= R or node < 0:
                     report[s, R_PENDING] += shortfall
                     break
@@ -1026,6 +1046,87 @@ def reconcile(
                 rep_f[s, r, F_CREATED_AT] = now
                 report[s, R_ADDED] += 1
                 shortfall -= 1
+
+
+@njit(cache=True)
+def _place(
+    s: int,
+    cores: int,
+    free: np.ndarray,
+    cores_per_node: float,
+    placement: int,
+    rep_f: np.ndarray,
+    rep_i: np.ndarray,
+) -> int:
+    """The node a new replica of stage ``s`` with ``cores`` goes to, or -1 if none has room.
+
+    ``PLACE_FIRST_FIT``: the lowest node with room. The other two score the nodes with room
+    (the scheduler's NodeResourcesFit filter) as kube-scheduler does, on CPU only, the one
+    resource the simulator allocates (``kubernetes/kubernetes`` ``pkg/scheduler/``, read at
+    ``framework/plugins/noderesources/least_allocated.go`` 05c351a, ``most_allocated.go``
+    046d201, ``balanced_allocation.go`` 02d7708, ``podtopologyspread/scoring.go`` 02fb06d and
+    ``apis/config/v1/default_plugins.go`` 01db4ae). The default profile's other scorers
+    (TaintToleration, NodeAffinity, InterPodAffinity, ImageLocality) score identical nodes
+    without taints, affinities or image differences alike, so they are left out.
+
+    * ``PLACE_SPREAD``, the default profile (weights from ``default_plugins.go``):
+      1 × NodeResourcesFit LeastAllocated, ``(capacity − requested)·100 / capacity``
+      (``noderesources/least_allocated.go``), + 1 × NodeResourcesBalancedAllocation, which with
+      a single resource has no spread between resource fractions and scores every node 100
+      (``noderesources/balanced_allocation.go``), so it never changes the ranking and is left
+      out, + 2 × PodTopologySpread with the system default constraints (maxSkew 3 over
+      hostname, 5 over zone, ScheduleAnyway), a stage being one Deployment
+      (``podtopologyspread/scoring.go``): raw ``round(n·ln(N + 2) + maxSkew − 1)`` for the
+      ``n`` live replicas of the stage on the node and ``N`` nodes with room, normalised to
+      ``100·(max + min − raw) / max`` (100 everywhere when max is 0). Simulated nodes carry
+      no zone label, so the zone constraint adds nothing. Integer arithmetic as in the Go code.
+    * ``PLACE_MOST_ALLOCATED``: bin packing, NodeResourcesFit MostAllocated alone,
+      ``requested·100 / capacity`` (``noderesources/most_allocated.go``); the spreading
+      plugins are left out, as a bin-packing profile disables them.
+
+    ``requested`` is the node's held cores plus the new replica's (a pending resize holds the
+    larger of its sizes, as the scheduler counts it). The scheduler breaks a tie at random; here
+    the lowest node index wins, which keeps episodes independent of the generator.
+    """
+    n_nodes = free.shape[0]
+    if placement == PLACE_FIRST_FIT:
+        for k in range(n_nodes):
+            if free[k] >= cores:
+                return k
+        return -1
+    capacity = int(cores_per_node)
+    spread = np.zeros(n_nodes, dtype=np.int64)
+    if placement == PLACE_SPREAD:
+        feasible = 0
+        for k in range(n_nodes):
+            if free[k] >= cores:
+                feasible += 1
+        for r in range(rep_i.shape[1]):
+            if _is_live(rep_f, rep_i, s, r):
+                spread[rep_i[s, r, I_NODE]] += 1
+        weight = math.log(feasible + 2.0)
+        lo, hi = np.iinfo(np.int64).max, 0
+        for k in range(n_nodes):
+            if free[k] >= cores:
+                spread[k] = math.floor(spread[k] * weight + 2.5)  # Go's math.Round of n·w + (3 − 1)
+                lo, hi = min(lo, spread[k]), max(hi, spread[k])
+        for k in range(n_nodes):
+            if hi == 0:
+                spread[k] = MAX_NODE_SCORE
+            else:
+                spread[k] = MAX_NODE_SCORE * (hi + lo - spread[k]) // hi
+    best, best_score = -1, -1
+    for k in range(n_nodes):
+        if free[k] < cores:
+            continue
+        requested = capacity - int(free[k]) + cores
+        if placement == PLACE_MOST_ALLOCATED:
+            score = requested * MAX_NODE_SCORE // capacity
+        else:
+            score = (capacity - requested) * MAX_NODE_SCORE // capacity + 2 * spread[k]
+        if score > best_score:
+            best, best_score = k, score
+    return best
 
 
 @njit(cache=True, inline="always")
@@ -1097,7 +1198,7 @@ T_FAILED = 2  # resizes deferred for lack of node cores
 T_PENDING = 3  # replicas asked for, not placed
 N_TOTALS = 4
 # flags[G_*]
-G_UNSETTLED = 0  # 1: a resize was deferred or a replica is pending; the next apply retries
+G_UNSETTLED = 0  # 1: a resize failed or was deferred, or a replica is pending: apply retries
 N_FLAGS = 1
 
 
@@ -1124,6 +1225,8 @@ def apply_targets(
     report: np.ndarray,
     totals: np.ndarray,
     cold_scale: np.ndarray,
+    placement: int,
+    resize_policy: int,
 ) -> int:
     """Make ``values + offset`` (flat, K per stage) the targets in force and reconcile.
 
@@ -1174,7 +1277,10 @@ def apply_targets(
         cpos,
         report,
         cold_scale,
+        placement,
+        resize_policy,
     )
+    unsettled = False
     for s in range(targets.shape[0]):
         pending[s] = report[s, R_PENDING]
         if report[s, R_ADDED] > 0 or report[s, R_REMOVED] > 0:
@@ -1183,7 +1289,11 @@ def apply_targets(
             totals[T_VERTICAL] += 1
         totals[T_FAILED] += report[s, R_FAILED]
         totals[T_PENDING] += report[s, R_PENDING]
-    flags[G_UNSETTLED] = 1 if totals[T_FAILED] > 0 or totals[T_PENDING] > 0 else 0
+        if report[s, R_PENDING] > 0 or report[s, R_DEFERRED] > 0:
+            unsettled = True
+        if resize_policy == RESIZE_FAIL and report[s, R_FAILED] > 0:
+            unsettled = True
+    flags[G_UNSETTLED] = 1 if unsettled else 0
     return APPLIED
 
 
@@ -1430,6 +1540,8 @@ def step(
             _v2(ibuf, lay, Packed.REPORT),
             _v1(ibuf, lay, Packed.TOTALS),
             _v2(fbuf, lay, Packed.COLD_SCALE),
+            int(prm[P_PLACEMENT]),
+            int(prm[P_RESIZE_POLICY]),
         )
         if code < 0 or code & NEED_COLD:
             return code

@@ -7,10 +7,12 @@ the target the way Kubernetes would:
 
 * **Batch size** changes at once (the dispatcher's setting).
 * **Cores** change by in-place resize of every replica of the stage. A resize that grows a
-  replica needs free cores on its node; otherwise it is *deferred*: reported, and nothing
-  changes. An accepted resize takes effect ``resize_delay_s`` later; until then the node keeps
-  max(old, new) cores reserved.
-* **Replicas**: a new replica is placed first-fit on a node with room for its cores, holds
+  replica needs free cores on its node; otherwise it fails (``cluster.resize_policy: fail``)
+  or is *deferred* (``defer``), reported either way, and nothing changes until it fits. An
+  accepted resize takes effect ``resize_delay_s`` later; until then the node keeps max(old,
+  new) cores reserved.
+* **Replicas**: a new replica is placed on a node with room for its cores (the lowest such
+  node by default; ``cluster.placement`` picks the scheduler's spread or bin packing), holds
   them from creation, and serves only after a cold start. With no room it stays *pending*
   (reported; the next decision tries again). Scale-in removes cold-starting replicas first,
   then the newest; a removed replica takes no new batch, finishes its batch in service, and
@@ -93,6 +95,12 @@ def request_slo_kpis(
 _RANDOM_BLOCK = 1 << 14
 _COLD_BLOCK = 64  # cold-start durations drawn at a time
 _RING_BUCKETS = 512
+_PLACEMENTS = {  # ClusterConfig.placement → the kernel's strategy
+    "first-fit": K.PLACE_FIRST_FIT,
+    "spread": K.PLACE_SPREAD,
+    "most-allocated": K.PLACE_MOST_ALLOCATED,
+}
+_RESIZE_POLICIES = {"fail": K.RESIZE_FAIL, "defer": K.RESIZE_DEFER}  # cluster.resize_policy
 _NEED_BITS = K.NEED_QUEUE | K.NEED_UNIFORMS | K.NEED_NORMALS | K.NEED_SECONDS
 _NO_VECTOR = np.zeros(0, dtype=np.float32)  # "no monitoring vector" for K.step
 # The packed arrays an episode starts from zero (the others are the scenario's parameters).
@@ -152,8 +160,11 @@ class ApplyReport(NamedTuple):
         added: Replicas created.
         removed: Replicas removed.
         resized: Replicas whose in-place resize was accepted.
-        failed_resizes: Replicas whose resize was deferred for lack of node cores.
+        failed_resizes: Replicas whose resize was refused: for lack of node cores under
+            ``cluster.resize_policy: fail``, or as infeasible (more cores than a node has)
+            under ``defer``.
         pending: Replicas asked for but not placed (no node has room).
+        deferred_resizes: Replicas whose resize waits for node cores (``defer`` only).
         horizontal_actions: Stages whose replica count changed.
         vertical_actions: Stages where at least one replica was resized.
         total_failed_resizes: Sum of ``failed_resizes``.
@@ -165,6 +176,7 @@ class ApplyReport(NamedTuple):
     resized: np.ndarray
     failed_resizes: np.ndarray
     pending: np.ndarray
+    deferred_resizes: np.ndarray
     horizontal_actions: int = 0
     vertical_actions: int = 0
     total_failed_resizes: int = 0
@@ -180,6 +192,7 @@ class ApplyReport(NamedTuple):
             resized=rows[K.R_RESIZED],
             failed_resizes=rows[K.R_FAILED],
             pending=rows[K.R_PENDING],
+            deferred_resizes=rows[K.R_DEFERRED],
             horizontal_actions=int(totals[K.T_HORIZONTAL]),
             vertical_actions=int(totals[K.T_VERTICAL]),
             total_failed_resizes=int(totals[K.T_FAILED]),
@@ -485,6 +498,8 @@ class Simulator:
         self.prm[K.P_BUCKET] = self.bucket_s
         self.prm[K.P_BUCKETS_PER_SECOND] = round(per_second)
         self.prm[K.P_RESIZE_DELAY] = cluster.resize_delay_s
+        self.prm[K.P_PLACEMENT] = _PLACEMENTS[cluster.placement]
+        self.prm[K.P_RESIZE_POLICY] = _RESIZE_POLICIES[cluster.resize_policy]
         self._rng: np.random.Generator | None = None
         self._buckets_of: dict[float, int] = {}  # whole statistics buckets per dt
 
@@ -569,7 +584,7 @@ class Simulator:
         self.cold = np.zeros(0)
         zero = np.zeros(S, dtype=np.int64)
         zero.flags.writeable = False
-        self._no_change = ApplyReport(zero, zero, zero, zero, zero)
+        self._no_change = ApplyReport(zero, zero, zero, zero, zero, zero)
         self._kernel_arrays()
         self.apply(initial, warm=True)
 
@@ -582,6 +597,17 @@ class Simulator:
     def free_cores(self) -> np.ndarray:
         """Free cores per node now (kept current by every apply and advance)."""
         return self.node_free.copy()
+
+    def deferred_resizes(self) -> int:
+        """Replicas (not being removed) whose resize to their stage's cores waits for room.
+
+        Under ``cluster.resize_policy: defer`` these are the kubelet's Deferred resizes; a
+        target beyond a node's cores (Infeasible) is not counted.
+        """
+        live = (self.rep_i[:, :, K.I_ACTIVE] == 1) & (self.rep_f[:, :, K.F_SERVING_UNTIL] == np.inf)
+        target = self.target_cores[:, None]
+        waiting = live & (self.rep_i[:, :, K.I_CORES_NEW] != target)
+        return int((waiting & (target <= self.cluster.cores_per_node)).sum())
 
     def _cold_starts(self, n: int) -> np.ndarray:
         """``n`` cold-start durations [s] from the scenario's distribution, clipped."""
@@ -693,6 +719,8 @@ class Simulator:
                 self._report,
                 self._totals,
                 self.cold_scale,
+                int(self.prm[K.P_PLACEMENT]),
+                int(self.prm[K.P_RESIZE_POLICY]),
             )
             if code != K.NEED_COLD:
                 return code
