@@ -69,7 +69,8 @@ class FitDeltaAction(gym.ActionWrapper):
     """Per stage and knob −1 / keep / +1, with growth that does not fit the cluster held.
 
     The action space is ``MultiDiscrete([3] * 3S)`` (0: −1, 1: keep, 2: +1 for replicas,
-    cores, batch of each stage), whatever the wrapped env's ``action_mode``: the resulting
+    cores, batch of each stage; with model variants, a replica count per variant slot before
+    cores and batch), whatever the wrapped env's ``action_mode``: the resulting
     targets go to the env through ``encode_targets``. A step past a knob's limits, or growth
     the free cores cannot hold (replicas that could not be placed, cores a resize could not
     get), is replaced by "keep"; when several growth steps fit alone but not together, the
@@ -86,7 +87,8 @@ class FitDeltaAction(gym.ActionWrapper):
         base = cluster_env(env, "FitDeltaAction")
         self._base = base
         self._codec = DeltaCodec(base.stage_limits)
-        self.action_space = spaces.MultiDiscrete(np.full(3 * base.n_stages, 3))
+        # One entry per knob: with model variants a stage has a replica count per variant slot.
+        self.action_space = self._codec.space
         self.held = 0
 
     def action(self, action: Any) -> np.ndarray:
@@ -98,11 +100,16 @@ class FitDeltaAction(gym.ActionWrapper):
         allowed = self._codec.masks(current, free).reshape(-1, 3)
         unfit = ~allowed[np.arange(len(steps)), steps]
         steps[unfit] = 1
-        # Growth judged knob by knob may not fit together: hold the later ones.
+        # Growth judged knob by knob may not fit together: hold the later ones. A stage's
+        # entries are its replica counts (one per variant slot), then cores, then batch: a new
+        # replica needs the stage's cores, a core more per replica needs its replica count.
         budget = float(np.maximum(free, 0).sum())
+        width = self._codec.width
         for s, d in enumerate(current):
-            for knob, need in ((0, d.cores), (1, d.replicas)):
-                i = 3 * s + knob
+            slots = width - 2
+            needs = [(k, d[slots]) for k in range(slots)] + [(slots, sum(d[:slots]))]
+            for knob, need in needs:
+                i = width * s + knob
                 if steps[i] == 2:
                     if need > budget:
                         steps[i] = 1
@@ -192,6 +199,11 @@ class FitScaleAction(gym.ActionWrapper):
             )
         self._base = base
         self._codec = ScaleCodec(base.stage_limits)
+        if self._codec.width != 3:
+            raise ConfigError(
+                "FitScaleAction moves one replica count per stage; this scenario's stages have "
+                "model variants (a replica count per variant): use FitDeltaAction"
+            )
         self.action_space = self._codec.space
         self.held = 0
 

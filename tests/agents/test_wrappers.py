@@ -1,6 +1,7 @@
 """The training action wrappers: the moves they make, the growth they hold, their errors."""
 
 import gymnasium as gym
+import numpy as np
 import pytest
 from themis_env.agents.wrappers import FitDeltaAction, FitScaleAction, ScaleCodec
 
@@ -107,3 +108,19 @@ def test_random_moves_never_ask_for_more_growth_than_the_free_cores(wrapper):
         assert grown <= free
         if truncated:
             env.reset()
+
+
+@pytest.mark.filterwarnings("ignore:trace .* is not available here")
+def test_fit_delta_action_moves_each_variants_replicas_and_fit_scale_action_refuses_variants():
+    env = FitDeltaAction(gym.make("themis_env/InfAdapter-Resnet-v0", action_mode="delta"))
+    width = 7  # five variant replica counts, cores, batch
+    assert env.action_space.shape == (width,)
+    env.reset(seed=0)
+    before = list(env.unwrapped.current_targets[0])
+    grow_second_variant = np.ones(width, dtype=np.int64)
+    grow_second_variant[1] = 2
+    env.step(grow_second_variant)
+    after = list(env.unwrapped.current_targets[0])
+    assert after[1] == before[1] + 1 and after[:1] + after[2:] == before[:1] + before[2:]
+    with pytest.raises(ConfigError, match="FitDeltaAction"):
+        FitScaleAction(gym.make("themis_env/InfAdapter-Resnet-v0", action_mode="target"))

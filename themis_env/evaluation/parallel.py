@@ -32,6 +32,7 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from themis_env.errors import ConfigError, DependencyNotInstalled
+from themis_env.evaluation.registry import TRUST_VAR
 from themis_env.evaluation.run_record import RunRecord
 from themis_env.evaluation.runner import RunSpec, failure_record, run_episode
 
@@ -104,7 +105,22 @@ def _clock(seconds: float) -> str:
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
 
 
-def _run_spec_dict(spec: dict[str, Any]) -> RunRecord:
+# Settings the command line passes to runs through the environment: where real traces are
+# and whether pickled agents are trusted. A worker process inherits the environment of whoever
+# started it (a forkserver may predate the command), so each run carries the caller's values.
+_RUN_ENVIRONMENT = ("THEMIS_TRACE_DIR", TRUST_VAR)
+
+
+def _caller_environment() -> dict[str, str | None]:
+    return {name: os.environ.get(name) for name in _RUN_ENVIRONMENT}
+
+
+def _run_spec_dict(spec: dict[str, Any], environment: dict[str, str | None]) -> RunRecord:
+    for name, value in environment.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
     return run_episode(RunSpec.from_dict(spec))
 
 
@@ -259,6 +275,7 @@ def _run_pool(specs: Sequence[RunSpec], deliver: OnRecord, jobs: int) -> None:
     # one at a time, so the one that kills its worker alone is recorded failed and the others
     # are not blamed for it.
     suspects: list[RunSpec] = []
+    environment = _caller_environment()
     window = 2 * jobs  # a worker that dies takes down at most the runs in flight
     pool = _new_pool(jobs)
     in_flight: dict[Future, tuple[RunSpec, float]] = {}
@@ -269,7 +286,7 @@ def _run_pool(specs: Sequence[RunSpec], deliver: OnRecord, jobs: int) -> None:
         while source and len(in_flight) < limit:
             spec = source.pop()
             try:
-                future = pool.submit(_run_spec_dict, spec.to_dict())
+                future = pool.submit(_run_spec_dict, spec.to_dict(), environment)
             except BrokenProcessPool:  # a worker died since the last wait
                 source.append(spec)
                 return False
@@ -335,6 +352,7 @@ def _run_ray(specs: Sequence[RunSpec], deliver: OnRecord, jobs: int) -> None:
             ray.init(num_cpus=jobs, include_dashboard=False, log_to_driver=False)
         started = True
     remote = ray.remote(num_cpus=1, max_retries=0)(_run_spec_dict)
+    environment = _caller_environment()
     queue = list(reversed(specs))
     window = 2 * jobs
     in_flight: dict[Any, tuple[RunSpec, float]] = {}
@@ -342,7 +360,7 @@ def _run_ray(specs: Sequence[RunSpec], deliver: OnRecord, jobs: int) -> None:
         while queue or in_flight:
             while queue and len(in_flight) < window:
                 spec = queue.pop()
-                in_flight[remote.remote(spec.to_dict())] = (spec, time.monotonic())
+                in_flight[remote.remote(spec.to_dict(), environment)] = (spec, time.monotonic())
             done, _ = ray.wait(list(in_flight), num_returns=1)
             for ref in done:
                 spec, t0 = in_flight.pop(ref)
