@@ -105,8 +105,8 @@ class _ObservingPolicy(Policy):
     def _decide(self, history: np.ndarray, current: list[Target]) -> Decision:
         raise NotImplementedError
 
-    def act(self, obs: Any) -> np.ndarray:
-        """The action for one observation (holds the current targets during warm-up)."""
+    def _next_decision(self, obs: Any) -> Decision:
+        """The decision for one observation (holds the current targets during warm-up)."""
         history, current, elapsed = self._read(obs)
         self._steps += 1
         if elapsed < self.warmup_s or len(history) == 0:
@@ -114,7 +114,11 @@ class _ObservingPolicy(Policy):
         else:
             decision = self._decide(history, current)
         self.last_decision = decision
-        return self.view.encode_targets(list(decision.targets))
+        return decision
+
+    def act(self, obs: Any) -> np.ndarray:
+        """The action for one observation (holds the current targets during warm-up)."""
+        return self.view.encode_targets(list(self._next_decision(obs).targets))
 
     def describe(self) -> dict[str, Any]:  # noqa: D102
         out = super().describe()

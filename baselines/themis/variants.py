@@ -182,13 +182,7 @@ class ThemisVariantsPolicy(ThemisPolicy):
 
     def act(self, obs: Any) -> np.ndarray:
         """Themis's targets for the chosen variants, with the old ones kept while rolling."""
-        history, current, elapsed = self._read(obs)
-        self._steps += 1
-        if elapsed < self.warmup_s or len(history) == 0:
-            decision = Decision(tuple(current), "hold", 0, 0.0, "warm-up: no arrivals seen yet")
-        else:
-            decision = self._decide(history, current)
-        self.last_decision = decision
+        decision = self._next_decision(obs)
         combo = self.combos[self.combo]
         d = self._d
         targets = []
