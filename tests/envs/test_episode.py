@@ -304,3 +304,18 @@ def test_an_episode_that_is_not_a_whole_number_of_intervals_is_refused():
         *_, truncated, info = env.step(env.action_space.sample())
         steps += 1
     assert steps == 3 and info["sim_time_s"] == 30.0
+
+
+@pytest.mark.parametrize("env_id", ["themis_env/Video-Bursty-v0", "themis_env/InferenceCluster-v0"])
+def test_a_time_limit_truncation_carries_the_episode_kpis(env_id):
+    """``max_episode_steps`` cuts the episode in a TimeLimit the env cannot see."""
+    env = gym.make(env_id, max_episode_steps=4)
+    env.reset(seed=0)
+    steps, truncated, info = 0, False, {}
+    while not truncated:
+        _, _, terminated, truncated, info = env.step(env.action_space.sample())
+        assert not terminated
+        steps += 1
+        assert ("episode_kpis" in info) == truncated
+    assert steps == 4
+    assert info["episode_kpis"] == env.unwrapped.episode_kpis()

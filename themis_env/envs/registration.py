@@ -12,7 +12,7 @@ on the scenario's calibrated synthetic fallback and say so (``info["trace_fallba
 
 from __future__ import annotations
 
-from gymnasium.envs.registration import register, registry
+from gymnasium.envs.registration import WrapperSpec, register, registry
 
 __all__ = [
     "ENTRY_POINT",
@@ -26,6 +26,12 @@ __all__ = [
 
 NAMESPACE = "themis_env"
 ENTRY_POINT = "themis_env.envs.inference_cluster:InferenceClusterEnv"
+# Applied by gym.make outside any TimeLimit, so a step cut by max_episode_steps has the KPIs.
+EPISODE_KPIS_WRAPPER = WrapperSpec(
+    name="EpisodeKpisOnTruncation",
+    entry_point="themis_env.envs.wrappers:EpisodeKpisOnTruncation",
+    kwargs={},
+)
 VERSION = 0  # bump when dynamics or reward change
 
 # id name → scenario: the generic id, the three paper pipelines × four traces, then the
@@ -66,4 +72,5 @@ def register_envs() -> None:
             entry_point=ENTRY_POINT,
             kwargs={"scenario": scenario},
             nondeterministic=False,
+            additional_wrappers=(EPISODE_KPIS_WRAPPER,),
         )

@@ -21,7 +21,7 @@ from themis_env.envs.actions import UNUSED_SLOT, DeltaCodec
 from themis_env.envs.views import PolicyView, missing_members, policy_view
 from themis_env.errors import ConfigError, InvalidActionError
 
-__all__ = ["ClipAction", "DiscreteActionWrapper", "cluster_env"]
+__all__ = ["ClipAction", "DiscreteActionWrapper", "EpisodeKpisOnTruncation", "cluster_env"]
 
 
 def cluster_env(env: gym.Env, wrapper: str) -> PolicyView:
@@ -34,6 +34,37 @@ def cluster_env(env: gym.Env, wrapper: str) -> PolicyView:
     if missing_members(base, PolicyView):
         raise ConfigError(f"{wrapper} wraps an InferenceClusterEnv, got {type(base).__name__}")
     return base
+
+
+class EpisodeKpisOnTruncation(gym.Wrapper, gym.utils.RecordConstructorArgs):
+    """Adds ``info["episode_kpis"]`` to a step that an outer limit truncated.
+
+    The env puts the episode's KPIs into the last step's info when its trace window ends. A
+    ``gym.make(id, max_episode_steps=N)`` cuts the episode earlier, in a ``TimeLimit`` the env
+    cannot see; every registered id lists this wrapper in its spec, so ``gym.make`` applies it
+    outside that limit and such a step gets the KPIs of the episode so far too.
+
+    Example:
+        >>> import gymnasium as gym
+        >>> import themis_env
+        >>> env = gym.make("themis_env/Video-Bursty-v0", max_episode_steps=3)
+        >>> _ = env.reset(seed=0)
+        >>> for _ in range(3):
+        ...     _, _, terminated, truncated, info = env.step(env.action_space.sample())
+        >>> truncated, "episode_kpis" in info
+        (True, True)
+    """
+
+    def __init__(self, env: gym.Env) -> None:
+        gym.utils.RecordConstructorArgs.__init__(self)
+        gym.Wrapper.__init__(self, env)
+
+    def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
+        """The wrapped step; a truncated one carries the episode's KPIs."""
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        if truncated and "episode_kpis" not in info:
+            info["episode_kpis"] = self.env.unwrapped.episode_kpis()  # type: ignore[attr-defined]
+        return obs, reward, terminated, truncated, info
 
 
 class ClipAction(gym.ActionWrapper, gym.utils.RecordConstructorArgs):
