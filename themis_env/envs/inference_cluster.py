@@ -213,6 +213,8 @@ class InferenceClusterEnv(gym.Env[Obs, np.ndarray]):
             )
         ]
         self._has_accuracy = self.pipeline.has_accuracy
+        # Read once: the step path checks it every decision.
+        self._defers_resizes = self.cluster.resize_policy == "defer"
         if self.scenario.reward.w_accuracy > 0 and not self._has_accuracy:
             raise ConfigError(
                 f"scenario {self.scenario.name!r}: key 'reward.w_accuracy' = "
@@ -457,7 +459,7 @@ class InferenceClusterEnv(gym.Env[Obs, np.ndarray]):
             "clamped": clamped,
             "reward_terms": {"slo": -slo_term, "cost": -weighted_cost},
         }
-        if self.cluster.resize_policy == "defer":
+        if self._defers_resizes:
             info["deferred_resizes"] = sim.deferred_resizes()
         if self._has_accuracy:
             info["accuracy"] = accuracy
