@@ -256,6 +256,14 @@ def _death_cause(pool: ProcessPoolExecutor) -> str:
     procs = list((getattr(pool, "_processes", None) or {}).values())
     # The exit code reaches this process shortly after the pool reports the break.
     multiprocessing.connection.wait([p.sentinel for p in procs], timeout=2.0)
+    # The pool's own thread is joining the dead workers. Under forkserver an exit status can be
+    # read from its pipe only once, and a second reader at the same moment gets 255; so leave
+    # the reading to that thread for a moment and use the status it stored.
+    deadline = time.monotonic() + 1.0
+    while time.monotonic() < deadline and any(
+        getattr(getattr(p, "_popen", None), "returncode", 0) is None for p in procs
+    ):
+        time.sleep(0.01)
     for proc in procs:
         code = proc.exitcode
         if code is None or code == 0:
