@@ -23,7 +23,7 @@ from .conftest import ALL_IDS, GENERIC_ID, MODES, SHARED, check_allowed, make, r
 
 def test_registered_ids_cover_the_paper_pipelines_and_traces():
     assert ALL_IDS[0] == GENERIC_ID
-    assert len(ALL_IDS) == len(set(ALL_IDS)) == 15
+    assert len(ALL_IDS) == len(set(ALL_IDS)) == 16
     for pipe in ("Video", "Sentiment", "Nlp"):
         for trace in ("Bursty", "Steady", "Fluctuating", "Twitter"):
             env_id = f"themis_env/{pipe}-{trace}-v0"

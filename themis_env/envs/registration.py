@@ -45,6 +45,7 @@ PRESETS: dict[str, str] = {
     },
     "InfAdapter-Resnet": "infadapter-resnet",
     "Video-Variants": "video-arxiv-variants",
+    "IPA-Video": "ipa-video-bursty",
 }
 
 
