@@ -8,7 +8,8 @@ the target the way Kubernetes would:
 * **Batch size** changes at once (the dispatcher's setting).
 * **Cores** change by in-place resize of every replica of the stage. A resize that grows a
   replica needs free cores on its node; otherwise it fails (``cluster.resize_policy: fail``)
-  or is *deferred* (``defer``), reported either way, and nothing changes until it fits. An
+  or, as the kubelet does, is *Deferred* until room frees up, or *Infeasible* when it asks for
+  more than a node has (``defer``), reported either way, and nothing changes until it fits. An
   accepted resize takes effect ``resize_delay_s`` later; until then the node keeps max(old,
   new) cores reserved.
 * **Replicas**: a new replica is placed on a node with room for its cores (the lowest such
@@ -160,11 +161,12 @@ class ApplyReport(NamedTuple):
         added: Replicas created.
         removed: Replicas removed.
         resized: Replicas whose in-place resize was accepted.
-        failed_resizes: Replicas whose resize was refused: for lack of node cores under
-            ``cluster.resize_policy: fail``, or as infeasible (more cores than a node has)
-            under ``defer``.
+        failed_resizes: Replicas whose resize was refused for lack of node cores
+            (``cluster.resize_policy: fail`` only).
         pending: Replicas asked for but not placed (no node has room).
         deferred_resizes: Replicas whose resize waits for node cores (``defer`` only).
+        infeasible_resizes: Replicas whose resize asks for more cores than a node has
+            (``defer`` only; the node never retries it).
         horizontal_actions: Stages whose replica count changed.
         vertical_actions: Stages where at least one replica was resized.
         total_failed_resizes: Sum of ``failed_resizes``.
@@ -177,6 +179,7 @@ class ApplyReport(NamedTuple):
     failed_resizes: np.ndarray
     pending: np.ndarray
     deferred_resizes: np.ndarray
+    infeasible_resizes: np.ndarray
     horizontal_actions: int = 0
     vertical_actions: int = 0
     total_failed_resizes: int = 0
@@ -193,6 +196,7 @@ class ApplyReport(NamedTuple):
             failed_resizes=rows[K.R_FAILED],
             pending=rows[K.R_PENDING],
             deferred_resizes=rows[K.R_DEFERRED],
+            infeasible_resizes=rows[K.R_INFEASIBLE],
             horizontal_actions=int(totals[K.T_HORIZONTAL]),
             vertical_actions=int(totals[K.T_VERTICAL]),
             total_failed_resizes=int(totals[K.T_FAILED]),
@@ -584,7 +588,7 @@ class Simulator:
         self.cold = np.zeros(0)
         zero = np.zeros(S, dtype=np.int64)
         zero.flags.writeable = False
-        self._no_change = ApplyReport(zero, zero, zero, zero, zero, zero)
+        self._no_change = ApplyReport(zero, zero, zero, zero, zero, zero, zero)
         self._kernel_arrays()
         self.apply(initial, warm=True)
 
@@ -598,16 +602,30 @@ class Simulator:
         """Free cores per node now (kept current by every apply and advance)."""
         return self.node_free.copy()
 
-    def deferred_resizes(self) -> int:
-        """Replicas (not being removed) whose resize to their stage's cores waits for room.
+    def unresized_replicas(self) -> np.ndarray:
+        """Per stage, replicas (not being removed) whose resize to the stage's cores was refused.
 
-        Under ``cluster.resize_policy: defer`` these are the kubelet's Deferred resizes; a
-        target beyond a node's cores (Infeasible) is not counted.
+        These keep their old cores while the target stands and are retried at every decision:
+        failed resizes under ``cluster.resize_policy: fail``; under ``defer`` the kubelet's
+        PodResizePending ones, Deferred (:meth:`deferred_resizes`) or, when the stage's cores
+        exceed a node's, Infeasible (:meth:`infeasible_resizes`).
         """
         live = (self.rep_i[:, :, K.I_ACTIVE] == 1) & (self.rep_f[:, :, K.F_SERVING_UNTIL] == np.inf)
-        target = self.target_cores[:, None]
-        waiting = live & (self.rep_i[:, :, K.I_CORES_NEW] != target)
-        return int((waiting & (target <= self.cluster.cores_per_node)).sum())
+        waiting = live & (self.rep_i[:, :, K.I_CORES_NEW] != self.target_cores[:, None])
+        return waiting.sum(axis=1)
+
+    def deferred_resizes(self) -> int:
+        """Replicas whose resize waits for room on their node (it fits an empty node).
+
+        Under ``cluster.resize_policy: defer`` these are the kubelet's Deferred resizes.
+        """
+        fits = self.target_cores <= self.cluster.cores_per_node
+        return int(self.unresized_replicas()[fits].sum())
+
+    def infeasible_resizes(self) -> int:
+        """Replicas whose resize asks for more cores than a node has (Infeasible: never done)."""
+        beyond = self.target_cores > self.cluster.cores_per_node
+        return int(self.unresized_replicas()[beyond].sum())
 
     def _cold_starts(self, n: int) -> np.ndarray:
         """``n`` cold-start durations [s] from the scenario's distribution, clipped."""
