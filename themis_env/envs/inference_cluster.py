@@ -484,8 +484,7 @@ class InferenceClusterEnv(gym.Env[Obs, np.ndarray]):
             "reward_terms": {"slo": -slo_term, "cost": -weighted_cost},
         }
         if self._defers_resizes:
-            info["deferred_resizes"] = sim.deferred_resizes()
-            info["infeasible_resizes"] = sim.infeasible_resizes()
+            info["deferred_resizes"], info["infeasible_resizes"] = sim.resize_status()
         if self._has_accuracy:
             info["accuracy"] = accuracy
             info["reward_terms"]["accuracy"] = accuracy_term

@@ -12,8 +12,9 @@ the target the way Kubernetes would:
   more than a node has (``defer``), reported either way, and nothing changes until it fits. An
   accepted resize takes effect ``resize_delay_s`` later; until then the node keeps max(old,
   new) cores reserved.
-* **Replicas**: a new replica is placed on a node with room for its cores (the lowest such
-  node by default; ``cluster.placement`` picks the scheduler's spread or bin packing), holds
+* **Replicas**: a new replica is placed on a node with room for its cores, the one
+  ``cluster.placement`` picks (kube-scheduler's spread, bin packing, or the lowest such node;
+  the :class:`~themis_env.config.ClusterConfig` default is the lowest, v0's), holds
   them from creation, and serves only after a cold start. With no room it stays *pending*
   (reported; the next decision tries again). Scale-in removes cold-starting replicas first,
   then the newest; a removed replica takes no new batch, finishes its batch in service, and
@@ -504,6 +505,10 @@ class Simulator:
         self.prm[K.P_RESIZE_DELAY] = cluster.resize_delay_s
         self.prm[K.P_PLACEMENT] = _PLACEMENTS[cluster.placement]
         self.prm[K.P_RESIZE_POLICY] = _RESIZE_POLICIES[cluster.resize_policy]
+        # Whether any stage may ask for more cores than a node has (an Infeasible resize).
+        self._may_exceed_node = bool(
+            max(s.max_cores for s in pipeline.config.stages) > cluster.cores_per_node
+        )
         self._rng: np.random.Generator | None = None
         self._buckets_of: dict[float, int] = {}  # whole statistics buckets per dt
 
@@ -614,18 +619,28 @@ class Simulator:
         waiting = live & (self.rep_i[:, :, K.I_CORES_NEW] != self.target_cores[:, None])
         return waiting.sum(axis=1)
 
-    def deferred_resizes(self) -> int:
-        """Replicas whose resize waits for room on their node (it fits an empty node).
+    def resize_status(self) -> tuple[int, int]:
+        """Replicas whose resize is (Deferred, Infeasible).
 
-        Under ``cluster.resize_policy: defer`` these are the kubelet's Deferred resizes.
+        Deferred: it waits for room on the replica's node; Infeasible: it asks for more cores
+        than a node has, and is never done. Under ``cluster.resize_policy: defer`` these are
+        the kubelet's two PodResizePending reasons. Cheap while nothing waits: the last apply
+        left the cluster settled and no stage may ask for more than a node has, which rules
+        both out without looking at the replicas.
         """
-        fits = self.target_cores <= self.cluster.cores_per_node
-        return int(self.unresized_replicas()[fits].sum())
+        if not self.flags[K.G_UNSETTLED] and not self._may_exceed_node:
+            return 0, 0
+        beyond = self.target_cores > self.cluster.cores_per_node
+        unresized = self.unresized_replicas()
+        return int(unresized[~beyond].sum()), int(unresized[beyond].sum())
+
+    def deferred_resizes(self) -> int:
+        """Replicas whose resize waits for room on their node (it fits an empty node)."""
+        return self.resize_status()[0]
 
     def infeasible_resizes(self) -> int:
         """Replicas whose resize asks for more cores than a node has (Infeasible: never done)."""
-        beyond = self.target_cores > self.cluster.cores_per_node
-        return int(self.unresized_replicas()[beyond].sum())
+        return self.resize_status()[1]
 
     def _cold_starts(self, n: int) -> np.ndarray:
         """``n`` cold-start durations [s] from the scenario's distribution, clipped."""
