@@ -114,3 +114,35 @@ def test_resize_policy_is_validated_and_left_out_of_plain_data_at_its_default():
     with pytest.raises(ConfigError, match="resize_policy.*retry.*fail.*defer"):
         build(ClusterConfig, {"resize_policy": "retry"}, "cluster.yaml")
     assert "resize_policy" not in to_plain(ClusterConfig())
+
+
+def test_resize_status_matches_the_replicas_at_every_step_of_random_decisions(rng):
+    # 3 nodes of 6 cores, two stages up to 8 cores (beyond a node: Infeasible) and 6 replicas:
+    # deferred, infeasible, pending and settled decisions all occur.
+    sim = make_sim(
+        constant_pipeline([40.0, 40.0]),
+        nodes=3,
+        cores_per_node=6,
+        resize_policy="defer",
+        placement="spread",
+    )
+    sim.reset(rng, np.full(200, 20.0), [StageDecision(2, 2, 1), StageDecision(2, 2, 1)])
+    choice = np.random.default_rng(7)
+    seen = set()
+    for step in range(150):
+        if step % 3:  # every third decision repeats the targets in force
+            decision = [
+                StageDecision(int(choice.integers(1, 7)), int(choice.integers(1, 9)), 1)
+                for _ in range(2)
+            ]
+        else:
+            decision = [StageDecision(*t) for t in sim.targets.tolist()]
+        sim.apply(decision)
+        unresized = sim.unresized_replicas()
+        beyond = sim.target_cores > sim.cluster.cores_per_node
+        expected = (int(unresized[~beyond].sum()), int(unresized[beyond].sum()))
+        assert sim.resize_status() == expected, step
+        seen.add((expected[0] > 0, expected[1] > 0))
+        sim.advance(1.0)
+        assert sim.resize_status() == expected, step  # time alone changes neither
+    assert {(True, False), (False, True), (False, False)} <= seen

@@ -624,15 +624,18 @@ class Simulator:
 
         Deferred: it waits for room on the replica's node; Infeasible: it asks for more cores
         than a node has, and is never done. Under ``cluster.resize_policy: defer`` these are
-        the kubelet's two PodResizePending reasons. Cheap while nothing waits: the last apply
-        left the cluster settled and no stage may ask for more than a node has, which rules
-        both out without looking at the replicas.
+        the kubelet's two PodResizePending reasons (0 under ``fail``, whose refusals are
+        failed resizes). Read from the last reconcile's report, which tried every live replica
+        not at its stage's cores: between two reconciles no replica is resized and none that
+        is not being removed goes away, so its counts stand until the next one.
         """
         if not self.flags[K.G_UNSETTLED] and not self._may_exceed_node:
-            return 0, 0
-        beyond = self.target_cores > self.cluster.cores_per_node
-        unresized = self.unresized_replicas()
-        return int(unresized[~beyond].sum()), int(unresized[beyond].sum())
+            return 0, 0  # settled, and no stage may ask for more than a node has
+        deferred = infeasible = 0
+        for row in self._report.tolist():  # a few stages: plain ints beat two NumPy sums
+            deferred += row[K.R_DEFERRED]
+            infeasible += row[K.R_INFEASIBLE]
+        return deferred, infeasible
 
     def deferred_resizes(self) -> int:
         """Replicas whose resize waits for room on their node (it fits an empty node)."""
