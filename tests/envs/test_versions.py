@@ -83,3 +83,19 @@ def test_v1_reports_deferred_and_infeasible_resizes_and_policies_can_read_them()
     _, _, _, _, info = env.step(core.encode_targets([(1, 4, 1), (1, 1, 1)]))
     assert (info["infeasible_resizes"], info["deferred_resizes"]) == (0, 1)
     assert isinstance(core.unresized_replicas(), np.ndarray)
+
+
+def test_v1_with_first_fit_and_failed_resizes_stated_runs_v0s_episode_exactly():
+    # The old dynamics stay reachable from v1 by naming them: same seed, same actions, same
+    # observations, rewards and infos (but the deferred/infeasible figures v1 adds under defer).
+    v0 = _make(V0)
+    v1 = _make(V1, cluster={"placement": "first-fit", "resize_policy": "fail"})
+    obs0, _ = v0.reset(seed=3)
+    obs1, _ = v1.reset(seed=3)
+    v0.action_space.seed(3)
+    for _ in range(20):
+        action = v0.action_space.sample()
+        obs0, r0, _, t0, info0 = v0.step(action)
+        obs1, r1, _, t1, info1 = v1.step(action)
+        assert r0 == r1 and t0 == t1 and info0 == info1
+        assert all(np.array_equal(obs0[k], obs1[k]) for k in obs0)
