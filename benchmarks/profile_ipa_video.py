@@ -11,9 +11,10 @@ them in the simulator's form. Two steps:
    **one** core, and writes every timed run to ``configs/models/ipa-video/measurements.csv``.
    One core and CPU time (``ProfilePlan(clock="cpu")``): on this 2-core machine shared with
    other work a 2-thread run timed 10-20× slower than a 1-thread one (yolov5n batch 1: 1,315
-   ms on 2 cores against 66 ms on one, load average 3.3), and wall-clock timings of one thread
-   rose with the load average (2.9 to 9 during one pass over the variants), which would bias
-   the ratios below; a thread's CPU time is what it would take on a core of its own.
+   ms on 2 cores against 66 ms on one, load average 3.3), and wall time moved with the load
+   (yolov5n's load time: 3.9 s at load 2.9, 16.9 s at 7), which would bias ratios of variants
+   timed minutes apart. CPU time is not free of the load either (cache and memory contention:
+   yolov5n batch 1 took 105 ms of CPU at load ~7), so only the ratios below are used.
 2. derive (the default): each variant's profile is the Themis arXiv profile of the stage's
    smallest variant (YOLOv5n, ResNet18: ``mehransi/Themis@b01017f``, fitted by the Themis
    authors over 1..8 cores and batches 1..8) times r_v, the measured ratio of the variant's
