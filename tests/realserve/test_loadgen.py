@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -35,3 +38,14 @@ def test_same_seed_same_arrivals() -> None:
 def test_bad_rates_are_refused(rates: list) -> None:
     with pytest.raises(ValueError, match="finite req/s >= 0"):
         poisson_arrivals(np.array(rates), np.random.default_rng(0))
+
+
+def test_the_package_imports_without_torch_and_themis_env_does_not_import_it() -> None:
+    code = (
+        "import sys; sys.modules['torch'] = None\n"
+        "import themis_env\n"
+        "assert 'themis_env.realserve' not in sys.modules\n"
+        "import themis_env.realserve, themis_env.realserve.check\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
