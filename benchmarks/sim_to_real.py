@@ -44,7 +44,7 @@ def main() -> None:
     parser.add_argument("--batch-timeout-ms", type=float, default=20.0)
     parser.add_argument("--slo-ms", type=float, default=150.0)
     parser.add_argument("--duration", type=int, default=60, help="trace window [s]")
-    parser.add_argument("--utilisation", type=float, default=0.5)
+    parser.add_argument("--utilisation", type=float, default=0.35)
     parser.add_argument("--sim-seeds", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=None, help="folder for the profile and scenario files")

@@ -38,9 +38,6 @@ from themis_env.sim.simulator import StageDecision
 
 __all__ = ["BatchRecord", "RealBackend", "RealRun"]
 
-# Columns of RealRun.batches.
-BATCH_COLUMNS = ("start_s", "size", "cores", "service_s", "slot")
-
 
 @dataclass(frozen=True)
 class BatchRecord:
@@ -49,8 +46,9 @@ class BatchRecord:
     start_s: float
     size: int
     cores: int
-    service_s: float
+    service_s: float  # the model call in the replica
     slot: int
+    occupied_s: float = math.nan  # hand-over to the dispatcher reading its end (pipes, waking)
 
 
 @dataclass
@@ -138,11 +136,12 @@ class RealBackend:
 
     # ------------------------------------------------------------------ cpus
     def _held(self) -> set[int]:
+        # A retired replica has finished its last batch: its CPUs are free, as the simulator
+        # frees a removed replica's cores when its batch in service ends.
         held: set[int] = set()
-        for r in [*self._replicas, *self._retired]:
-            if r.process.is_alive() or r in self._replicas:
-                held.update(r.cpus)
-                held.update(r.cpus_after_resize or ())
+        for r in self._replicas:
+            held.update(r.cpus)
+            held.update(r.cpus_after_resize or ())
         return held
 
     def _free_cpus(self) -> list[int]:
@@ -361,7 +360,7 @@ class RealBackend:
             if now < run.duration_s:
                 run.ends_s[list(requests)] = now
             run.batches.append(
-                BatchRecord(start, len(requests), cores, t_end - t_start, replica.slot)
+                BatchRecord(start, len(requests), cores, t_end - t_start, replica.slot, now - start)
             )
             replica.in_flight = None
             replica.free_since = now

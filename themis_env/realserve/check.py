@@ -102,7 +102,7 @@ class CheckPlan:
     batch_timeout_ms: float = 20.0
     slo_ms: float = 100.0
     duration_s: int = 60
-    utilisation: float | None = 0.5
+    utilisation: float | None = 0.35
     mean_rps: float = 20.0
     trace: str = "synthetic:fluctuating?seed=0&amplitude=0.5&sigma=0.2"
     seed: int = 0
@@ -254,18 +254,20 @@ def measured_latency(
 ) -> tuple[dict[str, Any], float]:
     """A grid latency model of the batch service times the run saw, and their spread.
 
-    Each (batch, cores) cell is the mean service time of the run's batches of that size on that
-    many cores; a cell the run never served is the fit times the mean measured/fit ratio of its
-    core count (or the fit, if the run never used that count). The spread is the coefficient of
-    variation of each batch's service time over its cell's mean, the simulator's
-    ``service_noise_cv``.
+    Each (batch, cores) cell is the mean time the run's batches of that size on that many cores
+    kept their replica from the dispatcher (hand-over to the dispatcher reading the end: the
+    model call plus the pipes and the wake-ups of both processes); a cell the run never served
+    is the fit times the mean measured/fit ratio of its core count (or the fit, if the run never
+    used that count). The spread is the coefficient of variation of each batch's time over its
+    cell's mean, the simulator's ``service_noise_cv``. Times are independent draws in the
+    simulator; a real slowdown (another process taking the CPU) lasts for many batches.
 
     Returns:
         The ``latency`` mapping of a model YAML (``kind: grid``) and the coefficient of variation.
     """
     cells: dict[tuple[int, int], list[float]] = {}
     for b in run.batches:
-        cells.setdefault((b.size, b.cores), []).append(b.service_s * 1e3)
+        cells.setdefault((b.size, b.cores), []).append(b.occupied_s * 1e3)
     ratio = {
         c: float(
             np.mean(

@@ -98,7 +98,10 @@ def replica_main(
                 torch.set_num_threads(len(message[1]))
                 conn.send(("resized", time.monotonic()))
             elif kind == "stop":
-                return
+                # At once: an interpreter's teardown of torch takes seconds of CPU on a busy
+                # machine, and the CPUs are already another replica's.
+                conn.close()
+                os._exit(0)
             else:
                 raise ValueError(f"unknown message {message!r}")
     except (BrokenPipeError, EOFError):
