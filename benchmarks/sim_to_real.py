@@ -46,7 +46,12 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=60, help="trace window [s]")
     parser.add_argument("--utilisation", type=float, default=0.35)
     parser.add_argument("--sim-seeds", type=int, default=5)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the real run's arrivals")
+    parser.add_argument(
+        "--trace",
+        default=CheckPlan.trace,
+        help="synthetic pattern and parameters; mean and duration are added",
+    )
     parser.add_argument("--out", default=None, help="folder for the profile and scenario files")
     args = parser.parse_args()
     plan = CheckPlan(
@@ -61,6 +66,7 @@ def main() -> None:
         duration_s=args.duration,
         utilisation=args.utilisation,
         seed=args.seed,
+        trace=args.trace,
         sim_seeds=args.sim_seeds,
     )
     started = time.monotonic()
