@@ -22,6 +22,7 @@ started when it returns, fails or is interrupted.
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import os
 import time
@@ -31,7 +32,7 @@ from multiprocessing.connection import wait
 
 import numpy as np
 
-from themis_env.errors import ServeError
+from themis_env.errors import DependencyNotInstalled, ServeError
 from themis_env.realserve.dispatcher import BatchFormer, pick_replica
 from themis_env.realserve.replica import ReplicaProcess
 from themis_env.sim.simulator import StageDecision
@@ -262,9 +263,14 @@ class RealBackend:
             duration_s: The window's length [s].
 
         Raises:
+            DependencyNotInstalled: Without torch.
             ServeError: When a replica fails, ends, or does not load in time.
             ValueError: For a decision outside the backend's limits or a bad schedule.
         """
+        if importlib.util.find_spec("torch") is None:
+            raise DependencyNotInstalled(
+                'real replicas need torch: pip install "themis-env[profile]"'
+            )
         if not schedule or schedule[0][0] != 0:
             raise ValueError("the schedule must start with a decision at time 0")
         for _, decision in schedule:
@@ -321,7 +327,9 @@ class RealBackend:
                 replica.send("batch", next_batch_id, len(batch.requests))
                 replica.in_flight = next_batch_id
                 replica.free_since = None
-                in_flight[next_batch_id] = (batch.requests, start, len(replica.cpus), replica)
+                # A resize sent earlier reaches the replica before this batch does.
+                cores = len(replica.cpus_after_resize or replica.cpus)
+                in_flight[next_batch_id] = (batch.requests, start, cores, replica)
                 next_batch_id += 1
             wake = min(
                 float(arrivals[next_arrival]) if next_arrival < len(arrivals) else math.inf,
