@@ -184,8 +184,8 @@ class RealBackend:
         self._former.set_batch_size(decision.batch)
         live = [r for r in self._replicas if not r.removing]
         surplus = len(live) - decision.replicas
-        if surplus > 0:  # starting replicas first, then the newest
-            order = sorted(live, key=lambda r: (r.ready_s is not None, -r.created_s))
+        if surplus > 0:  # starting replicas first, then the newest (the highest slot on a tie)
+            order = sorted(live, key=lambda r: (r.ready_s is not None, -r.created_s, -r.slot))
             for replica in order[:surplus]:
                 self._retire(replica)
         for replica in [r for r in self._replicas if not r.removing]:
