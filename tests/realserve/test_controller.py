@@ -25,6 +25,13 @@ class FakeProcess:
         self.alive = False
 
 
+class FakeConn:
+    closed = False
+
+    def close(self) -> None:
+        self.closed = True
+
+
 class FakeReplica:
     """Records what it is sent instead of running a process."""
 
@@ -39,6 +46,7 @@ class FakeReplica:
         self.resize_asked_s: float | None = None
         self.cpus_after_resize: tuple[int, ...] | None = None
         self.process = FakeProcess()
+        self.conn = FakeConn()
         self.sent: list[tuple] = []
 
     @property
@@ -102,7 +110,7 @@ def test_scale_in_removes_starting_replicas_first_and_a_busy_one_after_its_batch
     first, starting = backend._replicas
     backend._reconcile(StageDecision(1, 1, 1), 2.0, run)
     assert backend._replicas == [first] and backend._retired == [starting]
-    assert not starting.process.is_alive()
+    assert not starting.process.is_alive() and starting.conn.closed
     # The newest ready replica goes; a busy one is marked and keeps its CPU until its batch ends.
     backend._reconcile(StageDecision(2, 1, 1), 3.0, run)
     newest = backend._replicas[1]

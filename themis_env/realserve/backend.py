@@ -176,6 +176,7 @@ class RealBackend:
             self._retired.append(replica)
             if replica.ready_s is None:
                 replica.process.terminate()
+                replica.conn.close()  # nothing more to read; a closed pipe would wake the loop
             else:
                 replica.send("stop")
 
@@ -341,8 +342,6 @@ class RealBackend:
             ready = wait(conns, timeout=max(0.0, wake - (time.monotonic() - t0)))
             for conn in ready:
                 replica = next(r for r in [*self._replicas, *self._retired] if r.conn is conn)
-                if replica in self._retired and replica.ready_s is None:
-                    continue  # a starting replica that was removed; it is being terminated
                 try:
                     message = self._receive(replica)
                 except ServeError:
