@@ -212,11 +212,11 @@ def simulated_figures(
     scenario: Path, schedule: Schedule, overrides: dict[str, Any], seeds: int
 ) -> dict[str, float]:
     """The env stepped through ``schedule`` for each of ``seeds`` seeds; figures averaged."""
-    import gymnasium as gym
+    from themis_env.envs.inference_cluster import InferenceClusterEnv
 
-    import themis_env  # noqa: F401  (registers the env id)
-
-    env = gym.make("themis_env/InferenceCluster-v0", scenario=str(scenario), **overrides).unwrapped
+    # The env class itself, not a versioned id: the overrides state every rule the backend
+    # follows, so the dynamics do not depend on which env version is the latest.
+    env = InferenceClusterEnv(str(scenario), **overrides)
     rows = []
     for seed in range(seeds):
         env.reset(seed=seed)
@@ -397,6 +397,10 @@ def run_check(
         overrides = {
             "initial": [{"replicas": first.replicas, "cores": first.cores, "batch": first.batch}],
             "cluster": {
+                # The backend's rules: its one node takes a replica where it fits, and a resize
+                # with no free CPU fails and is asked again at the next decision.
+                "placement": "first-fit",
+                "resize_policy": "fail",
                 "resize_delay_s": resize,
                 # The model's load_time_s scales this median: the cold start is the load time.
                 "cold_start": {
