@@ -82,7 +82,8 @@ def test_the_wheel_installs_one_top_level_package_with_its_data(wheel: Path) -> 
     }
     assert shipped <= set(names), sorted(shipped - set(names))
     # Packages are listed in pyproject.toml, not discovered: each folder must be there.
-    for package in ("baselines/themis", "agents", "sim", "envs", "evaluation", "cli", "config"):
+    packages = ("baselines/themis", "agents", "sim", "envs", "evaluation", "cli", "config")
+    for package in (*packages, "profiling", "realserve"):
         assert f"themis_env/{package}/__init__.py" in names, package
 
 
