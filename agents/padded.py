@@ -212,7 +212,7 @@ class StageFeatures(gym.ObservationWrapper):
 
 
 def _ratio(num: float, den: float) -> float:
-    """num / den, capped (a load with no capacity to carry it is at the cap)."""
+    """The ratio num / den, capped (a load with no capacity to carry it is at the cap)."""
     if den <= 0:
         return _RATIO_CAP if num > 0 else 0.0
     return min(num / den, _RATIO_CAP)
