@@ -995,10 +995,11 @@ def reconcile(
                 rep_i[s, r, I_ACTIVE] = 0
                 rep_f[s, r, F_SERVING_UNTIL] = np.inf
     node_free_cores(now, rep_f, rep_i, cores_per_node, free)
+    shortfalls = np.empty(V, dtype=np.int64)  # replicas each variant lacks after scale-in
     for s in range(S):
         c_target = targets[s, V]
         for v in range(V):
-            _scale_in(now, s, v, targets[s, v], rep_f, rep_i, free, report)
+            shortfalls[v] = _scale_in(now, s, v, targets[s, v], rep_f, rep_i, free, report)
         # In-place resize of the remaining replicas.
         for r in range(R):
             if not _is_live(rep_f, rep_i, s, r) or rep_i[s, r, I_CORES_NEW] == c_target:
@@ -1020,7 +1021,7 @@ def reconcile(
             report[s, R_RESIZED] += 1
         # Scale out into the lowest free slots, on the nodes _place picks.
         for v in range(V):
-            shortfall = targets[s, v] - _live_count(rep_f, rep_i, s, v)
+            shortfall = shortfalls[v]  # the resizes above leave every replica live
             r = 0
             while shortfall > 0:
                 while r < R and rep_i[s, r, I_ACTIVE] == 1:
@@ -1048,7 +1049,7 @@ def reconcile(
                 shortfall -= 1
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")  # called per new replica
 def _place(
     s: int,
     cores: int,
@@ -1154,8 +1155,11 @@ def _scale_in(
     rep_i: np.ndarray,
     free: np.ndarray,
     report: np.ndarray,
-) -> None:
-    """Remove replicas of variant ``v`` of stage ``s`` down to ``n_target``."""
+) -> int:
+    """Remove replicas of variant ``v`` of stage ``s`` down to ``n_target``.
+
+    Returns how many replicas the variant lacks for ``n_target`` (0 after a scale-in).
+    """
     R = rep_i.shape[1]
     live = _live_count(rep_f, rep_i, s, v)
     while live > n_target:
@@ -1184,6 +1188,7 @@ def _scale_in(
             free[rep_i[s, victim, I_NODE]] += _held(rep_f, rep_i, s, victim, now)
             rep_i[s, victim, I_ACTIVE] = 0
             rep_f[s, victim, F_SERVING_UNTIL] = np.inf
+    return n_target - live
 
 
 # Return codes of apply_targets and step, beside the NEED_* bits of advance. An invalid
@@ -1239,29 +1244,36 @@ def apply_targets(
     both change nothing. Otherwise ``targets``, ``batch``, ``target_cores`` and ``pending``
     are updated, ``report`` and ``totals`` describe what changed, and ``APPLIED`` is returned.
     """
-    n = values.shape[0]
-    K = targets.shape[1]
+    S, K = targets.shape[0], targets.shape[1]
     totals[:] = 0
+    # Entry k = K·s + j of the flat values is targets[s, j]; the loops run over (s, j) rather
+    # than divide k by a width known only at run time, on every step.
     if flags[G_UNSETTLED] == 0:
         same = True
-        for k in range(n):
-            if values[k] + offset[k] != targets[k // K, k % K]:
-                same = False
+        for s in range(S):
+            for j in range(K):
+                if values[K * s + j] + offset[K * s + j] != targets[s, j]:
+                    same = False
+                    break
+            if not same:
                 break
         if same:
             return 0
     wanted = 0
-    for k in range(n):
-        v = values[k] + offset[k]
-        if v < lows[k] or v > highs[k]:
-            return -(k + 1)
-        if k % K < K - 2:
-            wanted += v
+    for s in range(S):
+        for j in range(K):
+            k = K * s + j
+            v = values[k] + offset[k]
+            if v < lows[k] or v > highs[k]:
+                return -(k + 1)
+            if j < K - 2:
+                wanted += v
     if not warm and cold.shape[0] - cpos[0] < wanted:
         return NEED_COLD
-    for k in range(n):
-        targets[k // K, k % K] = values[k] + offset[k]
-    for s in range(targets.shape[0]):
+    for s in range(S):
+        for j in range(K):
+            targets[s, j] = values[K * s + j] + offset[K * s + j]
+    for s in range(S):
         target_cores[s] = targets[s, K - 2]
         batch[s] = targets[s, K - 1]
     reconcile(
