@@ -66,22 +66,27 @@ def _use_ray(args: argparse.Namespace) -> None:
     for flag, value in (("--address", address), ("--ray-token-file", token_file)):
         if value is not None and args.backend != "ray":
             raise ConfigError(f"{flag} {value!r} needs --backend ray (got {args.backend!r})")
-    if address is not None:
-        if not address.strip():
-            raise ConfigError("--address '' is empty: give HOST:PORT of the Ray head, or auto")
-        os.environ["RAY_ADDRESS"] = address
+    if address is not None and not address.strip():
+        raise ConfigError("--address '' is empty: give HOST:PORT of the Ray head, or auto")
+    token_path = None
     if token_file is not None:
-        path = Path(token_file).expanduser()
-        if not path.is_file() or not path.read_text(encoding="utf-8", errors="replace").strip():
+        token_path = Path(token_file).expanduser()
+        if (
+            not token_path.is_file()
+            or not token_path.read_text(encoding="utf-8", errors="replace").strip()
+        ):
             raise ConfigError(
                 f"--ray-token-file {token_file!r} is not a file holding a token (the cluster's, "
                 "from `ray get-auth-token` on its head node)"
             )
+    if address is not None:
+        os.environ["RAY_ADDRESS"] = address
+    if token_path is not None:
         # Ray's token authentication: the mode, and the token read from the file by Ray itself
         # (the token never appears on a command line).
         os.environ["RAY_AUTH_MODE"] = "token"
-        os.environ["RAY_AUTH_TOKEN_PATH"] = str(path.resolve())
-        os.environ.pop("RAY_AUTH_TOKEN", None)  # it would take precedence over the file
+        os.environ["RAY_AUTH_TOKEN_PATH"] = str(token_path.resolve())
+        os.environ.pop("RAY_AUTH_TOKEN", None)  # the file given wins over a token in the env
 
 
 def _seeds(args: argparse.Namespace) -> list[int]:
