@@ -425,3 +425,20 @@ def test_resume_sets_aside_a_cut_line_in_the_middle(tmp_path: Path, tiny_suite: 
     assert (again.executed, again.skipped) == (1, 3)
     assert len(read_records(records)) == 4  # every line a record
     assert (out / "records.jsonl.rejected").read_text() == lines[1][:40] + "\n"
+
+
+def test_ray_options_need_the_ray_backend_and_a_token_file(
+    tiny_suite: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch
+) -> None:
+    for var in ("RAY_ADDRESS", "RAY_AUTH_MODE", "RAY_AUTH_TOKEN_PATH"):
+        monkeypatch.delenv(var, raising=False)
+    base = ["leaderboard", "--suite", str(tiny_suite), "--out", str(tmp_path / "lb"), "-q"]
+    assert main([*base, "--address", "10.0.0.1:6379"]) == 2
+    assert "--address '10.0.0.1:6379' needs --backend ray" in capsys.readouterr().err
+    empty = tmp_path / "token"
+    empty.write_text("\n")
+    for path in (empty, tmp_path / "absent"):
+        assert main([*base, "--backend", "ray", "--ray-token-file", str(path)]) == 2
+        assert "is not a file holding a token" in capsys.readouterr().err
+    assert "RAY_ADDRESS" not in os.environ and "RAY_AUTH_MODE" not in os.environ
+    assert not (tmp_path / "lb").exists()

@@ -71,6 +71,7 @@ def test_process_pool_gives_the_serial_kpis(serial: dict[str, RunRecord]) -> Non
 
 @pytest.mark.slow
 @pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="ray is not installed")
+@pytest.mark.xdist_group("ray")  # one Ray at a time (test_ray_cluster.py)
 def test_ray_backend_gives_the_process_pool_kpis(serial: dict[str, RunRecord]) -> None:
     records: list[RunRecord] = []
     run_specs(SPECS, records.append, jobs=1, backend="ray", progress=False)

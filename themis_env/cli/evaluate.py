@@ -60,6 +60,35 @@ def _use_trust_agent(args: argparse.Namespace) -> None:
         os.environ[TRUST_VAR] = "1"
 
 
+def _use_ray(args: argparse.Namespace) -> None:
+    """``--address`` and ``--ray-token-file``: set Ray's own variables, which ``ray.init`` reads."""
+    address, token_file = args.address, args.ray_token_file
+    for flag, value in (("--address", address), ("--ray-token-file", token_file)):
+        if value is not None and args.backend != "ray":
+            raise ConfigError(f"{flag} {value!r} needs --backend ray (got {args.backend!r})")
+    if address is not None and not address.strip():
+        raise ConfigError("--address '' is empty: give HOST:PORT of the Ray head, or auto")
+    token_path = None
+    if token_file is not None:
+        token_path = Path(token_file).expanduser()
+        if (
+            not token_path.is_file()
+            or not token_path.read_text(encoding="utf-8", errors="replace").strip()
+        ):
+            raise ConfigError(
+                f"--ray-token-file {token_file!r} is not a file holding a token (the cluster's, "
+                "from `ray get-auth-token` on its head node)"
+            )
+    if address is not None:
+        os.environ["RAY_ADDRESS"] = address
+    if token_path is not None:
+        # Ray's token authentication: the mode, and the token read from the file by Ray itself
+        # (the token never appears on a command line).
+        os.environ["RAY_AUTH_MODE"] = "token"
+        os.environ["RAY_AUTH_TOKEN_PATH"] = str(token_path.resolve())
+        os.environ.pop("RAY_AUTH_TOKEN", None)  # the file given wins over a token in the env
+
+
 def _seeds(args: argparse.Namespace) -> list[int]:
     if args.seed_list:
         return [int(s) for s in args.seed_list]
@@ -77,6 +106,7 @@ def _fmt(value: Any, digits: int) -> str:
 def _evaluate(args: argparse.Namespace) -> int:
     _use_trace_dir(args)
     _use_trust_agent(args)
+    _use_ray(args)
     from themis_env.evaluation.harness import evaluate_policy
 
     overrides = parse_assignments(args.override, "--override")
@@ -155,6 +185,7 @@ def _print_summary(records: Sequence[RunRecord], args: argparse.Namespace) -> No
 def _leaderboard(args: argparse.Namespace) -> int:
     _use_trace_dir(args)
     _use_trust_agent(args)
+    _use_ray(args)
     from themis_env.evaluation.harness import run_leaderboard
 
     overrides = parse_assignments(args.override, "--override")
@@ -265,6 +296,22 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
         choices=("process", "ray"),
         default="process",
         help="process pool (default) or Ray (pip install 'themis-env[ray]')",
+    )
+    p.add_argument(
+        "--address",
+        default=None,
+        metavar="HOST:PORT",
+        help="with --backend ray: the Ray cluster to join (its head's GCS address, as `ray start "
+        "--head` prints it, or auto; sets RAY_ADDRESS). Default: RAY_ADDRESS if set, else a "
+        "local Ray started for the command",
+    )
+    p.add_argument(
+        "--ray-token-file",
+        default=None,
+        metavar="PATH",
+        help="with --backend ray: a file holding the token of a cluster with token "
+        "authentication (`ray get-auth-token` on its head; sets RAY_AUTH_MODE=token and "
+        "RAY_AUTH_TOKEN_PATH)",
     )
     p.add_argument(
         "--override",

@@ -29,10 +29,11 @@ __all__ = [
 
 NAMESPACE = "themis_env"
 ENTRY_POINT = "themis_env.envs.inference_cluster:InferenceClusterEnv"
-# Applied by gym.make outside any TimeLimit, so a step cut by max_episode_steps has the KPIs.
+# Applied by gym.make outside a TimeLimit, so a step cut by max_episode_steps has the KPIs
+# (and only there: without one the env's own truncations carry them).
 EPISODE_KPIS_WRAPPER = WrapperSpec(
     name="EpisodeKpisOnTruncation",
-    entry_point="themis_env.envs.wrappers:EpisodeKpisOnTruncation",
+    entry_point="themis_env.envs.wrappers:episode_kpis_on_truncation",
     kwargs={},
 )
 # Bump when dynamics or reward change: add the new version's defaults to ENV_VERSION_DEFAULTS.

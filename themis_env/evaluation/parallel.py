@@ -14,7 +14,12 @@ backend and the number of jobs do not change any KPI.
   ignore Ctrl-C (the parent stops them) and, on Linux, are killed by the kernel when the
   process that started them dies, even by SIGKILL, so none is left behind.
 * ``ray``: one Ray task per run (``pip install "themis-env[ray]"``). It joins the cluster named
-  by ``RAY_ADDRESS`` when set, else starts a local Ray with ``jobs`` CPUs.
+  by ``RAY_ADDRESS`` when set (the CLI's ``--address``), else starts a local Ray with ``jobs``
+  CPUs. A cluster with token authentication needs its token in this process, as Ray reads it:
+  ``RAY_AUTH_MODE=token`` with ``RAY_AUTH_TOKEN`` or ``RAY_AUTH_TOKEN_PATH`` (the CLI's
+  ``--ray-token-file``). A run whose worker process dies (killed, out of memory, its node lost)
+  is run again by Ray, up to :data:`RAY_MAX_RETRIES` times, and recorded once; a policy's own
+  error is in its record already and is not retried.
 """
 
 from __future__ import annotations
@@ -36,9 +41,14 @@ from themis_env.evaluation.registry import TRUST_VAR
 from themis_env.evaluation.run_record import RunRecord
 from themis_env.evaluation.runner import RunSpec, failure_record, run_episode
 
-__all__ = ["BACKENDS", "Progress", "mp_context", "run_specs"]
+__all__ = ["BACKENDS", "RAY_MAX_RETRIES", "Progress", "mp_context", "run_specs"]
 
 BACKENDS = ("process", "ray")
+# Times Ray runs a task again after its worker process died. Only system failures count:
+# exceptions are not retried (retry_exceptions=False), and the runner turns a policy's own
+# exception or sys.exit into a failed record rather than raising it. A policy that kills its
+# own process is therefore run 1 + RAY_MAX_RETRIES times before it is recorded failed.
+RAY_MAX_RETRIES = 2
 
 OnRecord = Callable[[RunRecord], None]
 
@@ -345,6 +355,35 @@ def _run_pool(specs: Sequence[RunSpec], deliver: OnRecord, jobs: int) -> None:
     pool.shutdown(wait=True)
 
 
+def _init_ray(ray: Any, jobs: int) -> None:
+    """Join the cluster at ``RAY_ADDRESS``, or start a local Ray with ``jobs`` CPUs.
+
+    Raises:
+        ConfigError: naming the address when the cluster refuses the connection or cannot be
+            reached (Ray retries for about 20 s first), with how a token is passed.
+    """
+    address = os.environ.get("RAY_ADDRESS")
+    if not address:
+        # "local": a new Ray even where an earlier `ray start` left its address behind.
+        ray.init(address="local", num_cpus=jobs, include_dashboard=False, log_to_driver=False)
+        return
+    try:
+        ray.init(log_to_driver=False)
+    except (ConnectionError, ray.exceptions.AuthenticationError) as exc:
+        token = os.environ.get("RAY_AUTH_MODE", "").lower() == "token"
+        hint = (
+            "check that the token is the cluster's (`ray get-auth-token` on its head node)"
+            if token
+            else "a cluster with token authentication (Ray's default where ~/.ray/auth_token "
+            "exists) also needs its token here: --ray-token-file PATH, or RAY_AUTH_MODE=token "
+            "with RAY_AUTH_TOKEN or RAY_AUTH_TOKEN_PATH"
+        )
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(
+            f"Ray cluster at --address / RAY_ADDRESS {address!r}: {message}; {hint}"
+        ) from None
+
+
 def _run_ray(specs: Sequence[RunSpec], deliver: OnRecord, jobs: int) -> None:
     try:
         import ray
@@ -354,12 +393,11 @@ def _run_ray(specs: Sequence[RunSpec], deliver: OnRecord, jobs: int) -> None:
         ) from exc
     started = False
     if not ray.is_initialized():
-        if os.environ.get("RAY_ADDRESS"):
-            ray.init(log_to_driver=False)
-        else:
-            ray.init(num_cpus=jobs, include_dashboard=False, log_to_driver=False)
+        _init_ray(ray, jobs)
         started = True
-    remote = ray.remote(num_cpus=1, max_retries=0)(_run_spec_dict)
+    remote = ray.remote(num_cpus=1, max_retries=RAY_MAX_RETRIES, retry_exceptions=False)(
+        _run_spec_dict
+    )
     environment = _caller_environment()
     queue = list(reversed(specs))
     window = 2 * jobs

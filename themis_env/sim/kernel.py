@@ -998,10 +998,13 @@ def reconcile(
                 rep_i[s, r, I_ACTIVE] = 0
                 rep_f[s, r, F_SERVING_UNTIL] = np.inf
     node_free_cores(now, rep_f, rep_i, cores_per_node, free)
+    shortfalls = np.empty(V, dtype=np.int64)  # replicas each variant lacks after scale-in
     for s in range(S):
         c_target = targets[s, V]
         for v in range(V):
-            _scale_in(now, s, v, targets[s, v], rep_f, rep_i, free, report, c_target, resize_policy)
+            shortfalls[v] = _scale_in(
+                now, s, v, targets[s, v], rep_f, rep_i, free, report, c_target, resize_policy
+            )
         # In-place resize of the remaining replicas.
         for r in range(R):
             if not _is_live(rep_f, rep_i, s, r) or rep_i[s, r, I_CORES_NEW] == c_target:
@@ -1025,7 +1028,7 @@ def reconcile(
             report[s, R_RESIZED] += 1
         # Scale out into the lowest free slots, on the nodes _place picks.
         for v in range(V):
-            shortfall = targets[s, v] - _live_count(rep_f, rep_i, s, v)
+            shortfall = shortfalls[v]  # the resizes above leave every replica live
             r = 0
             while shortfall > 0:
                 while r < R and rep_i[s, r, I_ACTIVE] == 1:
@@ -1053,7 +1056,7 @@ def reconcile(
                 shortfall -= 1
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")  # called per new replica
 def _place(
     s: int,
     cores: int,
@@ -1161,7 +1164,7 @@ def _scale_in(
     report: np.ndarray,
     c_target: int,
     resize_policy: int,
-) -> None:
+) -> int:
     """Remove replicas of variant ``v`` of stage ``s`` down to ``n_target``.
 
     Victims: replicas still cold-starting, then (under ``RESIZE_DEFER``) replicas whose resize
@@ -1169,6 +1172,8 @@ def _scale_in(
     second rule is the pod a policy deletes by name after replacing it with a new one of the
     wanted size (Themis's answer to a Deferred resize); under ``RESIZE_FAIL`` it is left out,
     which keeps those episodes as they were.
+
+    Returns how many replicas the variant lacks for ``n_target`` (0 after a scale-in).
     """
     R = rep_i.shape[1]
     prefer_unresized = resize_policy == RESIZE_DEFER
@@ -1205,6 +1210,7 @@ def _scale_in(
             free[rep_i[s, victim, I_NODE]] += _held(rep_f, rep_i, s, victim, now)
             rep_i[s, victim, I_ACTIVE] = 0
             rep_f[s, victim, F_SERVING_UNTIL] = np.inf
+    return n_target - live
 
 
 # Return codes of apply_targets and step, beside the NEED_* bits of advance. An invalid
@@ -1260,29 +1266,36 @@ def apply_targets(
     both change nothing. Otherwise ``targets``, ``batch``, ``target_cores`` and ``pending``
     are updated, ``report`` and ``totals`` describe what changed, and ``APPLIED`` is returned.
     """
-    n = values.shape[0]
-    K = targets.shape[1]
+    S, K = targets.shape[0], targets.shape[1]
     totals[:] = 0
+    # Entry k = K·s + j of the flat values is targets[s, j]; the loops run over (s, j) rather
+    # than divide k by a width known only at run time, on every step.
     if flags[G_UNSETTLED] == 0:
         same = True
-        for k in range(n):
-            if values[k] + offset[k] != targets[k // K, k % K]:
-                same = False
+        for s in range(S):
+            for j in range(K):
+                if values[K * s + j] + offset[K * s + j] != targets[s, j]:
+                    same = False
+                    break
+            if not same:
                 break
         if same:
             return 0
     wanted = 0
-    for k in range(n):
-        v = values[k] + offset[k]
-        if v < lows[k] or v > highs[k]:
-            return -(k + 1)
-        if k % K < K - 2:
-            wanted += v
+    for s in range(S):
+        for j in range(K):
+            k = K * s + j
+            v = values[k] + offset[k]
+            if v < lows[k] or v > highs[k]:
+                return -(k + 1)
+            if j < K - 2:
+                wanted += v
     if not warm and cold.shape[0] - cpos[0] < wanted:
         return NEED_COLD
-    for k in range(n):
-        targets[k // K, k % K] = values[k] + offset[k]
-    for s in range(targets.shape[0]):
+    for s in range(S):
+        for j in range(K):
+            targets[s, j] = values[K * s + j] + offset[K * s + j]
+    for s in range(S):
         target_cores[s] = targets[s, K - 2]
         batch[s] = targets[s, K - 1]
     reconcile(
