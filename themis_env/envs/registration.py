@@ -26,6 +26,8 @@ __all__ = [
 
 NAMESPACE = "themis_env"
 ENTRY_POINT = "themis_env.envs.inference_cluster:InferenceClusterEnv"
+# gym.make_vec builds this for every id: N clusters stepped in one compiled call.
+VECTOR_ENTRY_POINT = "themis_env.envs.vector:InferenceClusterVectorEnv"
 # Applied by gym.make outside any TimeLimit, so a step cut by max_episode_steps has the KPIs.
 EPISODE_KPIS_WRAPPER = WrapperSpec(
     name="EpisodeKpisOnTruncation",
@@ -72,5 +74,5 @@ def register_envs() -> None:
             entry_point=ENTRY_POINT,
             kwargs={"scenario": scenario},
             nondeterministic=False,
-            additional_wrappers=(EPISODE_KPIS_WRAPPER,),
+            vector_entry_point=VECTOR_ENTRY_POINT,
         )
