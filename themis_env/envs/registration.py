@@ -12,12 +12,13 @@ on the scenario's calibrated synthetic fallback and say so (``info["trace_fallba
 
 from __future__ import annotations
 
-from gymnasium.envs.registration import WrapperSpec, register, registry
+from gymnasium.envs.registration import register, registry
 
 __all__ = [
     "ENTRY_POINT",
     "NAMESPACE",
     "PRESETS",
+    "VECTOR_ENTRY_POINT",
     "VERSION",
     "preset_scenarios",
     "register_envs",
@@ -26,14 +27,10 @@ __all__ = [
 
 NAMESPACE = "themis_env"
 ENTRY_POINT = "themis_env.envs.inference_cluster:InferenceClusterEnv"
-# gym.make_vec builds this for every id: N clusters stepped in one compiled call.
+# gym.make_vec builds this for every id: N clusters stepped in one compiled call. (So no id
+# lists additional wrappers, which Gymnasium refuses beside it: wrap EpisodeKpisOnTruncation
+# around a gym.make(..., max_episode_steps=N) for its KPIs.)
 VECTOR_ENTRY_POINT = "themis_env.envs.vector:InferenceClusterVectorEnv"
-# Applied by gym.make outside any TimeLimit, so a step cut by max_episode_steps has the KPIs.
-EPISODE_KPIS_WRAPPER = WrapperSpec(
-    name="EpisodeKpisOnTruncation",
-    entry_point="themis_env.envs.wrappers:EpisodeKpisOnTruncation",
-    kwargs={},
-)
 VERSION = 0  # bump when dynamics or reward change
 
 # id name → scenario: the generic id, the three paper pipelines × four traces, then the

@@ -86,7 +86,7 @@ class InferenceClusterVectorEnv(VectorEnv):
         trace_dir: As for the single env.
         max_episode_steps: Truncate an episode after this many steps (as ``TimeLimit``
             would), with its KPIs; None: at the trace window's end only.
-        autoreset_mode: ``NEXT_STEP`` (default) or ``DISABLED``.
+        autoreset_mode: ``NEXT_STEP`` (default) or ``DISABLED`` (the enum, its name or value).
         render_mode: Not supported: render one cluster with ``envs[i]`` or a sync vector env.
         **overrides: Deep-merged into every scenario, as for the single env.
 
@@ -122,11 +122,9 @@ class InferenceClusterVectorEnv(VectorEnv):
             or max_episode_steps < 1
         ):
             raise ConfigError(f"max_episode_steps = {max_episode_steps!r} must be None or >= 1")
-        try:
-            mode = AutoresetMode(autoreset_mode)
-        except ValueError:
-            mode = None
-        if mode not in _AUTORESET_MODES:
+        names = {k.lower(): m for m in _AUTORESET_MODES for k in (m.name, m.value)}
+        mode = names.get(str(getattr(autoreset_mode, "value", autoreset_mode)).lower())
+        if mode is None:
             allowed = [m.value for m in _AUTORESET_MODES]
             raise ConfigError(f"autoreset_mode = {autoreset_mode!r}; allowed: {allowed}")
         scenarios = [scenario] if isinstance(scenario, str) else list(scenario)

@@ -41,13 +41,17 @@ class EpisodeKpisOnTruncation(gym.Wrapper, gym.utils.RecordConstructorArgs):
 
     The env puts the episode's KPIs into the last step's info when its trace window ends. A
     ``gym.make(id, max_episode_steps=N)`` cuts the episode earlier, in a ``TimeLimit`` the env
-    cannot see; every registered id lists this wrapper in its spec, so ``gym.make`` applies it
-    outside that limit and such a step gets the KPIs of the episode so far too.
+    cannot see; wrapped in this (outside that limit), such a step gets the KPIs of the episode
+    so far too. The ids cannot list it in their spec: Gymnasium builds no native vector env
+    (``vector_entry_point``) for a spec with additional wrappers. The native vector env takes
+    ``max_episode_steps`` itself and gives the KPIs.
 
     Example:
         >>> import gymnasium as gym
         >>> import themis_env
-        >>> env = gym.make("themis_env/Video-Bursty-v0", max_episode_steps=3)
+        >>> from themis_env.envs.wrappers import EpisodeKpisOnTruncation
+        >>> env = EpisodeKpisOnTruncation(
+        ...     gym.make("themis_env/Video-Bursty-v0", max_episode_steps=3))
         >>> _ = env.reset(seed=0)
         >>> for _ in range(3):
         ...     _, _, terminated, truncated, info = env.step(env.action_space.sample())
