@@ -1,0 +1,102 @@
+"""The SB3 adapter of the native vector env: the same episodes and records as DummyVecEnv."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("stable_baselines3")
+
+from stable_baselines3.common.monitor import Monitor, load_results  # noqa: E402
+from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize  # noqa: E402
+from themis_env.agents.envs import (
+    import_wrappers,  # noqa: E402
+    make_vec_env,  # noqa: E402
+)
+from themis_env.agents.vec_env import ClusterVecEnv, native_wrappers  # noqa: E402
+
+import themis_env  # noqa: E402, F401
+
+pytestmark = pytest.mark.sb3
+
+ID = "themis_env/InferenceCluster-v0"
+# The shipped PPO agent's env: delta actions through FitDeltaAction, random trace windows.
+PPO_WRAPPERS = [
+    "themis_env.agents.wrappers.RandomWindowReset",
+    "themis_env.agents.wrappers.FitDeltaAction",
+]
+KWARGS = {"action_mode": "delta", "obs_mode": "flat", "episode_s": 5}
+
+
+def _rollout(venv, steps: int, seed: int):
+    venv.seed(seed)
+    venv.action_space.seed(seed)
+    obs = venv.reset()
+    record = [obs]
+    for _ in range(steps):
+        actions = np.stack([venv.action_space.sample() for _ in range(venv.num_envs)])
+        obs, reward, done, infos = venv.step(actions)
+        terminal = [i.get("terminal_observation") for i in infos]
+        episodes = [{k: v for k, v in i.get("episode", {}).items() if k != "t"} for i in infos]
+        truncated = [i.get("TimeLimit.truncated") for i in infos]
+        record.append((obs, reward, done, terminal, episodes, truncated))
+    return record
+
+
+def test_native_adapter_plays_what_dummy_vec_env_plays(tmp_path):
+    native = make_vec_env(ID, ["smoke-video"], KWARGS, PPO_WRAPPERS, 3, tmp_path / "native")
+    dummy = make_vec_env(
+        ID, ["smoke-video"], KWARGS, PPO_WRAPPERS, 3, tmp_path / "dummy", native=False
+    )
+    assert isinstance(native, ClusterVecEnv) and isinstance(dummy, DummyVecEnv)
+    assert native.action_space == dummy.action_space
+    assert native.observation_space == dummy.observation_space
+    a, b = _rollout(native, 12, seed=4), _rollout(dummy, 12, seed=4)
+    np.testing.assert_array_equal(a[0], b[0])
+    for step_a, step_b in zip(a[1:], b[1:], strict=True):
+        np.testing.assert_array_equal(step_a[0], step_b[0])  # obs (reset ones after a done)
+        np.testing.assert_array_equal(step_a[1], step_b[1])  # rewards, float32 both
+        np.testing.assert_array_equal(step_a[2], step_b[2])
+        for x, y in zip(step_a[3], step_b[3], strict=True):
+            assert (x is None) == (y is None) and (x is None or np.array_equal(x, y))
+        assert step_a[4] == step_b[4] and step_a[5] == step_b[5]
+    assert sum(bool(e) for step in a[1:] for e in step[4]) >= 6  # episodes ended
+    native.close()
+    dummy.close()
+    # The monitor files hold the same episodes (their times aside).
+    cols = ["r", "l", "trace_uri"]
+    ours, theirs = load_results(str(tmp_path / "native")), load_results(str(tmp_path / "dummy"))
+    assert len(ours) == len(theirs) >= 6
+    assert sorted(map(tuple, ours[cols].values)) == sorted(map(tuple, theirs[cols].values))
+
+
+def test_native_adapter_under_vec_normalize_with_masks_and_attributes():
+    venv = make_vec_env(ID, ["smoke-video"], {"obs_mode": "flat", "episode_s": 4}, (), 2)
+    assert isinstance(venv, ClusterVecEnv)
+    assert venv.env_is_wrapped(Monitor) == [True, True]
+    assert venv.get_attr("action_mode") == ["target", "target"]
+    norm = VecNormalize(venv)
+    norm.seed(0)
+    obs = norm.reset()
+    masks = venv.env_method("action_masks")
+    assert len(masks) == 2 and masks[0].dtype == bool
+    ended = []
+    for _ in range(4):  # one 4-step episode
+        actions = np.stack([venv.action_space.sample() for _ in range(2)])
+        obs, reward, done, infos = norm.step(actions)
+        assert obs.shape == (2, *venv.observation_space.shape) and np.isfinite(obs).all()
+        ended.append(done.copy())
+    assert not np.any(ended[:3]) and ended[3].all()
+    assert all(0 <= i["episode_kpis"]["slo_violation_rate"] <= 1 for i in infos)
+    assert all(i["episode"]["l"] == 4 for i in infos)
+    norm.close()
+
+
+def test_wrappers_the_batch_cannot_run_fall_back_to_dummy_vec_env():
+    chain = import_wrappers(["themis_env.envs.wrappers.ClipAction"])
+    assert "overrides step()" in native_wrappers(chain)
+    venv = make_vec_env(ID, ["smoke-video"], {}, ["themis_env.envs.wrappers.ClipAction"], 2)
+    assert isinstance(venv, DummyVecEnv)
+    # Scenarios of other pipelines cannot share a batch either.
+    mixed = make_vec_env(ID, ["smoke-video", "nlp-arxiv-bursty"], {}, (), 2)
+    assert isinstance(mixed, DummyVecEnv)
