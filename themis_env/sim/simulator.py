@@ -1067,9 +1067,14 @@ class Simulator:
         """The buffers ``kernel.step`` takes after ``lay`` (``sim.batch.EPISODE_BUFFERS``)."""
         return self._step_args[3:]
 
-    def interval_end(self, dt: float) -> float:
-        """The end of an interval of ``dt`` seconds from now, on the statistics buckets."""
-        return self._interval_end(dt)
+    def interval_ends(self, times: np.ndarray, dt: float) -> np.ndarray:
+        """:meth:`_interval_end` of ``dt`` from each of ``times`` (simulators like this one).
+
+        The same operations: ``np.rint`` rounds halves to even as ``round`` does, and the
+        whole number of buckets is added and scaled as a float, exactly.
+        """
+        self._interval_end(dt)  # checks dt and caches its buckets
+        return (np.rint(times / self.bucket_s) + self._buckets_of[dt]) * self.bucket_s
 
     def finish_interval(
         self,

@@ -1,0 +1,228 @@
+"""Native vector env speed, and what it buys PPO's rollout collection.
+
+Part 1, env-steps/s: ``gym.make_vec("themis_env/Video-Bursty-v0", num_envs=N)`` in the
+native mode (``vector_entry_point``: every cluster in one compiled call) against Gymnasium's
+``SyncVectorEnv`` of N single envs (``vectorization_mode="sync"``), for N = 1, 4, 16, 64,
+default keywords (target actions, Dict observations), random actions sampled before the
+clock starts, autoresets inside the timed loop. The two take turns in slices within each
+round (the machine's speed drifts within seconds); medians over rounds are reported.
+
+Part 2, PPO per sample: ``themis_env.agents.train``'s set-up (the shipped hyperparameter file
+``configs/agents/ppo.yml``: delta actions through FitDeltaAction, RandomWindowReset,
+VecNormalize, n_steps 512, batch 256, 10 epochs) for three set-ups in the same run: today's
+(16 envs in a DummyVecEnv of Monitor-wrapped envs, ``--no-native-vec``) and the native vector
+env at 16 and 64 envs. A callback times each rollout collection; the update is the time from
+a rollout's end to the next one's start (or to the end of ``learn``). The first iteration is
+a warm-up and is not counted.
+
+Targets: native ≥ 10× SyncVectorEnv's env-steps/s at N = 16; rollout collection ≥ 3× faster
+per sample at 64 native envs than today's setup. Printed as measured, met or not.
+
+Run: ``python benchmarks/bench_vec.py [--quick]``. The last line is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import tempfile
+import time
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+import themis_env
+
+ENV_ID = "themis_env/Video-Bursty-v0"
+SIZES = (1, 4, 16, 64)
+TARGET_STEP_RATIO = 10.0  # native / sync env-steps/s at N = 16
+TARGET_ROLLOUT_RATIO = 3.0  # today's rollout time per sample / native at 64 envs
+
+
+class VecStepper:
+    """A vector env stepped through pre-sampled actions in timed slices."""
+
+    def __init__(self, mode: str, n: int, seed: int = 0) -> None:
+        self.env = gym.make_vec(ENV_ID, num_envs=n, vectorization_mode=mode)
+        self.env.reset(seed=seed)
+        self.env.action_space.seed(seed)
+        self.actions = [self.env.action_space.sample() for _ in range(64)]
+        self.n = n
+        self.k = 0
+        self.run(0.2)  # warm-up: compiled code loaded, buffers grown
+
+    def run(self, seconds: float) -> tuple[int, float]:
+        """Step for about ``seconds``; return (env-steps, elapsed seconds)."""
+        steps, start = 0, time.perf_counter()
+        while True:
+            for _ in range(8):
+                self.env.step(self.actions[self.k % len(self.actions)])
+                self.k += 1
+            steps += 8 * self.n
+            elapsed = time.perf_counter() - start
+            if elapsed >= seconds:
+                return steps, elapsed
+
+
+def env_steps(rounds: int, seconds: float) -> dict[int, dict[str, float]]:
+    """Median env-steps/s of each mode and size, the modes taking turns in slices."""
+    out = {}
+    for n in SIZES:
+        steppers = {m: VecStepper(m, n) for m in ("vector_entry_point", "sync")}
+        rates: dict[str, list[float]] = {m: [] for m in steppers}
+        ratios = []
+        for _ in range(rounds):
+            done = {m: [0, 0.0] for m in steppers}
+            for _ in range(5):
+                for m, stepper in steppers.items():
+                    steps, elapsed = stepper.run(seconds / 5)
+                    done[m][0] += steps
+                    done[m][1] += elapsed
+            for m in steppers:
+                rates[m].append(done[m][0] / done[m][1])
+            ratios.append(rates["vector_entry_point"][-1] / rates["sync"][-1])
+        for stepper in steppers.values():
+            stepper.env.close()
+        out[n] = {
+            "native": statistics.median(rates["vector_entry_point"]),
+            "sync": statistics.median(rates["sync"]),
+            "ratio": statistics.median(ratios),
+        }
+        print(
+            f"N={n:>3}: native {out[n]['native']:>9,.0f} env-steps/s, sync "
+            f"{out[n]['sync']:>8,.0f}, ratio {out[n]['ratio']:.1f}x",
+            flush=True,
+        )
+    return out
+
+
+def ppo_timing(n_envs: int, native: bool, iterations: int, n_steps: int | None) -> dict[str, Any]:
+    """Per-sample rollout and update times of agents.train's PPO (first iteration skipped)."""
+    from stable_baselines3.common.callbacks import BaseCallback
+    from themis_env.agents.train import Args, _setup_model, _setup_run
+    from themis_env.agents.vec_env import ClusterVecEnv
+
+    marks: list[tuple[str, float]] = []
+
+    class Marks(BaseCallback):
+        def _on_rollout_start(self) -> None:
+            marks.append(("start", time.perf_counter()))
+
+        def _on_rollout_end(self) -> None:
+            marks.append(("end", time.perf_counter()))
+
+        def _on_step(self) -> bool:
+            return True
+
+    overrides = [f"n_steps={n_steps}"] if n_steps else []
+    with tempfile.TemporaryDirectory() as out:
+        args = Args(
+            algo="ppo",
+            n_envs=n_envs,
+            out=out,
+            verbose=0,
+            plot=False,
+            native_vec=native,
+            hyperparams=overrides,
+        )
+        run = _setup_run(args, argv=[])
+        model = _setup_model(run)
+        inner = run.venv.venv if hasattr(run.venv, "venv") else run.venv
+        assert isinstance(inner, ClusterVecEnv) == native, type(inner)
+        samples = model.n_steps * n_envs
+        start = time.perf_counter()
+        model.learn(total_timesteps=samples * iterations, callback=Marks())
+        marks.append(("start", time.perf_counter()))  # the last update ends with learn
+        wall = time.perf_counter() - start
+        run.venv.close()
+    starts = [t for k, t in marks if k == "start"]
+    ends = [t for k, t in marks if k == "end"]
+    rollouts = [e - s for s, e in zip(starts, ends, strict=False)][1:]
+    updates = [s - e for e, s in zip(ends, starts[1:], strict=True)][1:]
+    rollout_ms = 1e3 * sum(rollouts) / (samples * len(rollouts))
+    update_ms = 1e3 * sum(updates) / (samples * len(updates))
+    result = {
+        "n_envs": n_envs,
+        "vec_env": "native" if native else "dummy",
+        "n_steps": model.n_steps,
+        "rollout_ms_per_sample": round(rollout_ms, 4),
+        "update_ms_per_sample": round(update_ms, 4),
+        "frames_per_s": round(1e3 / (rollout_ms + update_ms)),
+        "wall_s_all_iterations": round(wall, 1),
+    }
+    print(
+        f"PPO {result['vec_env']:>6} x{n_envs:<3} rollout {rollout_ms:.3f} ms/sample, update "
+        f"{update_ms:.3f} ms/sample, {result['frames_per_s']:,} frames/s end to end",
+        flush=True,
+    )
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="short rounds, small PPO runs")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=2.0, help="per mode and round")
+    parser.add_argument("--iterations", type=int, default=3, help="PPO iterations per set-up")
+    opts = parser.parse_args()
+    rounds, seconds, iterations = opts.rounds, opts.seconds, opts.iterations
+    n_steps = None
+    if opts.quick:
+        rounds, seconds, iterations, n_steps = 1, 0.5, 2, 64
+    import torch
+
+    torch.set_num_threads(1)
+    steps = env_steps(rounds, seconds)
+    ppo = [
+        ppo_timing(16, False, iterations, n_steps),
+        ppo_timing(16, True, iterations, n_steps),
+        ppo_timing(64, True, iterations, n_steps),
+    ]
+    today, native16, native64 = ppo
+    step_ratio = steps[16]["ratio"]
+    rollout_ratio = today["rollout_ms_per_sample"] / native64["rollout_ms_per_sample"]
+    meets_steps = step_ratio >= TARGET_STEP_RATIO
+    meets_rollout = rollout_ratio >= TARGET_ROLLOUT_RATIO
+    print(
+        f"\nN=16: native steps {step_ratio:.1f}x SyncVectorEnv's "
+        f"({'meets' if meets_steps else 'misses'} the >= {TARGET_STEP_RATIO:g}x target); "
+        f"rollout per sample at 64 native envs {rollout_ratio:.1f}x faster than today's "
+        f"16-env DummyVecEnv ({'meets' if meets_rollout else 'misses'} the >= "
+        f"{TARGET_ROLLOUT_RATIO:g}x target)."
+    )
+    result = {
+        "benchmark": "vec",
+        "env_id": ENV_ID,
+        "env_steps_per_s": {
+            str(n): {k: round(v, 2 if k == "ratio" else 0) for k, v in s.items()}
+            for n, s in steps.items()
+        },
+        "native_vs_sync_at_16": round(step_ratio, 2),
+        "target_native_vs_sync_at_16": TARGET_STEP_RATIO,
+        "meets_step_target": meets_steps,
+        "ppo": ppo,
+        "rollout_speedup_native64_vs_today": round(rollout_ratio, 2),
+        "rollout_speedup_native16_vs_today": round(
+            today["rollout_ms_per_sample"] / native16["rollout_ms_per_sample"], 2
+        ),
+        "target_rollout_speedup": TARGET_ROLLOUT_RATIO,
+        "meets_rollout_target": meets_rollout,
+        "rounds": rounds,
+        "seconds_per_round": seconds,
+        "quick": opts.quick,
+        "load_average": [round(x, 1) for x in os.getloadavg()],
+        "themis_env": themis_env.__version__,
+        "gymnasium": gym.__version__,
+        "numpy": np.__version__,
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+    }
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
