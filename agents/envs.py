@@ -208,26 +208,22 @@ def _native_vec_env(
     rewards or step results, or scenarios whose clusters cannot share a batch.
     """
     from gymnasium.envs.registration import spec as env_spec
-    from themis_env.agents.vec_env import ClusterVecEnv, native_wrappers
-
-    from themis_env.envs.vector import InferenceClusterVectorEnv
+    from themis_env.agents.vec_env import make_cluster_vec_env, native_wrappers
 
     chain = import_wrappers(wrappers)
     entry = env_spec(env_id.split(":", 1)[-1]).vector_entry_point
     if native_wrappers(chain) is not None or entry != VECTOR_ENTRY_POINT:
         return None
     try:
-        venv = gym.make_vec(
+        return make_cluster_vec_env(
             env_id,
-            num_envs=n_envs,
-            vectorization_mode="vector_entry_point",
+            n_envs,
+            chain,
+            monitor_dir,
             scenario=[resolve_scenario(s) for s in scenarios],
-            autoreset_mode="disabled",
             **env_kwargs,
         )
     except ConfigError as exc:
         if "cannot share" not in str(exc):
             raise
         return None
-    assert isinstance(venv, InferenceClusterVectorEnv)
-    return ClusterVecEnv(venv, chain, monitor_dir)

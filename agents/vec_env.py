@@ -29,7 +29,7 @@ from stable_baselines3.common.vec_env.base_vec_env import VecEnvIndices, VecEnvS
 
 from themis_env.envs.vector import InferenceClusterVectorEnv
 
-__all__ = ["ClusterVecEnv", "native_wrappers"]
+__all__ = ["ClusterVecEnv", "make_cluster_vec_env", "native_wrappers"]
 
 WrapperChain = Sequence[tuple[str, Callable[..., gym.Env], dict[str, Any]]]
 
@@ -48,6 +48,37 @@ def native_wrappers(chain: WrapperChain) -> str | None:
             if getattr(cls, name, None) is not getattr(base, name, None):
                 return f"{path} overrides {name}(), which a batched step cannot call"
     return None
+
+
+def make_cluster_vec_env(
+    env_id: str,
+    n_envs: int,
+    wrappers: WrapperChain = (),
+    monitor_dir: str | Path | None = None,
+    **env_kwargs: Any,
+) -> ClusterVecEnv:
+    """An SB3 ``VecEnv`` of ``n_envs`` clusters of ``env_id``, stepped in one compiled call.
+
+    Example:
+        >>> from stable_baselines3 import PPO  # doctest: +SKIP
+        >>> venv = make_cluster_vec_env("themis_env/Video-Bursty-v0", 16, obs_mode="flat")
+        >>> model = PPO("MlpPolicy", venv).learn(10_000)  # doctest: +SKIP
+
+    Args:
+        env_id: A registered id.
+        n_envs: Clusters.
+        wrappers: As :class:`ClusterVecEnv`'s.
+        monitor_dir: As :class:`ClusterVecEnv`'s.
+        **env_kwargs: Keywords of the env (scenario, action_mode, obs_mode, overrides).
+    """
+    venv = gym.make_vec(
+        env_id,
+        num_envs=n_envs,
+        vectorization_mode="vector_entry_point",
+        autoreset_mode="disabled",
+        **env_kwargs,
+    )
+    return ClusterVecEnv(venv, wrappers, monitor_dir)  # type: ignore[arg-type]
 
 
 class ClusterVecEnv(VecEnv):

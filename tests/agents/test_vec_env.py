@@ -100,3 +100,18 @@ def test_wrappers_the_batch_cannot_run_fall_back_to_dummy_vec_env():
     # Scenarios of other pipelines cannot share a batch either.
     mixed = make_vec_env(ID, ["smoke-video", "nlp-arxiv-bursty"], {}, (), 2)
     assert isinstance(mixed, DummyVecEnv)
+
+
+def test_readme_ppo_example_trains_on_the_native_vec_env():
+    import gymnasium as gym
+    from stable_baselines3 import PPO
+    from themis_env.agents.vec_env import make_cluster_vec_env
+
+    venv = make_cluster_vec_env("themis_env/Video-Bursty-v0", 2, obs_mode="flat", episode_s=8)
+    model = PPO("MlpPolicy", venv, seed=0, n_steps=8, batch_size=16, n_epochs=1, device="cpu")
+    model.learn(total_timesteps=32)
+    assert model.num_timesteps == 32 and len(model.ep_info_buffer) >= 2  # Monitor's records
+    env = gym.make("themis_env/Video-Bursty-v0", obs_mode="flat", episode_s=8)
+    obs, _ = env.reset(seed=1)
+    assert env.action_space.contains(model.predict(obs, deterministic=True)[0])
+    venv.close()
