@@ -160,14 +160,20 @@ class ClusterVecEnv(VecEnv):
         return obs
 
     def step_async(self, actions: np.ndarray) -> None:
-        """Keep the actions: the wrappers' ``action`` turn them into the clusters'."""
-        if self._action_layers[0]:
-            rows = []
-            for action, layers in zip(actions, self._action_layers, strict=True):
-                for layer in layers:
-                    action = layer.action(action)
-                rows.append(action)
-            actions = np.stack(rows)
+        """Keep the actions: the wrappers' ``action`` turn them into the clusters'.
+
+        A wrapper class with a ``batch`` static method (``FitDeltaAction``) does every
+        cluster in one call: ``batch(wrappers, actions, current targets, free cores)``.
+        """
+        for depth in range(len(self._action_layers[0])):
+            layers = [chain[depth] for chain in self._action_layers]
+            batched = getattr(type(layers[0]), "batch", None)
+            if batched is not None:
+                actions = batched(
+                    layers, actions, self.venv.current_targets, self.venv.free_cores()
+                )
+            else:
+                actions = np.stack([w.action(a) for w, a in zip(layers, actions, strict=True)])
         self._actions = actions
 
     def step_wait(self) -> VecEnvStepReturn:

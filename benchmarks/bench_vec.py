@@ -13,7 +13,9 @@ VecNormalize, n_steps 512, batch 256, 10 epochs) for three set-ups in the same r
 (16 envs in a DummyVecEnv of Monitor-wrapped envs, ``--no-native-vec``) and the native vector
 env at 16 and 64 envs. A callback times each rollout collection; the update is the time from
 a rollout's end to the next one's start (or to the end of ``learn``). The first iteration is
-a warm-up and is not counted.
+a warm-up and is not counted. Each rollout's time is split into the vector env below
+VecNormalize (for the native env: its step, its resets and the per-cluster action wrappers),
+VecNormalize, and the rest: the policy's forward pass, sampling and SB3's rollout buffer.
 
 Targets: native ≥ 10× SyncVectorEnv's env-steps/s at N = 16; rollout collection ≥ 3× faster
 per sample at 64 native envs than today's setup. Printed as measured, met or not.
@@ -107,9 +109,12 @@ def ppo_timing(n_envs: int, native: bool, iterations: int, n_steps: int | None) 
     from themis_env.agents.vec_env import ClusterVecEnv
 
     marks: list[tuple[str, float]] = []
+    spent: dict[str, float] = {}
 
     class Marks(BaseCallback):
         def _on_rollout_start(self) -> None:
+            if len(marks) == 2:  # the warm-up rollout is not counted
+                spent.update(dict.fromkeys(spent, 0.0))
             marks.append(("start", time.perf_counter()))
 
         def _on_rollout_end(self) -> None:
@@ -133,6 +138,14 @@ def ppo_timing(n_envs: int, native: bool, iterations: int, n_steps: int | None) 
         model = _setup_model(run)
         inner = run.venv.venv if hasattr(run.venv, "venv") else run.venv
         assert isinstance(inner, ClusterVecEnv) == native, type(inner)
+        # Where a rollout's time goes: the whole vector step (VecNormalize included), the
+        # vector env below VecNormalize, and for the native env its parts.
+        _time_calls(run.venv, "step", spent, "vec_step")
+        _time_calls(inner, "step_wait", spent, "env_step_wait")
+        _time_calls(inner, "step_async", spent, "env_step_async")
+        if native:
+            _time_calls(inner.venv, "step", spent, "native_step")
+            _time_calls(inner.venv, "reset", spent, "native_reset")
         samples = model.n_steps * n_envs
         start = time.perf_counter()
         model.learn(total_timesteps=samples * iterations, callback=Marks())
@@ -144,6 +157,21 @@ def ppo_timing(n_envs: int, native: bool, iterations: int, n_steps: int | None) 
     rollouts = [e - s for s, e in zip(starts, ends, strict=False)][1:]
     updates = [s - e for e, s in zip(ends, starts[1:], strict=True)][1:]
     rollout_ms = 1e3 * sum(rollouts) / (samples * len(rollouts))
+    counted = samples * len(rollouts)
+    parts = {k: round(1e3 * v / counted, 4) for k, v in spent.items()}
+    env_ms = parts["env_step_wait"] + parts["env_step_async"]
+    # The vector env below VecNormalize (for the native env: its step and resets, and the
+    # per-cluster action wrappers), VecNormalize's share, and the rest of the rollout: the
+    # policy's forward pass, sampling, the rollout buffer and SB3's loop.
+    breakdown = {
+        "vec_env_ms_per_sample": round(env_ms, 4),
+        "vec_normalize_ms_per_sample": round(parts["vec_step"] - env_ms, 4),
+        "policy_and_sb3_ms_per_sample": round(rollout_ms - parts["vec_step"], 4),
+    }
+    if native:
+        breakdown["native_step_ms_per_sample"] = parts["native_step"]
+        breakdown["native_resets_ms_per_sample"] = parts["native_reset"]
+        breakdown["action_wrappers_ms_per_sample"] = parts["env_step_async"]
     update_ms = 1e3 * sum(updates) / (samples * len(updates))
     result = {
         "n_envs": n_envs,
@@ -153,13 +181,30 @@ def ppo_timing(n_envs: int, native: bool, iterations: int, n_steps: int | None) 
         "update_ms_per_sample": round(update_ms, 4),
         "frames_per_s": round(1e3 / (rollout_ms + update_ms)),
         "wall_s_all_iterations": round(wall, 1),
+        "rollout_breakdown": breakdown,
     }
     print(
         f"PPO {result['vec_env']:>6} x{n_envs:<3} rollout {rollout_ms:.3f} ms/sample, update "
-        f"{update_ms:.3f} ms/sample, {result['frames_per_s']:,} frames/s end to end",
+        f"{update_ms:.3f} ms/sample, {result['frames_per_s']:,} frames/s end to end; "
+        f"rollout: {breakdown}",
         flush=True,
     )
     return result
+
+
+def _time_calls(obj: Any, name: str, spent: dict[str, float], key: str) -> None:
+    """Add the time of every call of ``obj.name`` to ``spent[key]``."""
+    method = getattr(obj, name)
+    spent[key] = 0.0
+
+    def timed(*args: Any, **kwargs: Any) -> Any:
+        start = time.perf_counter()
+        try:
+            return method(*args, **kwargs)
+        finally:
+            spent[key] += time.perf_counter() - start
+
+    setattr(obj, name, timed)
 
 
 def main() -> None:

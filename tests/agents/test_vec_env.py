@@ -115,3 +115,34 @@ def test_readme_ppo_example_trains_on_the_native_vec_env():
     obs, _ = env.reset(seed=1)
     assert env.action_space.contains(model.predict(obs, deterministic=True)[0])
     venv.close()
+
+
+@pytest.mark.parametrize("scenario", ["smoke-video", "video-arxiv-variants"])
+def test_fit_delta_action_batch_equals_its_action_on_every_cluster(scenario):
+    """On full and empty clusters alike: held growth, limits and the joint budget."""
+    import gymnasium as gym
+    from themis_env.agents.wrappers import FitDeltaAction
+
+    n = 12
+    venv = gym.make_vec(
+        ID,
+        num_envs=n,
+        scenario=scenario,
+        action_mode="delta",
+        cluster={"nodes": 2, "cores_per_node": 6},  # tight: growth is often held
+        episode_s=40,
+    )
+    wrappers = [FitDeltaAction(env) for env in venv.envs]
+    venv.reset(seed=0)
+    rng = np.random.default_rng(0)
+    held = 0
+    for _ in range(25):
+        actions = rng.integers(0, 3, size=(n, *venv.single_action_space.shape))
+        got = FitDeltaAction.batch(wrappers, actions, venv.current_targets, venv.free_cores())
+        batch_held = [w.held for w in wrappers]
+        want = np.stack([w.action(a) for w, a in zip(wrappers, actions, strict=True)])
+        np.testing.assert_array_equal(got, want)
+        assert batch_held == [w.held for w in wrappers]
+        held += sum(batch_held)
+        venv.step(rng.integers(0, 3, size=(n, *venv.single_action_space.shape)))
+    assert held > 0

@@ -173,6 +173,15 @@ class ActionCodec:
             np.array([r[1] for r in rows], dtype=np.int64),
         )
 
+    def encode_batch(self, targets: np.ndarray, current: np.ndarray) -> np.ndarray:
+        """:meth:`encode` row by row: targets and current targets flat, (N, entries) each."""
+        k = self.width
+        rows = [
+            self.encode(t.reshape(-1, k), self._to_targets(c))
+            for t, c in zip(targets, current.tolist(), strict=True)
+        ]
+        return np.stack(rows)
+
     def _batch_integers(self, actions: np.ndarray) -> np.ndarray:
         """A batch of MultiDiscrete actions as int64, or the error of its first bad row."""
         arr = np.asarray(actions)
@@ -285,6 +294,10 @@ class TargetCodec(ActionCodec):
         flat = np.clip(np.asarray(targets, dtype=np.int64).reshape(-1), self.lows, self.highs)
         return (flat - self.lows).astype(self.space.dtype)
 
+    def encode_batch(self, targets: np.ndarray, current: np.ndarray) -> np.ndarray:
+        """:meth:`encode` of each row of ``targets`` (N, entries)."""
+        return (np.clip(targets, self.lows, self.highs) - self.lows).astype(self.space.dtype)
+
     def masks(self, current: Sequence[StageDecision], free_cores: np.ndarray) -> np.ndarray:
         """Values that fit the free cores now, each knob changed alone; the current one always.
 
@@ -342,6 +355,10 @@ class DeltaCodec(ActionCodec):
             current, dtype=np.int64
         ).reshape(-1)
         return (np.sign(diff) + 1).astype(self.space.dtype)
+
+    def encode_batch(self, targets: np.ndarray, current: np.ndarray) -> np.ndarray:
+        """:meth:`encode` of each row of ``targets`` from that of ``current`` (N, entries)."""
+        return (np.sign(targets - current) + 1).astype(self.space.dtype)
 
     def masks(self, current: Sequence[StageDecision], free_cores: np.ndarray) -> np.ndarray:
         """Steps that stay within the limits and, for growth, fit the free cores; keep always."""
@@ -402,6 +419,12 @@ class ContinuousCodec(ActionCodec):
     ) -> np.ndarray:
         """The point of the box that decodes to ``targets``."""
         flat = np.clip(np.asarray(targets, dtype=np.float64).reshape(-1), self.lows, self.highs)
+        span = np.maximum(self.highs - self.lows, 1)
+        return (2.0 * (flat - self.lows) / span - 1.0).astype(np.float32)
+
+    def encode_batch(self, targets: np.ndarray, current: np.ndarray) -> np.ndarray:
+        """:meth:`encode` of each row of ``targets`` (N, entries): the same operations."""
+        flat = np.clip(np.asarray(targets, dtype=np.float64), self.lows, self.highs)
         span = np.maximum(self.highs - self.lows, 1)
         return (2.0 * (flat - self.lows) / span - 1.0).astype(np.float32)
 

@@ -167,6 +167,7 @@ class InferenceClusterVectorEnv(VectorEnv):
             sim.adopt_buffers(self._fbuf[i], self._ibuf[i])
         self._out = self._stacked("out")
         self._targets = self._stacked("targets").reshape(num_envs, -1)
+        self._node_free = self._stacked("node_free")
         self._lists: list[Any] | None = None  # typed lists of episode buffers, after reset
         self._zero_offset = np.zeros(first.codec.lows.size, dtype=np.int64)
         # A valid action (keep the initial targets): what a cluster being reset is given.
@@ -364,6 +365,15 @@ class InferenceClusterVectorEnv(VectorEnv):
         self._autoreset = truncated | terminated
         self._obs = obs
         return self._observation(obs), reward, terminated, truncated, info
+
+    @property
+    def current_targets(self) -> np.ndarray:
+        """The targets in force, flat per cluster (int64, (N, entries); a copy)."""
+        return self._targets.copy()
+
+    def free_cores(self) -> np.ndarray:
+        """Free cores per cluster and node now (float64, (N, nodes); a copy)."""
+        return self._node_free.copy()
 
     def _observation(self, flat: np.ndarray) -> Obs:
         if self.obs_mode == "flat":
