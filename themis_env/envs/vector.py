@@ -248,13 +248,11 @@ class InferenceClusterVectorEnv(VectorEnv):
         obs = self._obs.copy()  # the rows not reset keep their last observation
         for i in np.flatnonzero(mask).tolist():
             self._reset_one(i, seeds[i], opts or None, obs)
-        if self._lists is None:
-            if any(env.workload is None for env in self.envs):
-                raise ConfigError("the first reset of a native vector env resets every cluster")
+        if self._lists is None and all(env.workload is not None for env in self.envs):
             self._buffers = [env.sim.episode_buffers for env in self.envs]
             self._lists = batch.buffer_lists(self._buffers)
+            self._started = True
         self._obs = obs
-        self._started = True
         return self._observation(obs), {}
 
     def _reset_one(
@@ -286,7 +284,7 @@ class InferenceClusterVectorEnv(VectorEnv):
     ) -> tuple[Obs, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         """Apply one action per cluster and advance every cluster one decision interval."""
         if not self._started:
-            raise gym.error.ResetNeeded("call reset() before step()")
+            raise gym.error.ResetNeeded("reset every cluster (call reset()) before step()")
         n = self.num_envs
         obs = np.empty_like(self._obs)
         resetting = self._autoreset
