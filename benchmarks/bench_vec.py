@@ -5,7 +5,9 @@ native mode (``vector_entry_point``: every cluster in one compiled call) against
 ``SyncVectorEnv`` of N single envs (``vectorization_mode="sync"``), for N = 1, 4, 16, 64,
 default keywords (target actions, Dict observations), random actions sampled before the
 clock starts, autoresets inside the timed loop. The two take turns in slices within each
-round (the machine's speed drifts within seconds); medians over rounds are reported.
+round (the machine's speed drifts within seconds); medians over rounds are reported, with
+the share of the native step spent in the compiled call (the simulation itself, timed around
+``sim.batch.step_many``) and the ratio to SyncVectorEnv if the rest cost nothing.
 
 Part 2, PPO per sample: ``themis_env.agents.train``'s set-up (the shipped hyperparameter file
 ``configs/agents/ppo.yml``: delta actions through FitDeltaAction, RandomWindowReset,
@@ -71,10 +73,21 @@ class VecStepper:
 
 
 def env_steps(rounds: int, seconds: float) -> dict[int, dict[str, float]]:
-    """Median env-steps/s of each mode and size, the modes taking turns in slices."""
+    """Median env-steps/s of each mode and size, the modes taking turns in slices.
+
+    Also the share of the native step spent in the compiled call (``sim.batch.step_many``:
+    the simulation itself), and what the ratio to SyncVectorEnv would be if the rest cost
+    nothing (``sync_over_compiled``).
+    """
+    from themis_env.sim import batch
+
+    compiled: dict[str, float] = {}
+    _time_calls(batch, "step_many", compiled, "s")
     out = {}
     for n in SIZES:
         steppers = {m: VecStepper(m, n) for m in ("vector_entry_point", "sync")}
+        compiled["s"] = 0.0
+        native_s = 0.0
         rates: dict[str, list[float]] = {m: [] for m in steppers}
         ratios = []
         for _ in range(rounds):
@@ -84,6 +97,7 @@ def env_steps(rounds: int, seconds: float) -> dict[int, dict[str, float]]:
                     steps, elapsed = stepper.run(seconds / 5)
                     done[m][0] += steps
                     done[m][1] += elapsed
+            native_s += done["vector_entry_point"][1]
             for m in steppers:
                 rates[m].append(done[m][0] / done[m][1])
             ratios.append(rates["vector_entry_point"][-1] / rates["sync"][-1])
@@ -93,10 +107,14 @@ def env_steps(rounds: int, seconds: float) -> dict[int, dict[str, float]]:
             "native": statistics.median(rates["vector_entry_point"]),
             "sync": statistics.median(rates["sync"]),
             "ratio": statistics.median(ratios),
+            "compiled_share": compiled["s"] / native_s,
         }
+        out[n]["sync_over_compiled"] = out[n]["native"] / out[n]["sync"] / out[n]["compiled_share"]
         print(
             f"N={n:>3}: native {out[n]['native']:>9,.0f} env-steps/s, sync "
-            f"{out[n]['sync']:>8,.0f}, ratio {out[n]['ratio']:.1f}x",
+            f"{out[n]['sync']:>8,.0f}, ratio {out[n]['ratio']:.1f}x; compiled share "
+            f"{out[n]['compiled_share']:.0%}, ratio with the rest free "
+            f"{out[n]['sync_over_compiled']:.1f}x",
             flush=True,
         )
     return out
@@ -243,7 +261,7 @@ def main() -> None:
         "benchmark": "vec",
         "env_id": ENV_ID,
         "env_steps_per_s": {
-            str(n): {k: round(v, 2 if k == "ratio" else 0) for k, v in s.items()}
+            str(n): {k: round(v, 0 if k in ("native", "sync") else 3) for k, v in s.items()}
             for n, s in steps.items()
         },
         "native_vs_sync_at_16": round(step_ratio, 2),

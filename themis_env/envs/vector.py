@@ -25,6 +25,7 @@ from themis_env.envs.inference_cluster import DEFAULT_SCENARIO, InferenceCluster
 from themis_env.errors import ConfigError, InvalidActionError
 from themis_env.sim import batch
 from themis_env.sim import kernel as K
+from themis_env.sim.simulator import finish_intervals
 
 __all__ = ["InferenceClusterVectorEnv", "step_reward"]
 
@@ -328,12 +329,10 @@ class InferenceClusterVectorEnv(VectorEnv):
             self._high,
             codes,
         )
-        starts, ends, code_list = t0.tolist(), t1.tolist(), codes.tolist()
-        for i in np.flatnonzero(active).tolist():
-            if sims[i].finish_interval(
-                code_list[i], values[i], self._zero_offset, starts[i], ends[i], obs[i], self._high
-            ):
-                self._refresh_buffers(i)
+        for i in finish_intervals(
+            sims, active, codes, values, self._zero_offset, t0, t1, obs, self._high
+        ):
+            self._refresh_buffers(i)
         self._time = np.where(active, t1, t0)
         out = self._out
         duration = t1 - t0

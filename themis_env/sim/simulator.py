@@ -57,6 +57,7 @@ from themis_env.sim import kernel as K
 
 __all__ = [
     "SNAPSHOT_KEYS",
+    "finish_intervals",
     "UNUSED_SLOT",
     "ApplyReport",
     "IntervalSummary",
@@ -1109,3 +1110,36 @@ class Simulator:
     def clone(self) -> Simulator:
         """An independent copy (state and generator) for planners that look ahead."""
         return copy.deepcopy(self)
+
+
+def finish_intervals(
+    sims: Sequence[Simulator],
+    active: np.ndarray,
+    codes: np.ndarray,
+    values: np.ndarray,
+    offset: np.ndarray,
+    t0: np.ndarray,
+    t1: np.ndarray,
+    vectors: np.ndarray,
+    high: np.ndarray,
+) -> list[int]:
+    """:meth:`Simulator.finish_interval` for each active simulator of a batched call.
+
+    Row i of ``codes``, ``values``, ``t0``, ``t1`` and ``vectors`` is simulator i's. Most
+    intervals finished in the compiled call (no ``NEED_*`` bit): those only move their clock,
+    without a method call each. Returns the simulators whose episode buffers changed.
+    """
+    ends = t1.tolist()
+    for i in np.flatnonzero(active).tolist():
+        sim = sims[i]
+        sim.time = ends[i]
+        sim._settled = True
+    unfinished = active & ((codes < 0) | (codes & (_NEED_BITS | K.NEED_COLD) != 0))
+    changed = []
+    for i in np.flatnonzero(unfinished).tolist():
+        code = int(codes[i])
+        if sims[i].finish_interval(
+            code, values[i], offset, float(t0[i]), ends[i], vectors[i], high
+        ):
+            changed.append(i)
+    return changed
