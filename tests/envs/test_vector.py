@@ -204,6 +204,8 @@ def test_native_bad_input_is_named():
         native(num_envs=0)
     with pytest.raises(ConfigError, match="autoreset_mode"):
         native(num_envs=1, autoreset_mode="same-step")
+    with pytest.raises(ConfigError, match="obs_mode"):
+        native(num_envs=1, obs_mode="tuple")
     with pytest.raises(ConfigError, match="render"):
         native(num_envs=1, render_mode="ansi")
     with pytest.raises(ConfigError, match="cannot share"):

@@ -21,7 +21,8 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from themis_env.config.schema import RewardConfig
-from themis_env.envs.inference_cluster import DEFAULT_SCENARIO, InferenceClusterEnv
+from themis_env.envs.inference_cluster import DEFAULT_SCENARIO, InferenceClusterEnv, _check_choice
+from themis_env.envs.observations import OBS_MODES
 from themis_env.errors import ConfigError, InvalidActionError
 from themis_env.sim import batch
 from themis_env.sim import kernel as K
@@ -128,6 +129,7 @@ class InferenceClusterVectorEnv(VectorEnv):
         if mode is None:
             allowed = [m.value for m in _AUTORESET_MODES]
             raise ConfigError(f"autoreset_mode = {autoreset_mode!r}; allowed: {allowed}")
+        _check_choice("obs_mode", obs_mode, list(OBS_MODES))
         scenarios = [scenario] if isinstance(scenario, str) else list(scenario)
         if not scenarios:
             raise ConfigError("scenario: give at least one scenario")
@@ -247,7 +249,7 @@ class InferenceClusterVectorEnv(VectorEnv):
         elif not (isinstance(mask, np.ndarray) and mask.dtype == np.bool_ and mask.shape == (n,)):
             raise ConfigError(f"options['reset_mask'] must be a bool array of shape ({n},)")
         obs = self._obs.copy()  # the rows not reset keep their last observation
-        for i in np.flatnonzero(mask).tolist():
+        for i in mask.nonzero()[0].tolist():
             self._reset_one(i, seeds[i], opts or None, obs)
         if self._lists is None and all(env.workload is not None for env in self.envs):
             self._buffers = [env.sim.episode_buffers for env in self.envs]
@@ -291,7 +293,7 @@ class InferenceClusterVectorEnv(VectorEnv):
         resetting = self._autoreset
         if self.autoreset_mode == AutoresetMode.DISABLED and resetting.any():
             raise gym.error.ResetNeeded(
-                f"clusters {np.flatnonzero(resetting).tolist()} ended their episode; reset them "
+                f"clusters {resetting.nonzero()[0].tolist()} ended their episode; reset them "
                 "with reset(options={'reset_mask': mask}) (autoreset_mode is disabled)"
             )
         active = ~resetting
@@ -333,9 +335,10 @@ class InferenceClusterVectorEnv(VectorEnv):
             sims, active, codes, values, self._zero_offset, t0, t1, obs, self._high
         ):
             self._refresh_buffers(i)
-        self._time = np.where(active, t1, t0)
+        any_reset = bool(resetting.any())
+        self._time = np.where(active, t1, t0) if any_reset else t1
         out = self._out
-        duration = t1 - t0
+        duration = np.where(active, t1 - t0, 1.0) if any_reset else t1 - t0
         cost = out[:, K.O_MEMORY_COST] if self._memory_equivalent else out[:, K.O_CORE_SECONDS]
         accuracy = None
         if self._has_accuracy:
@@ -344,7 +347,7 @@ class InferenceClusterVectorEnv(VectorEnv):
         reward, _, _ = step_reward(
             self._reward_config,
             out[:, K.O_VIOLATION],
-            cost / np.where(active, duration, 1.0),
+            cost / duration,
             self._cost_scale,
             accuracy,
         )
@@ -354,11 +357,13 @@ class InferenceClusterVectorEnv(VectorEnv):
             truncated |= active & (self._steps >= self.max_episode_steps)
         terminated = np.zeros(n, dtype=bool)
         info: dict[str, Any] = {}
-        for i in np.flatnonzero(truncated).tolist():
-            info = self._add_info(info, {"episode_kpis": self.envs[i].episode_kpis()}, i)
-        for i in np.flatnonzero(resetting).tolist():
-            self._reset_one(i, None, None, obs)
-        reward = np.where(active, reward, 0.0)
+        if truncated.any():
+            for i in truncated.nonzero()[0].tolist():
+                info = self._add_info(info, {"episode_kpis": self.envs[i].episode_kpis()}, i)
+        if any_reset:
+            for i in resetting.nonzero()[0].tolist():
+                self._reset_one(i, None, None, obs)
+            reward = np.where(active, reward, 0.0)
         self._autoreset = truncated | terminated
         self._obs = obs
         return self._observation(obs), reward, terminated, truncated, info

@@ -1130,13 +1130,13 @@ def finish_intervals(
     without a method call each. Returns the simulators whose episode buffers changed.
     """
     ends = t1.tolist()
-    for i in np.flatnonzero(active).tolist():
-        sim = sims[i]
-        sim.time = ends[i]
-        sim._settled = True
+    for sim, end, on in zip(sims, ends, active.tolist(), strict=True):
+        if on:
+            sim.time = end
+            sim._settled = True
     unfinished = active & ((codes < 0) | (codes & (_NEED_BITS | K.NEED_COLD) != 0))
     changed = []
-    for i in np.flatnonzero(unfinished).tolist():
+    for i in unfinished.nonzero()[0].tolist():
         code = int(codes[i])
         if sims[i].finish_interval(
             code, values[i], offset, float(t0[i]), ends[i], vectors[i], high
