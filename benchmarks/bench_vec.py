@@ -13,11 +13,12 @@ Part 2, PPO per sample: ``themis_env.agents.train``'s set-up (the shipped hyperp
 ``configs/agents/ppo.yml``: delta actions through FitDeltaAction, RandomWindowReset,
 VecNormalize, n_steps 512, batch 256, 10 epochs) for three set-ups in the same run: today's
 (16 envs in a DummyVecEnv of Monitor-wrapped envs, ``--no-native-vec``) and the native vector
-env at 16 and 64 envs. A callback times each rollout collection; the update is the time from
-a rollout's end to the next one's start (or to the end of ``learn``). The first iteration is
-a warm-up and is not counted. Each rollout's time is split into the vector env below
-VecNormalize (for the native env: its step, its resets and the per-cluster action wrappers),
-VecNormalize, and the rest: the policy's forward pass, sampling and SB3's rollout buffer.
+env at 16 and 64 envs. The three learn one iteration at a time, taking turns (the machine's
+speed drifts within minutes). A callback times each rollout collection; the update is the
+rest of the iteration. The first iteration of each is a warm-up and is not counted. Each
+rollout's time is split into the vector env below VecNormalize (for the native env: its step,
+its resets and the per-cluster action wrappers), VecNormalize, and the rest: the policy's
+forward pass, sampling and SB3's rollout buffer.
 
 Targets: native ≥ 10× SyncVectorEnv's env-steps/s at N = 16; rollout collection ≥ 3× faster
 per sample at 64 native envs than today's setup. Printed as measured, met or not.
@@ -120,29 +121,19 @@ def env_steps(rounds: int, seconds: float) -> dict[int, dict[str, float]]:
     return out
 
 
-def ppo_timing(n_envs: int, native: bool, iterations: int, n_steps: int | None) -> dict[str, Any]:
-    """Per-sample rollout and update times of agents.train's PPO (first iteration skipped)."""
-    from stable_baselines3.common.callbacks import BaseCallback
-    from themis_env.agents.train import Args, _setup_model, _setup_run
-    from themis_env.agents.vec_env import ClusterVecEnv
+class PpoSetup:
+    """One PPO set-up of ``agents.train`` (shipped hyperparameters), one iteration at a time.
 
-    marks: list[tuple[str, float]] = []
-    spent: dict[str, float] = {}
+    Records the time of each rollout, of each update and of the parts of a rollout.
+    """
 
-    class Marks(BaseCallback):
-        def _on_rollout_start(self) -> None:
-            if len(marks) == 2:  # the warm-up rollout is not counted
-                spent.update(dict.fromkeys(spent, 0.0))
-            marks.append(("start", time.perf_counter()))
+    def __init__(self, n_envs: int, native: bool, n_steps: int | None, out: str) -> None:
+        from stable_baselines3.common.callbacks import BaseCallback
+        from themis_env.agents.train import Args, _setup_model, _setup_run
+        from themis_env.agents.vec_env import ClusterVecEnv
 
-        def _on_rollout_end(self) -> None:
-            marks.append(("end", time.perf_counter()))
-
-        def _on_step(self) -> bool:
-            return True
-
-    overrides = [f"n_steps={n_steps}"] if n_steps else []
-    with tempfile.TemporaryDirectory() as out:
+        self.n_envs, self.native = n_envs, native
+        overrides = [f"n_steps={n_steps}"] if n_steps else []
         args = Args(
             algo="ppo",
             n_envs=n_envs,
@@ -152,62 +143,104 @@ def ppo_timing(n_envs: int, native: bool, iterations: int, n_steps: int | None) 
             native_vec=native,
             hyperparams=overrides,
         )
-        run = _setup_run(args, argv=[])
-        model = _setup_model(run)
-        inner = run.venv.venv if hasattr(run.venv, "venv") else run.venv
+        self.run = _setup_run(args, argv=[])
+        self.model = _setup_model(self.run)
+        self.samples = self.model.n_steps * n_envs
+        inner = self.run.venv.venv if hasattr(self.run.venv, "venv") else self.run.venv
         assert isinstance(inner, ClusterVecEnv) == native, type(inner)
         # Where a rollout's time goes: the whole vector step (VecNormalize included), the
         # vector env below VecNormalize, and for the native env its parts.
-        _time_calls(run.venv, "step", spent, "vec_step")
-        _time_calls(inner, "step_wait", spent, "env_step_wait")
-        _time_calls(inner, "step_async", spent, "env_step_async")
+        self.spent: dict[str, float] = {}
+        _time_calls(self.run.venv, "step", self.spent, "vec_step")
+        _time_calls(inner, "step_wait", self.spent, "env_step_wait")
+        _time_calls(inner, "step_async", self.spent, "env_step_async")
         if native:
-            _time_calls(inner.venv, "step", spent, "native_step")
-            _time_calls(inner.venv, "reset", spent, "native_reset")
-        samples = model.n_steps * n_envs
-        start = time.perf_counter()
-        model.learn(total_timesteps=samples * iterations, callback=Marks())
-        marks.append(("start", time.perf_counter()))  # the last update ends with learn
-        wall = time.perf_counter() - start
-        run.venv.close()
-    starts = [t for k, t in marks if k == "start"]
-    ends = [t for k, t in marks if k == "end"]
-    rollouts = [e - s for s, e in zip(starts, ends, strict=False)][1:]
-    updates = [s - e for e, s in zip(ends, starts[1:], strict=True)][1:]
-    rollout_ms = 1e3 * sum(rollouts) / (samples * len(rollouts))
-    counted = samples * len(rollouts)
-    parts = {k: round(1e3 * v / counted, 4) for k, v in spent.items()}
-    env_ms = parts["env_step_wait"] + parts["env_step_async"]
-    # The vector env below VecNormalize (for the native env: its step and resets, and the
-    # per-cluster action wrappers), VecNormalize's share, and the rest of the rollout: the
-    # policy's forward pass, sampling, the rollout buffer and SB3's loop.
-    breakdown = {
-        "vec_env_ms_per_sample": round(env_ms, 4),
-        "vec_normalize_ms_per_sample": round(parts["vec_step"] - env_ms, 4),
-        "policy_and_sb3_ms_per_sample": round(rollout_ms - parts["vec_step"], 4),
-    }
-    if native:
-        breakdown["native_step_ms_per_sample"] = parts["native_step"]
-        breakdown["native_resets_ms_per_sample"] = parts["native_reset"]
-        breakdown["action_wrappers_ms_per_sample"] = parts["env_step_async"]
-    update_ms = 1e3 * sum(updates) / (samples * len(updates))
-    result = {
-        "n_envs": n_envs,
-        "vec_env": "native" if native else "dummy",
-        "n_steps": model.n_steps,
-        "rollout_ms_per_sample": round(rollout_ms, 4),
-        "update_ms_per_sample": round(update_ms, 4),
-        "frames_per_s": round(1e3 / (rollout_ms + update_ms)),
-        "wall_s_all_iterations": round(wall, 1),
-        "rollout_breakdown": breakdown,
-    }
-    print(
-        f"PPO {result['vec_env']:>6} x{n_envs:<3} rollout {rollout_ms:.3f} ms/sample, update "
-        f"{update_ms:.3f} ms/sample, {result['frames_per_s']:,} frames/s end to end; "
-        f"rollout: {breakdown}",
-        flush=True,
-    )
-    return result
+            _time_calls(inner.venv, "step", self.spent, "native_step")
+            _time_calls(inner.venv, "reset", self.spent, "native_reset")
+        self.rollouts: list[float] = []
+        self.updates: list[float] = []
+        marks: list[float] = []
+
+        class Marks(BaseCallback):
+            def _on_rollout_start(self) -> None:
+                marks.append(time.perf_counter())
+
+            def _on_rollout_end(self) -> None:
+                marks.append(time.perf_counter())
+
+            def _on_step(self) -> bool:
+                return True
+
+        self._marks = marks
+        self._callback = Marks()
+
+    def iteration(self, counted: bool) -> None:
+        """One rollout and one update (``counted``: recorded; else a warm-up)."""
+        before = dict(self.spent)
+        self._marks.clear()
+        self.model.learn(self.samples, callback=self._callback, reset_num_timesteps=False)
+        done = time.perf_counter()
+        if counted:
+            start, end = self._marks[0], self._marks[1]
+            self.rollouts.append(end - start)
+            self.updates.append(done - end)
+        else:
+            self.spent.update(before)
+
+    def result(self) -> dict[str, Any]:
+        """Per-sample figures over the counted iterations."""
+        counted = self.samples * len(self.rollouts)
+        rollout_ms = 1e3 * sum(self.rollouts) / counted
+        update_ms = 1e3 * sum(self.updates) / counted
+        parts = {k: 1e3 * v / counted for k, v in self.spent.items()}
+        env_ms = parts["env_step_wait"] + parts["env_step_async"]
+        # The vector env below VecNormalize (for the native env: its step and resets, and the
+        # per-cluster action wrappers), VecNormalize's share, and the rest of the rollout:
+        # the policy's forward pass, sampling, the rollout buffer and SB3's loop.
+        breakdown = {
+            "vec_env_ms_per_sample": round(env_ms, 4),
+            "vec_normalize_ms_per_sample": round(parts["vec_step"] - env_ms, 4),
+            "policy_and_sb3_ms_per_sample": round(rollout_ms - parts["vec_step"], 4),
+        }
+        if self.native:
+            breakdown["native_step_ms_per_sample"] = round(parts["native_step"], 4)
+            breakdown["native_resets_ms_per_sample"] = round(parts["native_reset"], 4)
+            breakdown["action_wrappers_ms_per_sample"] = round(parts["env_step_async"], 4)
+        result = {
+            "n_envs": self.n_envs,
+            "vec_env": "native" if self.native else "dummy",
+            "n_steps": self.model.n_steps,
+            "iterations_counted": len(self.rollouts),
+            "rollout_ms_per_sample": round(rollout_ms, 4),
+            "update_ms_per_sample": round(update_ms, 4),
+            "frames_per_s": round(1e3 / (rollout_ms + update_ms)),
+            "rollout_breakdown": breakdown,
+        }
+        print(
+            f"PPO {result['vec_env']:>6} x{self.n_envs:<3} rollout {rollout_ms:.3f} ms/sample, "
+            f"update {update_ms:.3f} ms/sample, {result['frames_per_s']:,} frames/s end to "
+            f"end; rollout: {breakdown}",
+            flush=True,
+        )
+        self.run.venv.close()
+        return result
+
+
+def ppo_timings(iterations: int, n_steps: int | None) -> list[dict[str, Any]]:
+    """Today's set-up and the native one at 16 and 64 envs, their iterations taking turns.
+
+    The first iteration of each is a warm-up, not counted; the turns make the three see the
+    same machine (its speed drifts within minutes).
+    """
+    with tempfile.TemporaryDirectory() as out:
+        setups = [
+            PpoSetup(n, native, n_steps, f"{out}/{i}")
+            for i, (n, native) in enumerate(((16, False), (16, True), (64, True)))
+        ]
+        for k in range(iterations):
+            for setup in setups:
+                setup.iteration(counted=k > 0)
+        return [setup.result() for setup in setups]
 
 
 def _time_calls(obj: Any, name: str, spent: dict[str, float], key: str) -> None:
@@ -240,11 +273,7 @@ def main() -> None:
 
     torch.set_num_threads(1)
     steps = env_steps(rounds, seconds)
-    ppo = [
-        ppo_timing(16, False, iterations, n_steps),
-        ppo_timing(16, True, iterations, n_steps),
-        ppo_timing(64, True, iterations, n_steps),
-    ]
+    ppo = ppo_timings(iterations, n_steps)
     today, native16, native64 = ppo
     step_ratio = steps[16]["ratio"]
     rollout_ratio = today["rollout_ms_per_sample"] / native64["rollout_ms_per_sample"]
