@@ -61,7 +61,7 @@ def make_cluster_vec_env(
 
     Example:
         >>> from stable_baselines3 import PPO  # doctest: +SKIP
-        >>> venv = make_cluster_vec_env("themis_env/Video-Bursty-v0", 16, obs_mode="flat")
+        >>> venv = make_cluster_vec_env("themis_env/Video-Bursty-v1", 16, obs_mode="flat")
         >>> model = PPO("MlpPolicy", venv).learn(10_000)  # doctest: +SKIP
 
     Args:

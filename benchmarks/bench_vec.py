@@ -1,6 +1,6 @@
 """Native vector env speed, and what it buys PPO's rollout collection.
 
-Part 1, env-steps/s: ``gym.make_vec("themis_env/Video-Bursty-v0", num_envs=N)`` in the
+Part 1, env-steps/s: ``gym.make_vec("themis_env/Video-Bursty-v1", num_envs=N)`` in the
 native mode (``vector_entry_point``: every cluster in one compiled call) against Gymnasium's
 ``SyncVectorEnv`` of N single envs (``vectorization_mode="sync"``), for N = 1, 4, 16, 64,
 default keywords (target actions, Dict observations), random actions sampled before the
@@ -42,7 +42,7 @@ import numpy as np
 
 import themis_env
 
-ENV_ID = "themis_env/Video-Bursty-v0"
+ENV_ID = "themis_env/Video-Bursty-v1"
 SIZES = (1, 4, 16, 64)
 TARGET_STEP_RATIO = 10.0  # native / sync env-steps/s at N = 16
 TARGET_ROLLOUT_RATIO = 3.0  # today's rollout time per sample / native at 64 envs

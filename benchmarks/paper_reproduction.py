@@ -13,6 +13,10 @@ interrupted run resumes where it stopped. The real trace is used when found (``-
 ``THEMIS_TRACE_DIR``, or the team's ``../shared/traces`` beside a checkout); otherwise each
 scenario runs on its calibrated synthetic fallback trace, and the output says so.
 
+The cluster places and resizes as the env's current version does (v1: kube-scheduler's spread
+placement, the kubelet's deferred resizes); ``--first-fit`` runs v0's dynamics instead (first-fit
+placement, failed resizes, as scenario overrides), the figures published before v1.
+
 Run: ``python benchmarks/paper_reproduction.py [--seeds 5] [--jobs 2]``; a quick check of the
 machinery: ``--seeds 1 --episode-s 60``. The last line is one JSON object::
 
@@ -142,7 +146,15 @@ def main(argv: list[str] | None = None) -> int:
         "--trace-dir", default=None, help="folder holding the twitter-2021-08 trace"
     )
     parser.add_argument("--no-plots", action="store_true")
+    parser.add_argument(
+        "--first-fit",
+        action="store_true",
+        help="v0's cluster dynamics: first-fit placement and failed resizes",
+    )
     args = parser.parse_args(argv)
+    overrides: dict[str, Any] = {"episode_s": args.episode_s} if args.episode_s else {}
+    if args.first_fit:
+        overrides["cluster"] = {"placement": "first-fit", "resize_policy": "fail"}
 
     trace_dir = args.trace_dir or os.environ.get("THEMIS_TRACE_DIR") or shared_traces_dir()
     if trace_dir:
@@ -156,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
         out,
         policies=args.policies,
         seeds=list(range(args.seeds)),
-        overrides={"episode_s": args.episode_s} if args.episode_s else None,
+        overrides=overrides or None,
         jobs=args.jobs,
         backend=args.backend,
         resume=True,
@@ -177,6 +189,7 @@ def main(argv: list[str] | None = None) -> int:
         "benchmark": "paper",
         "seeds": args.seeds,
         "episode_s": args.episode_s,
+        "placement": "first-fit" if args.first_fit else "spread",
         "baseline": args.baseline,
         "runs": len(result.records),
         "failed_runs": result.failed,

@@ -1,7 +1,7 @@
 """themis-env: a Gymnasium benchmark for autoscaling ML inference serving.
 
 ``import themis_env`` registers the env ids (``themis_env.registered_ids()``); then
-``gym.make("themis_env/InferenceCluster-v0", scenario="video-arxiv-bursty")``.
+``gym.make("themis_env/InferenceCluster-v1", scenario="video-arxiv-bursty")``.
 """
 
 from themis_env.envs.registration import register_envs, registered_ids

@@ -21,6 +21,7 @@ __all__ = [
     "PolicyError",
     "RecordError",
     "ProfileError",
+    "ServeError",
     "did_you_mean",
 ]
 
@@ -62,6 +63,10 @@ class RecordError(ThemisError, ValueError):
 
 class ProfileError(ThemisError, RuntimeError):
     """A model failed while being profiled, or the profiling process ended early."""
+
+
+class ServeError(ThemisError, RuntimeError):
+    """A real serving backend's replica failed, ended early or did not start in time."""
 
 
 class DependencyNotInstalled(ThemisError, ImportError):

@@ -13,6 +13,7 @@ step per decision).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -80,6 +81,7 @@ class _ObservingPolicy(Policy):
         self.last_decision: Decision | None = None
         self._steps = 0
         self._ready: list[int] = []
+        self._starting: list[int] = []  # cold-starting replicas per stage
 
     def reset(self) -> None:
         """Start a new episode: no arrivals seen yet."""
@@ -89,6 +91,7 @@ class _ObservingPolicy(Policy):
     def _read(self, obs: Any) -> tuple[np.ndarray, list[Target], float]:
         d = self.view.obs_as_dict(obs)
         self._ready = [int(round(float(v))) for v in d["replicas_ready"]]
+        self._starting = [int(round(float(v))) for v in d["replicas_starting"]]
         elapsed = self._steps * self.interval
         rates = np.asarray(d["arrival_rate"], dtype=np.float64)
         # Only whole seconds that really passed; the history starts as zeros at reset.
@@ -154,12 +157,32 @@ class ThemisPolicy(_ObservingPolicy):
             max of the last 10 s, default) or ``rate`` (λ_now, the code's literal rule, which
             under Poisson arrivals never lets Themis go horizontal); see
             :class:`~themis_env.baselines.themis.controller.TwoStageController`.
+        resize_fallback: Replace a replica whose in-place resize the node defers by a new
+            replica of the wanted size, then remove the old one once the new is ready (see
+            below). Default: on where the cluster defers resizes (``cluster.resize_policy:
+            defer``, where a scale-in removes the unresized replica first), off under
+            ``fail`` (v0), where the env would remove the new replica instead.
+
+    **When an in-place resize does not fit.** The authors' 2025 adapter reads each pod's
+    resize condition after patching it (``react_to_update_status`` in ``adapter/main.py`` at
+    ``8b3bfdd``): on ``PodResizePending`` it sets the pod's threads back, creates a new pod
+    with the requested cores (the scheduler places it where it fits), waits until it has
+    answered ``/initialize``, then deletes the old pod; the arXiv-era adapter (``b01017f``)
+    and the paper's text (arXiv 2407.14843 v1, of which only the abstract and introduction
+    could be read) do not describe one. Here: a stage with replicas the node has not resized
+    (:meth:`~themis_env.envs.views.PolicyView.unresized_replicas`) while its target cores
+    stand gets that many extra replicas (at most as many as the nodes' free cores hold); when
+    none of the stage's replicas is cold-starting any more, the extras are dropped from the
+    target, and the env's scale-in removes the unresized replicas first. The controller keeps
+    seeing the stage without the extras. A resize beyond a node's cores (Infeasible) is not
+    replaced: no node could hold the pod.
 
     Source: Themis (arXiv 2407.14843); the authors' code, ``mehransi/Themis`` ``adapter/``
     ``optimizer.py``, ``main.py`` and ``starter.py`` at ``b01017f`` (arXiv) and ``8b3bfdd`` (2025).
     """
 
     name = "themis"
+    supports_resize_fallback = True
 
     def __init__(
         self,
@@ -170,6 +193,7 @@ class ThemisPolicy(_ObservingPolicy):
         stabilisation: int | None = None,
         warmup_s: float = 0.0,
         forecast_reference: str = "recent-max",
+        resize_fallback: bool | None = None,
     ) -> None:
         pred_name = predictor if isinstance(predictor, str) else predictor.name
         super().__init__(
@@ -180,7 +204,14 @@ class ThemisPolicy(_ObservingPolicy):
             forecaster=forecaster,
             stabilisation=stabilisation,
             forecast_reference=forecast_reference,
+            resize_fallback=resize_fallback,
         )
+        if resize_fallback is None:
+            resize_fallback = (
+                self.supports_resize_fallback and self.view.cluster.resize_policy == "defer"
+            )
+        self.resize_fallback = bool(resize_fallback)
+        self._replacing = [0] * len(self.limits)  # extra replicas replacing unresized ones
         kwargs = (
             {"weights": forecaster} if forecaster is not None and predictor == "learned" else {}
         )
@@ -208,14 +239,45 @@ class ThemisPolicy(_ObservingPolicy):
     def reset(self) -> None:  # noqa: D102
         super().reset()
         self.controller.reset()
+        self._replacing = [0] * len(self.limits)
 
     def _decide(self, history: np.ndarray, current: list[Target]) -> Decision:
-        return self.controller.decide(history, current, self._ready)
+        return self._plan(history, current)
+
+    def _plan(self, history: np.ndarray, current: list[Target]) -> Decision:
+        """The controller's decision (with ``resize_fallback``, plus the replacements)."""
+        if not self.resize_fallback:
+            return self.controller.decide(history, current, self._ready)
+        # The controller plans without the replacements (they stand in for replicas it has).
+        seen = [(n - e, c, b) for (n, c, b), e in zip(current, self._replacing, strict=True)]
+        ready = [min(r, n) for r, (n, _, _) in zip(self._ready, seen, strict=True)]
+        decision = self.controller.decide(history, seen, ready)
+        unresized = self.view.unresized_replicas()
+        node_cores = self.view.cluster.cores_per_node
+        free = self.view.free_cores()
+        targets = []
+        for s, ((n, c, b), (_, c_now, _)) in enumerate(zip(decision.targets, current, strict=True)):
+            waiting = int(unresized[s])
+            if waiting == 0 or c != c_now or c > node_cores:
+                # Resized, or a new size asked (every replica is patched again), or Infeasible.
+                self._replacing[s] = 0
+            elif self._replacing[s] == 0:
+                # New replicas at c, as many as some node has room for (the others would
+                # wait unscheduled, as a pod the scheduler cannot place stays Pending).
+                room = int(np.floor(free / c).sum())
+                self._replacing[s] = min(waiting, room)
+                free = np.maximum(free - c * self._replacing[s], 0)  # roughly, for later stages
+            elif self._starting[s] == 0:
+                self._replacing[s] = 0  # the placed ones are ready: as many old replicas go
+            n_total = min(n + self._replacing[s], self.limits[s].max_replicas)
+            targets.append((n_total, c, b))
+        return dataclasses.replace(decision, targets=tuple(targets))
 
     def describe(self) -> dict[str, Any]:  # noqa: D102
         out = super().describe()
         out["predictor"] = self.predictor.describe()
         out["stabilisation"] = self.controller.stabilisation
+        out["resize_fallback"] = self.resize_fallback
         return out
 
 
@@ -277,9 +339,7 @@ class OraclePolicy(ThemisPolicy):
         # The controller takes λ_now from the last seconds of the history it is given, so
         # hand it the coming load as that history.
         window = self.preset.rate_window_s
-        decision = self.controller.decide(
-            np.concatenate([history, np.full(window, load)]), current, self._ready
-        )
+        decision = self._plan(np.concatenate([history, np.full(window, load)]), current)
         self.last_decision = decision
         return self.view.encode_targets(list(decision.targets))
 

@@ -63,6 +63,8 @@ class ThemisVariantsPolicy(ThemisPolicy):
     """
 
     name = "themis-variants"
+    # Its rolling variant switches size the stage themselves; replacements would fight them.
+    supports_resize_fallback = False
 
     def __init__(
         self,

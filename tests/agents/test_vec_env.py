@@ -19,7 +19,7 @@ import themis_env  # noqa: E402, F401
 
 pytestmark = pytest.mark.sb3
 
-ID = "themis_env/InferenceCluster-v0"
+ID = "themis_env/InferenceCluster-v1"
 # The shipped PPO agent's env: delta actions through FitDeltaAction, random trace windows.
 PPO_WRAPPERS = [
     "themis_env.agents.wrappers.RandomWindowReset",
@@ -107,11 +107,11 @@ def test_readme_ppo_example_trains_on_the_native_vec_env():
     from stable_baselines3 import PPO
     from themis_env.agents.vec_env import make_cluster_vec_env
 
-    venv = make_cluster_vec_env("themis_env/Video-Bursty-v0", 2, obs_mode="flat", episode_s=8)
+    venv = make_cluster_vec_env("themis_env/Video-Bursty-v1", 2, obs_mode="flat", episode_s=8)
     model = PPO("MlpPolicy", venv, seed=0, n_steps=8, batch_size=16, n_epochs=1, device="cpu")
     model.learn(total_timesteps=32)
     assert model.num_timesteps == 32 and len(model.ep_info_buffer) >= 2  # Monitor's records
-    env = gym.make("themis_env/Video-Bursty-v0", obs_mode="flat", episode_s=8)
+    env = gym.make("themis_env/Video-Bursty-v1", obs_mode="flat", episode_s=8)
     obs, _ = env.reset(seed=1)
     assert env.action_space.contains(model.predict(obs, deterministic=True)[0])
     venv.close()

@@ -18,7 +18,7 @@ def test_list_has_one_row_per_scenario_with_its_env_ids(capsys):
     for name in available("scenarios"):
         assert any(line.startswith(name + " ") for line in lines), name
     bursty = next(line for line in lines if line.startswith("video-arxiv-bursty "))
-    assert "InferenceCluster-v0" in bursty and "Video-Bursty-v0" in bursty
+    assert "InferenceCluster-v1" in bursty and "Video-Bursty-v1" in bursty
     assert f"{len(available('scenarios'))} scenarios" in out
 
 
@@ -27,7 +27,7 @@ def test_list_json_filtered_by_tag(capsys):
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert rows and all("paper" in r["tags"] for r in rows)
     twitter = next(r for r in rows if r["name"] == "video-arxiv-twitter")
-    assert twitter["env_ids"] == ["themis_env/Video-Twitter-v0"]
+    assert twitter["env_ids"] == ["themis_env/Video-Twitter-v1"]
     assert twitter["stages"] == ["detector", "classifier"] and twitter["slo_ms"] == 780.0
 
 

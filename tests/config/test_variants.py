@@ -157,3 +157,68 @@ def test_negative_accuracies_need_range_normalisation(tmp_path):
         write_pipeline(tmp_path, [{"name": "s", "variants": wer}], accuracy={"normalise": "range"})
     )
     assert pipe.normalised_accuracy() == [[0.0, 1.0]]
+
+
+IPA_WINDOWS = ("bursty", "steady-low", "steady-high", "fluctuating")
+
+
+@pytest.mark.parametrize("window", IPA_WINDOWS)
+def test_ipa_video_scenarios_are_ipas_setting(window):
+    scenario = load_scenario(f"ipa-video-{window}")
+    assert scenario.pipeline == "ipa-video/video" and scenario.decision_interval_s == 10
+    assert scenario.trace.uri == f"twitter-2021-08#ipa-{window}?damping=8"
+    (init,) = scenario.initial
+    assert (init.replicas, init.cores, init.batch, init.variant) == (1, 1, 1, 0)
+
+
+def test_ipa_video_models_carry_ipas_accuracies_and_a_source():
+    pipe = load_pipeline("ipa-video/video")
+    detector, classifier = pipe.stage_models
+    assert [m.name for m in detector] == [f"yolov5{s}" for s in "nsmlx"]
+    assert [m.accuracy for m in detector] == [45.7, 56.8, 64.1, 67.3, 68.9]
+    assert [m.name for m in classifier] == [f"resnet{d}" for d in (18, 34, 50, 101, 152)]
+    assert [m.accuracy for m in classifier] == [69.75, 73.31, 76.13, 77.37, 78.31]
+    assert [m.load_time_s for m in classifier] == [6.44, 6.79, 6.82, 7.77, 8.52]
+    assert all(m.load_time_s is None for m in detector)  # none published: the cold start
+    for m in (*detector, *classifier):
+        assert "ipa@e1f08dd" in m.source and "mehransi/Themis b01017f" in m.source
+
+
+def test_ipa_video_profiles_follow_from_the_shipped_measurements():
+    # Each profile = the Themis profile of the stage's smallest variant with its per-core terms
+    # (alpha, gamma) times r, the mean over batches of the measured 1-core latency ratio.
+    import csv
+
+    import numpy as np
+
+    from themis_env.config import load_model
+    from themis_env.resources import configs_dir
+
+    path = configs_dir() / "models" / "ipa-video" / "measurements.csv"
+    runs: dict[tuple[str, int], list[float]] = {}
+    with path.open(encoding="utf-8") as f:
+        for row in csv.DictReader(line for line in f if not line.startswith("#")):
+            if int(row["repeat"]) >= 0:
+                runs.setdefault((row["model"], int(row["batch"])), []).append(
+                    float(row["latency_ms"])
+                )
+    for stage in load_pipeline("ipa-video/video").stage_models:
+        ref = stage[0].name
+        themis = load_model(f"themis-arxiv/{ref}").latency
+        for m in stage:
+            ratios = [np.median(runs[m.name, b]) / np.median(runs[ref, b]) for b in (1, 2, 4, 8)]
+            r = np.mean(ratios)
+            assert m.latency.alpha == pytest.approx(themis.alpha * r, abs=2e-3)
+            assert m.latency.gamma == pytest.approx(themis.gamma * r, abs=2e-3)
+            assert (m.latency.beta, m.latency.zeta) == (themis.beta, themis.zeta)
+
+
+def test_ipa_video_slo_is_ipas_rule_on_its_profiles():
+    from themis_env.baselines.ipa.problem import stage_sla_ms
+
+    pipe = load_pipeline("ipa-video/video")
+    rule = sum(
+        stage_sla_ms([m.latency for m in models], stage.max_cores)
+        for stage, models in zip(pipe.config.stages, pipe.stage_models, strict=True)
+    )
+    assert pipe.config.slo_ms == pytest.approx(rule, abs=0.5)

@@ -11,11 +11,13 @@ import pytest
 
 import themis_env
 from themis_env.config import load_scenario
-from themis_env.envs.registration import preset_scenarios
+from themis_env.envs.registration import VERSIONS, preset_scenarios
 from themis_env.resources import shared_traces_dir
 
 ALL_IDS = themis_env.registered_ids()
+# The v0 id: these tests pin its episodes, which must not change (v1 has its own tests).
 GENERIC_ID = "themis_env/InferenceCluster-v0"
+PRESETS = {k: v for version in VERSIONS for k, v in preset_scenarios(version).items()}
 SHORT = {"episode_s": 20}
 # The shared trace folder, when this machine has it: Twitter presets then run on the real
 # trace instead of their synthetic fallback.
@@ -38,10 +40,10 @@ def make(env_id: str = GENERIC_ID, **kwargs: Any) -> gym.Env:
     A short episode is 20 s, or three decisions where a decision takes longer (InfAdapter's
     30-s decisions), so that the checkers see an episode of several steps.
     """
-    scenario = kwargs.get("scenario", preset_scenarios().get(env_id, ""))
+    scenario = kwargs.get("scenario", PRESETS.get(env_id, ""))
     interval = load_scenario(scenario).decision_interval_s if scenario else 1.0
     kwargs = {"episode_s": max(SHORT["episode_s"], int(3 * interval)), **kwargs}
-    if "twitter" in preset_scenarios().get(env_id, "") and TRACE_DIR is not None:
+    if "twitter" in PRESETS.get(env_id, "") and TRACE_DIR is not None:
         kwargs.setdefault("trace_dir", TRACE_DIR)
     return gym.make(env_id, **kwargs)
 

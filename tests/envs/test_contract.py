@@ -18,17 +18,19 @@ import themis_env
 from themis_env.envs import InferenceClusterEnv
 from themis_env.envs.registration import preset_scenarios, register_envs
 
-from .conftest import ALL_IDS, GENERIC_ID, MODES, SHARED, check_allowed, make, rollout, same
+from .conftest import ALL_IDS, MODES, SHARED, check_allowed, make, rollout, same
 
 
 def test_registered_ids_cover_the_paper_pipelines_and_traces():
-    assert ALL_IDS[0] == GENERIC_ID
-    assert len(ALL_IDS) == len(set(ALL_IDS)) == 15
-    for pipe in ("Video", "Sentiment", "Nlp"):
-        for trace in ("Bursty", "Steady", "Fluctuating", "Twitter"):
-            env_id = f"themis_env/{pipe}-{trace}-v0"
-            assert env_id in gym.registry
-            assert preset_scenarios()[env_id] == f"{pipe.lower()}-arxiv-{trace.lower()}"
+    assert ALL_IDS[0] == "themis_env/InferenceCluster-v1"
+    assert len(ALL_IDS) == len(set(ALL_IDS)) == 16
+    for version in (0, 1):  # v0 ids stay registered beside the latest
+        for pipe in ("Video", "Sentiment", "Nlp"):
+            for trace in ("Bursty", "Steady", "Fluctuating", "Twitter"):
+                env_id = f"themis_env/{pipe}-{trace}-v{version}"
+                assert env_id in gym.registry
+                scenario = preset_scenarios(version)[env_id]
+                assert scenario == f"{pipe.lower()}-arxiv-{trace.lower()}"
 
 
 @pytest.mark.parametrize("env_id", ALL_IDS)

@@ -94,11 +94,12 @@ def _rows(obs, i: int):
     ("env_id", "action_mode", "obs_mode", "limit"),
     [
         (GENERIC_ID, "target", "dict", None),
+        ("themis_env/InferenceCluster-v1", "target", "dict", None),  # spread, deferred resizes
         (GENERIC_ID, "delta", "flat", None),
         (GENERIC_ID, "continuous", "flat", None),
         (GENERIC_ID, "target", "flat", 4),  # max_episode_steps cuts the episodes
-        ("themis_env/Video-Variants-v0", "target", "flat", None),  # variants and accuracy
-        ("themis_env/Video-Variants-v0", "delta", "dict", None),
+        ("themis_env/Video-Variants-v1", "target", "flat", None),  # variants and accuracy
+        ("themis_env/Video-Variants-v1", "delta", "dict", None),
     ],
 )
 def test_native_cluster_i_plays_the_single_env_episode_of_seed_plus_i(

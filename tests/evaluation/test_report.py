@@ -64,7 +64,7 @@ def test_the_page_is_self_contained(board_dir: Path) -> None:
     assert "http://" not in text and "https://" not in text
     assert text.count("<img ") == 1 + 4  # the frontier and a timeline per run
     assert '<a href="records.jsonl">' in text
-    assert "SLO-attainment target" in text and "themis_env/InferenceCluster-v0 (v0)" in text
+    assert "SLO-attainment target" in text and "themis_env/InferenceCluster-v1 (v1)" in text
 
 
 def _run(args: list[str], timeout: float = 120) -> subprocess.CompletedProcess[str]:

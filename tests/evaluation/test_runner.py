@@ -45,7 +45,7 @@ def test_kpis_match_the_envs_episode_kpis(short_spec: RunSpec) -> None:
 
 def test_record_holds_what_a_replay_needs(short_spec: RunSpec) -> None:
     record = run_episode(short_spec)
-    assert record.env_id == ENV_ID and record.env_version == 0
+    assert record.env_id == ENV_ID and record.env_version == 1
     spec = json.loads(record.env_spec)
     assert spec["kwargs"]["scenario"] == "smoke-video"
     assert record.scenario_config["name"] == "smoke-video"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from themis_env.errors import ConfigError
@@ -19,6 +21,8 @@ from themis_env.profiling.measure import cpu_model, usable_cpus
         ({"warmup": -1}, "'warmup' must be >= 0"),
         ({"input_shape": (3, 0)}, "'input_shape' must list sizes >= 1"),
         ({"cores": (1, 10_000)}, r"allowed: 1\.\.\d+"),
+        ({"clock": "gpu"}, "'clock' = 'gpu' is not allowed; choose 'wall' or 'cpu'"),
+        ({"clock": "cpu", "cores": (1, 2)}, r"'clock' = 'cpu' times one thread, so 'cores'"),
     ],
 )
 def test_bad_plans_are_refused(kwargs: dict, match: str) -> None:
@@ -41,3 +45,20 @@ def test_machine_facts() -> None:
     assert cpu_model().strip()
     cpus = usable_cpus()
     assert cpus == sorted(set(cpus)) and len(cpus) >= 1
+
+
+def test_the_cpu_clock_leaves_out_time_spent_off_the_cpu() -> None:
+    # A model that sleeps: its wall time is the sleep, its CPU time next to nothing, as when
+    # other tenants hold the CPU while a profiled thread waits for it.
+    from themis_env.profiling.measure import _time_point
+
+    def sleeper(x: object) -> None:
+        time.sleep(0.05)
+
+    pytest.importorskip("torch")
+    kinds = {}
+    for clock in ("wall", "cpu"):
+        plan = ProfilePlan(model="m", cores=(1,), repeats=2, warmup=0, clock=clock)
+        kinds[clock] = _time_point(sleeper, lambda b: None, 1, plan)
+    assert min(kinds["wall"]) >= 50.0
+    assert max(kinds["cpu"]) < 25.0

@@ -116,7 +116,7 @@ def _cmd_show(args: argparse.Namespace) -> int:
         "file": str(resolve("scenarios", args.name)),
         "pipeline": to_plain(pipeline.config),
         "env_ids": _ids_by_scenario().get(scenario.name, []),
-        "make": f'gym.make("themis_env/InferenceCluster-v0", scenario="{args.name}")',
+        "make": f'gym.make("themis_env/InferenceCluster-v1", scenario="{args.name}")',
     }
     if args.json:
         print(json.dumps(data, indent=2))

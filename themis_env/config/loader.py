@@ -15,7 +15,13 @@ from typing import Any
 
 import yaml
 
-from themis_env.config.schema import ModelConfig, PipelineConfig, ScenarioConfig
+from themis_env.config.schema import (
+    ENV_VERSION_DEFAULTS,
+    LATEST_ENV_VERSION,
+    ModelConfig,
+    PipelineConfig,
+    ScenarioConfig,
+)
 from themis_env.config.validate import bounded, build, deep_merge
 from themis_env.errors import ConfigError, ScenarioNotFound, did_you_mean
 from themis_env.resources import configs_dir
@@ -230,18 +236,41 @@ def _check_latency(
 
 
 def scenario_data(
-    ref: str | Path, overrides: Mapping[str, Any] | None = None
+    ref: str | Path,
+    overrides: Mapping[str, Any] | None = None,
+    env_version: int = LATEST_ENV_VERSION,
 ) -> tuple[Path, dict[str, Any]]:
-    """The raw scenario mapping with ``overrides`` deep-merged in (before validation)."""
+    """The raw scenario mapping, before validation.
+
+    Deep-merged in this order, each over the one before: the keys ``env_version`` sets where
+    the file leaves them out (:data:`~themis_env.config.schema.ENV_VERSION_DEFAULTS`), the
+    file, then ``overrides``.
+
+    Raises:
+        ConfigError: for an env version that does not exist.
+    """
+    if env_version not in ENV_VERSION_DEFAULTS:
+        raise ConfigError(
+            f"env version {env_version!r} does not exist; the versions are "
+            f"{sorted(ENV_VERSION_DEFAULTS)}"
+        )
     path = resolve("scenarios", ref)
-    data = dict(_mapping(load_yaml(path), path))
+    data = deep_merge(ENV_VERSION_DEFAULTS[env_version], _mapping(load_yaml(path), path))
     if overrides:
         data = deep_merge(data, overrides)
     return path, data
 
 
-def load_scenario(ref: str | Path, overrides: Mapping[str, Any] | None = None) -> ScenarioConfig:
-    """Load a scenario, deep-merging keyword overrides (nested keys keep their siblings)."""
-    path, data = scenario_data(ref, overrides)
+def load_scenario(
+    ref: str | Path,
+    overrides: Mapping[str, Any] | None = None,
+    env_version: int = LATEST_ENV_VERSION,
+) -> ScenarioConfig:
+    """Load a scenario, deep-merging keyword overrides (nested keys keep their siblings).
+
+    Keys the scenario and overrides leave out take ``env_version``'s dynamics (default: the
+    latest), then the dataclass defaults.
+    """
+    path, data = scenario_data(ref, overrides, env_version)
     source = f"{path}" + (" (with overrides)" if overrides else "")
     return build(ScenarioConfig, data, source)

@@ -15,6 +15,8 @@ from themis_env.config.validate import bounded
 from themis_env.sim.latency import LatencyModel
 
 __all__ = [
+    "ENV_VERSION_DEFAULTS",
+    "LATEST_ENV_VERSION",
     "AccuracyConfig",
     "check_episode_length",
     "ModelConfig",
@@ -204,10 +206,16 @@ class ClusterConfig:
             stage's replicas over the nodes) or ``most-allocated`` (bin packing: the fullest
             node with room). See ``themis_env.sim.kernel._place`` for the plugins modelled.
         resize_policy: An in-place resize the node has no room for: ``fail`` (counted failed
-            at every decision that asks for it again) or ``defer`` (the kubelet's Deferred:
-            waits, retried at every decision until the node has room, and counted in
-            ``info["deferred_resizes"]``; one asking for more cores than a node has is
-            Infeasible, counted failed and not retried). See ``themis_env.sim.kernel.reconcile``.
+            at every decision that asks for it again) or ``defer`` (as the kubelet does: it is
+            Deferred, retried at every decision until the node has room, counted in
+            ``info["deferred_resizes"]``, and a scale-in removes such a replica first; one
+            asking for more cores than a node has is Infeasible, never done, counted in
+            ``info["infeasible_resizes"]``). See ``themis_env.sim.kernel.reconcile``.
+
+    The dataclass defaults of ``placement`` and ``resize_policy`` are the v0 dynamics (first
+    fit, failed resizes), so configs written before they existed keep their meaning and hash.
+    A scenario loaded for the current env version takes Kubernetes's behaviour where it leaves
+    them out: ``spread`` and ``defer`` (:data:`ENV_VERSION_DEFAULTS`).
     """
 
     nodes: int = bounded(2, ge=1, le=1024)
@@ -221,6 +229,18 @@ class ClusterConfig:
         "first-fit", omit_default=True
     )
     resize_policy: Literal["fail", "defer"] = bounded("fail", omit_default=True)
+
+
+# The env's dynamics version → the scenario keys it sets where a scenario leaves them out
+# (beneath the scenario file and keyword overrides). v0 is the dataclass defaults: first-fit
+# placement and failed resizes. v1 places replicas as kube-scheduler's default profile does and
+# defers resizes as the kubelet does. Plain config data (records, hashes) states the v1 values,
+# so a record replays the same under any version.
+ENV_VERSION_DEFAULTS: dict[int, dict[str, dict[str, str]]] = {
+    0: {},
+    1: {"cluster": {"placement": "spread", "resize_policy": "defer"}},
+}
+LATEST_ENV_VERSION = max(ENV_VERSION_DEFAULTS)
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ import numpy as np
 
 from themis_env.config import ScenarioConfig, load_pipeline, load_scenario, to_plain
 from themis_env.config.loader import Pipeline
-from themis_env.config.schema import check_episode_length
+from themis_env.config.schema import LATEST_ENV_VERSION, check_episode_length
 from themis_env.envs.actions import ACTION_MODES, ActionCodec, StageLimits, make_codec
 from themis_env.envs.observations import OBS_MODES, ObservationLayout
 from themis_env.errors import ConfigError, DependencyNotInstalled, PolicyError, did_you_mean
@@ -76,12 +76,18 @@ class InferenceClusterEnv(gym.Env[Obs, np.ndarray]):
     ``InvalidActionError`` naming the entry, its value and its bounds; wrap the env in
     ``themis_env.envs.wrappers.ClipAction`` to clip explicitly, or in
     ``DiscreteActionWrapper`` for a ``Discrete`` space of single moves (DQN). A valid target
-    the cluster cannot place is applied as far as it goes, as Kubernetes would: a resize with
-    no room on the node fails (``info["failed_resizes"]``; with ``cluster.resize_policy:
-    defer`` it is Deferred instead, ``info["deferred_resizes"]``), a replica with no room stays
-    pending (``info["pending_replicas"]``, observation ``replicas_pending``), and both are
-    retried while the target stands. ``action_masks()`` gives, for sb3-contrib
-    ``MaskablePPO``, the MultiDiscrete values that fit the free cores.
+    the cluster cannot place is applied as far as it goes, as Kubernetes would. A new replica
+    goes where kube-scheduler's default scoring puts it (spreading a stage's replicas over the
+    nodes; ``cluster.placement``); with no room it stays pending (``info["pending_replicas"]``,
+    observation ``replicas_pending``). A resize with no room on its node is Deferred, as the
+    kubelet does (``info["deferred_resizes"]``), or Infeasible when it asks for more cores
+    than a node has (``info["infeasible_resizes"]``; the kubelet never does it); the replica
+    keeps its cores, ``unresized_replicas()`` counts it per stage, and a scale-in of its stage
+    removes it first. Pending replicas and deferred resizes are retried while the target
+    stands. In v0 (``cluster.placement: first-fit``, ``cluster.resize_policy: fail``) a
+    replica goes to the lowest node with room and a resize with no room fails
+    (``info["failed_resizes"]``). ``action_masks()`` gives, for sb3-contrib ``MaskablePPO``,
+    the MultiDiscrete values that fit the free cores.
 
     ## Observation Space
 
@@ -142,7 +148,7 @@ class InferenceClusterEnv(gym.Env[Obs, np.ndarray]):
 
     ## Arguments
 
-    ``gym.make("themis_env/InferenceCluster-v0", scenario="video-arxiv-bursty",
+    ``gym.make("themis_env/InferenceCluster-v1", scenario="video-arxiv-bursty",
     action_mode="target", obs_mode="dict", render_mode=None, trace_dir=None, **overrides)``
 
     * ``scenario``: a shipped scenario name (``themis-env scenarios list``) or a YAML path.
@@ -151,6 +157,8 @@ class InferenceClusterEnv(gym.Env[Obs, np.ndarray]):
     * ``render_mode``: ``"ansi"`` (one status line) or ``"rgb_array"`` (a timeline of load vs
       capacity, cores and replicas per stage, p99 vs SLO; needs matplotlib).
     * ``trace_dir``: an extra folder to look for named traces in.
+    * ``env_version``: the dynamics a scenario's unstated cluster keys take (set by the id:
+      ``-v0`` ids pass 0; default the latest); see Version History.
     * ``overrides``: deep-merged into the scenario (``episode_s=120``,
       ``cluster={"nodes": 1}``, ``reward={"w_cost": 0.5}``); unknown keys and bad values raise
       ``ConfigError``. All are JSON-serialisable, so ``env.spec.to_json()`` round-trips.
@@ -171,7 +179,12 @@ class InferenceClusterEnv(gym.Env[Obs, np.ndarray]):
 
     ## Version History
 
-    * v0: Initial version.
+    * v1: Kubernetes placement and resizes by default: a scenario that does not set them gets
+      ``cluster.placement: spread`` (kube-scheduler's default profile) and
+      ``cluster.resize_policy: defer`` (the kubelet's Deferred / Infeasible, the replica
+      removed first on scale-in), stated in the env's config data and records.
+    * v0: Initial version: first-fit placement, failed resizes (still registered; a ``-v0``
+      id keeps these where the scenario leaves them out, so v0 records replay identically).
     """
 
     metadata = {"render_modes": ["ansi", "rgb_array"], "render_fps": 4}
@@ -184,13 +197,15 @@ class InferenceClusterEnv(gym.Env[Obs, np.ndarray]):
         obs_mode: str = "dict",
         render_mode: str | None = None,
         trace_dir: str | None = None,
+        env_version: int = LATEST_ENV_VERSION,
         **overrides: Any,
     ) -> None:
         _check_choice("action_mode", action_mode, list(ACTION_MODES))
         _check_choice("obs_mode", obs_mode, list(OBS_MODES))
         if render_mode is not None:
             _check_choice("render_mode", render_mode, self.metadata["render_modes"])
-        self.scenario: ScenarioConfig = load_scenario(scenario, overrides or None)
+        self.env_version = env_version
+        self.scenario: ScenarioConfig = load_scenario(scenario, overrides or None, env_version)
         self.scenario_ref = str(scenario)
         self.pipeline: Pipeline = load_pipeline(self.scenario.pipeline)
         self.cluster = self.scenario.cluster
@@ -333,6 +348,15 @@ class InferenceClusterEnv(gym.Env[Obs, np.ndarray]):
         """Free cores per node now [cores] (the observation's ``free_cores``, unclipped)."""
         return self.sim.free_cores()
 
+    def unresized_replicas(self) -> np.ndarray:
+        """Per stage, replicas whose in-place resize to the stage's cores was not accepted.
+
+        They keep their old cores: Deferred or Infeasible (Kubernetes's PodResizePending)
+        under ``cluster.resize_policy: defer``, failed under ``fail``; a policy reads them as
+        an autoscaler reads its pods' resize status.
+        """
+        return self.sim.unresized_replicas()
+
     def obs_as_dict(self, obs: Obs) -> dict[str, np.ndarray]:
         """The dict form of an observation of this env (flat or dict)."""
         return self.layout.as_dict(obs)
@@ -464,7 +488,7 @@ class InferenceClusterEnv(gym.Env[Obs, np.ndarray]):
             "reward_terms": {"slo": -slo_term, "cost": -weighted_cost},
         }
         if self._defers_resizes:
-            info["deferred_resizes"] = sim.deferred_resizes()
+            info["deferred_resizes"], info["infeasible_resizes"] = sim.resize_status()
         if self._has_accuracy:
             info["accuracy"] = accuracy
             info["reward_terms"]["accuracy"] = accuracy_term

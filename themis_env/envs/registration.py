@@ -1,7 +1,7 @@
 """Registered env ids: one generic id and preset ids for the main scenarios.
 
 Registration happens on ``import themis_env`` and is idempotent. Gymnasium 1.x has no plugin
-entry points, so ``gym.make("themis_env:themis_env/Video-Bursty-v0")`` (module before the
+entry points, so ``gym.make("themis_env:themis_env/Video-Bursty-v1")`` (module before the
 colon) is the form that works in a fresh process without importing the package first.
 
 Every preset is just a ``scenario`` keyword on the one entry point; any other keyword of
@@ -14,12 +14,15 @@ from __future__ import annotations
 
 from gymnasium.envs.registration import register, registry
 
+from themis_env.config.schema import ENV_VERSION_DEFAULTS, LATEST_ENV_VERSION
+
 __all__ = [
     "ENTRY_POINT",
     "NAMESPACE",
     "PRESETS",
     "VECTOR_ENTRY_POINT",
     "VERSION",
+    "VERSIONS",
     "preset_scenarios",
     "register_envs",
     "registered_ids",
@@ -31,7 +34,11 @@ ENTRY_POINT = "themis_env.envs.inference_cluster:InferenceClusterEnv"
 # lists additional wrappers, which Gymnasium refuses beside it: wrap EpisodeKpisOnTruncation
 # around a gym.make(..., max_episode_steps=N) for its KPIs.)
 VECTOR_ENTRY_POINT = "themis_env.envs.vector:InferenceClusterVectorEnv"
-VERSION = 0  # bump when dynamics or reward change
+# Bump when dynamics or reward change: add the new version's defaults to ENV_VERSION_DEFAULTS.
+# Every version stays registered (``-v0`` ids run the v0 dynamics), so agents trained on one
+# and records written under it still replay.
+VERSION = LATEST_ENV_VERSION
+VERSIONS = tuple(sorted(ENV_VERSION_DEFAULTS))
 
 # id name → scenario: the generic id, the three paper pipelines × four traces, then the
 # model-variant settings (InfAdapter's, and the video pipeline with all three scaling axes).
@@ -44,32 +51,41 @@ PRESETS: dict[str, str] = {
     },
     "InfAdapter-Resnet": "infadapter-resnet",
     "Video-Variants": "video-arxiv-variants",
+    "IPA-Video": "ipa-video-bursty",
 }
 
 
-def _env_id(name: str) -> str:
-    return f"{NAMESPACE}/{name}-v{VERSION}"
+def _env_id(name: str, version: int = VERSION) -> str:
+    return f"{NAMESPACE}/{name}-v{version}"
 
 
-def preset_scenarios() -> dict[str, str]:
-    """Every registered id and the scenario it runs by default."""
-    return {_env_id(name): scenario for name, scenario in PRESETS.items()}
+def preset_scenarios(version: int = VERSION) -> dict[str, str]:
+    """Every id of ``version`` (default: the latest) and the scenario it runs by default."""
+    return {_env_id(name, version): scenario for name, scenario in PRESETS.items()}
 
 
-def registered_ids() -> list[str]:
-    """Every env id this package registers, the generic one first."""
-    return list(preset_scenarios())
+def registered_ids(version: int = VERSION) -> list[str]:
+    """Every env id this package registers for ``version``, the generic one first."""
+    return list(preset_scenarios(version))
 
 
 def register_envs() -> None:
-    """Register every id; ids already registered are left alone (no override warning)."""
-    for env_id, scenario in preset_scenarios().items():
-        if env_id in registry:
-            continue
-        register(
-            id=env_id,
-            entry_point=ENTRY_POINT,
-            kwargs={"scenario": scenario},
-            nondeterministic=False,
-            vector_entry_point=VECTOR_ENTRY_POINT,
-        )
+    """Register every id of every version; ids already registered are left alone."""
+    for version in VERSIONS:
+        for env_id, scenario in preset_scenarios(version).items():
+            if env_id in registry:
+                continue
+            register(
+                id=env_id,
+                entry_point=ENTRY_POINT,
+                kwargs=_kwargs(scenario, version),
+                nondeterministic=False,
+                vector_entry_point=VECTOR_ENTRY_POINT,
+            )
+
+
+def _kwargs(scenario: str, version: int) -> dict[str, object]:
+    # The latest version is the env's own default: its ids' specs carry the scenario alone.
+    if version == VERSION:
+        return {"scenario": scenario}
+    return {"scenario": scenario, "env_version": version}

@@ -71,7 +71,7 @@ class InferenceClusterVectorEnv(VectorEnv):
 
     Example:
         >>> import gymnasium as gym, themis_env
-        >>> envs = gym.make_vec("themis_env/Video-Bursty-v0", num_envs=4)
+        >>> envs = gym.make_vec("themis_env/Video-Bursty-v1", num_envs=4)
         >>> obs, info = envs.reset(seed=0)
         >>> obs["replicas"].shape
         (4, 2)

@@ -37,7 +37,7 @@ class PolicyView(Protocol):
     Static members do not change during an episode. :attr:`current_targets` and
     :meth:`free_cores` are the cluster's state now, the same facts the observation reports
     (unclipped), as a real autoscaler reads back its Deployments and the nodes' allocatable
-    cores.
+    cores; :meth:`unresized_replicas` is the resize status of its pods.
     """
 
     @property
@@ -102,6 +102,15 @@ class PolicyView(Protocol):
 
     def free_cores(self) -> np.ndarray:
         """Free cores per node now [cores]."""
+        ...
+
+    def unresized_replicas(self) -> np.ndarray:
+        """Per stage, replicas whose in-place resize to the stage's cores was not accepted.
+
+        Kubernetes's PodResizePending (Deferred, or Infeasible beyond a node's cores; failed
+        under ``cluster.resize_policy: fail``), read as an autoscaler reads its pods' resize
+        status [replicas].
+        """
         ...
 
     def obs_as_dict(self, obs: Any) -> dict[str, np.ndarray]:

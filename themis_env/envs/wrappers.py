@@ -51,7 +51,7 @@ class EpisodeKpisOnTruncation(gym.Wrapper, gym.utils.RecordConstructorArgs):
         >>> import themis_env
         >>> from themis_env.envs.wrappers import EpisodeKpisOnTruncation
         >>> env = EpisodeKpisOnTruncation(
-        ...     gym.make("themis_env/Video-Bursty-v0", max_episode_steps=3))
+        ...     gym.make("themis_env/Video-Bursty-v1", max_episode_steps=3))
         >>> _ = env.reset(seed=0)
         >>> for _ in range(3):
         ...     _, _, terminated, truncated, info = env.step(env.action_space.sample())
@@ -87,7 +87,7 @@ class ClipAction(gym.ActionWrapper, gym.utils.RecordConstructorArgs):
     Example:
         >>> import gymnasium as gym, themis_env
         >>> from themis_env.envs.wrappers import ClipAction
-        >>> env = ClipAction(gym.make("themis_env/InferenceCluster-v0", action_mode="continuous"))
+        >>> env = ClipAction(gym.make("themis_env/InferenceCluster-v1", action_mode="continuous"))
         >>> _ = env.reset(seed=0)
         >>> _, _, _, _, info = env.step(env.action_space.high * 3)
         >>> info["clipped_action_entries"]
@@ -152,7 +152,7 @@ class DiscreteActionWrapper(gym.ActionWrapper, gym.utils.RecordConstructorArgs):
     Example:
         >>> import gymnasium as gym, themis_env
         >>> from themis_env.envs.wrappers import DiscreteActionWrapper
-        >>> env = DiscreteActionWrapper(gym.make("themis_env/InferenceCluster-v0"))
+        >>> env = DiscreteActionWrapper(gym.make("themis_env/InferenceCluster-v1"))
         >>> env.action_space
         Discrete(13)
         >>> env.move_names[2]

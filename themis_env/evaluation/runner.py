@@ -48,7 +48,7 @@ __all__ = [
     "spec_key",
 ]
 
-ENV_ID = "themis_env/InferenceCluster-v0"
+ENV_ID = "themis_env/InferenceCluster-v1"
 
 
 @dataclass(frozen=True)

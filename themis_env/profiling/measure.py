@@ -16,7 +16,7 @@ import sys
 import time
 import traceback
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -38,6 +38,10 @@ class ProfilePlan:
         warmup: Untimed runs per point before the timed ones (allocator, caches, threads).
         input_shape: Shape of one request's input; None takes the model family's default.
         seed: Seed of torch's generator (random weights and inputs).
+        clock: ``wall`` (elapsed time, the latency a request sees) or ``cpu`` (the process's
+            CPU time, one core only: on a machine shared with other work a single thread's
+            CPU time is the latency it would have on a core of its own, while its wall time
+            grows with the other tenants' load).
     """
 
     model: str
@@ -47,8 +51,16 @@ class ProfilePlan:
     warmup: int = 3
     input_shape: tuple[int, ...] | None = None
     seed: int = 0
+    clock: Literal["wall", "cpu"] = "wall"
 
     def __post_init__(self) -> None:
+        if self.clock not in ("wall", "cpu"):
+            raise ConfigError(f"'clock' = {self.clock!r} is not allowed; choose 'wall' or 'cpu'")
+        if self.clock == "cpu" and tuple(self.cores) != (1,):
+            raise ConfigError(
+                f"'clock' = 'cpu' times one thread, so 'cores' must be (1,), got {self.cores!r}: "
+                "the CPU time of c threads is not the latency of a c-core replica"
+            )
         for key in ("cores", "batches"):
             values = getattr(self, key)
             if not values or any(int(v) != v or v < 1 for v in values):
@@ -156,12 +168,13 @@ def _time_point(model: Any, make_input: Any, batch: int, plan: ProfilePlan) -> t
     import torch
 
     x = make_input(batch)
+    clock = time.process_time_ns if plan.clock == "cpu" else time.perf_counter_ns
     samples = []
     with torch.inference_mode():
         for i in range(plan.warmup + plan.repeats):
-            t0 = time.perf_counter_ns()
+            t0 = clock()
             model(x)
-            elapsed_ms = (time.perf_counter_ns() - t0) / 1e6
+            elapsed_ms = (clock() - t0) / 1e6
             if i >= plan.warmup:
                 samples.append(elapsed_ms)
     return tuple(samples)

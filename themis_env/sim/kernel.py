@@ -911,10 +911,11 @@ def advance(
 R_ADDED = 0
 R_REMOVED = 1
 R_RESIZED = 2
-R_FAILED = 3  # resizes refused: for lack of node cores (RESIZE_FAIL), or infeasible
+R_FAILED = 3  # resizes refused for lack of node cores (RESIZE_FAIL only)
 R_PENDING = 4  # replicas asked for but not placed
 R_DEFERRED = 5  # resizes waiting for node cores (RESIZE_DEFER only)
-N_REPORT = 6
+R_INFEASIBLE = 6  # resizes beyond a node's cores, never retried by the node (RESIZE_DEFER only)
+N_REPORT = 7
 
 
 @njit(cache=True, inline="always")
@@ -976,10 +977,12 @@ def reconcile(
 
     A resize the node has no room for leaves the replica as it is. Under ``RESIZE_FAIL`` it is
     counted failed (``R_FAILED``) at every attempt. Under ``RESIZE_DEFER`` it is the kubelet's
-    Deferred (``R_DEFERRED``) while it could fit an empty node, and Infeasible, counted
-    failed, when it asks for more than a node has. Both failed and deferred resizes leave the
-    targets unsettled, so the next apply retries them (``apply_targets``); an infeasible one is
-    retried only with other unsettled work, as the kubelet does not retry it.
+    Deferred (``R_DEFERRED``) while it could fit an empty node, and Infeasible
+    (``R_INFEASIBLE``) when it asks for more than a node has. Failed and deferred resizes leave
+    the targets unsettled, so the next apply retries them (``apply_targets``); an infeasible
+    one is retried only with other unsettled work, as the kubelet does not retry it. Under
+    ``RESIZE_DEFER`` scale-in also removes a replica whose resize waits before the others
+    (``_scale_in``).
     """
     S, R = rep_i.shape[0], rep_i.shape[1]
     V = targets.shape[1] - 2
@@ -998,7 +1001,7 @@ def reconcile(
     for s in range(S):
         c_target = targets[s, V]
         for v in range(V):
-            _scale_in(now, s, v, targets[s, v], rep_f, rep_i, free, report)
+            _scale_in(now, s, v, targets[s, v], rep_f, rep_i, free, report, c_target, resize_policy)
         # In-place resize of the remaining replicas.
         for r in range(R):
             if not _is_live(rep_f, rep_i, s, r) or rep_i[s, r, I_CORES_NEW] == c_target:
@@ -1008,10 +1011,12 @@ def reconcile(
             need = max(effective, c_target) - _held(rep_f, rep_i, s, r, now)
             node = rep_i[s, r, I_NODE]
             if need > 0 and free[node] < need:
-                if resize_policy == RESIZE_DEFER and c_target <= cores_per_node:
+                if resize_policy == RESIZE_FAIL:
+                    report[s, R_FAILED] += 1
+                elif c_target <= cores_per_node:
                     report[s, R_DEFERRED] += 1
                 else:
-                    report[s, R_FAILED] += 1
+                    report[s, R_INFEASIBLE] += 1
                 continue
             free[node] -= max(need, 0)
             rep_i[s, r, I_CORES_OLD] = effective
@@ -1154,9 +1159,19 @@ def _scale_in(
     rep_i: np.ndarray,
     free: np.ndarray,
     report: np.ndarray,
+    c_target: int,
+    resize_policy: int,
 ) -> None:
-    """Remove replicas of variant ``v`` of stage ``s`` down to ``n_target``."""
+    """Remove replicas of variant ``v`` of stage ``s`` down to ``n_target``.
+
+    Victims: replicas still cold-starting, then (under ``RESIZE_DEFER``) replicas whose resize
+    to ``c_target`` the node has not accepted, then the newest, then the highest slot. The
+    second rule is the pod a policy deletes by name after replacing it with a new one of the
+    wanted size (Themis's answer to a Deferred resize); under ``RESIZE_FAIL`` it is left out,
+    which keeps those episodes as they were.
+    """
     R = rep_i.shape[1]
+    prefer_unresized = resize_policy == RESIZE_DEFER
     live = _live_count(rep_f, rep_i, s, v)
     while live > n_target:
         victim = -1
@@ -1166,11 +1181,17 @@ def _scale_in(
             if victim < 0:
                 victim = r
                 continue
-            # Order: not yet ready first, then the newest, then the highest slot.
+            # Order: not yet ready first, then (under defer) unresized, then the newest, then
+            # the highest slot.
             ready_r = rep_f[s, r, F_READY_AT] <= now
             ready_v = rep_f[s, victim, F_READY_AT] <= now
+            stuck_r = prefer_unresized and rep_i[s, r, I_CORES_NEW] != c_target
+            stuck_v = prefer_unresized and rep_i[s, victim, I_CORES_NEW] != c_target
             if ready_r != ready_v:
                 if not ready_r:
+                    victim = r
+            elif stuck_r != stuck_v:
+                if stuck_r:
                     victim = r
             elif rep_f[s, r, F_CREATED_AT] != rep_f[s, victim, F_CREATED_AT]:
                 if rep_f[s, r, F_CREATED_AT] > rep_f[s, victim, F_CREATED_AT]:
@@ -1194,7 +1215,7 @@ NEED_COLD = 32  # fewer cold-start durations left than replicas asked for; nothi
 # Totals of the last apply_targets: totals[T_*] (all 0 when nothing was applied)
 T_HORIZONTAL = 0  # stages whose replica count changed
 T_VERTICAL = 1  # stages with at least one accepted resize
-T_FAILED = 2  # resizes deferred for lack of node cores
+T_FAILED = 2  # resizes refused for lack of node cores (RESIZE_FAIL)
 T_PENDING = 3  # replicas asked for, not placed
 N_TOTALS = 4
 # flags[G_*]

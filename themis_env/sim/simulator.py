@@ -8,11 +8,13 @@ the target the way Kubernetes would:
 * **Batch size** changes at once (the dispatcher's setting).
 * **Cores** change by in-place resize of every replica of the stage. A resize that grows a
   replica needs free cores on its node; otherwise it fails (``cluster.resize_policy: fail``)
-  or is *deferred* (``defer``), reported either way, and nothing changes until it fits. An
+  or, as the kubelet does, is *Deferred* until room frees up, or *Infeasible* when it asks for
+  more than a node has (``defer``), reported either way, and nothing changes until it fits. An
   accepted resize takes effect ``resize_delay_s`` later; until then the node keeps max(old,
   new) cores reserved.
-* **Replicas**: a new replica is placed on a node with room for its cores (the lowest such
-  node by default; ``cluster.placement`` picks the scheduler's spread or bin packing), holds
+* **Replicas**: a new replica is placed on a node with room for its cores, the one
+  ``cluster.placement`` picks (kube-scheduler's spread, bin packing, or the lowest such node;
+  the :class:`~themis_env.config.ClusterConfig` default is the lowest, v0's), holds
   them from creation, and serves only after a cold start. With no room it stays *pending*
   (reported; the next decision tries again). Scale-in removes cold-starting replicas first,
   then the newest; a removed replica takes no new batch, finishes its batch in service, and
@@ -161,11 +163,12 @@ class ApplyReport(NamedTuple):
         added: Replicas created.
         removed: Replicas removed.
         resized: Replicas whose in-place resize was accepted.
-        failed_resizes: Replicas whose resize was refused: for lack of node cores under
-            ``cluster.resize_policy: fail``, or as infeasible (more cores than a node has)
-            under ``defer``.
+        failed_resizes: Replicas whose resize was refused for lack of node cores
+            (``cluster.resize_policy: fail`` only).
         pending: Replicas asked for but not placed (no node has room).
         deferred_resizes: Replicas whose resize waits for node cores (``defer`` only).
+        infeasible_resizes: Replicas whose resize asks for more cores than a node has
+            (``defer`` only; the node never retries it).
         horizontal_actions: Stages whose replica count changed.
         vertical_actions: Stages where at least one replica was resized.
         total_failed_resizes: Sum of ``failed_resizes``.
@@ -178,6 +181,7 @@ class ApplyReport(NamedTuple):
     failed_resizes: np.ndarray
     pending: np.ndarray
     deferred_resizes: np.ndarray
+    infeasible_resizes: np.ndarray
     horizontal_actions: int = 0
     vertical_actions: int = 0
     total_failed_resizes: int = 0
@@ -194,6 +198,7 @@ class ApplyReport(NamedTuple):
             failed_resizes=rows[K.R_FAILED],
             pending=rows[K.R_PENDING],
             deferred_resizes=rows[K.R_DEFERRED],
+            infeasible_resizes=rows[K.R_INFEASIBLE],
             horizontal_actions=int(totals[K.T_HORIZONTAL]),
             vertical_actions=int(totals[K.T_VERTICAL]),
             total_failed_resizes=int(totals[K.T_FAILED]),
@@ -501,6 +506,10 @@ class Simulator:
         self.prm[K.P_RESIZE_DELAY] = cluster.resize_delay_s
         self.prm[K.P_PLACEMENT] = _PLACEMENTS[cluster.placement]
         self.prm[K.P_RESIZE_POLICY] = _RESIZE_POLICIES[cluster.resize_policy]
+        # Whether any stage may ask for more cores than a node has (an Infeasible resize).
+        self._may_exceed_node = bool(
+            max(s.max_cores for s in pipeline.config.stages) > cluster.cores_per_node
+        )
         self._rng: np.random.Generator | None = None
         self._buckets_of: dict[float, int] = {}  # whole statistics buckets per dt
 
@@ -585,7 +594,7 @@ class Simulator:
         self.cold = np.zeros(0)
         zero = np.zeros(S, dtype=np.int64)
         zero.flags.writeable = False
-        self._no_change = ApplyReport(zero, zero, zero, zero, zero, zero)
+        self._no_change = ApplyReport(zero, zero, zero, zero, zero, zero, zero)
         self._kernel_arrays()
         self.apply(initial, warm=True)
 
@@ -599,16 +608,43 @@ class Simulator:
         """Free cores per node now (kept current by every apply and advance)."""
         return self.node_free.copy()
 
-    def deferred_resizes(self) -> int:
-        """Replicas (not being removed) whose resize to their stage's cores waits for room.
+    def unresized_replicas(self) -> np.ndarray:
+        """Per stage, replicas (not being removed) whose resize to the stage's cores was refused.
 
-        Under ``cluster.resize_policy: defer`` these are the kubelet's Deferred resizes; a
-        target beyond a node's cores (Infeasible) is not counted.
+        These keep their old cores while the target stands and are retried at every decision:
+        failed resizes under ``cluster.resize_policy: fail``; under ``defer`` the kubelet's
+        PodResizePending ones, Deferred (:meth:`deferred_resizes`) or, when the stage's cores
+        exceed a node's, Infeasible (:meth:`infeasible_resizes`).
         """
         live = (self.rep_i[:, :, K.I_ACTIVE] == 1) & (self.rep_f[:, :, K.F_SERVING_UNTIL] == np.inf)
-        target = self.target_cores[:, None]
-        waiting = live & (self.rep_i[:, :, K.I_CORES_NEW] != target)
-        return int((waiting & (target <= self.cluster.cores_per_node)).sum())
+        waiting = live & (self.rep_i[:, :, K.I_CORES_NEW] != self.target_cores[:, None])
+        return waiting.sum(axis=1)
+
+    def resize_status(self) -> tuple[int, int]:
+        """Replicas whose resize is (Deferred, Infeasible).
+
+        Deferred: it waits for room on the replica's node; Infeasible: it asks for more cores
+        than a node has, and is never done. Under ``cluster.resize_policy: defer`` these are
+        the kubelet's two PodResizePending reasons (0 under ``fail``, whose refusals are
+        failed resizes). Read from the last reconcile's report, which tried every live replica
+        not at its stage's cores: between two reconciles no replica is resized and none that
+        is not being removed goes away, so its counts stand until the next one.
+        """
+        if not self.flags[K.G_UNSETTLED] and not self._may_exceed_node:
+            return 0, 0  # settled, and no stage may ask for more than a node has
+        deferred = infeasible = 0
+        for row in self._report.tolist():  # a few stages: plain ints beat two NumPy sums
+            deferred += row[K.R_DEFERRED]
+            infeasible += row[K.R_INFEASIBLE]
+        return deferred, infeasible
+
+    def deferred_resizes(self) -> int:
+        """Replicas whose resize waits for room on their node (it fits an empty node)."""
+        return self.resize_status()[0]
+
+    def infeasible_resizes(self) -> int:
+        """Replicas whose resize asks for more cores than a node has (Infeasible: never done)."""
+        return self.resize_status()[1]
 
     def _cold_starts(self, n: int) -> np.ndarray:
         """``n`` cold-start durations [s] from the scenario's distribution, clipped."""
