@@ -12,12 +12,12 @@ JOBS ?= 2
 
 setup: $(STAMP)
 
-# ray and rl-zoo3 are installed too, so the tests cover the leaderboard's Ray backend and
-# rl-zoo3 reading the agent hyperparameter files.
+# ray (with Tune) and rl-zoo3 are installed too, so the tests cover the leaderboard's Ray backend,
+# the agents' Ray Tune sweeps and rl-zoo3 reading the agent hyperparameter files.
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e ".[rl,zoo,plots,ray,dev]"
+	$(BIN)/pip install --quiet -e ".[rl,zoo,plots,ray,tune,dev]"
 	touch $(STAMP)
 
 # The main job: the smoke leaderboard on the bundled default scenarios. --resume: a second

@@ -20,6 +20,7 @@ import json
 import platform
 import shutil
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -79,8 +80,18 @@ def is_legacy(manifest: dict[str, Any]) -> bool:
     return "policy" not in manifest
 
 
-def env_interface(env: gym.Env) -> dict[str, Any]:
-    """What a policy trained on ``env`` depends on: pipeline, limits, observation, interval."""
+def env_interface(env: gym.Env, wrappers: Sequence[Any] = ()) -> dict[str, Any]:
+    """What a policy trained on ``env`` depends on: pipeline, limits, observation, interval.
+
+    An agent acting through the padded layout (``wrappers`` holding
+    :class:`~themis_env.agents.padded.PadStageActions`) depends only on what that layout
+    cannot pad (:func:`~themis_env.agents.padded.padded_interface`).
+    """
+    from themis_env.agents.padded import padded_interface
+
+    padded = padded_interface(env, wrappers)
+    if padded is not None:
+        return padded
     u = policy_view(env)
     return {
         "pipeline": str(u.scenario.pipeline),
@@ -100,6 +111,10 @@ def env_interface(env: gym.Env) -> dict[str, Any]:
 
 def interface_mismatches(trained: dict[str, Any], env: gym.Env) -> list[str]:
     """The ways ``env`` differs from the interface an agent was trained on (empty: it fits)."""
+    from themis_env.agents.padded import PADDED_LAYOUT, padded_mismatches
+
+    if trained.get("layout") == PADDED_LAYOUT:
+        return padded_mismatches(trained, env)
     now = env_interface(env)
     problems = []
     labels = {

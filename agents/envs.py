@@ -82,6 +82,8 @@ PROJECT_WRAPPERS = (
     "themis_env.agents.wrappers.RandomWindowReset",
     "themis_env.agents.wrappers.FitDeltaAction",
     "themis_env.agents.wrappers.FitScaleAction",
+    "themis_env.agents.padded.StageFeatures",
+    "themis_env.agents.padded.PadStageActions",
     "themis_env.envs.wrappers.DiscreteActionWrapper",
     "themis_env.envs.wrappers.ClipAction",
 )

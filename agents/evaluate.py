@@ -78,6 +78,7 @@ _MODE_AGNOSTIC_WRAPPERS = (
     "themis_env.envs.wrappers.DiscreteActionWrapper",
     "themis_env.agents.wrappers.FitDeltaAction",
     "themis_env.agents.wrappers.FitScaleAction",
+    "themis_env.agents.padded.PadStageActions",
 )
 
 

@@ -290,7 +290,7 @@ def _setup_run(args: Args, argv: Sequence[str] | None) -> _Run:
             f"wrappers={hp.env_wrapper}); set action_mode / env_wrapper in {hp.source}"
         )
     probe = make_env_fn(args.env, args.scenario[0], env_kwargs)()
-    interface = env_interface(probe)
+    interface = env_interface(probe, hp.env_wrapper)
     parent = None
     if args.trained_agent:
         parent = _check_trained_agent(args.trained_agent, probe, args.trust_agent)

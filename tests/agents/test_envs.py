@@ -52,11 +52,21 @@ def test_agent_scenarios_resolve_and_unknown_names_are_explained():
         resolve_scenario("video-arxiv-val-burst")
 
 
+def _paper_scenario(name: str) -> str:
+    """The paper scenario of an agent scenario's pipeline and preset.
+
+    ``video-arxiv-val-bursty`` -> ``video-arxiv-twitter``; the generalist's
+    ``general-train-nlp-2025-spike`` -> ``nlp-2025-twitter``.
+    """
+    parts = name.removeprefix("general-train-").removeprefix("general-val-").split("-")
+    return f"{parts[0]}-{parts[1]}-twitter"
+
+
 @pytest.mark.parametrize("name", sorted(p.stem for p in agent_scenarios_dir().glob("*.yaml")))
-def test_agent_scenarios_share_the_video_arxiv_interface(name):
+def test_agent_scenarios_share_the_interface_of_their_paper_scenario(name):
     from themis_env.agents.artifacts import env_interface
 
-    paper = gym.make("themis_env/InferenceCluster-v0", scenario="video-arxiv-twitter")
+    paper = gym.make("themis_env/InferenceCluster-v0", scenario=_paper_scenario(name))
     reference = env_interface(paper)
     env = gym.make("themis_env/InferenceCluster-v0", scenario=resolve_scenario(name))
     assert env_interface(env) == reference

@@ -8,7 +8,7 @@ import pytest
 pytest.importorskip("stable_baselines3")
 
 from themis_env.agents.artifacts import agent_files, read_manifest  # noqa: E402
-from themis_env.agents.evaluate import load_agent, run_episode  # noqa: E402
+from themis_env.agents.evaluate import load_agent, required_env_kwargs, run_episode  # noqa: E402
 
 import themis_env  # noqa: E402,F401
 from themis_env.resources import repo_root  # noqa: E402
@@ -103,3 +103,37 @@ def test_a_shipped_agent_loads_outside_the_checkout(tmp_path):
         [sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=300
     )
     assert done.returncode == 0, done.stderr
+
+
+GENERALIST = ZOO / "ppo-generalist" / "ppo.zip"
+
+
+def test_the_generalist_was_trained_within_an_hour_through_the_padded_layout():
+    manifest = read_manifest(GENERALIST)
+    assert manifest["interface"]["layout"] == "padded-stages"
+    assert manifest["wall_time_s"] <= 60 * 60
+    assert (
+        f"{manifest['wall_time_s'] / 60:.1f} min" in (GENERALIST.parent / "README.md").read_text()
+    )
+    for path in (agent_files(GENERALIST).weights, GENERALIST.parent / "training_curve.png"):
+        assert path.is_file(), path
+
+
+@pytest.mark.parametrize(
+    "scenario", ["smoke-video", "sentiment-2025-twitter", "nlp-arxiv-twitter", "nlp-2025-twitter"]
+)
+@pytest.mark.filterwarnings("ignore:trace 'twitter-2021-08' is not available")
+def test_the_generalist_acts_on_every_pipeline_and_preset(scenario):
+    results = []
+    for _ in range(2):
+        env = gym.make(
+            "themis_env/InferenceCluster-v0",
+            scenario=scenario,
+            episode_s=30,
+            **required_env_kwargs(GENERALIST),
+        )
+        policy = load_agent(str(GENERALIST), env)
+        results.append(run_episode(policy, env, seed=0))
+    a, b = results
+    assert a["steps"] == 30 / env.unwrapped.decision_interval_s
+    assert (a["slo_violation_rate"], a["mean_cores"]) == (b["slo_violation_rate"], b["mean_cores"])

@@ -238,13 +238,18 @@ def test_smoke_suite_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[st
         assert notes[0].endswith(
             "ppo, ppo-lean, ppo-twophase, ppo-lowcost; ranked on the other scenarios."
         )
-    pairs = {"smoke-video": 10 if with_agent else 6, "sentiment-fluctuating-120s": 6}
+    # ppo-generalist acts on every pipeline: it runs on both scenarios.
+    pairs = {
+        "smoke-video": 11 if with_agent else 6,
+        "sentiment-fluctuating-120s": 7 if with_agent else 6,
+    }
     assert f"{2 * sum(pairs.values())} runs executed" in capsys.readouterr().out
     records = read_records(out / "records.jsonl")
     ran = {(r.scenario, r.policy.label) for r in records}
     assert len(ran) == sum(pairs.values())
     assert ("smoke-video", "ppo") in ran or not with_agent
     assert ("sentiment-fluctuating-120s", "ppo") not in ran
+    assert ("sentiment-fluctuating-120s", "ppo-generalist") in ran or not with_agent
     # Two frontier plots, and a first-seed timeline per scenario and policy.
     assert len(list((out / "plots").rglob("*.png"))) == 2 + sum(pairs.values())
     assert main(["validate", str(out / "records.jsonl")]) == 0

@@ -1,0 +1,166 @@
+"""Generalisation: every shipped agent and baseline on traces no agent trained on.
+
+Runs the ``generalisation`` suite (NASA 1995, WorldCup 1998, two surge windows of Twitter days
+16 and 20, a flash crowd; video arxiv, sentiment 2025 and nlp arxiv pipelines; rescaled as the
+Themis paper rescales its slice) through the leaderboard harness, then checks per scenario the
+generalist's targets: fewer SLO violations than HPA and than horizontal-only, and no baseline
+that dominates it (fewer violations at fewer mean cores). It also checks, on the video
+scenarios, the claims of the four video-only agents' READMEs that the suite can test: fewer
+violations than horizontal-only (``ppo-twophase``) and than HPA (all four).
+
+Run: ``python benchmarks/generalisation.py [--seeds 3] [--jobs 1]`` (resumes ``--out``). The
+real traces are used when found (``--trace-dir``, ``THEMIS_TRACE_DIR``, ``../shared/traces``);
+otherwise each real-trace scenario runs on its synthetic fallback and the output says so. The
+last line is one JSON object::
+
+    {"benchmark": "generalisation", "generalist_scenarios_met": k, "scenarios": n,
+     "<scenario>_<policy>_violation": ..., "<scenario>_<policy>_mean_cores": ..., ...}
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from themis_env.evaluation.harness import run_leaderboard
+from themis_env.evaluation.run_record import RunRecord
+from themis_env.resources import shared_traces_dir
+
+GENERALIST = "ppo-generalist"
+BASELINES = ("themis", "horizontal", "vertical", "hpa", "vpa", "static")
+VIDEO_AGENTS = ("ppo", "ppo-lean", "ppo-twophase", "ppo-lowcost")
+
+
+def cells(records: list[RunRecord]) -> dict[tuple[str, str], dict[str, float]]:
+    """Per (scenario, policy): mean violation rate and mean cores over seeds, and the seeds."""
+    runs: dict[tuple[str, str], list[RunRecord]] = defaultdict(list)
+    for r in records:
+        if r.ok:
+            runs[(r.scenario, r.policy.label)].append(r)
+    return {
+        key: {
+            "violation": float(np.mean([r.kpi("slo_violation_rate") for r in rs])),
+            "mean_cores": float(np.mean([r.kpi("mean_cores") for r in rs])),
+            "seeds": len(rs),
+            "fallback": any(r.trace_fallback for r in rs),
+        }
+        for key, rs in runs.items()
+    }
+
+
+def check(table: dict[tuple[str, str], dict[str, float]], agent: str) -> dict[str, dict[str, Any]]:
+    """Per scenario the agent ran on: the three targets and which baselines dominate it."""
+    out = {}
+    for scenario in sorted({s for s, _ in table}):
+        me = table.get((scenario, agent))
+        if me is None:
+            continue
+
+        def fewer(other: str, me: dict[str, float] = me, scenario: str = scenario) -> bool | None:
+            row = table.get((scenario, other))
+            return None if row is None else me["violation"] < row["violation"]
+
+        dominating = [
+            b
+            for b in BASELINES
+            if (scenario, b) in table
+            and b != "static"  # privileged: it reads the episode's whole trace
+            and table[(scenario, b)]["violation"] < me["violation"]
+            and table[(scenario, b)]["mean_cores"] < me["mean_cores"]
+        ]
+        out[scenario] = {
+            "fewer_than_hpa": fewer("hpa"),
+            "fewer_than_horizontal": fewer("horizontal"),
+            "dominated_by": dominating,
+        }
+    return out
+
+
+def print_table(table: dict[tuple[str, str], dict[str, float]], policies: list[str]) -> None:
+    """One line per scenario: each policy's violation rate / mean cores."""
+    scenarios = sorted({s for s, _ in table})
+    width = max(len(s) for s in scenarios) + 2
+    print("violation rate / mean cores, mean over seeds (‡: synthetic fallback trace)")
+    print(f"{'scenario':<{width}}" + "".join(f"{p:>16}" for p in policies))
+    for s in scenarios:
+        fallback = any(table.get((s, p), {}).get("fallback") for p in policies)
+        row = f"{s + ('‡' if fallback else ''):<{width}}"
+        for p in policies:
+            c = table.get((s, p))
+            row += f"{'—':>16}" if c is None else f"{c['violation']:>9.3f}/{c['mean_cores']:>5.1f} "
+        print(row)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--jobs", type=int, default=1)
+    parser.add_argument("--out", default="results/generalisation", help="leaderboard folder")
+    parser.add_argument("--trace-dir", default=None)
+    parser.add_argument("--no-plots", action="store_true")
+    args = parser.parse_args(argv)
+
+    trace_dir = args.trace_dir or os.environ.get("THEMIS_TRACE_DIR") or shared_traces_dir()
+    if trace_dir:
+        os.environ["THEMIS_TRACE_DIR"] = str(trace_dir)  # inherited by the worker processes
+    out = Path(args.out)
+    start = time.perf_counter()
+    result = run_leaderboard(
+        "generalisation",
+        out,
+        seeds=list(range(args.seeds)),
+        jobs=args.jobs,
+        resume=True,
+        plots=not args.no_plots,
+    )
+    wall = time.perf_counter() - start
+    table = cells(result.records)
+    print(
+        f"generalisation suite: {result.executed} runs executed now, {result.skipped} resumed, "
+        f"{result.failed} failed; {wall:.0f} s; trace dir: {trace_dir or 'none (fallbacks)'}"
+    )
+    print_table(table, [GENERALIST, *BASELINES, *VIDEO_AGENTS])
+    targets = check(table, GENERALIST)
+    met = [
+        s
+        for s, t in targets.items()
+        if t["fewer_than_hpa"] and t["fewer_than_horizontal"] and not t["dominated_by"]
+    ]
+    print(f"\n{GENERALIST}: all three targets met on {len(met)} of {len(targets)} scenarios")
+    for s, t in targets.items():
+        print(f"  {s}: {t}")
+    claims = {agent: check(table, agent) for agent in VIDEO_AGENTS}
+    for agent, rows in claims.items():
+        hpa = sum(bool(t["fewer_than_hpa"]) for t in rows.values())
+        hor = sum(bool(t["fewer_than_horizontal"]) for t in rows.values())
+        print(f"{agent}: fewer violations than HPA on {hpa}/{len(rows)}, than horizontal on {hor}")
+    board = result.board
+    ranking = [row.policy for row in board.overall if row.rank is not None] if board else []
+    print(f"\noverall ranking (SLO attainment first, then cost): {ranking}")
+    line: dict[str, Any] = {
+        "benchmark": "generalisation",
+        "seeds": args.seeds,
+        "runs": len(result.records),
+        "failed_runs": result.failed,
+        "wall_s": round(wall, 1),
+        "scenarios": len(targets),
+        "generalist_scenarios_met": len(met),
+        "overall_ranking": ranking,
+    }
+    for (s, p), c in sorted(table.items()):
+        line[f"{s}_{p}_violation"] = round(c["violation"], 4)
+        line[f"{s}_{p}_mean_cores"] = round(c["mean_cores"], 2)
+    print(json.dumps(line))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
