@@ -2,8 +2,10 @@
 
 Each env is ``gym.make(env_id, scenario=..., **env_kwargs)``, wrapped in a ``Monitor`` (which
 writes the per-episode returns the training curve is drawn from) and then in the rl-zoo3
-``env_wrapper`` chain of the hyperparameter file. Several scenarios can be mixed: env i of
-the vector uses scenario ``i % len(scenarios)``.
+``env_wrapper`` chain of the hyperparameter file; by default the training and evaluation
+vector envs are the native vector env, which plays the same episodes with every cluster in
+one compiled call and records them as those Monitors would (:mod:`themis_env.agents.vec_env`).
+Several scenarios can be mixed: env i of the vector uses scenario ``i % len(scenarios)``.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import gymnasium as gym
 
 import themis_env  # noqa: F401 - registers the env ids
 from themis_env.config import available
+from themis_env.envs.registration import VECTOR_ENTRY_POINT
 from themis_env.errors import ConfigError, ScenarioNotFound, did_you_mean
 from themis_env.resources import configs_dir
 
@@ -162,20 +165,67 @@ def make_vec_env(
     n_envs: int = 1,
     monitor_dir: str | Path | None = None,
     subproc: bool = False,
+    native: bool = True,
 ) -> Any:
-    """A ``DummyVecEnv`` (or ``SubprocVecEnv``) with the scenarios spread over ``n_envs`` envs."""
+    """The training (or evaluation) vector env, the scenarios spread over ``n_envs`` envs.
+
+    The native vector env (every cluster in one compiled call, through
+    :class:`~themis_env.agents.vec_env.ClusterVecEnv`) when ``native`` and the id, scenarios
+    and wrappers allow it; otherwise a ``DummyVecEnv`` (or, with ``subproc``, a
+    ``SubprocVecEnv``) of ``Monitor``-wrapped envs. Either records the same episodes: cluster
+    i plays what env i would.
+    """
     from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
 
     if not scenarios:
         raise ConfigError("give at least one scenario")
     if n_envs < 1:
         raise ConfigError(f"n_envs = {n_envs} must be >= 1")
+    spread = [scenarios[rank % len(scenarios)] for rank in range(n_envs)]
+    if native and not subproc:
+        venv = _native_vec_env(env_id, spread, env_kwargs, wrappers, n_envs, monitor_dir)
+        if venv is not None:
+            return venv
     fns = []
     for rank in range(n_envs):
         monitor_file = None
         if monitor_dir is not None:
             Path(monitor_dir).mkdir(parents=True, exist_ok=True)
             monitor_file = str(Path(monitor_dir) / str(rank))
-        scenario = scenarios[rank % len(scenarios)]
-        fns.append(make_env_fn(env_id, scenario, env_kwargs, wrappers, monitor_file))
+        fns.append(make_env_fn(env_id, spread[rank], env_kwargs, wrappers, monitor_file))
     return SubprocVecEnv(fns) if subproc and n_envs > 1 else DummyVecEnv(fns)
+
+
+def _native_vec_env(
+    env_id: str,
+    scenarios: Sequence[str],
+    env_kwargs: dict[str, Any],
+    wrappers: Sequence[Any],
+    n_envs: int,
+    monitor_dir: str | Path | None,
+) -> Any:
+    """A ``ClusterVecEnv``, or None where the native vector env cannot run these envs.
+
+    None for an id without a native vector env, wrappers that change observations,
+    rewards or step results, or scenarios whose clusters cannot share a batch.
+    """
+    from gymnasium.envs.registration import spec as env_spec
+    from themis_env.agents.vec_env import make_cluster_vec_env, native_wrappers
+
+    chain = import_wrappers(wrappers)
+    entry = env_spec(env_id.split(":", 1)[-1]).vector_entry_point
+    if native_wrappers(chain) is not None or entry != VECTOR_ENTRY_POINT:
+        return None
+    try:
+        return make_cluster_vec_env(
+            env_id,
+            n_envs,
+            chain,
+            monitor_dir,
+            scenario=[resolve_scenario(s) for s in scenarios],
+            **env_kwargs,
+        )
+    except ConfigError as exc:
+        if "cannot share" not in str(exc):
+            raise
+        return None

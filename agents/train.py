@@ -105,6 +105,9 @@ class Args:
     """Torch threads (1 is fastest for small MLPs and fair on shared machines)."""
     subproc: bool = False
     """Step the envs in subprocesses (SubprocVecEnv) instead of sequentially."""
+    native_vec: bool = True
+    """Step the envs in the native vector env (every cluster in one compiled call) where the
+    id, scenarios and wrappers allow; off: a DummyVecEnv of single envs (the same episodes)."""
     export: str | None = None
     """Copy the chosen agent, its curve and evaluation log into this directory."""
     export_which: str = "best"
@@ -276,6 +279,7 @@ def _setup_run(args: Args, argv: Sequence[str] | None) -> _Run:
         n_envs,
         run_dir / "monitor",
         args.subproc,
+        args.native_vec,
     )
     kind = _space_kind(venv.action_space)
     if kind not in spec.action_spaces:
@@ -396,6 +400,7 @@ def _setup_callbacks(run: _Run) -> tuple[list[Any], Path | None, TimeBudgetCallb
             run.env_kwargs,
             _eval_wrappers(hp.env_wrapper),
             len(args.eval_scenario),
+            native=args.native_vec,
         )
         if hp.normalize is not None:
             eval_venv = VecNormalize(
@@ -557,6 +562,12 @@ def parse_args(argv: Sequence[str] | None = None) -> Args:
     )
     parser.add_argument("--threads", type=int, default=defaults.threads)
     parser.add_argument("--subproc", action="store_true")
+    parser.add_argument(
+        "--no-native-vec",
+        dest="native_vec",
+        action="store_false",
+        help="step the envs one by one (DummyVecEnv) instead of in the native vector env",
+    )
     parser.add_argument("--export", default=None, help="copy the chosen agent into this directory")
     parser.add_argument("--export-which", default=defaults.export_which, choices=("best", "final"))
     parser.add_argument("--no-plot", dest="plot", action="store_false")

@@ -120,6 +120,62 @@ class FitDeltaAction(gym.ActionWrapper):
         targets, _ = self._codec.decode(steps, current)
         return self._base.encode_targets(targets)
 
+    @staticmethod
+    def batch(
+        wrappers: Sequence[FitDeltaAction],
+        actions: np.ndarray,
+        current: np.ndarray,
+        free: np.ndarray,
+    ) -> np.ndarray:
+        """:meth:`action` of N wrappers at once, in NumPy (a native vector env's clusters).
+
+        Args:
+            wrappers: Cluster i's wrapper, for each i (they share the stage limits).
+            actions: Row i: cluster i's delta action.
+            current: Row i: cluster i's targets in force, flat (int64, (N, entries)).
+            free: Row i: cluster i's free cores per node (N, nodes).
+
+        Returns:
+            Row i: what :meth:`action` gives cluster i's env; each wrapper's ``held`` is set.
+        """
+        first = wrappers[0]
+        codec, width = first._codec, first._codec.width
+        slots = width - 2
+        steps = codec._batch_integers(actions).copy()  # raises naming a bad entry
+        n, k = steps.shape
+        cur = current.reshape(n, -1, width)
+        room = np.maximum(free, 0)
+        free_total = room.sum(axis=1)
+        # DeltaCodec.masks, for every cluster: growth fits the free cores, each knob alone.
+        cores_now = cur[:, :, slots]
+        replica_fits = (room[:, None, :] // np.maximum(cores_now, 1)[:, :, None]).sum(axis=2) >= 1
+        grow_fits = np.ones(cur.shape, dtype=bool)
+        grow_fits[:, :, :slots] = replica_fits[:, :, None]
+        grow_fits[:, :, slots] = cur[:, :, :slots].sum(axis=2) <= free_total[:, None]
+        flat = cur.reshape(n, k)
+        allowed = np.where(
+            steps == 0,
+            flat > codec.lows,
+            np.where(steps == 2, (flat < codec.highs) & grow_fits.reshape(n, k), True),
+        )
+        unfit = ~allowed
+        steps[unfit] = 1
+        # Growth that fits knob by knob but not together: the later ones held, as action().
+        budget = free_total.astype(np.float64)
+        for s in range(cur.shape[1]):
+            for knob in range(slots + 1):
+                i = width * s + knob
+                need = cur[:, s, slots] if knob < slots else cur[:, s, :slots].sum(axis=1)
+                grow = steps[:, i] == 2
+                over = grow & (need > budget)
+                steps[over, i] = 1
+                unfit[over, i] = True
+                budget = budget - np.where(grow & ~over, need, 0)
+        for wrapper, held in zip(wrappers, unfit.sum(axis=1).tolist(), strict=True):
+            wrapper.held = held
+        targets = np.minimum(np.maximum(flat + steps - 1, codec.lows), codec.highs)
+        return first._base.codec.encode_batch(targets, flat)  # type: ignore[attr-defined]
+
 
 class ScaleCodec(ActionCodec):
     """Per stage and knob one of five moves: 0 halve, 1 −1, 2 keep, 3 +1, 4 double.

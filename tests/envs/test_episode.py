@@ -6,6 +6,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
+from themis_env.envs.wrappers import EpisodeKpisOnTruncation
 from themis_env.errors import ConfigError, ScenarioNotFound, TraceError
 
 from .conftest import make
@@ -308,8 +309,13 @@ def test_an_episode_that_is_not_a_whole_number_of_intervals_is_refused():
 
 @pytest.mark.parametrize("env_id", ["themis_env/Video-Bursty-v0", "themis_env/InferenceCluster-v0"])
 def test_a_time_limit_truncation_carries_the_episode_kpis(env_id):
-    """``max_episode_steps`` cuts the episode in a TimeLimit the env cannot see."""
-    env = gym.make(env_id, max_episode_steps=4)
+    """``max_episode_steps`` cuts the episode in a TimeLimit the env cannot see.
+
+    The ids do not list the wrapper in their spec: Gymnasium refuses a ``vector_entry_point``
+    on a spec with additional wrappers, and every id has one (the native vector env, which
+    takes ``max_episode_steps`` itself). A single env cut by a TimeLimit is wrapped explicitly.
+    """
+    env = EpisodeKpisOnTruncation(gym.make(env_id, max_episode_steps=4))
     env.reset(seed=0)
     steps, truncated, info = 0, False, {}
     while not truncated:

@@ -1,4 +1,4 @@
-"""Vectorised use: Gymnasium make_vec (sync and async) and SB3 VecEnvs."""
+"""Vectorised use: the native vector env, Gymnasium make_vec (sync and async), SB3 VecEnvs."""
 
 from __future__ import annotations
 
@@ -6,7 +6,10 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from .conftest import GENERIC_ID, make, same
+from themis_env.envs.vector import InferenceClusterVectorEnv
+from themis_env.errors import ConfigError, InvalidActionError
+
+from .conftest import ALL_IDS, GENERIC_ID, SHORT, make, same
 
 
 @pytest.mark.parametrize("mode", ["sync", "async"])
@@ -73,3 +76,140 @@ def test_sb3_dummy_and_subproc_vec_envs_run_and_agree():
         finally:
             vec.close()
     np.testing.assert_array_equal(records[0], records[1])
+
+
+# ---------------------------------------------------------------------- native vector env
+def native(env_id: str = GENERIC_ID, num_envs: int = 3, **kwargs):
+    """``gym.make_vec`` in Gymnasium's ``vector_entry_point`` mode, short episodes."""
+    return gym.make_vec(
+        env_id, num_envs=num_envs, vectorization_mode="vector_entry_point", **kwargs
+    )
+
+
+def _rows(obs, i: int):
+    return {k: v[i] for k, v in obs.items()} if isinstance(obs, dict) else obs[i]
+
+
+@pytest.mark.parametrize(
+    ("env_id", "action_mode", "obs_mode", "limit"),
+    [
+        (GENERIC_ID, "target", "dict", None),
+        ("themis_env/InferenceCluster-v1", "target", "dict", None),  # spread, deferred resizes
+        (GENERIC_ID, "delta", "flat", None),
+        (GENERIC_ID, "continuous", "flat", None),
+        (GENERIC_ID, "target", "flat", 4),  # max_episode_steps cuts the episodes
+        ("themis_env/Video-Variants-v1", "target", "flat", None),  # variants and accuracy
+        ("themis_env/Video-Variants-v1", "delta", "dict", None),
+    ],
+)
+def test_native_cluster_i_plays_the_single_env_episode_of_seed_plus_i(
+    env_id, action_mode, obs_mode, limit
+):
+    """Random actions over several episode ends: every figure equals the single envs'."""
+    n, seed, steps = 3, 11, 17
+    kwargs = {"episode_s": 6, "action_mode": action_mode, "obs_mode": obs_mode}
+    vec = native(env_id, n, max_episode_steps=limit, **kwargs)
+    singles = [make(env_id, max_episode_steps=limit, **kwargs) for _ in range(n)]
+    obs, _ = vec.reset(seed=seed)
+    for i, env in enumerate(singles):
+        assert same(_rows(obs, i), env.reset(seed=seed + i)[0])
+    vec.action_space.seed(5)
+    ended = np.zeros(n, dtype=bool)
+    ends = 0
+    for _ in range(steps):
+        actions = vec.action_space.sample()
+        obs, reward, terminated, truncated, info = vec.step(actions)
+        assert vec.observation_space.contains(obs)
+        assert reward.dtype == np.float64 and truncated.dtype == terminated.dtype == np.bool_
+        for i, env in enumerate(singles):
+            if ended[i]:  # NEXT_STEP autoreset: the action is ignored, the reward is 0
+                assert same(_rows(obs, i), env.reset()[0])
+                assert reward[i] == 0.0 and not truncated[i] and not terminated[i]
+                continue
+            o, r, te, tr, inf = env.step(actions[i])
+            assert same(_rows(obs, i), o)
+            assert same(float(reward[i]), r)
+            assert (bool(terminated[i]), bool(truncated[i])) == (te, tr)
+            if tr:
+                kpis = {k: v[i] for k, v in info["episode_kpis"].items() if not k.startswith("_")}
+                expected = inf.get("episode_kpis") or env.unwrapped.episode_kpis()
+                assert kpis.keys() == expected.keys()
+                assert all(same(type(expected[k])(kpis[k]), expected[k]) for k in kpis)
+                assert info["_episode_kpis"][i]
+                ends += 1
+        if not truncated.any():
+            assert info == {}  # per-step info stays small
+        ended = truncated | terminated
+    assert ends >= 2 * n  # every cluster ended at least two episodes
+
+
+@pytest.mark.parametrize("env_id", ALL_IDS)
+def test_native_vector_env_contract_for_every_id(env_id):
+    vec = native(env_id, 2, episode_s=max(SHORT["episode_s"], 90), obs_mode="flat")
+    assert isinstance(vec, gym.vector.VectorEnv)
+    assert vec.metadata["autoreset_mode"] == gym.vector.AutoresetMode.NEXT_STEP
+    assert vec.single_observation_space == vec.envs[0].layout.space("flat")
+    assert vec.spec.id == env_id and vec.spec.kwargs["vectorization_mode"] == "vector_entry_point"
+    obs, info = vec.reset(seed=0)
+    assert obs.shape == (2, *vec.single_observation_space.shape) and info == {}
+    assert vec.observation_space.contains(obs)
+    vec.action_space.seed(0)
+    obs, reward, terminated, truncated, info = vec.step(vec.action_space.sample())
+    assert vec.observation_space.contains(obs)
+    assert reward.shape == terminated.shape == truncated.shape == (2,)
+    # The default mode of make_vec is the native env now.
+    default = gym.make_vec(env_id, num_envs=2, episode_s=90)
+    assert type(default.unwrapped) is type(vec.unwrapped)
+    vec.close()
+    default.close()
+
+
+def test_native_reset_mask_with_autoreset_disabled_resets_only_those_clusters():
+    vec = native(num_envs=3, episode_s=2, obs_mode="flat", autoreset_mode="disabled")
+    assert vec.metadata["autoreset_mode"] == gym.vector.AutoresetMode.DISABLED
+    first, _ = vec.reset(seed=1)
+    action = np.zeros((3, *vec.single_action_space.shape), dtype=np.int64)
+    vec.step(action)
+    obs, _, _, truncated, _ = vec.step(action)
+    assert truncated.all()
+    with pytest.raises(gym.error.ResetNeeded, match="reset_mask"):
+        vec.step(action)
+    mask = np.array([True, False, True])
+    again, _ = vec.reset(seed=[1, None, 3], options={"reset_mask": mask})
+    np.testing.assert_array_equal(again[0], first[0])  # cluster 0 reseeded with its seed
+    np.testing.assert_array_equal(again[1], obs[1])  # cluster 1 untouched
+    with pytest.raises(gym.error.ResetNeeded):
+        vec.step(action)  # cluster 1 still ended
+
+
+def test_native_returned_arrays_are_not_reused():
+    vec = native(num_envs=2, episode_s=3, obs_mode="flat")
+    obs0, _ = vec.reset(seed=0)
+    kept = obs0.copy()
+    action = vec.action_space.sample()
+    for _ in range(4):  # past an autoreset
+        obs, *_ = vec.step(action)
+    np.testing.assert_array_equal(obs0, kept)
+
+
+def test_native_bad_input_is_named():
+    with pytest.raises(InvalidActionError, match=r"action\[1\]"):
+        vec = native(num_envs=2, episode_s=3)
+        vec.reset(seed=0)
+        bad = np.zeros((2, *vec.single_action_space.shape), dtype=np.int64)
+        bad[1, 1] = 10_000
+        vec.step(bad)
+    with pytest.raises(InvalidActionError, match="one per cluster"):
+        vec.step(np.zeros((3, *vec.single_action_space.shape), dtype=np.int64))
+    with pytest.raises(ConfigError, match="num_envs"):
+        native(num_envs=0)
+    with pytest.raises(ConfigError, match="autoreset_mode"):
+        native(num_envs=1, autoreset_mode="same-step")
+    with pytest.raises(ConfigError, match="obs_mode"):
+        native(num_envs=1, obs_mode="tuple")
+    with pytest.raises(ConfigError, match="render"):
+        native(num_envs=1, render_mode="ansi")
+    with pytest.raises(ConfigError, match="cannot share"):
+        InferenceClusterVectorEnv(2, ["video-arxiv-bursty", "nlp-arxiv-bursty"])
+    with pytest.raises(gym.error.ResetNeeded):
+        native(num_envs=1).step(np.zeros((1, 6), dtype=np.int64))

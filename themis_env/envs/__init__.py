@@ -2,6 +2,7 @@
 
 from themis_env.envs.inference_cluster import DEFAULT_SCENARIO, InferenceClusterEnv
 from themis_env.envs.registration import register_envs, registered_ids
+from themis_env.envs.vector import InferenceClusterVectorEnv
 from themis_env.envs.wrappers import ClipAction, DiscreteActionWrapper
 
 __all__ = [
@@ -9,6 +10,7 @@ __all__ = [
     "ClipAction",
     "DiscreteActionWrapper",
     "InferenceClusterEnv",
+    "InferenceClusterVectorEnv",
     "register_envs",
     "registered_ids",
 ]

@@ -112,6 +112,7 @@ class ActionCodec:
         self._lows = self.lows.tolist()
         self._highs = self.highs.tolist()
         self._nvec = getattr(self.space, "nvec", np.zeros(0, dtype=np.int64)).tolist()
+        self._nvec_array = np.asarray(self._nvec, dtype=np.int64)
 
     # ------------------------------------------------------------------ to override
     def _space(self) -> spaces.Space:
@@ -149,6 +150,51 @@ class ActionCodec:
     ) -> np.ndarray:
         """The action that asks for ``targets`` (clamped to the limits) from ``current``."""
         raise NotImplementedError
+
+    def decode_batch(
+        self, actions: np.ndarray, current: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`decode_values` for a batch: row i of ``actions`` from row i of ``current``.
+
+        Args:
+            actions: One action of this form per row, shape (N, *action shape).
+            current: The targets in force, flat, one row per action (int64, (N, entries)).
+
+        Returns:
+            The targets (int64, as ``current``) and the knobs held per row (int64, (N,)).
+
+        Raises:
+            InvalidActionError: for the first row not in the action space, as
+                :meth:`decode_values` words it.
+        """
+        rows = [self.decode_values(a, c) for a, c in zip(actions, current.tolist(), strict=True)]
+        return (
+            np.array([r[0] for r in rows], dtype=np.int64).reshape(current.shape),
+            np.array([r[1] for r in rows], dtype=np.int64),
+        )
+
+    def encode_batch(self, targets: np.ndarray, current: np.ndarray) -> np.ndarray:
+        """:meth:`encode` row by row: targets and current targets flat, (N, entries) each."""
+        k = self.width
+        rows = [
+            self.encode(t.reshape(-1, k), self._to_targets(c))
+            for t, c in zip(targets, current.tolist(), strict=True)
+        ]
+        return np.stack(rows)
+
+    def _batch_integers(self, actions: np.ndarray) -> np.ndarray:
+        """A batch of MultiDiscrete actions as int64, or the error of its first bad row."""
+        arr = np.asarray(actions)
+        if arr.ndim == 2 and arr.shape[1:] == self.shape and arr.dtype.kind in "iuf":
+            ints = arr.astype(np.int64)
+            whole = arr.dtype.kind != "f" or bool(np.all(ints == arr))
+            if whole and bool(np.all((ints >= 0) & (ints < self._nvec_array))):
+                return ints
+        for row in arr if arr.ndim >= 1 else [arr]:
+            self._integers(row)  # raises naming the entry
+        raise InvalidActionError(
+            f"a batch of {self.mode!r} actions needs shape (n, {self.shape[0]}), got {arr.shape}"
+        )
 
     def masks(self, current: Sequence[StageDecision], free_cores: np.ndarray) -> np.ndarray:
         """Flat boolean mask over the MultiDiscrete values (sb3-contrib ``MaskablePPO`` layout)."""
@@ -235,12 +281,22 @@ class TargetCodec(ActionCodec):
         values = self._integers(action)
         return [v + lo for v, lo in zip(values, self._lows, strict=True)], 0
 
+    def decode_batch(
+        self, actions: np.ndarray, current: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Targets = lows + actions, row by row (see :meth:`ActionCodec.decode_batch`)."""
+        return self._batch_integers(actions) + self.lows, np.zeros(len(current), dtype=np.int64)
+
     def encode(
         self, targets: Sequence[Sequence[int]], current: Sequence[StageDecision]
     ) -> np.ndarray:
         """The action asking for ``targets`` (clamped to the limits)."""
         flat = np.clip(np.asarray(targets, dtype=np.int64).reshape(-1), self.lows, self.highs)
         return (flat - self.lows).astype(self.space.dtype)
+
+    def encode_batch(self, targets: np.ndarray, current: np.ndarray) -> np.ndarray:
+        """:meth:`encode` of each row of ``targets`` (N, entries)."""
+        return (np.clip(targets, self.lows, self.highs) - self.lows).astype(self.space.dtype)
 
     def masks(self, current: Sequence[StageDecision], free_cores: np.ndarray) -> np.ndarray:
         """Values that fit the free cores now, each knob changed alone; the current one always.
@@ -283,6 +339,14 @@ class DeltaCodec(ActionCodec):
         held = [min(max(w, lo), hi) for w, lo, hi in bounds]
         return held, sum(h != w for h, w in zip(held, wanted, strict=True))
 
+    def decode_batch(
+        self, actions: np.ndarray, current: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Targets = current + delta held at the limits, row by row (the held counted)."""
+        wanted = current + self._batch_integers(actions) - 1
+        held = np.minimum(np.maximum(wanted, self.lows), self.highs)
+        return held, np.count_nonzero(held != wanted, axis=1)
+
     def encode(
         self, targets: Sequence[Sequence[int]], current: Sequence[StageDecision]
     ) -> np.ndarray:
@@ -291,6 +355,10 @@ class DeltaCodec(ActionCodec):
             current, dtype=np.int64
         ).reshape(-1)
         return (np.sign(diff) + 1).astype(self.space.dtype)
+
+    def encode_batch(self, targets: np.ndarray, current: np.ndarray) -> np.ndarray:
+        """:meth:`encode` of each row of ``targets`` from that of ``current`` (N, entries)."""
+        return (np.sign(targets - current) + 1).astype(self.space.dtype)
 
     def masks(self, current: Sequence[StageDecision], free_cores: np.ndarray) -> np.ndarray:
         """Steps that stay within the limits and, for growth, fit the free cores; keep always."""
@@ -333,11 +401,30 @@ class ContinuousCodec(ActionCodec):
         bounds = zip(values, self._lows, self._highs, strict=True)
         return [round(lo + (v + 1.0) * 0.5 * (hi - lo)) for v, lo, hi in bounds], 0
 
+    def decode_batch(
+        self, actions: np.ndarray, current: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`decode_values` row by row, in NumPy: the same operations in the same order."""
+        arr = np.asarray(actions)
+        if arr.ndim == 2 and arr.shape[1:] == self.shape and arr.dtype.kind in "iuf":
+            a = arr.astype(np.float64)
+            if bool(np.all((a >= -1.0) & (a <= 1.0))):  # False for NaN
+                span = (self.highs - self.lows).astype(np.float64)
+                values = np.rint(self.lows + (a + 1.0) * 0.5 * span).astype(np.int64)
+                return values, np.zeros(len(arr), dtype=np.int64)
+        return super().decode_batch(arr, current)  # raises naming the bad entry
+
     def encode(
         self, targets: Sequence[Sequence[int]], current: Sequence[StageDecision]
     ) -> np.ndarray:
         """The point of the box that decodes to ``targets``."""
         flat = np.clip(np.asarray(targets, dtype=np.float64).reshape(-1), self.lows, self.highs)
+        span = np.maximum(self.highs - self.lows, 1)
+        return (2.0 * (flat - self.lows) / span - 1.0).astype(np.float32)
+
+    def encode_batch(self, targets: np.ndarray, current: np.ndarray) -> np.ndarray:
+        """:meth:`encode` of each row of ``targets`` (N, entries): the same operations."""
+        flat = np.clip(np.asarray(targets, dtype=np.float64), self.lows, self.highs)
         span = np.maximum(self.highs - self.lows, 1)
         return (2.0 * (flat - self.lows) / span - 1.0).astype(np.float32)
 

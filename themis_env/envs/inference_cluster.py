@@ -169,9 +169,13 @@ class InferenceClusterEnv(gym.Env[Obs, np.ndarray]):
 
     ## Vectorized environment
 
-    No native vector env: use ``gym.make_vec(id, n, vectorization_mode="sync"|"async")`` or
-    SB3's ``make_vec_env``; the env pickles, and ``"themis_env:<id>"`` imports the package in
-    worker processes.
+    ``gym.make_vec(id, num_envs=n)`` builds the native vector env
+    (:class:`~themis_env.envs.vector.InferenceClusterVectorEnv`): n clusters stepped in one
+    compiled call, cluster i seeded ``seed + i`` playing exactly this env's episode, episode
+    KPIs in ``info["episode_kpis"]`` for the clusters whose episode ended.
+    ``vectorization_mode="sync"|"async"`` and SB3's ``make_vec_env`` wrap n of these envs
+    instead; the env pickles, and ``"themis_env:<id>"`` imports the package in worker
+    processes.
 
     ## Version History
 

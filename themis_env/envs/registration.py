@@ -12,7 +12,7 @@ on the scenario's calibrated synthetic fallback and say so (``info["trace_fallba
 
 from __future__ import annotations
 
-from gymnasium.envs.registration import WrapperSpec, register, registry
+from gymnasium.envs.registration import register, registry
 
 from themis_env.config.schema import ENV_VERSION_DEFAULTS, LATEST_ENV_VERSION
 
@@ -20,6 +20,7 @@ __all__ = [
     "ENTRY_POINT",
     "NAMESPACE",
     "PRESETS",
+    "VECTOR_ENTRY_POINT",
     "VERSION",
     "VERSIONS",
     "preset_scenarios",
@@ -29,13 +30,10 @@ __all__ = [
 
 NAMESPACE = "themis_env"
 ENTRY_POINT = "themis_env.envs.inference_cluster:InferenceClusterEnv"
-# Applied by gym.make outside a TimeLimit, so a step cut by max_episode_steps has the KPIs
-# (and only there: without one the env's own truncations carry them).
-EPISODE_KPIS_WRAPPER = WrapperSpec(
-    name="EpisodeKpisOnTruncation",
-    entry_point="themis_env.envs.wrappers:episode_kpis_on_truncation",
-    kwargs={},
-)
+# gym.make_vec builds this for every id: N clusters stepped in one compiled call. (So no id
+# lists additional wrappers, which Gymnasium refuses beside it: wrap EpisodeKpisOnTruncation
+# around a gym.make(..., max_episode_steps=N) for its KPIs.)
+VECTOR_ENTRY_POINT = "themis_env.envs.vector:InferenceClusterVectorEnv"
 # Bump when dynamics or reward change: add the new version's defaults to ENV_VERSION_DEFAULTS.
 # Every version stays registered (``-v0`` ids run the v0 dynamics), so agents trained on one
 # and records written under it still replay.
@@ -82,7 +80,7 @@ def register_envs() -> None:
                 entry_point=ENTRY_POINT,
                 kwargs=_kwargs(scenario, version),
                 nondeterministic=False,
-                additional_wrappers=(EPISODE_KPIS_WRAPPER,),
+                vector_entry_point=VECTOR_ENTRY_POINT,
             )
 
 

@@ -26,7 +26,6 @@ __all__ = [
     "DiscreteActionWrapper",
     "EpisodeKpisOnTruncation",
     "cluster_env",
-    "episode_kpis_on_truncation",
 ]
 
 
@@ -47,14 +46,17 @@ class EpisodeKpisOnTruncation(gym.Wrapper, gym.utils.RecordConstructorArgs):
 
     The env puts the episode's KPIs into the last step's info when its trace window ends. A
     ``gym.make(id, max_episode_steps=N)`` cuts the episode earlier, in a ``TimeLimit`` the env
-    cannot see; every registered id lists this wrapper in its spec, so ``gym.make`` applies it
-    outside that limit (through :func:`episode_kpis_on_truncation`, which leaves a stack with
-    no ``TimeLimit`` as it is) and such a step gets the KPIs of the episode so far too.
+    cannot see; wrapped in this (outside that limit), such a step gets the KPIs of the episode
+    so far too. The ids cannot list it in their spec: Gymnasium builds no native vector env
+    (``vector_entry_point``) for a spec with additional wrappers. The native vector env takes
+    ``max_episode_steps`` itself and gives the KPIs.
 
     Example:
         >>> import gymnasium as gym
         >>> import themis_env
-        >>> env = gym.make("themis_env/Video-Bursty-v1", max_episode_steps=3)
+        >>> from themis_env.envs.wrappers import EpisodeKpisOnTruncation
+        >>> env = EpisodeKpisOnTruncation(
+        ...     gym.make("themis_env/Video-Bursty-v1", max_episode_steps=3))
         >>> _ = env.reset(seed=0)
         >>> for _ in range(3):
         ...     _, _, terminated, truncated, info = env.step(env.action_space.sample())
@@ -72,21 +74,6 @@ class EpisodeKpisOnTruncation(gym.Wrapper, gym.utils.RecordConstructorArgs):
         if truncated and "episode_kpis" not in info:
             info["episode_kpis"] = self.env.unwrapped.episode_kpis()  # type: ignore[attr-defined]
         return obs, reward, terminated, truncated, info
-
-
-def episode_kpis_on_truncation(env: gym.Env) -> gym.Env:
-    """``EpisodeKpisOnTruncation(env)`` over a ``TimeLimit``, else ``env``.
-
-    The entry point the registered ids' specs name: with no ``TimeLimit`` below, every
-    truncation is the env's own and already carries the KPIs, so the wrapper would only add a
-    call to every step (about 2 % of one, measured).
-    """
-    inner = env
-    while isinstance(inner, gym.Wrapper):
-        if isinstance(inner, gym.wrappers.TimeLimit):
-            return EpisodeKpisOnTruncation(env)
-        inner = inner.env
-    return env
 
 
 class ClipAction(gym.ActionWrapper, gym.utils.RecordConstructorArgs):

@@ -59,6 +59,7 @@ from themis_env.sim import kernel as K
 
 __all__ = [
     "SNAPSHOT_KEYS",
+    "finish_intervals",
     "UNUSED_SLOT",
     "ApplyReport",
     "IntervalSummary",
@@ -1073,6 +1074,108 @@ class Simulator:
                     kpis[f"variant_share.{stage.name}.{model.name}"] = share
         return kpis
 
+    # ------------------------------------------------------------------ batched stepping
+    # A native vector env steps many simulators in one compiled call (``sim.batch``): it
+    # stacks their packed buffers, passes their episode buffers, and lets each finish.
+    def adopt_buffers(self, fbuf: np.ndarray, ibuf: np.ndarray) -> None:
+        """Move the packed arrays into ``fbuf``/``ibuf`` (rows of a vector env's stacks)."""
+        fbuf[...] = self._fbuf
+        ibuf[...] = self._ibuf
+        self._fbuf, self._ibuf = fbuf, ibuf
+        self._bind_views()
+        if "cum_counts" in self.__dict__:  # reset was called
+            self._kernel_arrays()
+
+    @property
+    def packed_buffers(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The float64 and int64 buffers of the packed arrays, and their layout ``lay``."""
+        return self._fbuf, self._ibuf, self._lay
+
+    def packed_span(self, attr: str) -> tuple[str, int, tuple[int, ...]]:
+        """Where packed array ``attr`` lives: its buffer (``f8``/``i8``), offset and shape."""
+        for k in K.Packed:
+            if k.field.attr == attr:
+                shape = tuple(int(d) for d in self._lay[k, 1 : 1 + len(k.field.shape)])
+                return k.field.dtype, int(self._lay[k, 0]), shape
+        raise KeyError(f"{attr!r} is not a packed array")
+
+    @property
+    def episode_buffers(self) -> tuple[np.ndarray, ...]:
+        """The buffers ``kernel.step`` takes after ``lay`` (``sim.batch.EPISODE_BUFFERS``)."""
+        return self._step_args[3:]
+
+    def interval_ends(self, times: np.ndarray, dt: float) -> np.ndarray:
+        """:meth:`_interval_end` of ``dt`` from each of ``times`` (simulators like this one).
+
+        The same operations: ``np.rint`` rounds halves to even as ``round`` does, and the
+        whole number of buckets is added and scaled as a float, exactly.
+        """
+        self._interval_end(dt)  # checks dt and caches its buckets
+        return (np.rint(times / self.bucket_s) + self._buckets_of[dt]) * self.bucket_s
+
+    def finish_interval(
+        self,
+        code: int,
+        values: np.ndarray,
+        offset: np.ndarray,
+        t0: float,
+        t1: float,
+        vector: np.ndarray,
+        high: np.ndarray,
+    ) -> bool:
+        """Finish an interval that ``kernel.step`` ran for this simulator and returned ``code``.
+
+        As :meth:`run_interval` does after its own call: refill the cold starts or grow the
+        buffers where the kernel asked, and run what it left undone. Returns whether the
+        episode buffers changed (a batched caller then passes the new ones).
+        """
+        changed = False
+        if code == K.NEED_COLD:
+            self._refill_cold(values, offset)
+            code = K.step(True, values, offset, t0, t1, *self._step_args, vector, high)
+            changed = True
+        if code < 0:
+            self._raise_invalid((values + offset).reshape(self.n_stages, self.width).tolist())
+        if need := code & _NEED_BITS:
+            self._grow_and_run(t0, t1, need, vector, high)
+            changed = True
+        self.time = t1
+        self._settled = True
+        return changed
+
     def clone(self) -> Simulator:
         """An independent copy (state and generator) for planners that look ahead."""
         return copy.deepcopy(self)
+
+
+def finish_intervals(
+    sims: Sequence[Simulator],
+    active: np.ndarray,
+    codes: np.ndarray,
+    values: np.ndarray,
+    offset: np.ndarray,
+    t0: np.ndarray,
+    t1: np.ndarray,
+    vectors: np.ndarray,
+    high: np.ndarray,
+) -> list[int]:
+    """:meth:`Simulator.finish_interval` for each active simulator of a batched call.
+
+    Row i of ``codes``, ``values``, ``t0``, ``t1`` and ``vectors`` is simulator i's. Most
+    intervals finished in the compiled call (no ``NEED_*`` bit): those only move their clock,
+    without a method call each. Returns the simulators whose episode buffers changed.
+    """
+    ends = t1.tolist()
+    for sim, end, on in zip(sims, ends, active.tolist(), strict=True):
+        if on:
+            sim.time = end
+            sim._settled = True
+    unfinished = active & ((codes < 0) | (codes & (_NEED_BITS | K.NEED_COLD) != 0))
+    changed = []
+    for i in unfinished.nonzero()[0].tolist():
+        code = int(codes[i])
+        if sims[i].finish_interval(
+            code, values[i], offset, float(t0[i]), ends[i], vectors[i], high
+        ):
+            changed.append(i)
+    return changed
