@@ -6,8 +6,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from themis_env.envs.registration import registered_ids
-from themis_env.envs.wrappers import ClipAction, DiscreteActionWrapper, EpisodeKpisOnTruncation
+from themis_env.envs.wrappers import ClipAction, DiscreteActionWrapper
 from themis_env.errors import ConfigError, InvalidActionError
 
 from .conftest import make, rollout
@@ -115,16 +114,3 @@ def wrapper_types(env: gym.Env) -> list[type]:
         kinds.append(type(env))
         env = env.env
     return kinds
-
-
-def test_the_kpis_wrapper_is_applied_only_above_a_time_limit():
-    """Without a TimeLimit every truncation is the env's own: no wrapper, no call per step."""
-    env_id = registered_ids()[0]  # the generic id, latest version
-    plain = gym.make(env_id)
-    assert EpisodeKpisOnTruncation not in wrapper_types(plain)
-    limited = gym.make(env_id, max_episode_steps=3)
-    kinds = wrapper_types(limited)
-    assert kinds[0] is EpisodeKpisOnTruncation and gym.wrappers.TimeLimit in kinds
-    # Remade from the specs they record, each stack comes back as it was.
-    assert wrapper_types(gym.make(limited.spec)) == kinds
-    assert wrapper_types(gym.make(plain.spec)) == wrapper_types(plain)
