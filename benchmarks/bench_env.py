@@ -12,7 +12,7 @@ Cases:
 
 * ``CartPole-v1`` and ``Pendulum-v1``: the yardsticks, measured in the same run.
 * The main preset ids with random actions in the default ``target`` form and Dict obs.
-* The default video scenario (``InferenceCluster-v0``) with flat obs, and with the delta and
+* The default video scenario (``InferenceCluster-v1``) with flat obs, and with the delta and
   continuous action forms.
 * The default video scenario with a *held* action (the same target every step): the cost of
   an interval when the cluster is not being reconfigured, which is what a steady policy sees.
@@ -40,12 +40,12 @@ import themis_env
 from themis_env.resources import shared_traces_dir
 
 TARGET_RATIO = 3.0
-DEFAULT_ID = "themis_env/InferenceCluster-v0"
+DEFAULT_ID = "themis_env/InferenceCluster-v1"
 MAIN_IDS = (
     DEFAULT_ID,
-    "themis_env/Sentiment-Bursty-v0",
-    "themis_env/Nlp-Bursty-v0",
-    "themis_env/Video-Twitter-v0",
+    "themis_env/Sentiment-Bursty-v1",
+    "themis_env/Nlp-Bursty-v1",
+    "themis_env/Video-Twitter-v1",
 )
 
 
@@ -156,11 +156,11 @@ def main() -> None:
     }
     for env_id in MAIN_IDS:
         plan[f"{env_id.split('/')[1]} target dict"] = (ours(env_id), False)
-    plan["InferenceCluster-v0 target flat"] = (ours(obs_mode="flat"), False)
-    plan["InferenceCluster-v0 delta dict"] = (ours(action_mode="delta"), False)
-    plan["InferenceCluster-v0 continuous dict"] = (ours(action_mode="continuous"), False)
-    plan["InferenceCluster-v0 held dict"] = (ours(), True)
-    plan["InferenceCluster-v0 held flat"] = (ours(obs_mode="flat"), True)
+    plan["InferenceCluster-v1 target flat"] = (ours(obs_mode="flat"), False)
+    plan["InferenceCluster-v1 delta dict"] = (ours(action_mode="delta"), False)
+    plan["InferenceCluster-v1 continuous dict"] = (ours(action_mode="continuous"), False)
+    plan["InferenceCluster-v1 held dict"] = (ours(), True)
+    plan["InferenceCluster-v1 held flat"] = (ours(obs_mode="flat"), True)
     runs, paired = measure_all(plan, seconds, repeats)
     cases = {name: statistics.median(r) for name, r in runs.items()}
 
@@ -174,8 +174,8 @@ def main() -> None:
     print(f"{'CartPole-v1 (all pairings)':<40} {cartpole:>10,.0f} {1e6 / cartpole:>9.1f}")
     for name, rate in cases.items():
         print(f"{name:<40} {rate:>10,.0f} {1e6 / rate:>9.1f} {cost_ratio(name):>16.2f}")
-    main_rate = cases["InferenceCluster-v0 target dict"]
-    ratio = cost_ratio("InferenceCluster-v0 target dict")
+    main_rate = cases["InferenceCluster-v1 target dict"]
+    ratio = cost_ratio("InferenceCluster-v1 target dict")
     verdict = "meets" if ratio <= TARGET_RATIO else "misses"
     print(
         f"\nDefault video scenario, random target actions: one step costs {ratio:.1f}× a "
@@ -190,9 +190,9 @@ def main() -> None:
         "step_cost_vs_cartpole": round(ratio, 2),
         "target_ratio": TARGET_RATIO,
         "meets_target": ratio <= TARGET_RATIO,
-        "held_action_steps_per_s": round(cases["InferenceCluster-v0 held dict"]),
-        "held_action_cost_vs_cartpole": round(cost_ratio("InferenceCluster-v0 held dict"), 2),
-        "flat_obs_steps_per_s": round(cases["InferenceCluster-v0 target flat"]),
+        "held_action_steps_per_s": round(cases["InferenceCluster-v1 held dict"]),
+        "held_action_cost_vs_cartpole": round(cost_ratio("InferenceCluster-v1 held dict"), 2),
+        "flat_obs_steps_per_s": round(cases["InferenceCluster-v1 target flat"]),
         "cases_steps_per_s": {k: round(v) for k, v in cases.items()},
         "twitter_trace": "real" if trace_dir else "synthetic fallback",
         "seconds_per_repeat": seconds,
