@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from collections import defaultdict
@@ -32,7 +31,7 @@ import numpy as np
 
 from themis_env.evaluation.harness import run_leaderboard
 from themis_env.evaluation.run_record import RunRecord
-from themis_env.resources import shared_traces_dir
+from themis_env.resources import use_trace_dir
 
 GENERALIST = "ppo-generalist"
 BASELINES = ("themis", "horizontal", "vertical", "hpa", "vpa", "static")
@@ -108,9 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-plots", action="store_true")
     args = parser.parse_args(argv)
 
-    trace_dir = args.trace_dir or os.environ.get("THEMIS_TRACE_DIR") or shared_traces_dir()
-    if trace_dir:
-        os.environ["THEMIS_TRACE_DIR"] = str(trace_dir)  # inherited by the worker processes
+    trace_dir = use_trace_dir(args.trace_dir)
     out = Path(args.out)
     start = time.perf_counter()
     result = run_leaderboard(

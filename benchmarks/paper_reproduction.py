@@ -41,7 +41,7 @@ import numpy as np
 
 from themis_env.evaluation.harness import run_leaderboard
 from themis_env.evaluation.run_record import RunRecord
-from themis_env.resources import shared_traces_dir
+from themis_env.resources import use_trace_dir
 
 POLICIES = ("themis", "horizontal", "vertical", "hpa", "vpa")
 
@@ -156,9 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.first_fit:
         overrides["cluster"] = {"placement": "first-fit", "resize_policy": "fail"}
 
-    trace_dir = args.trace_dir or os.environ.get("THEMIS_TRACE_DIR") or shared_traces_dir()
-    if trace_dir:
-        os.environ["THEMIS_TRACE_DIR"] = str(trace_dir)  # inherited by the worker processes
+    trace_dir = use_trace_dir(args.trace_dir)
     out = Path(args.out)
     if args.fresh and (out / "records.jsonl").exists():  # kept aside, never deleted
         (out / "records.jsonl").rename(out / f"records.{time.strftime('%Y%m%d-%H%M%S')}.jsonl")

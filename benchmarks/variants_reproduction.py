@@ -42,7 +42,7 @@ import numpy as np
 
 from themis_env.evaluation.harness import run_leaderboard
 from themis_env.evaluation.run_record import RunRecord
-from themis_env.resources import shared_traces_dir
+from themis_env.resources import use_trace_dir
 
 KPIS = ("slo_violation_rate", "cost", "mean_cores", "accuracy")
 INFADAPTER = "infadapter-resnet"
@@ -125,9 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-plots", action="store_true")
     args = parser.parse_args(argv)
 
-    trace_dir = args.trace_dir or os.environ.get("THEMIS_TRACE_DIR") or shared_traces_dir()
-    if trace_dir:
-        os.environ["THEMIS_TRACE_DIR"] = str(trace_dir)  # inherited by the worker processes
+    trace_dir = use_trace_dir(args.trace_dir)
     out = Path(args.out)
     start = time.perf_counter()
     result = run_leaderboard(

@@ -8,9 +8,10 @@ Either way the lookup does not depend on the current directory.
 from __future__ import annotations
 
 import importlib.util
+import os
 from pathlib import Path
 
-__all__ = ["configs_dir", "traces_dir", "repo_root", "shared_traces_dir"]
+__all__ = ["configs_dir", "traces_dir", "repo_root", "shared_traces_dir", "use_trace_dir"]
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -48,3 +49,16 @@ def shared_traces_dir() -> Path | None:
         return None
     shared = root.parent / "shared" / "traces"
     return shared if shared.is_dir() else None
+
+
+def use_trace_dir(explicit: str | os.PathLike[str] | None = None) -> Path | None:
+    """The real-trace folder a run reads, exported as ``THEMIS_TRACE_DIR`` for its workers.
+
+    The first of ``explicit``, ``$THEMIS_TRACE_DIR`` and :func:`shared_traces_dir`; None (and
+    nothing exported) when there is none, so named traces fall back to their synthetic stand-ins.
+    """
+    found = explicit or os.environ.get("THEMIS_TRACE_DIR") or shared_traces_dir()
+    if not found:
+        return None
+    os.environ["THEMIS_TRACE_DIR"] = str(found)  # worker processes inherit it
+    return Path(found)
