@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import gymnasium as gym
 import numpy as np
 import pytest
+from gymnasium.wrappers import TimeLimit
 
+from themis_env.envs import InferenceClusterEnv
 from themis_env.envs.wrappers import EpisodeKpisOnTruncation
 from themis_env.errors import ConfigError, ScenarioNotFound, TraceError
 
@@ -307,15 +311,7 @@ def test_an_episode_that_is_not_a_whole_number_of_intervals_is_refused():
     assert steps == 3 and info["sim_time_s"] == 30.0
 
 
-@pytest.mark.parametrize("env_id", ["themis_env/Video-Bursty-v0", "themis_env/InferenceCluster-v0"])
-def test_a_time_limit_truncation_carries_the_episode_kpis(env_id):
-    """``max_episode_steps`` cuts the episode in a TimeLimit the env cannot see.
-
-    The ids do not list the wrapper in their spec: Gymnasium refuses a ``vector_entry_point``
-    on a spec with additional wrappers, and every id has one (the native vector env, which
-    takes ``max_episode_steps`` itself). A single env cut by a TimeLimit is wrapped explicitly.
-    """
-    env = EpisodeKpisOnTruncation(gym.make(env_id, max_episode_steps=4))
+def _run_to_truncation(env: gym.Env) -> tuple[int, dict]:
     env.reset(seed=0)
     steps, truncated, info = 0, False, {}
     while not truncated:
@@ -323,5 +319,50 @@ def test_a_time_limit_truncation_carries_the_episode_kpis(env_id):
         assert not terminated
         steps += 1
         assert ("episode_kpis" in info) == truncated
+    return steps, info
+
+
+@pytest.mark.parametrize(
+    "env_id",
+    ["themis_env/Video-Bursty-v1", "themis_env/Video-Bursty-v0", "themis_env/InferenceCluster-v1"],
+)
+def test_gym_make_max_episode_steps_truncation_carries_the_episode_kpis(env_id):
+    """``gym.make(id, max_episode_steps=N)``: the env truncates with the TimeLimit, with KPIs.
+
+    The env reads the limit of the ``make`` call that builds it (Gymnasium has no hook for
+    it; this test fails if a Gymnasium release changes how ``make`` holds the limit).
+    """
+    env = gym.make(env_id, max_episode_steps=4)
+    assert env.unwrapped.max_episode_steps == 4
+    steps, info = _run_to_truncation(env)
+    assert steps == 4
+    assert info["episode_kpis"] == env.unwrapped.episode_kpis()
+    assert info["episode_kpis"]["episode_s"] == 4.0
+    # The next episode counts from its reset again.
+    assert _run_to_truncation(env)[0] == 4
+
+
+def test_the_step_limit_comes_only_from_the_make_call_building_the_env():
+    """Without a limit, or built another way, the env runs to its trace window's end."""
+    assert gym.make("themis_env/Video-Bursty-v1").unwrapped.max_episode_steps is None
+    assert InferenceClusterEnv("smoke-video").max_episode_steps is None
+    env = InferenceClusterEnv("smoke-video", max_episode_steps=3)  # the class takes it itself
+    assert _run_to_truncation(env)[0] == 3
+    with pytest.raises(ConfigError, match="max_episode_steps = 0 must be None or >= 1"):
+        InferenceClusterEnv("smoke-video", max_episode_steps=0)
+    # A registered spec's own limit counts when make is given none.
+    spec = gym.spec("themis_env/Video-Bursty-v1")
+    assert gym.make(replace(spec, max_episode_steps=5)).unwrapped.max_episode_steps == 5
+    # Native vector envs take the limit themselves (their clusters carry none).
+    vec = gym.make_vec("themis_env/Video-Bursty-v1", num_envs=2, max_episode_steps=3)
+    assert [e.max_episode_steps for e in vec.envs] == [None, None]
+    vec.close()
+
+
+@pytest.mark.parametrize("env_id", ["themis_env/Video-Bursty-v0", "themis_env/InferenceCluster-v0"])
+def test_an_explicit_time_limit_truncation_carries_the_episode_kpis(env_id):
+    """A TimeLimit wrapped by hand is invisible to the env: EpisodeKpisOnTruncation adds them."""
+    env = EpisodeKpisOnTruncation(TimeLimit(gym.make(env_id), max_episode_steps=4))
+    steps, info = _run_to_truncation(env)
     assert steps == 4
     assert info["episode_kpis"] == env.unwrapped.episode_kpis()

@@ -14,6 +14,7 @@ from themis_env.config.loader import Pipeline
 from themis_env.config.schema import LATEST_ENV_VERSION, check_episode_length
 from themis_env.envs.actions import ACTION_MODES, ActionCodec, StageLimits, make_codec
 from themis_env.envs.observations import OBS_MODES, ObservationLayout
+from themis_env.envs.registration import time_limit_of_make
 from themis_env.errors import ConfigError, DependencyNotInstalled, PolicyError, did_you_mean
 from themis_env.sim.simulator import IntervalSummary, Simulator, StageDecision
 from themis_env.workload import Workload, episode_rates
@@ -140,7 +141,8 @@ class InferenceClusterEnv(gym.Env[Obs, np.ndarray]):
     ## Episode End
 
     The episode is truncated (never terminated: autoscaling is a continuing task) when the
-    trace window ends. The last step's ``info["episode_kpis"]`` holds the episode's KPIs: the
+    trace window ends, or after ``max_episode_steps`` steps. The last step's
+    ``info["episode_kpis"]`` holds the episode's KPIs: the
     Themis SLO violation rate (mean per-second violation over seconds with traffic), request
     counts and fractions, cost, latency percentiles and scaling-action counts; with accuracies
     also ``accuracy`` (request-weighted over the episode's completions) and, with variants,
@@ -159,6 +161,10 @@ class InferenceClusterEnv(gym.Env[Obs, np.ndarray]):
     * ``trace_dir``: an extra folder to look for named traces in.
     * ``env_version``: the dynamics a scenario's unstated cluster keys take (set by the id:
       ``-v0`` ids pass 0; default the latest); see Version History.
+    * ``max_episode_steps``: truncate after this many steps, with the KPIs. ``gym.make(id,
+      max_episode_steps=N)`` sets it (the env reads the limit of the ``make`` call that
+      builds it; its ``TimeLimit`` truncates at the same step); pass it when constructing the
+      class directly.
     * ``overrides``: deep-merged into the scenario (``episode_s=120``,
       ``cluster={"nodes": 1}``, ``reward={"w_cost": 0.5}``); unknown keys and bad values raise
       ``ConfigError``. All are JSON-serialisable, so ``env.spec.to_json()`` round-trips.
@@ -198,9 +204,19 @@ class InferenceClusterEnv(gym.Env[Obs, np.ndarray]):
         render_mode: str | None = None,
         trace_dir: str | None = None,
         env_version: int = LATEST_ENV_VERSION,
+        max_episode_steps: int | None = None,
         **overrides: Any,
     ) -> None:
         _check_choice("action_mode", action_mode, list(ACTION_MODES))
+        if max_episode_steps is None:
+            max_episode_steps = time_limit_of_make()
+        elif (
+            isinstance(max_episode_steps, bool)
+            or not isinstance(max_episode_steps, int)
+            or max_episode_steps < 1
+        ):
+            raise ConfigError(f"max_episode_steps = {max_episode_steps!r} must be None or >= 1")
+        self.max_episode_steps = max_episode_steps
         _check_choice("obs_mode", obs_mode, list(OBS_MODES))
         if render_mode is not None:
             _check_choice("render_mode", render_mode, self.metadata["render_modes"])
@@ -281,6 +297,7 @@ class InferenceClusterEnv(gym.Env[Obs, np.ndarray]):
             self._cost_scale = float(cluster_cores)
         self.workload: Workload | None = None
         self._episode_s = 0
+        self._steps = 0  # of this episode, against max_episode_steps
         self._last_stats: IntervalSummary | None = None
         self._history: list[dict[str, Any]] = []
 
@@ -413,6 +430,7 @@ class InferenceClusterEnv(gym.Env[Obs, np.ndarray]):
         except ValueError as exc:
             raise ConfigError(f"scenario {self.scenario.name!r}: {exc}") from None
         self.sim.reset(self.np_random, self.workload.rates, self._initial)
+        self._steps = 0
         self._last_stats = None
         self._history = []
         return self._observation(), self._info()
@@ -456,7 +474,10 @@ class InferenceClusterEnv(gym.Env[Obs, np.ndarray]):
             accuracy_term = w.w_accuracy * accuracy
             if accuracy_term:  # adding 0.0 would turn a reward of -0.0 into 0.0
                 reward += accuracy_term
-        truncated = sim.time >= self._episode_s - 1e-9
+        self._steps += 1
+        truncated = sim.time >= self._episode_s - 1e-9 or (
+            self.max_episode_steps is not None and self._steps >= self.max_episode_steps
+        )
         done = interval.completed > 0
         # Latencies of an interval with no completion are 0 (not NaN) so infos compare equal
         # across seeded runs; "completions" tells the two cases apart.

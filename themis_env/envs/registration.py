@@ -12,6 +12,9 @@ on the scenario's calibrated synthetic fallback and say so (``info["trace_fallba
 
 from __future__ import annotations
 
+import sys
+
+from gymnasium.envs import registration as gym_registration
 from gymnasium.envs.registration import register, registry
 
 from themis_env.config.schema import ENV_VERSION_DEFAULTS, LATEST_ENV_VERSION
@@ -26,13 +29,14 @@ __all__ = [
     "preset_scenarios",
     "register_envs",
     "registered_ids",
+    "time_limit_of_make",
 ]
 
 NAMESPACE = "themis_env"
 ENTRY_POINT = "themis_env.envs.inference_cluster:InferenceClusterEnv"
 # gym.make_vec builds this for every id: N clusters stepped in one compiled call. (So no id
-# lists additional wrappers, which Gymnasium refuses beside it: wrap EpisodeKpisOnTruncation
-# around a gym.make(..., max_episode_steps=N) for its KPIs.)
+# lists additional wrappers, which Gymnasium refuses beside it; the env reads a
+# gym.make(..., max_episode_steps=N) limit itself: see time_limit_of_make.)
 VECTOR_ENTRY_POINT = "themis_env.envs.vector:InferenceClusterVectorEnv"
 # Bump when dynamics or reward change: add the new version's defaults to ENV_VERSION_DEFAULTS.
 # Every version stays registered (``-v0`` ids run the v0 dynamics), so agents trained on one
@@ -89,3 +93,30 @@ def _kwargs(scenario: str, version: int) -> dict[str, object]:
     if version == VERSION:
         return {"scenario": scenario}
     return {"scenario": scenario, "env_version": version}
+
+
+def time_limit_of_make(depth: int = 2) -> int | None:
+    """The step limit of the ``gym.make`` call building the env whose ``__init__`` calls this.
+
+    ``gym.make(id, max_episode_steps=N)`` wraps the env in a ``TimeLimit`` that truncates
+    after N steps without telling the env, so the env could not put the episode's KPIs into
+    that last step's info. Gymnasium offers no hook for it: a spec's ``additional_wrappers``
+    (applied outside the limit) are refused beside the native vector env every id has. So the
+    env reads the limit from the ``make`` call that creates it: ``make``'s ``max_episode_steps``
+    argument, else its spec's. Only a frame running ``gymnasium.envs.registration.make``
+    itself, within ``depth`` frames of the caller's caller (a subclass's ``__init__`` adds
+    one), counts; anything else (direct construction, ``make_vec``'s native mode) gives None.
+    ``tests/envs/test_episode.py`` checks this against the installed Gymnasium.
+    """
+    make_code = gym_registration.make.__code__
+    frame = sys._getframe(2)  # noqa: SLF001 (1 is the env's __init__, 2 what called it)
+    for _ in range(depth):
+        if frame is None:
+            return None
+        if frame.f_code is make_code:
+            limit = frame.f_locals.get("max_episode_steps")
+            if limit is None:
+                limit = getattr(frame.f_locals.get("env_spec"), "max_episode_steps", None)
+            return limit if isinstance(limit, int) and limit > 0 else None
+        frame = frame.f_back
+    return None

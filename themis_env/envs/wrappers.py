@@ -44,19 +44,19 @@ def cluster_env(env: gym.Env, wrapper: str) -> PolicyView:
 class EpisodeKpisOnTruncation(gym.Wrapper, gym.utils.RecordConstructorArgs):
     """Adds ``info["episode_kpis"]`` to a step that an outer limit truncated.
 
-    The env puts the episode's KPIs into the last step's info when its trace window ends. A
-    ``gym.make(id, max_episode_steps=N)`` cuts the episode earlier, in a ``TimeLimit`` the env
-    cannot see; wrapped in this (outside that limit), such a step gets the KPIs of the episode
-    so far too. The ids cannot list it in their spec: Gymnasium builds no native vector env
-    (``vector_entry_point``) for a spec with additional wrappers. The native vector env takes
-    ``max_episode_steps`` itself and gives the KPIs.
+    The env puts the episode's KPIs into the last step's info when its trace window ends, or
+    when the ``max_episode_steps`` of the ``gym.make`` call that built it is reached. A limit
+    wrapped around the env by hand (``TimeLimit(env, N)``) cuts the episode where the env
+    cannot see it; wrapped in this (outside that limit), such a step gets the KPIs of the
+    episode so far too.
 
     Example:
         >>> import gymnasium as gym
         >>> import themis_env
+        >>> from gymnasium.wrappers import TimeLimit
         >>> from themis_env.envs.wrappers import EpisodeKpisOnTruncation
         >>> env = EpisodeKpisOnTruncation(
-        ...     gym.make("themis_env/Video-Bursty-v1", max_episode_steps=3))
+        ...     TimeLimit(gym.make("themis_env/Video-Bursty-v1"), max_episode_steps=3))
         >>> _ = env.reset(seed=0)
         >>> for _ in range(3):
         ...     _, _, terminated, truncated, info = env.step(env.action_space.sample())
