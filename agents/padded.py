@@ -21,7 +21,7 @@ An agent trained through both records ``layout: padded-stages`` as its interface
 
 With ``variants=V`` (both wrappers; :data:`MAX_VARIANTS` in the shipped configuration) the
 layout also covers scenarios whose stages serve several model variants together (IPA,
-arXiv 2308.12871; InfAdapter, Salmani et al., EuroMLSys 2023): every stage gets ``V``
+arXiv 2308.12871; InfAdapter, arXiv 2304.10892): every stage gets ``V``
 variant slots, each with its accuracy, its capacity from the latency profile, its replicas
 and a mask bit, and the actions move each slot's replica count (a stage of one model is a
 stage with one variant). Such an agent records ``layout: padded-variants``; an agent of the
