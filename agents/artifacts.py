@@ -111,9 +111,9 @@ def env_interface(env: gym.Env, wrappers: Sequence[Any] = ()) -> dict[str, Any]:
 
 def interface_mismatches(trained: dict[str, Any], env: gym.Env) -> list[str]:
     """The ways ``env`` differs from the interface an agent was trained on (empty: it fits)."""
-    from themis_env.agents.padded import PADDED_LAYOUT, padded_mismatches
+    from themis_env.agents.padded import PADDED_LAYOUTS, padded_mismatches
 
-    if trained.get("layout") == PADDED_LAYOUT:
+    if trained.get("layout") in PADDED_LAYOUTS:
         return padded_mismatches(trained, env)
     now = env_interface(env)
     problems = []

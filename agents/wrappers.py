@@ -188,7 +188,7 @@ class ScaleCodec(ActionCodec):
     MOVES = ("halve", "-1", "keep", "+1", "double")
 
     def _space(self) -> spaces.Space:
-        return spaces.MultiDiscrete(np.full(3 * self.n_stages, len(self.MOVES)))
+        return spaces.MultiDiscrete(np.full(self.lows.size, len(self.MOVES)))
 
     def _entry_bounds(self, i: int) -> str:
         return ", ".join(f"{k} ({m})" for k, m in enumerate(self.MOVES))
@@ -224,7 +224,9 @@ class FitScaleAction(gym.ActionWrapper):
     """Per stage and knob halve / −1 / keep / +1 / double, with growth that does not fit held.
 
     The action space is ``MultiDiscrete([5] * 3S)`` (:class:`ScaleCodec`'s moves for replicas,
-    cores, batch of each stage). The wrapped env must take whole targets (``action_mode``
+    cores, batch of each stage); with model variants a stage has a move per variant slot's
+    replica count before cores and batch (the env's own entries). The wrapped env must take
+    whole targets (``action_mode``
     ``"target"`` or ``"continuous"``): a ``"delta"`` env would cut every move to one step.
     From one core a replica reaches eight in three decisions, where :class:`FitDeltaAction`
     takes seven: an agent can answer a surge (or give back a surge's cores) about as fast as
@@ -235,7 +237,9 @@ class FitScaleAction(gym.ActionWrapper):
     as whole replicas fit on the nodes (a partial step counts as held). The check is on the
     free cores before the decision, node by node for new replicas but in total for resizes, so
     a resize can still wait for room on its replica's node (the env retries it, as Kubernetes
-    would).
+    would). With variants the variant slots are grown in slot order, and a stage whose moves
+    would leave no replica of any variant keeps one of the variant it has most of (a stage
+    without variants never goes below ``min_replicas`` either).
 
     Args:
         env: A (possibly wrapped) :class:`~themis_env.envs.InferenceClusterEnv` whose
@@ -255,11 +259,6 @@ class FitScaleAction(gym.ActionWrapper):
             )
         self._base = base
         self._codec = ScaleCodec(base.stage_limits)
-        if self._codec.width != 3:
-            raise ConfigError(
-                "FitScaleAction moves one replica count per stage; this scenario's stages have "
-                "model variants (a replica count per variant): use FitDeltaAction"
-            )
         self.action_space = self._codec.space
         self.held = 0
 
@@ -268,6 +267,8 @@ class FitScaleAction(gym.ActionWrapper):
         current = self._base.current_targets
         free = np.maximum(self._base.free_cores(), 0)
         wanted, self.held = self._codec.decode(action, current)  # raises outside the space
+        if self._codec.width != 3:
+            return self._base.encode_targets(self._fit_variants(current, wanted, free))
         budget = int(free.sum())
         targets = []
         for now, want in zip(current, wanted, strict=True):
@@ -284,3 +285,33 @@ class FitScaleAction(gym.ActionWrapper):
                 budget -= (replicas - now.replicas) * cores
             targets.append(StageDecision(replicas, cores, want.batch))
         return self._base.encode_targets(targets)
+
+    def _fit_variants(
+        self, current: Sequence[Sequence[int]], wanted: Sequence[Sequence[int]], free: np.ndarray
+    ) -> list[tuple[int, ...]]:
+        """:meth:`action`'s holding for stages with a replica count per variant slot."""
+        budget = int(free.sum())
+        targets = []
+        for now, want in zip(current, wanted, strict=True):
+            slots = len(now) - 2
+            counts_now, cores_now = list(now[:slots]), int(now[slots])
+            counts, cores, batch = list(want[:slots]), int(want[slots]), int(want[slots + 1])
+            total_now = sum(counts_now)
+            if cores > cores_now and (cores - cores_now) * total_now > budget:
+                cores = cores_now
+                self.held += 1
+            budget -= max(cores - cores_now, 0) * total_now
+            if sum(counts) == 0 and total_now > 0:
+                # No replica of any variant would leave the stage unable to serve at all.
+                counts[int(np.argmax(counts_now))] = 1
+                self.held += 1
+            room = min(int((free // cores).sum()), budget // cores)
+            for k in range(slots):
+                if counts[k] > counts_now[k]:
+                    added = max(min(counts[k] - counts_now[k], room), 0)
+                    self.held += added < counts[k] - counts_now[k]
+                    counts[k] = counts_now[k] + added
+                    room -= added
+                    budget -= added * cores
+            targets.append((*counts, cores, batch))
+        return targets

@@ -34,6 +34,8 @@ from themis_env.evaluation.run_record import RunRecord
 from themis_env.resources import use_trace_dir
 
 GENERALIST = "ppo-generalist"
+# The generalist of the padded layout with variant slots (acts on the variant scenarios too).
+GENERALISTS = (GENERALIST, "ppo-generalist-variants")
 BASELINES = ("themis", "horizontal", "vertical", "hpa", "vpa", "static")
 VIDEO_AGENTS = ("ppo", "ppo-lean", "ppo-twophase", "ppo-lowcost")
 
@@ -124,16 +126,25 @@ def main(argv: list[str] | None = None) -> int:
         f"generalisation suite: {result.executed} runs executed now, {result.skipped} resumed, "
         f"{result.failed} failed; {wall:.0f} s; trace dir: {trace_dir or 'none (fallbacks)'}"
     )
-    print_table(table, [GENERALIST, *BASELINES, *VIDEO_AGENTS])
+    print_table(table, [*GENERALISTS, *BASELINES, *VIDEO_AGENTS])
+    met_by: dict[str, int] = {}
+    for agent in GENERALISTS:
+        targets = check(table, agent)
+        met = [
+            s
+            for s, t in targets.items()
+            if t["fewer_than_hpa"] and t["fewer_than_horizontal"] and not t["dominated_by"]
+        ]
+        met_by[agent] = len(met)
+        hpa = sum(bool(t["fewer_than_hpa"]) for t in targets.values())
+        hor = sum(bool(t["fewer_than_horizontal"]) for t in targets.values())
+        print(
+            f"\n{agent}: all three targets met on {len(met)} of {len(targets)} scenarios "
+            f"(fewer violations than HPA on {hpa}, than horizontal on {hor})"
+        )
+        for s, t in targets.items():
+            print(f"  {s}: {t}")
     targets = check(table, GENERALIST)
-    met = [
-        s
-        for s, t in targets.items()
-        if t["fewer_than_hpa"] and t["fewer_than_horizontal"] and not t["dominated_by"]
-    ]
-    print(f"\n{GENERALIST}: all three targets met on {len(met)} of {len(targets)} scenarios")
-    for s, t in targets.items():
-        print(f"  {s}: {t}")
     claims = {agent: check(table, agent) for agent in VIDEO_AGENTS}
     for agent, rows in claims.items():
         hpa = sum(bool(t["fewer_than_hpa"]) for t in rows.values())
@@ -149,7 +160,8 @@ def main(argv: list[str] | None = None) -> int:
         "failed_runs": result.failed,
         "wall_s": round(wall, 1),
         "scenarios": len(targets),
-        "generalist_scenarios_met": len(met),
+        "generalist_scenarios_met": met_by[GENERALIST],
+        "generalist_variants_scenarios_met": met_by["ppo-generalist-variants"],
         "overall_ranking": ranking,
     }
     for (s, p), c in sorted(table.items()):

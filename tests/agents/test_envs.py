@@ -56,10 +56,16 @@ def _paper_scenario(name: str) -> str:
     """The paper scenario of an agent scenario's pipeline and preset.
 
     ``video-arxiv-val-bursty`` -> ``video-arxiv-twitter``; the generalist's
-    ``general-train-nlp-2025-spike`` -> ``nlp-2025-twitter``.
+    ``general-train-nlp-2025-spike`` -> ``nlp-2025-twitter``, and its variant scenarios'
+    ``general-train-ipa-video-mmpp`` -> ``ipa-video-bursty``.
     """
     parts = name.removeprefix("general-train-").removeprefix("general-val-").split("-")
-    return f"{parts[0]}-{parts[1]}-twitter"
+    variants = {
+        "infadapter-resnet": "infadapter-resnet",
+        "video-variants": "video-arxiv-variants",
+        "ipa-video": "ipa-video-bursty",
+    }
+    return variants.get(f"{parts[0]}-{parts[1]}", f"{parts[0]}-{parts[1]}-twitter")
 
 
 @pytest.mark.parametrize("name", sorted(p.stem for p in agent_scenarios_dir().glob("*.yaml")))

@@ -111,7 +111,7 @@ def test_random_moves_never_ask_for_more_growth_than_the_free_cores(wrapper):
 
 
 @pytest.mark.filterwarnings("ignore:trace .* is not available here")
-def test_fit_delta_action_moves_each_variants_replicas_and_fit_scale_action_refuses_variants():
+def test_fit_delta_and_fit_scale_actions_move_each_variants_replicas():
     env = FitDeltaAction(gym.make("themis_env/InfAdapter-Resnet-v0", action_mode="delta"))
     width = 7  # five variant replica counts, cores, batch
     assert env.action_space.shape == (width,)
@@ -122,5 +122,12 @@ def test_fit_delta_action_moves_each_variants_replicas_and_fit_scale_action_refu
     env.step(grow_second_variant)
     after = list(env.unwrapped.current_targets[0])
     assert after[1] == before[1] + 1 and after[:1] + after[2:] == before[:1] + before[2:]
-    with pytest.raises(ConfigError, match="FitDeltaAction"):
-        FitScaleAction(gym.make("themis_env/InfAdapter-Resnet-v0", action_mode="target"))
+    scale = FitScaleAction(gym.make("themis_env/InfAdapter-Resnet-v1", action_mode="target"))
+    assert scale.action_space.nvec.tolist() == [5] * width
+    scale.reset(seed=0)
+    before = list(scale.unwrapped.current_targets[0])  # two ResNet18 replicas
+    moves = np.full(width, 2)
+    moves[0], moves[3] = 0, 3  # halve ResNet18, +1 ResNet101
+    scale.step(moves)
+    after = list(scale.unwrapped.current_targets[0])
+    assert after == [before[0] // 2, 0, 0, 1, 0, *before[5:]]

@@ -137,3 +137,40 @@ def test_the_generalist_acts_on_every_pipeline_and_preset(scenario):
     a, b = results
     assert a["steps"] == 30 / env.unwrapped.decision_interval_s
     assert (a["slo_violation_rate"], a["mean_cores"]) == (b["slo_violation_rate"], b["mean_cores"])
+
+
+GENERALIST_VARIANTS = ZOO / "ppo-generalist-variants" / "ppo.zip"
+
+
+def test_the_variants_generalist_was_trained_within_an_hour_through_the_variant_layout():
+    manifest = read_manifest(GENERALIST_VARIANTS)
+    assert manifest["interface"]["layout"] == "padded-variants"
+    assert manifest["interface"]["max_variants"] == 5
+    assert manifest["run_wall_time_s"] <= 60 * 60
+    readme = (GENERALIST_VARIANTS.parent / "README.md").read_text()
+    assert f"{manifest['run_wall_time_s'] / 60:.1f} min" in readme
+    for path in (
+        agent_files(GENERALIST_VARIANTS).weights,
+        GENERALIST_VARIANTS.parent / "training_curve.png",
+    ):
+        assert path.is_file(), path
+
+
+@pytest.mark.parametrize(
+    "scenario", ["infadapter-resnet", "video-arxiv-variants", "ipa-video-bursty", "smoke-video"]
+)
+@pytest.mark.filterwarnings("ignore:trace 'twitter-2021-08")
+def test_the_variants_generalist_acts_on_variant_and_one_model_scenarios(scenario):
+    results = []
+    for _ in range(2):
+        env = gym.make(
+            "themis_env/InferenceCluster-v1",
+            scenario=scenario,
+            episode_s=60,
+            **required_env_kwargs(GENERALIST_VARIANTS),
+        )
+        policy = load_agent(str(GENERALIST_VARIANTS), env)
+        results.append(run_episode(policy, env, seed=0))
+    a, b = results
+    assert a["steps"] == 60 / env.unwrapped.decision_interval_s
+    assert (a["slo_violation_rate"], a["mean_cores"]) == (b["slo_violation_rate"], b["mean_cores"])
