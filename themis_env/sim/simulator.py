@@ -402,6 +402,12 @@ class Simulator:
     cold_scale: np.ndarray  # a variant's cold start over the cluster's draw, [stage, variant]
     served: np.ndarray  # requests each [stage, variant] took this episode
     variant_live: np.ndarray  # replicas per [stage, variant] at the last interval's end
+    _heap_t: np.ndarray  # the kernel's scratch (K.Packed.HEAP_T onwards)
+    _heap_r: np.ndarray
+    _batch_idx: np.ndarray
+    _lat_hist: np.ndarray
+    _shortfall: np.ndarray
+    _spread: np.ndarray
 
     def __init__(
         self,
@@ -758,6 +764,8 @@ class Simulator:
                 self.cold_scale,
                 int(self.prm[K.P_PLACEMENT]),
                 int(self.prm[K.P_RESIZE_POLICY]),
+                self._shortfall,
+                self._spread,
             )
             if code != K.NEED_COLD:
                 return code
