@@ -4,7 +4,8 @@ Each simulator keeps its own arrays (its packed buffers are rows of two stacked 
 episode buffers grow on their own); :func:`step_many` loops over them calling the one
 per-cluster :func:`~themis_env.sim.kernel.step`, so a batch of N clusters costs one call
 from Python instead of N. The episode buffers, whose sizes differ between clusters, travel in
-numba typed lists (one per buffer kind, in the order of ``Simulator.episode_buffers``).
+one numba typed list holding a tuple per simulator (``Simulator.episode_buffers``): unboxing
+a typed list costs the call several µs, so one list rather than one per buffer kind.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from numba.typed import List
 
 from themis_env.sim import kernel as K
 
-__all__ = ["EPISODE_BUFFERS", "buffer_lists", "step_many"]
+__all__ = ["EPISODE_BUFFERS", "buffer_list", "step_many"]
 
 # The episode buffers of ``Simulator.episode_buffers``, in ``kernel.step``'s argument order.
 EPISODE_BUFFERS = (
@@ -33,9 +34,9 @@ EPISODE_BUFFERS = (
 )
 
 
-def buffer_lists(buffers: Sequence[Sequence[np.ndarray]]) -> list[List]:
-    """One typed list per episode buffer kind, from each simulator's ``episode_buffers``."""
-    return [List([b[k] for b in buffers]) for k in range(len(EPISODE_BUFFERS))]
+def buffer_list(buffers: Sequence[tuple[np.ndarray, ...]]) -> List:
+    """A typed list of each simulator's ``episode_buffers`` (a tuple each, in order)."""
+    return List([tuple(b) for b in buffers])
 
 
 @njit(cache=True)
@@ -44,31 +45,47 @@ def step_many(
     values: np.ndarray,
     offset: np.ndarray,
     t0: np.ndarray,
+    buckets: int,
+    bucket_s: float,
     t1: np.ndarray,
     fbuf: np.ndarray,
     ibuf: np.ndarray,
     lay: np.ndarray,
-    cum: List,
-    queue: List,
-    ubuf: List,
-    zbuf: List,
-    nxt_t: List,
-    nxt_o: List,
-    scratch: List,
-    sec_out: List,
-    cold: List,
+    buffers: List,
     vec: np.ndarray,
     high: np.ndarray,
     codes: np.ndarray,
-) -> None:
+) -> bool:
     """``kernel.step`` (apply, then advance) for every cluster i with ``active[i]``.
 
-    Row i of ``values``, ``fbuf``, ``ibuf`` and ``vec`` and item i of each list are cluster
-    i's; ``codes[i]`` receives its return code, which the simulator's
-    ``finish_interval`` acts on (refilling or growing buffers where the kernel asked).
+    Row i of ``values``, ``t0``, ``t1``, ``fbuf``, ``ibuf``, ``vec`` and ``codes`` and item i
+    of ``buffers`` are cluster i's. Cluster i's interval ends at ``t1[i]``, written for every
+    cluster: ``buckets`` statistics buckets of ``bucket_s`` after ``t0[i]`` rounded to a
+    bucket, as ``Simulator._interval_end`` computes it (``np.rint`` rounds halves to even as
+    ``round`` does; the whole numbers are exact as floats).
+
+    The targets ``values + offset`` of every active cluster are checked against its limits
+    first: if a row is out of them, ``codes`` of the first such cluster gets ``-(k + 1)`` for
+    its first bad entry k and False is returned, no cluster having changed (the caller raises
+    the codec's error). Else every active cluster is stepped, ``codes[i]`` receives its return
+    code, which the simulator's ``finish_interval`` acts on (refilling or growing buffers where
+    the kernel asked), and True is returned.
     """
+    n_values = values.shape[1]
     for i in range(active.shape[0]):
+        if not active[i]:
+            continue
+        lows = K._v1(ibuf[i], lay, K.Packed.LOWS)
+        highs = K._v1(ibuf[i], lay, K.Packed.HIGHS)
+        for k in range(n_values):
+            v = values[i, k] + offset[k]
+            if v < lows[k] or v > highs[k]:
+                codes[i] = -(k + 1)
+                return False
+    for i in range(active.shape[0]):
+        t1[i] = (np.rint(t0[i] / bucket_s) + buckets) * bucket_s
         if active[i]:
+            cum, queue, ubuf, zbuf, nxt_t, nxt_o, scratch, sec_out, cold = buffers[i]
             codes[i] = K.step(
                 True,
                 values[i],
@@ -78,15 +95,16 @@ def step_many(
                 fbuf[i],
                 ibuf[i],
                 lay,
-                cum[i],
-                queue[i],
-                ubuf[i],
-                zbuf[i],
-                nxt_t[i],
-                nxt_o[i],
-                scratch[i],
-                sec_out[i],
-                cold[i],
+                cum,
+                queue,
+                ubuf,
+                zbuf,
+                nxt_t,
+                nxt_o,
+                scratch,
+                sec_out,
+                cold,
                 vec[i],
                 high,
             )
+    return True

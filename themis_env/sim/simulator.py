@@ -832,7 +832,8 @@ class Simulator:
             self.cold,
         )
 
-    def _interval_end(self, dt: float) -> float:
+    def buckets_in(self, dt: float) -> int:
+        """The statistics buckets in an interval of ``dt`` s (ValueError if not a whole number)."""
         whole = self._buckets_of.get(dt)
         if whole is None:  # checked once per interval length
             n_buckets = dt / self.bucket_s
@@ -842,7 +843,10 @@ class Simulator:
                     f"dt = {dt} must be a positive multiple of bucket_s = {self.bucket_s}"
                 )
             self._buckets_of[dt] = whole
-        return (round(self.time / self.bucket_s) + whole) * self.bucket_s
+        return whole
+
+    def _interval_end(self, dt: float) -> float:
+        return (round(self.time / self.bucket_s) + self.buckets_in(dt)) * self.bucket_s
 
     def _grow_and_run(
         self, t0: float, t1: float, need: int, vector: np.ndarray, high: np.ndarray
@@ -1111,15 +1115,6 @@ class Simulator:
     def episode_buffers(self) -> tuple[np.ndarray, ...]:
         """The buffers ``kernel.step`` takes after ``lay`` (``sim.batch.EPISODE_BUFFERS``)."""
         return self._step_args[3:]
-
-    def interval_ends(self, times: np.ndarray, dt: float) -> np.ndarray:
-        """:meth:`_interval_end` of ``dt`` from each of ``times`` (simulators like this one).
-
-        The same operations: ``np.rint`` rounds halves to even as ``round`` does, and the
-        whole number of buckets is added and scaled as a float, exactly.
-        """
-        self._interval_end(dt)  # checks dt and caches its buckets
-        return (np.rint(times / self.bucket_s) + self._buckets_of[dt]) * self.bucket_s
 
     def finish_interval(
         self,
