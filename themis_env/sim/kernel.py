@@ -177,8 +177,16 @@ BH_HI = N_LAT_BINS + 1
 
 
 @_inlined
+def _bucket_index(t: float, width: float) -> int:
+    """The statistics bucket of time ``t`` (not wrapped onto the ring; monotone in ``t``)."""
+    return int(math.floor(t / width + 1e-9))
+
+
+@_inlined
 def _bucket_of(t: float, width: float, n_buckets: int) -> int:
-    return int(math.floor(t / width + 1e-9)) % n_buckets
+    # The ring's length is a power of two (the simulator's _RING_BUCKETS) and t >= 0: the
+    # mask is the modulo without an integer division.
+    return _bucket_index(t, width) & (n_buckets - 1)
 
 
 @_inlined
@@ -294,10 +302,10 @@ def _add_interval(
     n = arr.shape[1]
     t = a
     while t < b - 1e-12:
-        k = int(math.floor(t / width + 1e-9))
+        k = _bucket_index(t, width)
         edge = (k + 1) * width
         stop = edge if edge < b else b
-        arr[row, k % n] += weight * (stop - t)
+        arr[row, k & (n - 1)] += weight * (stop - t)  # n: a power of two, as in _bucket_of
         t = stop
 
 
@@ -366,9 +374,15 @@ def _generate_arrivals(
                 raise RuntimeError("queue capacity exceeded: the simulator must grow it first")
             _sorted_uniforms(ubuf[upos : upos + n], sec, queue[0, Q_ARRIVE, tail:], count)
             for i in range(n):
-                t = queue[0, Q_ARRIVE, tail + i]
-                queue[0, Q_ORIGIN, tail + i] = t
-                buckets[_bucket_of(t, width, n_buckets), B_ARRIVED] += 1.0
+                queue[0, Q_ORIGIN, tail + i] = queue[0, Q_ARRIVE, tail + i]
+            # The bucket is monotone in the time: if the first and last arrivals share one, all do.
+            first = _bucket_index(queue[0, Q_ARRIVE, tail], width)
+            if first == _bucket_index(queue[0, Q_ARRIVE, tail + n - 1], width):
+                buckets[first & (n_buckets - 1), B_ARRIVED] += n
+            else:
+                for i in range(n):
+                    t = queue[0, Q_ARRIVE, tail + i]
+                    buckets[_bucket_of(t, width, n_buckets), B_ARRIVED] += 1.0
             upos += n
             qptr[0, 1] = tail + n
         sec += 1
@@ -882,7 +896,7 @@ def advance(
     hi_all = 0
     n_sec = 0
     for b in range(b0, b1):
-        h = b % n_buckets
+        h = b & (n_buckets - 1)
         out[O_ARRIVED] += buckets[h, B_ARRIVED]
         out[O_COMPLETED] += buckets[h, B_COMPLETED]
         out[O_LATE] += buckets[h, B_LATE]
