@@ -34,7 +34,8 @@ NB latency-histogram bins) are documented on the constants below and in
 
 Entry points: ``reconcile``/``apply_targets`` (actuation), ``advance`` (one interval), and
 ``step``, which does apply, advance, the rate history and the monitoring vector in one call on
-the packed arrays (:class:`Packed`): the per-step path of an env.
+the packed arrays (:class:`Packed`): the per-step path of an env; ``step_many`` steps many
+simulators in one call (a native vector env's path, see :mod:`themis_env.sim.batch`).
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ from typing import Literal, NamedTuple
 
 import numpy as np
 from numba import njit
+from numba.typed import List
 
 # The kernel allocates nothing (a call's scratch lives in the packed buffers), so it is compiled
 # without numba's reference counting (NRT): else every call increments and decrements each
@@ -1044,7 +1046,7 @@ def reconcile(
     resize every replica of the stage in place where the node has room; then place each
     variant's new replicas on the node ``_place`` picks for ``placement`` (one of ``PLACE_*``;
     else they stay pending). A new replica of variant v takes its cold start from
-    ``cold[cpos[0]:]`` times ``cold_scale[s, v]`` (the variant's load time over the cluster's
+    ``cold[cpos[0]:cpos[1]]`` times ``cold_scale[s, v]`` (the variant's load time over the cluster's
     median). Switching a
     stage's variant is scaling one variant in and another out: the new replicas pay their
     cold start, the old ones drain.
@@ -1372,7 +1374,7 @@ def apply_targets(
                 return -(k + 1)
             if j < K - 2:
                 wanted += v
-    if not warm and cold.shape[0] - cpos[0] < wanted:
+    if not warm and cpos[1] - cpos[0] < wanted:
         return NEED_COLD
     for s in range(S):
         for j in range(K):
@@ -1483,7 +1485,8 @@ class Packed(IntEnum):
     # Per stage: the replicas of each variant slot, cores, batch (width = variants + 2).
     TARGETS = "targets", "i8", ("stages", "width"), "episode"
     FLAGS = "flags", "i8", (N_FLAGS,), "episode"
-    CPOS = "cpos", "i8", (1,), "episode"
+    # The next unused cold-start duration in ``cold`` and the end of those drawn.
+    CPOS = "cpos", "i8", (2,), "episode"
     REPORT = "_report", "i8", ("stages", N_REPORT), "episode"
     TOTALS = "_totals", "i8", (N_TOTALS,), "episode"
     # Requests waiting per stage at the end of the last interval.
@@ -1724,3 +1727,74 @@ def step(
     if vec.shape[0] > 0:
         write_monitor(vec, high, out, out_stage, history, node_free, variant_live)
     return code
+
+
+@njit(cache=True)  # NRT on: it reads a typed list
+def step_many(
+    active: np.ndarray,
+    values: np.ndarray,
+    offset: np.ndarray,
+    t0: np.ndarray,
+    buckets: int,
+    bucket_s: float,
+    t1: np.ndarray,
+    fbuf: np.ndarray,
+    ibuf: np.ndarray,
+    lay: np.ndarray,
+    buffers: List,  # of tuples of arrays
+    vec: np.ndarray,
+    high: np.ndarray,
+    codes: np.ndarray,
+) -> bool:
+    """``kernel.step`` (apply, then advance) for every cluster i with ``active[i]``.
+
+    Row i of ``values``, ``t0``, ``t1``, ``fbuf``, ``ibuf``, ``vec`` and ``codes`` and item i
+    of ``buffers`` are cluster i's. Cluster i's interval ends at ``t1[i]``, written for every
+    cluster: ``buckets`` statistics buckets of ``bucket_s`` after ``t0[i]`` rounded to a
+    bucket, as ``Simulator._interval_end`` computes it (``np.rint`` rounds halves to even as
+    ``round`` does; the whole numbers are exact as floats).
+
+    The targets ``values + offset`` of every active cluster are checked against its limits
+    first: if a row is out of them, ``codes`` of the first such cluster gets ``-(k + 1)`` for
+    its first bad entry k and False is returned, no cluster having changed (the caller raises
+    the codec's error). Else every active cluster is stepped, ``codes[i]`` receives its return
+    code, which the simulator's ``finish_interval`` acts on (refilling or growing buffers where
+    the kernel asked), and True is returned.
+    """
+    n_values = values.shape[1]
+    for i in range(active.shape[0]):
+        if not active[i]:
+            continue
+        lows = _v1(ibuf[i], lay, Packed.LOWS)
+        highs = _v1(ibuf[i], lay, Packed.HIGHS)
+        for k in range(n_values):
+            v = values[i, k] + offset[k]
+            if v < lows[k] or v > highs[k]:
+                codes[i] = -(k + 1)
+                return False
+    for i in range(active.shape[0]):
+        t1[i] = (np.rint(t0[i] / bucket_s) + buckets) * bucket_s
+        if active[i]:
+            cum, queue, ubuf, zbuf, nxt_t, nxt_o, scratch, sec_out, cold = buffers[i]
+            codes[i] = step(
+                True,
+                values[i],
+                offset,
+                t0[i],
+                t1[i],
+                fbuf[i],
+                ibuf[i],
+                lay,
+                cum,
+                queue,
+                ubuf,
+                zbuf,
+                nxt_t,
+                nxt_o,
+                scratch,
+                sec_out,
+                cold,
+                vec[i],
+                high,
+            )
+    return True

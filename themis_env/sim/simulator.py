@@ -394,7 +394,7 @@ class Simulator:
     _highs: np.ndarray  # upper limits, as ``_lows``
     targets: np.ndarray  # the targets in force, [stage, width]; -1: none
     flags: np.ndarray  # G_*
-    cpos: np.ndarray  # next unused cold-start duration
+    cpos: np.ndarray  # next unused cold-start duration in ``cold``, end of those drawn
     _report: np.ndarray  # what the last apply did, [stage, R_*]
     _totals: np.ndarray  # its totals, T_*
     queue_len: np.ndarray  # requests waiting per stage at the end of the last interval
@@ -601,7 +601,7 @@ class Simulator:
         self.sec_out = np.zeros((1, K.N_SEC_OUT))
         self.cum_counts = np.concatenate([[0], np.cumsum(self.counts)]).astype(np.int64)
         self._settled = False  # True while out_stage describes the current state
-        self.cold = np.zeros(0)
+        self.cold = np.zeros(2 * _COLD_BLOCK)  # drawn on demand into cold[:cpos[1]]
         zero = np.zeros(S, dtype=np.int64)
         zero.flags.writeable = False
         self._no_change = ApplyReport(zero, zero, zero, zero, zero, zero, zero)
@@ -775,14 +775,29 @@ class Simulator:
                 return code
             self._refill_cold(values, offset)
 
-    def _refill_cold(self, values: np.ndarray, offset: np.ndarray) -> None:
-        # Keep the unused draws; draw a block (or as many as the targets' replicas) after them.
+    def _refill_cold(self, values: np.ndarray, offset: np.ndarray) -> bool:
+        """Keep the unused draws; draw a block (or as many as the targets' replicas) after them.
+
+        In place where the buffer has room, so that it stays the array a batched caller holds;
+        returns whether it was replaced by a larger one.
+        """
         replicas = (values + offset).reshape(self.n_stages, self.width)[:, : self.n_variants]
         wanted = int(replicas.sum())
         fresh = self._cold_starts(max(_COLD_BLOCK, wanted))
-        self.cold = np.concatenate([self.cold[int(self.cpos[0]) :], fresh])
-        self.cpos[0] = 0
-        self._kernel_arrays()
+        pos, end = int(self.cpos[0]), int(self.cpos[1])
+        kept = end - pos
+        size = kept + fresh.size
+        grown = size > self.cold.size
+        if grown:
+            cold = np.zeros(max(size, 2 * self.cold.size))
+            cold[:kept] = self.cold[pos:end]
+            self.cold = cold
+            self._kernel_arrays()
+        else:
+            self.cold[:kept] = self.cold[pos:end]  # NumPy copies overlapping ranges correctly
+        self.cold[kept:size] = fresh
+        self.cpos[:] = (0, size)
+        return grown
 
     # ------------------------------------------------------------------ time
     def _grow_buffers(self, t0: float, t1: float, need: int) -> None:
@@ -1138,9 +1153,8 @@ class Simulator:
         """
         changed = False
         if code == K.NEED_COLD:
-            self._refill_cold(values, offset)
+            changed = self._refill_cold(values, offset)
             code = K.step(True, values, offset, t0, t1, *self._step_args, vector, high)
-            changed = True
         if code < 0:
             self._raise_invalid((values + offset).reshape(self.n_stages, self.width).tolist())
         if need := code & _NEED_BITS:
