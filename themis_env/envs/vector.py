@@ -325,8 +325,7 @@ class InferenceClusterVectorEnv(VectorEnv):
         t0 = self._time
         t1 = np.empty(n)
         codes = self._codes
-        codes[:] = 0
-        stepped = batch.step_many(
+        unfinished = batch.step_many(
             active,
             values,
             offset,
@@ -342,14 +341,17 @@ class InferenceClusterVectorEnv(VectorEnv):
             self._high,
             codes,
         )
-        if not stepped:  # a target out of its limits: nothing changed
+        if unfinished < 0:  # a target out of its limits: nothing changed
             if raw:
                 self._decode(actions, active)  # the codec's error, naming the action's entry
             i = int(codes.nonzero()[0][0])  # else the simulator's, naming the target
             sims[i].finish_interval(
                 int(codes[i]), values[i], offset, t0[i], t0[i], obs[i], self._high
             )
-        for i in finish_intervals(sims, active, codes, values, offset, t0, t1, obs, self._high):
+        finish = finish_intervals(
+            sims, active, codes, values, offset, t0, t1, obs, self._high, unfinished
+        )
+        for i in finish:
             self._refresh_buffers(i)
         any_reset = bool(resetting.any())
         self._time = np.where(active, t1, t0) if any_reset else t1

@@ -1298,6 +1298,8 @@ def _scale_in(
 # replicas of each variant slot, cores, batch; K = 3 without variants).
 APPLIED = 16  # the targets differed from those in force (or those were unsettled): reconciled
 NEED_COLD = 32  # fewer cold-start durations left than replicas asked for; nothing changed
+# A step that returns one of these bits left work to its caller (after a valid apply).
+_UNFINISHED = NEED_QUEUE | NEED_UNIFORMS | NEED_NORMALS | NEED_SECONDS | NEED_COLD
 # Totals of the last apply_targets: totals[T_*] (all 0 when nothing was applied)
 T_HORIZONTAL = 0  # stages whose replica count changed
 T_VERTICAL = 1  # stages with at least one accepted resize
@@ -1745,7 +1747,7 @@ def step_many(
     vec: np.ndarray,
     high: np.ndarray,
     codes: np.ndarray,
-) -> bool:
+) -> int:
     """``kernel.step`` (apply, then advance) for every cluster i with ``active[i]``.
 
     Row i of ``values``, ``t0``, ``t1``, ``fbuf``, ``ibuf``, ``vec`` and ``codes`` and item i
@@ -1756,12 +1758,14 @@ def step_many(
 
     The targets ``values + offset`` of every active cluster are checked against its limits
     first: if a row is out of them, ``codes`` of the first such cluster gets ``-(k + 1)`` for
-    its first bad entry k and False is returned, no cluster having changed (the caller raises
-    the codec's error). Else every active cluster is stepped, ``codes[i]`` receives its return
-    code, which the simulator's ``finish_interval`` acts on (refilling or growing buffers where
-    the kernel asked), and True is returned.
+    its first bad entry k and -1 is returned, no cluster having changed (the caller raises the
+    codec's error). Else every active cluster is stepped and ``codes[i]`` receives its return
+    code (the others 0). Returns how many clusters the kernel left unfinished (a ``NEED_*``
+    bit or ``NEED_COLD``), which the simulator's ``finish_interval`` finishes (refilling or
+    growing buffers where the kernel asked): mostly none.
     """
     n_values = values.shape[1]
+    codes[:] = 0
     for i in range(active.shape[0]):
         if not active[i]:
             continue
@@ -1771,7 +1775,8 @@ def step_many(
             v = values[i, k] + offset[k]
             if v < lows[k] or v > highs[k]:
                 codes[i] = -(k + 1)
-                return False
+                return -1
+    unfinished = 0
     for i in range(active.shape[0]):
         t1[i] = (np.rint(t0[i] / bucket_s) + buckets) * bucket_s
         if active[i]:
@@ -1797,4 +1802,6 @@ def step_many(
                 vec[i],
                 high,
             )
-    return True
+            if codes[i] < 0 or codes[i] & _UNFINISHED:
+                unfinished += 1
+    return unfinished

@@ -1179,10 +1179,12 @@ def finish_intervals(
     t1: np.ndarray,
     vectors: np.ndarray,
     high: np.ndarray,
+    unfinished: int,
 ) -> list[int]:
     """:meth:`Simulator.finish_interval` for each active simulator of a batched call.
 
-    Row i of ``codes``, ``values``, ``t0``, ``t1`` and ``vectors`` is simulator i's. Most
+    Row i of ``codes``, ``values``, ``t0``, ``t1`` and ``vectors`` is simulator i's;
+    ``unfinished`` counts the codes with work left (``kernel.step_many``'s return). Most
     intervals finished in the compiled call (no ``NEED_*`` bit): those only move their clock,
     without a method call each. Returns the simulators whose episode buffers changed.
     """
@@ -1191,9 +1193,11 @@ def finish_intervals(
         if on:
             sim.time = end
             sim._settled = True
-    unfinished = active & ((codes < 0) | (codes & (_NEED_BITS | K.NEED_COLD) != 0))
+    if not unfinished:
+        return []
+    unfinished_rows = active & ((codes < 0) | (codes & (_NEED_BITS | K.NEED_COLD) != 0))
     changed = []
-    for i in unfinished.nonzero()[0].tolist():
+    for i in unfinished_rows.nonzero()[0].tolist():
         code = int(codes[i])
         if sims[i].finish_interval(
             code, values[i], offset, float(t0[i]), ends[i], vectors[i], high
