@@ -1015,7 +1015,7 @@ def node_free_cores(
     """Free cores per node at ``now`` into ``free``."""
     free[:] = cores_per_node
     for s in range(rep_i.shape[0]):
-        for r in range(rep_i.shape[1]):
+        for r in range(_slots_in_use(rep_i, s)):
             if rep_i[s, r, I_ACTIVE] == 1:
                 free[rep_i[s, r, I_NODE]] -= _held(rep_f, rep_i, s, r, now)
 
@@ -1066,9 +1066,10 @@ def reconcile(
     S, R = rep_i.shape[0], rep_i.shape[1]
     V = targets.shape[1] - 2
     report[:, :] = 0
-    # Removed replicas whose last batch is done give their slot and cores back.
+    # Removed replicas whose last batch is done give their slot and cores back. (Slots fill
+    # lowest first: the loops over a stage's replicas stop at its highest active slot.)
     for s in range(S):
-        for r in range(R):
+        for r in range(_slots_in_use(rep_i, s)):
             if (
                 rep_i[s, r, I_ACTIVE] == 1
                 and rep_f[s, r, F_SERVING_UNTIL] <= now
@@ -1079,12 +1080,13 @@ def reconcile(
     node_free_cores(now, rep_f, rep_i, cores_per_node, free)
     for s in range(S):
         c_target = targets[s, V]
+        used = _slots_in_use(rep_i, s)  # until the scale-out below
         for v in range(V):
             shortfall[v] = _scale_in(
-                now, s, v, targets[s, v], rep_f, rep_i, free, report, c_target, resize_policy
+                now, s, v, targets[s, v], rep_f, rep_i, free, report, c_target, resize_policy, used
             )
         # In-place resize of the remaining replicas.
-        for r in range(R):
+        for r in range(used):
             if not _is_live(rep_f, rep_i, s, r) or rep_i[s, r, I_CORES_NEW] == c_target:
                 continue
             switching = rep_f[s, r, F_SWITCH_AT] > now
@@ -1223,10 +1225,13 @@ def _is_variant(rep_f: np.ndarray, rep_i: np.ndarray, s: int, r: int, v: int) ->
 
 
 @_compiled
-def _live_count(rep_f: np.ndarray, rep_i: np.ndarray, s: int, v: int) -> int:
-    """Replicas of stage ``s`` running variant ``v`` that are not being removed."""
+def _live_count(rep_f: np.ndarray, rep_i: np.ndarray, s: int, v: int, used: int) -> int:
+    """Replicas of stage ``s`` running variant ``v`` that are not being removed.
+
+    ``used``: one past the stage's highest active slot (or more).
+    """
     live = 0
-    for r in range(rep_i.shape[1]):
+    for r in range(used):
         if _is_variant(rep_f, rep_i, s, r, v):
             live += 1
     return live
@@ -1244,6 +1249,7 @@ def _scale_in(
     report: np.ndarray,
     c_target: int,
     resize_policy: int,
+    used: int,
 ) -> int:
     """Remove replicas of variant ``v`` of stage ``s`` down to ``n_target``.
 
@@ -1253,14 +1259,15 @@ def _scale_in(
     wanted size (Themis's answer to a Deferred resize); under ``RESIZE_FAIL`` it is left out,
     which keeps those episodes as they were.
 
+    ``used``: one past the stage's highest active slot (or more).
+
     Returns how many replicas the variant lacks for ``n_target`` (0 after a scale-in).
     """
-    R = rep_i.shape[1]
     prefer_unresized = resize_policy == RESIZE_DEFER
-    live = _live_count(rep_f, rep_i, s, v)
+    live = _live_count(rep_f, rep_i, s, v, used)
     while live > n_target:
         victim = -1
-        for r in range(R):
+        for r in range(used):
             if not _is_variant(rep_f, rep_i, s, r, v):
                 continue
             if victim < 0:
