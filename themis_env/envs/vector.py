@@ -348,6 +348,7 @@ class InferenceClusterVectorEnv(VectorEnv):
             sims[i].finish_interval(
                 int(codes[i]), values[i], offset, t0[i], t0[i], obs[i], self._high
             )
+            raise RuntimeError(f"cluster {i}: targets refused by the kernel, accepted by Python")
         finish = finish_intervals(
             sims, active, codes, values, offset, t0, t1, obs, self._high, unfinished
         )
