@@ -213,3 +213,39 @@ def test_native_bad_input_is_named():
         InferenceClusterVectorEnv(2, ["video-arxiv-bursty", "nlp-arxiv-bursty"])
     with pytest.raises(gym.error.ResetNeeded):
         native(num_envs=1).step(np.zeros((1, 6), dtype=np.int64))
+
+
+def test_native_bad_target_changes_no_cluster():
+    # Target actions reach the kernel as they are; it checks every row before stepping any.
+    vec = native(num_envs=3, episode_s=20)
+    vec.reset(seed=0)
+    vec.step(vec.action_space.sample())
+    unwrapped = vec.unwrapped
+    before = (unwrapped._fbuf.copy(), unwrapped._ibuf.copy(), unwrapped._time.copy())
+    bad = np.stack([vec.single_action_space.sample() for _ in range(3)]).astype(np.int64)
+    bad[2, 0] = -1  # the last row: clusters 0 and 1 come first in the kernel's loop
+    with pytest.raises(InvalidActionError, match=r"action\[0\]"):
+        vec.step(bad)
+    np.testing.assert_array_equal(unwrapped._fbuf, before[0])
+    np.testing.assert_array_equal(unwrapped._ibuf, before[1])
+    np.testing.assert_array_equal(unwrapped._time, before[2])
+    with pytest.raises(InvalidActionError):  # a row one entry short never reaches the kernel
+        vec.step(np.zeros((3, bad.shape[1] - 1), dtype=np.int64))
+
+
+@pytest.mark.parametrize("dtype", [np.int32, np.uint8, np.float64])
+def test_native_actions_of_any_number_dtype_step_alike(dtype):
+    # int64 rows go to the kernel as they are, others through the codec: the same episode.
+    runs = []
+    for kind in (np.int64, dtype):
+        vec = native(num_envs=2, episode_s=6, obs_mode="flat")
+        vec.reset(seed=3)
+        vec.action_space.seed(3)
+        steps = []
+        for _ in range(8):  # past an autoreset
+            action = vec.action_space.sample().astype(kind)
+            steps.append(vec.step(action)[:4])
+        runs.append(steps)
+    for a, b in zip(*runs, strict=True):
+        for x, y in zip(a, b, strict=True):
+            np.testing.assert_array_equal(x, y)

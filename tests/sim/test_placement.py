@@ -32,7 +32,8 @@ def _replicas_on(nodes: list[int]) -> tuple[np.ndarray, np.ndarray]:
 
 def _place(placement: int, free: list[float], nodes: list[int], cores: int, capacity: int) -> int:
     rep_f, rep_i = _replicas_on(nodes)
-    return K._place(0, cores, np.array(free), float(capacity), placement, rep_f, rep_i)
+    spread = np.full(len(free), 7, dtype=np.int64)  # scratch: what it held must not matter
+    return K._place(0, cores, np.array(free), float(capacity), placement, rep_f, rep_i, spread)
 
 
 @pytest.mark.parametrize(

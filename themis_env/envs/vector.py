@@ -171,12 +171,23 @@ class InferenceClusterVectorEnv(VectorEnv):
         self._out = self._stacked("out")
         self._targets = self._stacked("targets").reshape(num_envs, -1)
         self._node_free = self._stacked("node_free")
-        self._lists: list[Any] | None = None  # typed lists of episode buffers, after reset
+        self._buffer_list: Any = None  # typed list of the episode buffers, after reset
         self._zero_offset = np.zeros(first.codec.lows.size, dtype=np.int64)
+        # Target actions go to the kernel as they are, the knobs' lows added there (which also
+        # checks them) rather than by decode_batch's NumPy calls.
+        self._raw_offset: np.ndarray | None = None
+        codec, sim = first.codec, sims[0]
+        same_limits = np.array_equal(codec.lows, sim._lows) and np.array_equal(
+            codec.highs, sim._highs
+        )
+        if action_mode == "target" and same_limits:
+            self._raw_offset = codec.lows
+        self._buckets = sim.buckets_in(self._dt)  # statistics buckets per step
+        self._bucket_s = sim.bucket_s
         # A valid action (keep the initial targets): what a cluster being reset is given.
         self._filler = first.codec.encode(first.current_targets, first.current_targets)
         self._time = np.zeros(num_envs)  # each simulator's time
-        self._buffers: list[tuple[np.ndarray, ...]] = []  # what the typed lists hold
+        self._buffers: list[tuple[np.ndarray, ...]] = []  # what the typed list holds
         self._codes = np.zeros(num_envs, dtype=np.int64)
         self._episode_end = np.zeros(num_envs)
         self._steps = np.zeros(num_envs, dtype=np.int64)
@@ -251,9 +262,9 @@ class InferenceClusterVectorEnv(VectorEnv):
         obs = self._obs.copy()  # the rows not reset keep their last observation
         for i in mask.nonzero()[0].tolist():
             self._reset_one(i, seeds[i], opts or None, obs)
-        if self._lists is None and all(env.workload is not None for env in self.envs):
+        if self._buffer_list is None and all(env.workload is not None for env in self.envs):
             self._buffers = [env.sim.episode_buffers for env in self.envs]
-            self._lists = batch.buffer_lists(self._buffers)
+            self._buffer_list = batch.buffer_list(self._buffers)
             self._started = True
         self._obs = obs
         return self._observation(obs), {}
@@ -270,15 +281,14 @@ class InferenceClusterVectorEnv(VectorEnv):
         self._refresh_buffers(i)
 
     def _refresh_buffers(self, i: int) -> None:
-        """Pass cluster i's current episode buffers to the batched call (those that changed).
+        """Pass cluster i's current episode buffers to the batched call (if any changed).
 
-        Setting an item of a typed list from Python costs tens of µs: only changed ones.
+        Setting an item of a typed list from Python costs µs: only when one changed.
         """
-        if self._lists is not None:
+        if self._buffer_list is not None:
             buffers = self.envs[i].sim.episode_buffers
-            for lst, old, new in zip(self._lists, self._buffers[i], buffers, strict=True):
-                if old is not new:
-                    lst[i] = new
+            if any(old is not new for old, new in zip(self._buffers[i], buffers, strict=True)):
+                self._buffer_list[i] = buffers
             self._buffers[i] = buffers
 
     # ------------------------------------------------------------------ step
@@ -302,38 +312,47 @@ class InferenceClusterVectorEnv(VectorEnv):
             raise InvalidActionError(
                 f"a batch of actions needs {n} rows (one per cluster), got shape {actions.shape}"
             )
-        try:
-            values, _ = self._codec.decode_batch(actions, self._targets)
-        except InvalidActionError:
-            if active.all():
-                raise
-            # A cluster being reset ignores its action, as Gymnasium's vector envs do.
-            keep = np.where(active[:, None], actions, self._filler)
-            values, _ = self._codec.decode_batch(keep, self._targets)
+        raw = (
+            self._raw_offset is not None
+            and actions.shape == self._targets.shape
+            and actions.dtype.kind in "iu"
+        )
+        if raw:
+            values, offset = actions.astype(np.int64, copy=False), self._raw_offset
+        else:
+            values, offset = self._decode(actions, active), self._zero_offset
         sims = self._sims
         t0 = self._time
-        t1 = sims[0].interval_ends(t0, self._dt)
+        t1 = np.empty(n)
         codes = self._codes
-        codes[:] = 0
-        lists = self._lists
-        assert lists is not None
-        batch.step_many(
+        unfinished = batch.step_many(
             active,
             values,
-            self._zero_offset,
+            offset,
             t0,
+            self._buckets,
+            self._bucket_s,
             t1,
             self._fbuf,
             self._ibuf,
             self._lay,
-            *lists,
+            self._buffer_list,
             obs,
             self._high,
             codes,
         )
-        for i in finish_intervals(
-            sims, active, codes, values, self._zero_offset, t0, t1, obs, self._high
-        ):
+        if unfinished < 0:  # a target out of its limits: nothing changed
+            if raw:
+                self._decode(actions, active)  # the codec's error, naming the action's entry
+            i = int(codes.nonzero()[0][0])  # else the simulator's, naming the target
+            sims[i].finish_interval(
+                int(codes[i]), values[i], offset, t0[i], t0[i], obs[i], self._high
+            )
+            raise RuntimeError(f"cluster {i}: targets refused by the kernel, accepted by Python")
+        finish = finish_intervals(
+            sims, active, codes, values, offset, t0, t1, obs, self._high, unfinished
+        )
+        for i in finish:
             self._refresh_buffers(i)
         any_reset = bool(resetting.any())
         self._time = np.where(active, t1, t0) if any_reset else t1
@@ -367,6 +386,20 @@ class InferenceClusterVectorEnv(VectorEnv):
         self._autoreset = truncated | terminated
         self._obs = obs
         return self._observation(obs), reward, terminated, truncated, info
+
+    def _decode(self, actions: np.ndarray, active: np.ndarray) -> np.ndarray:
+        """The targets of a batch of actions (the codec's ``decode_batch``), or its error.
+
+        A cluster being reset ignores its action, as Gymnasium's vector envs do.
+        """
+        try:
+            values, _ = self._codec.decode_batch(actions, self._targets)
+        except InvalidActionError:
+            if active.all():
+                raise
+            keep = np.where(active[:, None], actions, self._filler)
+            values, _ = self._codec.decode_batch(keep, self._targets)
+        return values
 
     @property
     def current_targets(self) -> np.ndarray:

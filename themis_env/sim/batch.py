@@ -1,10 +1,13 @@
 """Many simulators in one compiled call: the per-step path of a native vector env.
 
 Each simulator keeps its own arrays (its packed buffers are rows of two stacked arrays, its
-episode buffers grow on their own); :func:`step_many` loops over them calling the one
-per-cluster :func:`~themis_env.sim.kernel.step`, so a batch of N clusters costs one call
-from Python instead of N. The episode buffers, whose sizes differ between clusters, travel in
-numba typed lists (one per buffer kind, in the order of ``Simulator.episode_buffers``).
+episode buffers grow on their own); :func:`~themis_env.sim.kernel.step_many` loops over them
+calling the one per-cluster :func:`~themis_env.sim.kernel.step`, so a batch of N clusters
+costs one call from Python instead of N. It lives in the kernel's module because numba's
+cache is keyed on a function's own file: cached here, it would keep an old kernel's code after
+the kernel changed. The episode buffers, whose sizes differ between clusters, travel in one
+numba typed list holding a tuple per simulator (``Simulator.episode_buffers``): unboxing a
+typed list costs the call several µs, so one list rather than one per buffer kind.
 """
 
 from __future__ import annotations
@@ -12,12 +15,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from numba import njit
 from numba.typed import List
 
-from themis_env.sim import kernel as K
+from themis_env.sim.kernel import step_many
 
-__all__ = ["EPISODE_BUFFERS", "buffer_lists", "step_many"]
+__all__ = ["EPISODE_BUFFERS", "buffer_list", "step_many"]
 
 # The episode buffers of ``Simulator.episode_buffers``, in ``kernel.step``'s argument order.
 EPISODE_BUFFERS = (
@@ -33,60 +35,6 @@ EPISODE_BUFFERS = (
 )
 
 
-def buffer_lists(buffers: Sequence[Sequence[np.ndarray]]) -> list[List]:
-    """One typed list per episode buffer kind, from each simulator's ``episode_buffers``."""
-    return [List([b[k] for b in buffers]) for k in range(len(EPISODE_BUFFERS))]
-
-
-@njit(cache=True)
-def step_many(
-    active: np.ndarray,
-    values: np.ndarray,
-    offset: np.ndarray,
-    t0: np.ndarray,
-    t1: np.ndarray,
-    fbuf: np.ndarray,
-    ibuf: np.ndarray,
-    lay: np.ndarray,
-    cum: List,
-    queue: List,
-    ubuf: List,
-    zbuf: List,
-    nxt_t: List,
-    nxt_o: List,
-    scratch: List,
-    sec_out: List,
-    cold: List,
-    vec: np.ndarray,
-    high: np.ndarray,
-    codes: np.ndarray,
-) -> None:
-    """``kernel.step`` (apply, then advance) for every cluster i with ``active[i]``.
-
-    Row i of ``values``, ``fbuf``, ``ibuf`` and ``vec`` and item i of each list are cluster
-    i's; ``codes[i]`` receives its return code, which the simulator's
-    ``finish_interval`` acts on (refilling or growing buffers where the kernel asked).
-    """
-    for i in range(active.shape[0]):
-        if active[i]:
-            codes[i] = K.step(
-                True,
-                values[i],
-                offset,
-                t0[i],
-                t1[i],
-                fbuf[i],
-                ibuf[i],
-                lay,
-                cum[i],
-                queue[i],
-                ubuf[i],
-                zbuf[i],
-                nxt_t[i],
-                nxt_o[i],
-                scratch[i],
-                sec_out[i],
-                cold[i],
-                vec[i],
-                high,
-            )
+def buffer_list(buffers: Sequence[tuple[np.ndarray, ...]]) -> List:
+    """A typed list of each simulator's ``episode_buffers`` (a tuple each, in order)."""
+    return List([tuple(b) for b in buffers])

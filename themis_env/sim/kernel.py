@@ -34,7 +34,8 @@ NB latency-histogram bins) are documented on the constants below and in
 
 Entry points: ``reconcile``/``apply_targets`` (actuation), ``advance`` (one interval), and
 ``step``, which does apply, advance, the rate history and the monitoring vector in one call on
-the packed arrays (:class:`Packed`): the per-step path of an env.
+the packed arrays (:class:`Packed`): the per-step path of an env; ``step_many`` steps many
+simulators in one call (a native vector env's path, see :mod:`themis_env.sim.batch`).
 """
 
 from __future__ import annotations
@@ -45,7 +46,14 @@ from typing import Literal, NamedTuple
 
 import numpy as np
 from numba import njit
+from numba.typed import List
 
+# The kernel allocates nothing (a call's scratch lives in the packed buffers), so it is compiled
+# without numba's reference counting (NRT): else every call increments and decrements each
+# array argument's count, an atomic operation, on entry and exit, which took a fifth of the
+# compiled step. Only functions that return a new array need NRT (``_v1`` .. ``_v3``).
+_compiled = njit(cache=True, _nrt=False)
+_inlined = njit(cache=True, inline="always", _nrt=False)
 # Replica float fields: rep_f[s, r, F_*]
 F_SERVING_UNTIL = 0  # takes no new batch at or after this time (inf unless being removed)
 F_READY_AT = 1  # end of the cold start
@@ -170,17 +178,25 @@ BH_LO = N_LAT_BINS
 BH_HI = N_LAT_BINS + 1
 
 
-@njit(cache=True, inline="always")
+@_inlined
+def _bucket_index(t: float, width: float) -> int:
+    """The statistics bucket of time ``t`` (not wrapped onto the ring; monotone in ``t``)."""
+    return int(math.floor(t / width + 1e-9))
+
+
+@_inlined
 def _bucket_of(t: float, width: float, n_buckets: int) -> int:
-    return int(math.floor(t / width + 1e-9)) % n_buckets
+    # The ring's length is a power of two (the simulator's _RING_BUCKETS) and t >= 0: the
+    # mask is the modulo without an integer division.
+    return _bucket_index(t, width) & (n_buckets - 1)
 
 
-@njit(cache=True, inline="always")
+@_inlined
 def _before(t_a: float, r_a: int, t_b: float, r_b: int) -> bool:
     return t_a < t_b or (t_a == t_b and r_a < r_b)
 
 
-@njit(cache=True)
+@_compiled
 def _heap_push(heap_t: np.ndarray, heap_r: np.ndarray, n: int, t: float, r: int) -> None:
     i = n
     heap_t[i] = t
@@ -194,7 +210,7 @@ def _heap_push(heap_t: np.ndarray, heap_r: np.ndarray, n: int, t: float, r: int)
         i = parent
 
 
-@njit(cache=True)
+@_compiled
 def _heap_replace_top(heap_t: np.ndarray, heap_r: np.ndarray, n: int, t: float, r: int) -> None:
     """Give the top replica a new availability time and restore the heap order."""
     heap_t[0] = t
@@ -215,7 +231,7 @@ def _heap_replace_top(heap_t: np.ndarray, heap_r: np.ndarray, n: int, t: float, 
         i = child
 
 
-@njit(cache=True)
+@_compiled
 def _slots_in_use(rep_i: np.ndarray, s: int) -> int:
     """One past the highest active slot of stage ``s`` (slots fill lowest first)."""
     for r in range(rep_i.shape[1] - 1, -1, -1):
@@ -224,7 +240,7 @@ def _slots_in_use(rep_i: np.ndarray, s: int) -> int:
     return 0
 
 
-@njit(cache=True, inline="always")
+@_inlined
 def _lat_bin(lat_ms: float) -> int:
     if lat_ms <= LAT_BASE_MS:
         return 0
@@ -232,13 +248,13 @@ def _lat_bin(lat_ms: float) -> int:
     return min(k, N_LAT_BINS - 1)
 
 
-@njit(cache=True)
+@_compiled
 def lat_bin_value(k: int) -> float:
     """Representative latency [ms] of histogram bin ``k`` (geometric centre)."""
     return LAT_BASE_MS * LAT_GROWTH ** (k + 0.5)
 
 
-@njit(cache=True)
+@_compiled
 def percentile_from_hist(hist: np.ndarray, total: float, q: float) -> float:
     """The ``q`` quantile (0..1) of a latency histogram [ms]; NaN when it is empty."""
     if total <= 0:
@@ -252,7 +268,7 @@ def percentile_from_hist(hist: np.ndarray, total: float, q: float) -> float:
     return lat_bin_value(hist.shape[0] - 1)
 
 
-@njit(cache=True)
+@_compiled
 def percentiles_from_hist(
     hist: np.ndarray, total: float, out: np.ndarray, first: int, lo: int = 0
 ) -> None:
@@ -280,7 +296,7 @@ def percentiles_from_hist(
         q += 1
 
 
-@njit(cache=True)
+@_compiled
 def _add_interval(
     arr: np.ndarray, row: int, a: float, b: float, weight: float, width: float
 ) -> None:
@@ -288,14 +304,50 @@ def _add_interval(
     n = arr.shape[1]
     t = a
     while t < b - 1e-12:
-        k = int(math.floor(t / width + 1e-9))
+        k = _bucket_index(t, width)
         edge = (k + 1) * width
         stop = edge if edge < b else b
-        arr[row, k % n] += weight * (stop - t)
+        arr[row, k & (n - 1)] += weight * (stop - t)  # n: a power of two, as in _bucket_of
         t = stop
 
 
-@njit(cache=True)
+# Below this many values an insertion sort alone beats bucketing them first.
+_BUCKET_SORT_MIN = 24
+
+
+@_compiled
+def _sorted_uniforms(u: np.ndarray, base: float, dst: np.ndarray, count: np.ndarray) -> None:
+    """``dst[i] = base + `` the i-th smallest of ``u`` (uniforms on [0, 1)), in O(n) expected.
+
+    A bucket sort: n values go to n equal buckets by value (``count``, n + 1 floats of
+    scratch, counts them), then one insertion pass orders each bucket's few values. The result
+    is any sort's (``base + u`` is monotone in ``u``); numba's ``ndarray.sort`` costs several
+    times more, its quicksort calling the comparison through a pointer.
+    """
+    n = u.shape[0]
+    if n >= _BUCKET_SORT_MIN:
+        count[: n + 1] = 0.0
+        for i in range(n):
+            count[min(int(u[i] * n), n - 1) + 1] += 1.0
+        for b in range(1, n):
+            count[b] += count[b - 1]  # count[b]: where bucket b starts
+        for i in range(n):
+            b = min(int(u[i] * n), n - 1)
+            dst[int(count[b])] = base + u[i]
+            count[b] += 1.0
+    else:
+        for i in range(n):
+            dst[i] = base + u[i]
+    for i in range(1, n):
+        v = dst[i]
+        j = i - 1
+        while j >= 0 and dst[j] > v:
+            dst[j + 1] = dst[j]
+            j -= 1
+        dst[j + 1] = v
+
+
+@_compiled
 def _generate_arrivals(
     t1: float,
     cum: np.ndarray,
@@ -305,10 +357,12 @@ def _generate_arrivals(
     prm: np.ndarray,
     ep: np.ndarray,
     ubuf: np.ndarray,
+    count: np.ndarray,
 ) -> None:
     """Append the arrivals of every second that starts before ``t1`` to the first queue.
 
     ``cum[k]`` is the number of arrivals in seconds [0, k) (cumulative counts, ``cum[0] = 0``).
+    ``count`` is scratch for the sort (the queue's capacity + 1 floats at least).
     """
     width = prm[P_BUCKET]
     n_buckets = buckets.shape[0]
@@ -318,14 +372,19 @@ def _generate_arrivals(
         n = cum[sec + 1] - cum[sec] if sec + 1 < cum.shape[0] else 0
         if n > 0:
             tail = qptr[0, 1]
-            if tail + n > queue.shape[2]:
+            if tail + n > queue.shape[2] or n >= count.shape[0]:
                 raise RuntimeError("queue capacity exceeded: the simulator must grow it first")
-            ubuf[upos : upos + n].sort()  # in place: the buffer is consumed anyway
+            _sorted_uniforms(ubuf[upos : upos + n], sec, queue[0, Q_ARRIVE, tail:], count)
             for i in range(n):
-                t = sec + ubuf[upos + i]
-                queue[0, Q_ARRIVE, tail + i] = t
-                queue[0, Q_ORIGIN, tail + i] = t
-                buckets[_bucket_of(t, width, n_buckets), B_ARRIVED] += 1.0
+                queue[0, Q_ORIGIN, tail + i] = queue[0, Q_ARRIVE, tail + i]
+            # The bucket is monotone in the time: if the first and last arrivals share one, all do.
+            first = _bucket_index(queue[0, Q_ARRIVE, tail], width)
+            if first == _bucket_index(queue[0, Q_ARRIVE, tail + n - 1], width):
+                buckets[first & (n_buckets - 1), B_ARRIVED] += n
+            else:
+                for i in range(n):
+                    t = queue[0, Q_ARRIVE, tail + i]
+                    buckets[_bucket_of(t, width, n_buckets), B_ARRIVED] += 1.0
             upos += n
             qptr[0, 1] = tail + n
         sec += 1
@@ -333,7 +392,7 @@ def _generate_arrivals(
     ep[E_U_POS] = upos
 
 
-@njit(cache=True)
+@_compiled
 def _merge_into_queue(
     queue: np.ndarray,
     qptr: np.ndarray,
@@ -398,7 +457,7 @@ def _merge_into_queue(
     qptr[s, 1] = k
 
 
-@njit(cache=True)
+@_compiled
 def _compact(queue: np.ndarray, qptr: np.ndarray, s: int, carry: bool) -> None:
     head = qptr[s, 0]
     if head == 0:
@@ -413,7 +472,7 @@ def _compact(queue: np.ndarray, qptr: np.ndarray, s: int, carry: bool) -> None:
     qptr[s, 1] = tail - head
 
 
-@njit(cache=True)
+@_compiled
 def _serve_stage(
     s: int,
     t0: float,
@@ -437,6 +496,9 @@ def _serve_stage(
     accuracy: np.ndarray,
     served: np.ndarray,
     out_stage: np.ndarray,
+    heap_t: np.ndarray,
+    heap_r: np.ndarray,
+    idx: np.ndarray,
 ) -> int:
     """Form and start the batches of stage ``s`` that start before ``t1``.
 
@@ -444,6 +506,8 @@ def _serve_stage(
     columns). With accuracies (``P_ACC_MODE``), ``accuracy[s, v]`` is added to (or multiplies)
     each request's accuracy so far, and the requests a batch takes are counted per variant in
     ``served`` and per stage in ``out_stage``.
+
+    ``heap_t``, ``heap_r`` (a slot each) and ``idx`` (the largest batch) are scratch.
 
     Returns the number of (end time, origin[, accuracy]) items written to ``nxt_t``/``nxt_o``
     for the next stage (0 for the last stage, whose completions go to the statistics).
@@ -461,15 +525,12 @@ def _serve_stage(
     # Serving replicas keyed by the time they can take a batch (min-heap; ties to the lower
     # slot): the Lindley recursion "start = max(ready, earliest free replica)" in O(log R).
     n_slots = _slots_in_use(rep_i, s)
-    heap_t = np.empty(n_slots)
-    heap_r = np.empty(n_slots, dtype=np.int64)
     n_heap = 0
     for r in range(n_slots):
         if rep_i[s, r, I_ACTIVE] == 1 and rep_f[s, r, F_SERVING_UNTIL] == np.inf:
             avail = max(rep_f[s, r, F_FREE_AT], rep_f[s, r, F_READY_AT])
             _heap_push(heap_t, heap_r, n_heap, avail, r)
             n_heap += 1
-    idx = np.empty(batch_size, dtype=np.int64)
     n_next = 0
     head = qptr[s, 0]
     tail = qptr[s, 1]
@@ -581,7 +642,7 @@ def _serve_stage(
     return n_next
 
 
-@njit(cache=True, inline="always")
+@_inlined
 def _carried(acc_mode: int, s: int, so_far: float, a: float) -> float:
     """A request's accuracy after stage ``s`` served it with accuracy ``a``."""
     if s == 0:
@@ -589,7 +650,7 @@ def _carried(acc_mode: int, s: int, so_far: float, a: float) -> float:
     return so_far + a if acc_mode == 1 else so_far * a
 
 
-@njit(cache=True)
+@_compiled
 def _allocation(
     s: int,
     t0: float,
@@ -630,7 +691,7 @@ def _allocation(
     return total
 
 
-@njit(cache=True)
+@_compiled
 def _settle(
     t1: float,
     rep_f: np.ndarray,
@@ -686,7 +747,7 @@ NEED_NORMALS = 4  # one noise draw per batch at most
 NEED_SECONDS = 8  # rows of per-second records
 
 
-@njit(cache=True)
+@_compiled
 def interval_demand(t1: float, cum: np.ndarray, ep: np.ndarray) -> tuple[int, int]:
     """Requests generated up to ``t1`` that are not generated yet, and those in the system now.
 
@@ -700,7 +761,7 @@ def interval_demand(t1: float, cum: np.ndarray, ep: np.ndarray) -> tuple[int, in
     return new, in_system
 
 
-@njit(cache=True)
+@_compiled
 def _buffers_needed(
     t0: float,
     t1: float,
@@ -728,7 +789,7 @@ def _buffers_needed(
     return need
 
 
-@njit(cache=True)
+@_compiled
 def advance(
     t0: float,
     t1: float,
@@ -762,8 +823,15 @@ def advance(
     accuracy: np.ndarray,
     served: np.ndarray,
     variant_live: np.ndarray,
+    heap_t: np.ndarray,
+    heap_r: np.ndarray,
+    idx: np.ndarray,
+    hist: np.ndarray,
 ) -> int:
     """Advance the whole pipeline from ``t0`` to ``t1`` and reduce the interval's statistics.
+
+    ``heap_t``, ``heap_r``, ``idx`` are ``_serve_stage``'s scratch; ``hist`` (N_LAT_BINS
+    floats, all 0) receives the interval's latency histogram and is left all 0 again.
 
     Returns 0, or, having changed nothing, the ``NEED_*`` bits of the buffers too small for
     the interval: the caller grows or refills them and calls again.
@@ -779,7 +847,8 @@ def advance(
     out[:] = 0.0
     out_stage[:, :] = 0.0
     _compact(queue, qptr, 0, carry)
-    _generate_arrivals(t1, cum, queue, qptr, buckets, prm, ep, ubuf)
+    # nxt_t is free until the first stage serves: the sort's scratch.
+    _generate_arrivals(t1, cum, queue, qptr, buckets, prm, ep, ubuf, nxt_t)
     for s in range(n_stages):
         _compact(queue, qptr, s, carry)
         last = s == n_stages - 1
@@ -806,6 +875,9 @@ def advance(
             accuracy,
             served,
             out_stage,
+            heap_t,
+            heap_r,
+            idx,
         )
         if not last and m > 0:
             _merge_into_queue(queue, qptr, s + 1, nxt_t, nxt_o, m, scratch, carry)
@@ -822,11 +894,11 @@ def advance(
     # Reduce the finished buckets [t0, t1): they receive no further events.
     b0 = int(round(t0 / width))
     b1 = int(round(t1 / width))
-    hist = np.zeros(N_LAT_BINS)
-    lo_all = N_LAT_BINS  # hist's non-zero bins lie in [lo_all, ...)
+    lo_all = N_LAT_BINS  # hist's non-zero bins lie in [lo_all, hi_all)
+    hi_all = 0
     n_sec = 0
     for b in range(b0, b1):
-        h = b % n_buckets
+        h = b & (n_buckets - 1)
         out[O_ARRIVED] += buckets[h, B_ARRIVED]
         out[O_COMPLETED] += buckets[h, B_COMPLETED]
         out[O_LATE] += buckets[h, B_LATE]
@@ -836,6 +908,7 @@ def advance(
         if buckets[h, B_COMPLETED] > 0:  # every completion lands in its bucket's histogram
             lo = bhist[h, BH_LO]
             lo_all = min(lo_all, lo)
+            hi_all = max(hi_all, bhist[h, BH_HI])
             for k in range(lo, bhist[h, BH_HI]):
                 if bhist[h, k] != 0:
                     hist[k] += bhist[h, k]
@@ -904,6 +977,7 @@ def advance(
         out_stage[s, OS_CORES] = target_cores[s]
         out_stage[s, OS_BATCH] = batch[s]
     percentiles_from_hist(hist, total, out, O_P50, min(lo_all, N_LAT_BINS - 1))
+    hist[lo_all:hi_all] = 0.0
     return 0
 
 
@@ -918,19 +992,19 @@ R_INFEASIBLE = 6  # resizes beyond a node's cores, never retried by the node (RE
 N_REPORT = 7
 
 
-@njit(cache=True, inline="always")
+@_inlined
 def _held(rep_f: np.ndarray, rep_i: np.ndarray, s: int, r: int, now: float) -> int:
     # While a resize is pending the node keeps max(old, new) reserved, as Kubernetes does.
     old, new = rep_i[s, r, I_CORES_OLD], rep_i[s, r, I_CORES_NEW]
     return max(old, new) if rep_f[s, r, F_SWITCH_AT] > now else new
 
 
-@njit(cache=True, inline="always")
+@_inlined
 def _is_live(rep_f: np.ndarray, rep_i: np.ndarray, s: int, r: int) -> bool:
     return rep_i[s, r, I_ACTIVE] == 1 and rep_f[s, r, F_SERVING_UNTIL] == np.inf
 
 
-@njit(cache=True)
+@_compiled
 def node_free_cores(
     now: float,
     rep_f: np.ndarray,
@@ -941,12 +1015,12 @@ def node_free_cores(
     """Free cores per node at ``now`` into ``free``."""
     free[:] = cores_per_node
     for s in range(rep_i.shape[0]):
-        for r in range(rep_i.shape[1]):
+        for r in range(_slots_in_use(rep_i, s)):
             if rep_i[s, r, I_ACTIVE] == 1:
                 free[rep_i[s, r, I_NODE]] -= _held(rep_f, rep_i, s, r, now)
 
 
-@njit(cache=True)
+@_compiled
 def reconcile(
     now: float,
     targets: np.ndarray,
@@ -962,6 +1036,8 @@ def reconcile(
     cold_scale: np.ndarray,
     placement: int,
     resize_policy: int,
+    shortfall: np.ndarray,
+    spread: np.ndarray,
 ) -> None:
     """Move the replicas toward ``targets[s] = (replicas of each variant..., cores, batch)``.
 
@@ -970,7 +1046,7 @@ def reconcile(
     resize every replica of the stage in place where the node has room; then place each
     variant's new replicas on the node ``_place`` picks for ``placement`` (one of ``PLACE_*``;
     else they stay pending). A new replica of variant v takes its cold start from
-    ``cold[cpos[0]:]`` times ``cold_scale[s, v]`` (the variant's load time over the cluster's
+    ``cold[cpos[0]:cpos[1]]`` times ``cold_scale[s, v]`` (the variant's load time over the cluster's
     median). Switching a
     stage's variant is scaling one variant in and another out: the new replicas pay their
     cold start, the old ones drain.
@@ -983,13 +1059,17 @@ def reconcile(
     one is retried only with other unsettled work, as the kubelet does not retry it. Under
     ``RESIZE_DEFER`` scale-in also removes a replica whose resize waits before the others
     (``_scale_in``).
+
+    ``shortfall`` (a variant slot each) and ``spread`` (a node each, ``_place``'s) are
+    scratch, so that a call allocates nothing.
     """
     S, R = rep_i.shape[0], rep_i.shape[1]
     V = targets.shape[1] - 2
     report[:, :] = 0
-    # Removed replicas whose last batch is done give their slot and cores back.
+    # Removed replicas whose last batch is done give their slot and cores back. (Slots fill
+    # lowest first: the loops over a stage's replicas stop at its highest active slot.)
     for s in range(S):
-        for r in range(R):
+        for r in range(_slots_in_use(rep_i, s)):
             if (
                 rep_i[s, r, I_ACTIVE] == 1
                 and rep_f[s, r, F_SERVING_UNTIL] <= now
@@ -998,15 +1078,15 @@ def reconcile(
                 rep_i[s, r, I_ACTIVE] = 0
                 rep_f[s, r, F_SERVING_UNTIL] = np.inf
     node_free_cores(now, rep_f, rep_i, cores_per_node, free)
-    shortfalls = np.empty(V, dtype=np.int64)  # replicas each variant lacks after scale-in
     for s in range(S):
         c_target = targets[s, V]
+        used = _slots_in_use(rep_i, s)  # until the scale-out below
         for v in range(V):
-            shortfalls[v] = _scale_in(
-                now, s, v, targets[s, v], rep_f, rep_i, free, report, c_target, resize_policy
+            shortfall[v] = _scale_in(
+                now, s, v, targets[s, v], rep_f, rep_i, free, report, c_target, resize_policy, used
             )
         # In-place resize of the remaining replicas.
-        for r in range(R):
+        for r in range(used):
             if not _is_live(rep_f, rep_i, s, r) or rep_i[s, r, I_CORES_NEW] == c_target:
                 continue
             switching = rep_f[s, r, F_SWITCH_AT] > now
@@ -1028,14 +1108,14 @@ def reconcile(
             report[s, R_RESIZED] += 1
         # Scale out into the lowest free slots, on the nodes _place picks.
         for v in range(V):
-            shortfall = shortfalls[v]  # the resizes above leave every replica live
+            lacking = shortfall[v]  # the resizes above leave every replica live
             r = 0
-            while shortfall > 0:
+            while lacking > 0:
                 while r < R and rep_i[s, r, I_ACTIVE] == 1:
                     r += 1
-                node = _place(s, c_target, free, cores_per_node, placement, rep_f, rep_i)
+                node = _place(s, c_target, free, cores_per_node, placement, rep_f, rep_i, spread)
                 if r >= R or node < 0:
-                    report[s, R_PENDING] += shortfall
+                    report[s, R_PENDING] += lacking
                     break
                 free[node] -= c_target
                 rep_i[s, r, I_ACTIVE] = 1
@@ -1053,10 +1133,10 @@ def reconcile(
                 rep_f[s, r, F_SWITCH_AT] = now
                 rep_f[s, r, F_CREATED_AT] = now
                 report[s, R_ADDED] += 1
-                shortfall -= 1
+                lacking -= 1
 
 
-@njit(cache=True, inline="always")  # called per new replica
+@_inlined  # called per new replica
 def _place(
     s: int,
     cores: int,
@@ -1065,6 +1145,7 @@ def _place(
     placement: int,
     rep_f: np.ndarray,
     rep_i: np.ndarray,
+    spread: np.ndarray,
 ) -> int:
     """The node a new replica of stage ``s`` with ``cores`` goes to, or -1 if none has room.
 
@@ -1095,6 +1176,7 @@ def _place(
     ``requested`` is the node's held cores plus the new replica's (a pending resize holds the
     larger of its sizes, as the scheduler counts it). The scheduler breaks a tie at random; here
     the lowest node index wins, which keeps episodes independent of the generator.
+    ``spread`` (a node each) is scratch.
     """
     n_nodes = free.shape[0]
     if placement == PLACE_FIRST_FIT:
@@ -1103,7 +1185,7 @@ def _place(
                 return k
         return -1
     capacity = int(cores_per_node)
-    spread = np.zeros(n_nodes, dtype=np.int64)
+    spread[:] = 0
     if placement == PLACE_SPREAD:
         feasible = 0
         for k in range(n_nodes):
@@ -1137,22 +1219,25 @@ def _place(
     return best
 
 
-@njit(cache=True, inline="always")
+@_inlined
 def _is_variant(rep_f: np.ndarray, rep_i: np.ndarray, s: int, r: int, v: int) -> bool:
     return _is_live(rep_f, rep_i, s, r) and rep_i[s, r, I_VARIANT] == v
 
 
-@njit(cache=True)
-def _live_count(rep_f: np.ndarray, rep_i: np.ndarray, s: int, v: int) -> int:
-    """Replicas of stage ``s`` running variant ``v`` that are not being removed."""
+@_compiled
+def _live_count(rep_f: np.ndarray, rep_i: np.ndarray, s: int, v: int, used: int) -> int:
+    """Replicas of stage ``s`` running variant ``v`` that are not being removed.
+
+    ``used``: one past the stage's highest active slot (or more).
+    """
     live = 0
-    for r in range(rep_i.shape[1]):
+    for r in range(used):
         if _is_variant(rep_f, rep_i, s, r, v):
             live += 1
     return live
 
 
-@njit(cache=True)
+@_compiled
 def _scale_in(
     now: float,
     s: int,
@@ -1164,6 +1249,7 @@ def _scale_in(
     report: np.ndarray,
     c_target: int,
     resize_policy: int,
+    used: int,
 ) -> int:
     """Remove replicas of variant ``v`` of stage ``s`` down to ``n_target``.
 
@@ -1173,14 +1259,15 @@ def _scale_in(
     wanted size (Themis's answer to a Deferred resize); under ``RESIZE_FAIL`` it is left out,
     which keeps those episodes as they were.
 
+    ``used``: one past the stage's highest active slot (or more).
+
     Returns how many replicas the variant lacks for ``n_target`` (0 after a scale-in).
     """
-    R = rep_i.shape[1]
     prefer_unresized = resize_policy == RESIZE_DEFER
-    live = _live_count(rep_f, rep_i, s, v)
+    live = _live_count(rep_f, rep_i, s, v, used)
     while live > n_target:
         victim = -1
-        for r in range(R):
+        for r in range(used):
             if not _is_variant(rep_f, rep_i, s, r, v):
                 continue
             if victim < 0:
@@ -1218,6 +1305,8 @@ def _scale_in(
 # replicas of each variant slot, cores, batch; K = 3 without variants).
 APPLIED = 16  # the targets differed from those in force (or those were unsettled): reconciled
 NEED_COLD = 32  # fewer cold-start durations left than replicas asked for; nothing changed
+# A step that returns one of these bits left work to its caller (after a valid apply).
+_UNFINISHED = NEED_QUEUE | NEED_UNIFORMS | NEED_NORMALS | NEED_SECONDS | NEED_COLD
 # Totals of the last apply_targets: totals[T_*] (all 0 when nothing was applied)
 T_HORIZONTAL = 0  # stages whose replica count changed
 T_VERTICAL = 1  # stages with at least one accepted resize
@@ -1229,7 +1318,7 @@ G_UNSETTLED = 0  # 1: a resize failed or was deferred, or a replica is pending: 
 N_FLAGS = 1
 
 
-@njit(cache=True)
+@_compiled
 def apply_targets(
     now: float,
     values: np.ndarray,
@@ -1254,6 +1343,8 @@ def apply_targets(
     cold_scale: np.ndarray,
     placement: int,
     resize_policy: int,
+    shortfall: np.ndarray,
+    spread: np.ndarray,
 ) -> int:
     """Make ``values + offset`` (flat, K per stage) the targets in force and reconcile.
 
@@ -1265,6 +1356,8 @@ def apply_targets(
     for the first bad entry k, and too few cold-start durations left return ``NEED_COLD``;
     both change nothing. Otherwise ``targets``, ``batch``, ``target_cores`` and ``pending``
     are updated, ``report`` and ``totals`` describe what changed, and ``APPLIED`` is returned.
+    ``shortfall`` (a variant slot each) and ``spread`` (a node each) are ``reconcile``'s
+    scratch.
     """
     S, K = targets.shape[0], targets.shape[1]
     totals[:] = 0
@@ -1290,7 +1383,7 @@ def apply_targets(
                 return -(k + 1)
             if j < K - 2:
                 wanted += v
-    if not warm and cold.shape[0] - cpos[0] < wanted:
+    if not warm and cpos[1] - cpos[0] < wanted:
         return NEED_COLD
     for s in range(S):
         for j in range(K):
@@ -1313,6 +1406,8 @@ def apply_targets(
         cold_scale,
         placement,
         resize_policy,
+        shortfall,
+        spread,
     )
     unsettled = False
     for s in range(targets.shape[0]):
@@ -1399,7 +1494,8 @@ class Packed(IntEnum):
     # Per stage: the replicas of each variant slot, cores, batch (width = variants + 2).
     TARGETS = "targets", "i8", ("stages", "width"), "episode"
     FLAGS = "flags", "i8", (N_FLAGS,), "episode"
-    CPOS = "cpos", "i8", (1,), "episode"
+    # The next unused cold-start duration in ``cold`` and the end of those drawn.
+    CPOS = "cpos", "i8", (2,), "episode"
     REPORT = "_report", "i8", ("stages", N_REPORT), "episode"
     TOTALS = "_totals", "i8", (N_TOTALS,), "episode"
     # Requests waiting per stage at the end of the last interval.
@@ -1411,6 +1507,13 @@ class Packed(IntEnum):
     SERVED = "served", "f8", ("stages", "variants"), "episode"  # requests each variant took
     # Replicas of each variant not being removed at the interval's end (variants > 1 only).
     VARIANT_LIVE = "variant_live", "f8", ("stages", "variants"), "episode"
+    # Scratch of one call, so that the per-step path allocates nothing (see advance, reconcile).
+    HEAP_T = "_heap_t", "f8", ("slots",), "episode"
+    HEAP_R = "_heap_r", "i8", ("slots",), "episode"
+    BATCH_IDX = "_batch_idx", "i8", ("batch_sizes",), "episode"
+    LAT_HIST = "_lat_hist", "f8", (N_LAT_BINS,), "episode"  # all 0 between calls
+    SHORTFALL = "_shortfall", "i8", ("variants",), "episode"
+    SPREAD = "_spread", "i8", ("nodes",), "episode"
 
 
 N_PACKED = len(Packed)
@@ -1435,7 +1538,7 @@ def _v3(buf: np.ndarray, lay: np.ndarray, k: int) -> np.ndarray:
     return buf[o : o + n].reshape((lay[k, 1], lay[k, 2], lay[k, 3]))
 
 
-@njit(cache=True)
+@_compiled
 def push_history(history: np.ndarray, sec_out: np.ndarray, n_sec: int) -> None:
     """Shift the arrivals of the ``n_sec`` finished seconds onto the end of ``history``."""
     h = history.shape[0]
@@ -1449,7 +1552,7 @@ def push_history(history: np.ndarray, sec_out: np.ndarray, n_sec: int) -> None:
             history[h - n_sec + i] = sec_out[i, SO_ARRIVED]
 
 
-@njit(cache=True)
+@_compiled
 def write_monitor(
     vec: np.ndarray,
     high: np.ndarray,
@@ -1502,7 +1605,7 @@ def write_monitor(
             vec[i] = 0.0
 
 
-@njit(cache=True)
+@_compiled
 def count_scaling(ep: np.ndarray, totals: np.ndarray) -> None:
     """Add an apply's scaling actions (``totals``) to the episode's."""
     ep[E_HORIZONTAL] += totals[T_HORIZONTAL]
@@ -1510,7 +1613,7 @@ def count_scaling(ep: np.ndarray, totals: np.ndarray) -> None:
     ep[E_FAILED_RESIZES] += totals[T_FAILED]
 
 
-@njit(cache=True)
+@_compiled
 def step(
     do_apply: bool,
     values: np.ndarray,
@@ -1576,6 +1679,8 @@ def step(
             _v2(fbuf, lay, Packed.COLD_SCALE),
             int(prm[P_PLACEMENT]),
             int(prm[P_RESIZE_POLICY]),
+            _v1(ibuf, lay, Packed.SHORTFALL),
+            _v1(ibuf, lay, Packed.SPREAD),
         )
         if code < 0 or code & NEED_COLD:
             return code
@@ -1616,6 +1721,10 @@ def step(
         _v2(fbuf, lay, Packed.ACCURACY),
         _v2(fbuf, lay, Packed.SERVED),
         variant_live,
+        _v1(fbuf, lay, Packed.HEAP_T),
+        _v1(ibuf, lay, Packed.HEAP_R),
+        _v1(ibuf, lay, Packed.BATCH_IDX),
+        _v1(fbuf, lay, Packed.LAT_HIST),
     )
     if need:
         return code | need
@@ -1627,3 +1736,79 @@ def step(
     if vec.shape[0] > 0:
         write_monitor(vec, high, out, out_stage, history, node_free, variant_live)
     return code
+
+
+@njit(cache=True)  # NRT on: it reads a typed list
+def step_many(
+    active: np.ndarray,
+    values: np.ndarray,
+    offset: np.ndarray,
+    t0: np.ndarray,
+    buckets: int,
+    bucket_s: float,
+    t1: np.ndarray,
+    fbuf: np.ndarray,
+    ibuf: np.ndarray,
+    lay: np.ndarray,
+    buffers: List,  # of tuples of arrays
+    vec: np.ndarray,
+    high: np.ndarray,
+    codes: np.ndarray,
+) -> int:
+    """``kernel.step`` (apply, then advance) for every cluster i with ``active[i]``.
+
+    Row i of ``values``, ``t0``, ``t1``, ``fbuf``, ``ibuf``, ``vec`` and ``codes`` and item i
+    of ``buffers`` are cluster i's. Cluster i's interval ends at ``t1[i]``, written for every
+    cluster: ``buckets`` statistics buckets of ``bucket_s`` after ``t0[i]`` rounded to a
+    bucket, as ``Simulator._interval_end`` computes it (``np.rint`` rounds halves to even as
+    ``round`` does; the whole numbers are exact as floats).
+
+    The targets ``values + offset`` of every active cluster are checked against its limits
+    first: if a row is out of them, ``codes`` of the first such cluster gets ``-(k + 1)`` for
+    its first bad entry k and -1 is returned, no cluster having changed (the caller raises the
+    codec's error). Else every active cluster is stepped and ``codes[i]`` receives its return
+    code (the others 0). Returns how many clusters the kernel left unfinished (a ``NEED_*``
+    bit or ``NEED_COLD``), which the simulator's ``finish_interval`` finishes (refilling or
+    growing buffers where the kernel asked): mostly none.
+    """
+    n_values = values.shape[1]
+    codes[:] = 0
+    for i in range(active.shape[0]):
+        if not active[i]:
+            continue
+        lows = _v1(ibuf[i], lay, Packed.LOWS)
+        highs = _v1(ibuf[i], lay, Packed.HIGHS)
+        for k in range(n_values):
+            v = values[i, k] + offset[k]
+            if v < lows[k] or v > highs[k]:
+                codes[i] = -(k + 1)
+                return -1
+    unfinished = 0
+    for i in range(active.shape[0]):
+        t1[i] = (np.rint(t0[i] / bucket_s) + buckets) * bucket_s
+        if active[i]:
+            cum, queue, ubuf, zbuf, nxt_t, nxt_o, scratch, sec_out, cold = buffers[i]
+            codes[i] = step(
+                True,
+                values[i],
+                offset,
+                t0[i],
+                t1[i],
+                fbuf[i],
+                ibuf[i],
+                lay,
+                cum,
+                queue,
+                ubuf,
+                zbuf,
+                nxt_t,
+                nxt_o,
+                scratch,
+                sec_out,
+                cold,
+                vec[i],
+                high,
+            )
+            if codes[i] < 0 or codes[i] & _UNFINISHED:
+                unfinished += 1
+    return unfinished

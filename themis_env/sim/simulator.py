@@ -97,7 +97,7 @@ def request_slo_kpis(
 
 _RANDOM_BLOCK = 1 << 14
 _COLD_BLOCK = 64  # cold-start durations drawn at a time
-_RING_BUCKETS = 512
+_RING_BUCKETS = 512  # a power of two: the kernel wraps bucket indices with a mask
 _PLACEMENTS = {  # ClusterConfig.placement → the kernel's strategy
     "first-fit": K.PLACE_FIRST_FIT,
     "spread": K.PLACE_SPREAD,
@@ -394,7 +394,7 @@ class Simulator:
     _highs: np.ndarray  # upper limits, as ``_lows``
     targets: np.ndarray  # the targets in force, [stage, width]; -1: none
     flags: np.ndarray  # G_*
-    cpos: np.ndarray  # next unused cold-start duration
+    cpos: np.ndarray  # next unused cold-start duration in ``cold``, end of those drawn
     _report: np.ndarray  # what the last apply did, [stage, R_*]
     _totals: np.ndarray  # its totals, T_*
     queue_len: np.ndarray  # requests waiting per stage at the end of the last interval
@@ -402,6 +402,12 @@ class Simulator:
     cold_scale: np.ndarray  # a variant's cold start over the cluster's draw, [stage, variant]
     served: np.ndarray  # requests each [stage, variant] took this episode
     variant_live: np.ndarray  # replicas per [stage, variant] at the last interval's end
+    _heap_t: np.ndarray  # the kernel's scratch (K.Packed.HEAP_T onwards)
+    _heap_r: np.ndarray
+    _batch_idx: np.ndarray
+    _lat_hist: np.ndarray
+    _shortfall: np.ndarray
+    _spread: np.ndarray
 
     def __init__(
         self,
@@ -577,7 +583,11 @@ class Simulator:
             self.counts = np.rint(rates).astype(np.int64)
         self.rates = rates
         for name in _EPISODE_NAMES:  # the episode's state; the parameters stay
-            getattr(self, name)[...] = 0
+            if name != "bhist":
+                getattr(self, name)[...] = 0
+        # Of the latency histograms' 2.9 MB, only rows holding counts: the others are all 0 (the
+        # kernel clears a bucket's row as it reduces it).
+        self.bhist[self.bhist[:, K.BH_HI] != 0] = 0
         self.rep_f[:, :, K.F_SERVING_UNTIL] = np.inf
         self.batch[:] = 1
         self.target_cores[:] = 1
@@ -591,7 +601,7 @@ class Simulator:
         self.sec_out = np.zeros((1, K.N_SEC_OUT))
         self.cum_counts = np.concatenate([[0], np.cumsum(self.counts)]).astype(np.int64)
         self._settled = False  # True while out_stage describes the current state
-        self.cold = np.zeros(0)
+        self.cold = np.zeros(2 * _COLD_BLOCK)  # drawn on demand into cold[:cpos[1]]
         zero = np.zeros(S, dtype=np.int64)
         zero.flags.writeable = False
         self._no_change = ApplyReport(zero, zero, zero, zero, zero, zero, zero)
@@ -758,19 +768,36 @@ class Simulator:
                 self.cold_scale,
                 int(self.prm[K.P_PLACEMENT]),
                 int(self.prm[K.P_RESIZE_POLICY]),
+                self._shortfall,
+                self._spread,
             )
             if code != K.NEED_COLD:
                 return code
             self._refill_cold(values, offset)
 
-    def _refill_cold(self, values: np.ndarray, offset: np.ndarray) -> None:
-        # Keep the unused draws; draw a block (or as many as the targets' replicas) after them.
+    def _refill_cold(self, values: np.ndarray, offset: np.ndarray) -> bool:
+        """Keep the unused draws; draw a block (or as many as the targets' replicas) after them.
+
+        In place where the buffer has room, so that it stays the array a batched caller holds;
+        returns whether it was replaced by a larger one.
+        """
         replicas = (values + offset).reshape(self.n_stages, self.width)[:, : self.n_variants]
         wanted = int(replicas.sum())
         fresh = self._cold_starts(max(_COLD_BLOCK, wanted))
-        self.cold = np.concatenate([self.cold[int(self.cpos[0]) :], fresh])
-        self.cpos[0] = 0
-        self._kernel_arrays()
+        pos, end = int(self.cpos[0]), int(self.cpos[1])
+        kept = end - pos
+        size = kept + fresh.size
+        grown = size > self.cold.size
+        if grown:
+            cold = np.zeros(max(size, 2 * self.cold.size))
+            cold[:kept] = self.cold[pos:end]
+            self.cold = cold
+            self._kernel_arrays()
+        else:
+            self.cold[:kept] = self.cold[pos:end]  # NumPy copies overlapping ranges correctly
+        self.cold[kept:size] = fresh
+        self.cpos[:] = (0, size)
+        return grown
 
     # ------------------------------------------------------------------ time
     def _grow_buffers(self, t0: float, t1: float, need: int) -> None:
@@ -824,7 +851,8 @@ class Simulator:
             self.cold,
         )
 
-    def _interval_end(self, dt: float) -> float:
+    def buckets_in(self, dt: float) -> int:
+        """The statistics buckets in an interval of ``dt`` s (ValueError if not a whole number)."""
         whole = self._buckets_of.get(dt)
         if whole is None:  # checked once per interval length
             n_buckets = dt / self.bucket_s
@@ -834,7 +862,10 @@ class Simulator:
                     f"dt = {dt} must be a positive multiple of bucket_s = {self.bucket_s}"
                 )
             self._buckets_of[dt] = whole
-        return (round(self.time / self.bucket_s) + whole) * self.bucket_s
+        return whole
+
+    def _interval_end(self, dt: float) -> float:
+        return (round(self.time / self.bucket_s) + self.buckets_in(dt)) * self.bucket_s
 
     def _grow_and_run(
         self, t0: float, t1: float, need: int, vector: np.ndarray, high: np.ndarray
@@ -1104,15 +1135,6 @@ class Simulator:
         """The buffers ``kernel.step`` takes after ``lay`` (``sim.batch.EPISODE_BUFFERS``)."""
         return self._step_args[3:]
 
-    def interval_ends(self, times: np.ndarray, dt: float) -> np.ndarray:
-        """:meth:`_interval_end` of ``dt`` from each of ``times`` (simulators like this one).
-
-        The same operations: ``np.rint`` rounds halves to even as ``round`` does, and the
-        whole number of buckets is added and scaled as a float, exactly.
-        """
-        self._interval_end(dt)  # checks dt and caches its buckets
-        return (np.rint(times / self.bucket_s) + self._buckets_of[dt]) * self.bucket_s
-
     def finish_interval(
         self,
         code: int,
@@ -1131,9 +1153,8 @@ class Simulator:
         """
         changed = False
         if code == K.NEED_COLD:
-            self._refill_cold(values, offset)
+            changed = self._refill_cold(values, offset)
             code = K.step(True, values, offset, t0, t1, *self._step_args, vector, high)
-            changed = True
         if code < 0:
             self._raise_invalid((values + offset).reshape(self.n_stages, self.width).tolist())
         if need := code & _NEED_BITS:
@@ -1158,10 +1179,12 @@ def finish_intervals(
     t1: np.ndarray,
     vectors: np.ndarray,
     high: np.ndarray,
+    unfinished: int,
 ) -> list[int]:
     """:meth:`Simulator.finish_interval` for each active simulator of a batched call.
 
-    Row i of ``codes``, ``values``, ``t0``, ``t1`` and ``vectors`` is simulator i's. Most
+    Row i of ``codes``, ``values``, ``t0``, ``t1`` and ``vectors`` is simulator i's;
+    ``unfinished`` counts the codes with work left (``kernel.step_many``'s return). Most
     intervals finished in the compiled call (no ``NEED_*`` bit): those only move their clock,
     without a method call each. Returns the simulators whose episode buffers changed.
     """
@@ -1170,9 +1193,11 @@ def finish_intervals(
         if on:
             sim.time = end
             sim._settled = True
-    unfinished = active & ((codes < 0) | (codes & (_NEED_BITS | K.NEED_COLD) != 0))
+    if not unfinished:
+        return []
+    unfinished_rows = active & ((codes < 0) | (codes & (_NEED_BITS | K.NEED_COLD) != 0))
     changed = []
-    for i in unfinished.nonzero()[0].tolist():
+    for i in unfinished_rows.nonzero()[0].tolist():
         code = int(codes[i])
         if sims[i].finish_interval(
             code, values[i], offset, float(t0[i]), ends[i], vectors[i], high
