@@ -48,12 +48,23 @@ import numpy as np
 from numba import njit
 from numba.typed import List
 
+
 # The kernel allocates nothing (a call's scratch lives in the packed buffers), so it is compiled
 # without numba's reference counting (NRT): else every call increments and decrements each
 # array argument's count, an atomic operation, on entry and exit, which took a fifth of the
 # compiled step. Only functions that return a new array need NRT (``_v1`` .. ``_v3``).
-_compiled = njit(cache=True, _nrt=False)
-_inlined = njit(cache=True, inline="always", _nrt=False)
+# ``_nrt`` is a private option of numba's CPU target: where a numba release lacks it, the
+# kernel compiles with NRT (same results, slower) rather than failing at import.
+def _no_refcounts() -> dict[str, bool]:
+    try:
+        from numba.core.cpu import CPUTargetOptions
+    except ImportError:
+        return {}
+    return {"_nrt": False} if hasattr(CPUTargetOptions, "_nrt") else {}
+
+
+_compiled = njit(cache=True, **_no_refcounts())
+_inlined = njit(cache=True, inline="always", **_no_refcounts())
 # Replica float fields: rep_f[s, r, F_*]
 F_SERVING_UNTIL = 0  # takes no new batch at or after this time (inf unless being removed)
 F_READY_AT = 1  # end of the cold start
