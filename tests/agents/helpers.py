@@ -3,6 +3,8 @@
 from pathlib import Path
 from typing import Any
 
+import gymnasium as gym
+from themis_env.agents.evaluate import agent_fits, load_agent
 from themis_env.agents.train import Args
 
 
@@ -22,3 +24,15 @@ def tiny_args(tmp_path: Path, algo: str, hyperparams: list[str], **extra: Any) -
     )
     fields.update(extra)
     return Args(**fields)
+
+
+def assert_acts_on(agent: Path | str, env_id: str, scenarios: list[str], episode_s: int) -> None:
+    """The agent fits each scenario's env and its first action is in the env's action space."""
+    for scenario in scenarios:
+        env = gym.make(env_id, scenario=scenario, obs_mode="flat", episode_s=episode_s)
+        assert agent_fits(agent, env) == [], scenario
+        policy = load_agent(str(agent), env)
+        obs, _ = env.reset(seed=0)
+        action = policy.predict(obs)[0]
+        assert env.action_space.contains(action), scenario
+        env.step(action)

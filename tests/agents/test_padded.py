@@ -3,7 +3,7 @@
 import gymnasium as gym
 import numpy as np
 import pytest
-from themis_env.agents.evaluate import agent_fits, load_agent
+from themis_env.agents.evaluate import agent_fits
 from themis_env.agents.padded import (
     MAX_STAGES,
     PADDED_LAYOUT,
@@ -16,7 +16,7 @@ from themis_env.agents.wrappers import FitDeltaAction, FitScaleAction
 import themis_env  # noqa: F401
 from themis_env.errors import ConfigError
 
-from .helpers import tiny_args
+from .helpers import assert_acts_on, tiny_args
 
 ENV_ID = "themis_env/InferenceCluster-v0"
 # Two, two and three stages; 1-s and 0.5-s decisions; cores and memory-equivalent cost.
@@ -99,14 +99,7 @@ def test_an_agent_trained_on_one_pipeline_acts_on_the_others(tmp_path, monkeypat
     )
     args = tiny_args(tmp_path, "ppo", [], config=str(config), timesteps=64, n_envs=1)
     result = train(args, argv=[])
-    for scenario in SCENARIOS:
-        env = gym.make(ENV_ID, scenario=scenario, obs_mode="flat", episode_s=5)
-        assert agent_fits(result.final, env) == []
-        policy = load_agent(str(result.final), env)
-        obs, _ = env.reset(seed=0)
-        action = policy.predict(obs)[0]
-        assert env.action_space.contains(action)
-        env.step(action)
+    assert_acts_on(result.final, ENV_ID, SCENARIOS, episode_s=5)
     variants = gym.make(ENV_ID, scenario="video-arxiv-variants", obs_mode="flat")
     assert any("model variants" in p for p in agent_fits(result.final, variants))
     manifest = (tmp_path / "ppo" / "ppo.json").read_text()

@@ -21,7 +21,7 @@ import themis_env  # noqa: F401
 from themis_env.errors import ConfigError
 from themis_env.resources import repo_root
 
-from .helpers import tiny_args
+from .helpers import assert_acts_on, tiny_args
 
 ENV_ID = "themis_env/InferenceCluster-v1"
 GENERALIST = (repo_root() or ".") / "agents" / "zoo" / "ppo-generalist" / "ppo.zip"  # type: ignore[operator]
@@ -283,11 +283,5 @@ def test_an_agent_trained_on_variants_acts_on_one_model_pipelines_too(tmp_path):
     )
     result = train(args, argv=[])
     assert '"padded-variants"' in (tmp_path / "ppo" / "ppo.json").read_text()
-    for scenario in ("infadapter-resnet", "ipa-video-bursty", "smoke-video", "nlp-arxiv-twitter"):
-        env = gym.make(ENV_ID, scenario=scenario, obs_mode="flat", episode_s=60)
-        assert agent_fits(result.final, env) == []
-        policy = load_agent(str(result.final), env)
-        obs, _ = env.reset(seed=0)
-        action = policy.predict(obs)[0]
-        assert env.action_space.contains(action)
-        env.step(action)
+    scenarios = ["infadapter-resnet", "ipa-video-bursty", "smoke-video", "nlp-arxiv-twitter"]
+    assert_acts_on(result.final, ENV_ID, scenarios, episode_s=60)

@@ -108,68 +108,48 @@ def test_a_shipped_agent_loads_outside_the_checkout(tmp_path):
 GENERALIST = ZOO / "ppo-generalist" / "ppo.zip"
 
 
-def test_the_generalist_was_trained_within_an_hour_through_the_padded_layout():
-    manifest = read_manifest(GENERALIST)
-    assert manifest["interface"]["layout"] == "padded-stages"
-    assert manifest["wall_time_s"] <= 60 * 60
-    assert (
-        f"{manifest['wall_time_s'] / 60:.1f} min" in (GENERALIST.parent / "README.md").read_text()
-    )
-    for path in (agent_files(GENERALIST).weights, GENERALIST.parent / "training_curve.png"):
-        assert path.is_file(), path
+GENERALIST_VARIANTS = ZOO / "ppo-generalist-variants" / "ppo.zip"
+GENERALISTS = {  # agent, its layout, the id it is checked on, scenarios it must act on
+    "ppo-generalist": (
+        GENERALIST,
+        "padded-stages",
+        "themis_env/InferenceCluster-v0",
+        ["smoke-video", "sentiment-2025-twitter", "nlp-arxiv-twitter", "nlp-2025-twitter"],
+    ),
+    "ppo-generalist-variants": (
+        GENERALIST_VARIANTS,
+        "padded-variants",
+        "themis_env/InferenceCluster-v1",
+        ["infadapter-resnet", "video-arxiv-variants", "ipa-video-bursty", "smoke-video"],
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(GENERALISTS))
+def test_each_generalist_was_trained_within_an_hour_through_its_layout(name):
+    path, layout, _, _ = GENERALISTS[name]
+    manifest = read_manifest(path)
+    assert manifest["interface"]["layout"] == layout
+    if layout == "padded-variants":
+        assert manifest["interface"]["max_variants"] == 5
+    assert manifest["run_wall_time_s"] <= 60 * 60
+    readme = (path.parent / "README.md").read_text()
+    assert f"{manifest['run_wall_time_s'] / 60:.1f} min" in readme
+    for file in (agent_files(path).weights, path.parent / "training_curve.png"):
+        assert file.is_file(), file
 
 
 @pytest.mark.parametrize(
-    "scenario", ["smoke-video", "sentiment-2025-twitter", "nlp-arxiv-twitter", "nlp-2025-twitter"]
+    ("name", "scenario"),
+    [(name, scenario) for name, entry in GENERALISTS.items() for scenario in entry[3]],
 )
 @pytest.mark.filterwarnings("ignore:trace 'twitter-2021-08' is not available")
-def test_the_generalist_acts_on_every_pipeline_and_preset(scenario):
+def test_each_generalist_acts_deterministically_on_every_pipeline_it_covers(name, scenario):
+    path, _, env_id, _ = GENERALISTS[name]
     results = []
     for _ in range(2):
-        env = gym.make(
-            "themis_env/InferenceCluster-v0",
-            scenario=scenario,
-            episode_s=30,
-            **required_env_kwargs(GENERALIST),
-        )
-        policy = load_agent(str(GENERALIST), env)
-        results.append(run_episode(policy, env, seed=0))
-    a, b = results
-    assert a["steps"] == 30 / env.unwrapped.decision_interval_s
-    assert (a["slo_violation_rate"], a["mean_cores"]) == (b["slo_violation_rate"], b["mean_cores"])
-
-
-GENERALIST_VARIANTS = ZOO / "ppo-generalist-variants" / "ppo.zip"
-
-
-def test_the_variants_generalist_was_trained_within_an_hour_through_the_variant_layout():
-    manifest = read_manifest(GENERALIST_VARIANTS)
-    assert manifest["interface"]["layout"] == "padded-variants"
-    assert manifest["interface"]["max_variants"] == 5
-    assert manifest["run_wall_time_s"] <= 60 * 60
-    readme = (GENERALIST_VARIANTS.parent / "README.md").read_text()
-    assert f"{manifest['run_wall_time_s'] / 60:.1f} min" in readme
-    for path in (
-        agent_files(GENERALIST_VARIANTS).weights,
-        GENERALIST_VARIANTS.parent / "training_curve.png",
-    ):
-        assert path.is_file(), path
-
-
-@pytest.mark.parametrize(
-    "scenario", ["infadapter-resnet", "video-arxiv-variants", "ipa-video-bursty", "smoke-video"]
-)
-@pytest.mark.filterwarnings("ignore:trace 'twitter-2021-08")
-def test_the_variants_generalist_acts_on_variant_and_one_model_scenarios(scenario):
-    results = []
-    for _ in range(2):
-        env = gym.make(
-            "themis_env/InferenceCluster-v1",
-            scenario=scenario,
-            episode_s=60,
-            **required_env_kwargs(GENERALIST_VARIANTS),
-        )
-        policy = load_agent(str(GENERALIST_VARIANTS), env)
+        env = gym.make(env_id, scenario=scenario, episode_s=60, **required_env_kwargs(path))
+        policy = load_agent(str(path), env)
         results.append(run_episode(policy, env, seed=0))
     a, b = results
     assert a["steps"] == 60 / env.unwrapped.decision_interval_s
