@@ -90,24 +90,32 @@ def _rows(obs, i: int):
     return {k: v[i] for k, v in obs.items()} if isinstance(obs, dict) else obs[i]
 
 
+_ALL_TERMS = {"w_accuracy": 0.5, "cost_budget": 6}
+
+
 @pytest.mark.parametrize(
-    ("env_id", "action_mode", "obs_mode", "limit"),
+    ("env_id", "action_mode", "obs_mode", "limit", "reward"),
     [
-        (GENERIC_ID, "target", "dict", None),
-        ("themis_env/InferenceCluster-v1", "target", "dict", None),  # spread, deferred resizes
-        (GENERIC_ID, "delta", "flat", None),
-        (GENERIC_ID, "continuous", "flat", None),
-        (GENERIC_ID, "target", "flat", 4),  # max_episode_steps cuts the episodes
-        ("themis_env/Video-Variants-v1", "target", "flat", None),  # variants and accuracy
-        ("themis_env/Video-Variants-v1", "delta", "dict", None),
+        (GENERIC_ID, "target", "dict", None, None),
+        # spread placement, deferred resizes
+        ("themis_env/InferenceCluster-v1", "target", "dict", None, None),
+        (GENERIC_ID, "delta", "flat", None, None),
+        (GENERIC_ID, "continuous", "flat", None, None),
+        (GENERIC_ID, "target", "flat", 4, None),  # max_episode_steps cuts the episodes
+        ("themis_env/Video-Variants-v1", "target", "flat", None, None),  # variants and accuracy
+        ("themis_env/Video-Variants-v1", "delta", "dict", None, None),
+        # every reward term: accuracy added, a cost budget left free
+        ("themis_env/Video-Variants-v1", "target", "flat", None, _ALL_TERMS),
     ],
 )
 def test_native_cluster_i_plays_the_single_env_episode_of_seed_plus_i(
-    env_id, action_mode, obs_mode, limit
+    env_id, action_mode, obs_mode, limit, reward
 ):
     """Random actions over several episode ends: every figure equals the single envs'."""
     n, seed, steps = 3, 11, 17
     kwargs = {"episode_s": 6, "action_mode": action_mode, "obs_mode": obs_mode}
+    if reward is not None:
+        kwargs["reward"] = reward
     vec = native(env_id, n, max_episode_steps=limit, **kwargs)
     singles = [make(env_id, max_episode_steps=limit, **kwargs) for _ in range(n)]
     obs, _ = vec.reset(seed=seed)

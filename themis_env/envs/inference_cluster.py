@@ -15,6 +15,7 @@ from themis_env.config.schema import LATEST_ENV_VERSION, check_episode_length
 from themis_env.envs.actions import ACTION_MODES, ActionCodec, StageLimits, make_codec
 from themis_env.envs.observations import OBS_MODES, ObservationLayout
 from themis_env.envs.registration import time_limit_of_make
+from themis_env.envs.reward import step_reward
 from themis_env.errors import ConfigError, DependencyNotInstalled, PolicyError, did_you_mean
 from themis_env.sim.simulator import IntervalSummary, Simulator, StageDecision
 from themis_env.workload import Workload, episode_rates
@@ -465,15 +466,12 @@ class InferenceClusterEnv(gym.Env[Obs, np.ndarray]):
         self._last_stats = interval
         duration = interval.t1 - interval.t0
         cost = interval.memory_cost if self._memory_equivalent else interval.core_seconds
-        w = self.scenario.reward
-        slo_term = w.w_slo * interval.violation
-        weighted_cost = w.w_cost * (max(cost / duration - w.cost_budget, 0.0) / self._cost_scale)
-        reward = -(slo_term + weighted_cost)
+        accuracy = None
         if self._has_accuracy:
             accuracy = interval.accuracy_sum / interval.completed if interval.completed else 0.0
-            accuracy_term = w.w_accuracy * accuracy
-            if accuracy_term:  # adding 0.0 would turn a reward of -0.0 into 0.0
-                reward += accuracy_term
+        reward, slo_term, weighted_cost, accuracy_term = step_reward(
+            self.scenario.reward, interval.violation, cost / duration, self._cost_scale, accuracy
+        )
         self._steps += 1
         truncated = sim.time >= self._episode_s - 1e-9 or (
             self.max_episode_steps is not None and self._steps >= self.max_episode_steps

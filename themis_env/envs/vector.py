@@ -20,39 +20,18 @@ import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from themis_env.config.schema import RewardConfig
 from themis_env.envs.inference_cluster import DEFAULT_SCENARIO, InferenceClusterEnv, _check_choice
 from themis_env.envs.observations import OBS_MODES
+from themis_env.envs.reward import step_reward
 from themis_env.errors import ConfigError, InvalidActionError
 from themis_env.sim import batch
 from themis_env.sim import kernel as K
 from themis_env.sim.simulator import finish_intervals
 
-__all__ = ["InferenceClusterVectorEnv", "step_reward"]
+__all__ = ["InferenceClusterVectorEnv"]
 
 Obs = dict[str, np.ndarray] | np.ndarray
 _AUTORESET_MODES = (AutoresetMode.NEXT_STEP, AutoresetMode.DISABLED)
-
-
-def step_reward(
-    w: RewardConfig,
-    violation: np.ndarray,
-    cost_rate: np.ndarray,
-    cost_scale: float,
-    accuracy: np.ndarray | None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The env's reward of a batch of intervals, and its SLO and cost terms (as subtracted).
-
-    The same operations in the same order as ``InferenceClusterEnv.step``, element-wise, so a
-    batch gives the single env's rewards exactly; ``accuracy`` is None without accuracies.
-    """
-    slo_term = w.w_slo * violation
-    weighted_cost = w.w_cost * (np.maximum(cost_rate - w.cost_budget, 0.0) / cost_scale)
-    reward = -(slo_term + weighted_cost)
-    if accuracy is not None:
-        term = w.w_accuracy * accuracy
-        reward = np.where(term != 0.0, reward + term, reward)  # keep -0.0 as the env does
-    return reward, slo_term, weighted_cost
 
 
 class InferenceClusterVectorEnv(VectorEnv):
@@ -363,7 +342,7 @@ class InferenceClusterVectorEnv(VectorEnv):
         if self._has_accuracy:
             done = out[:, K.O_COMPLETED]
             accuracy = np.divide(out[:, K.O_ACCURACY_SUM], done, out=np.zeros(n), where=done > 0)
-        reward, _, _ = step_reward(
+        reward, *_ = step_reward(
             self._reward_config,
             out[:, K.O_VIOLATION],
             cost / duration,
