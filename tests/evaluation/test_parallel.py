@@ -23,7 +23,7 @@ from tests.evaluation.helpers import (
     fake_record,
 )
 from themis_env.errors import ConfigError
-from themis_env.evaluation.parallel import Progress, run_specs
+from themis_env.evaluation.parallel import Progress, _death_cause, mp_context, run_specs
 from themis_env.evaluation.run_record import RunRecord
 from themis_env.evaluation.runner import RunSpec
 from themis_env.evaluation.validation import validate_records
@@ -152,6 +152,29 @@ def test_runs_in_flight_when_a_worker_dies_are_rerun_not_failed(
     for record in records:
         if record.ok:  # the others ran (again) to the serial result
             assert record.kpis == serial[record.key].kpis
+
+
+def _sleep() -> None:
+    time.sleep(60)
+
+
+def test_the_death_cause_is_the_worker_that_died_not_the_ones_the_broken_pool_terminated():
+    """A broken pool SIGTERMs its other workers: whichever it lists first, the cause is the kill."""
+    ctx = mp_context()
+    terminated, killed = ctx.Process(target=_sleep), ctx.Process(target=_sleep)
+    for proc in (terminated, killed):
+        proc.start()
+    os.kill(killed.pid, signal.SIGKILL)
+    terminated.terminate()
+    for proc in (terminated, killed):
+        proc.join(10)
+
+    class Pool:  # what _death_cause reads of a ProcessPoolExecutor
+        _processes = {terminated.pid: terminated, killed.pid: killed}
+
+    assert _death_cause(Pool()) == "killed by signal SIGKILL"  # type: ignore[arg-type]
+    Pool._processes = {terminated.pid: terminated}
+    assert _death_cause(Pool()) == "killed by signal SIGTERM"  # type: ignore[arg-type]
 
 
 def _descendants(pid: int) -> set[int]:

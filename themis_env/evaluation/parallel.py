@@ -274,17 +274,19 @@ def _death_cause(pool: ProcessPoolExecutor) -> str:
         getattr(getattr(p, "_popen", None), "returncode", 0) is None for p in procs
     ):
         time.sleep(0.01)
-    for proc in procs:
-        code = proc.exitcode
-        if code is None or code == 0:
-            continue
-        if code < 0:
-            try:
-                return f"killed by signal {signal.Signals(-code).name}"
-            except ValueError:
-                return f"killed by signal {-code}"
-        return f"exit code {code}"
-    return "cause unknown"
+    # A broken pool terminates its other workers (SIGTERM), so a SIGTERM is the cause only when
+    # no worker ended otherwise.
+    codes = [p.exitcode for p in procs if p.exitcode]
+    codes.sort(key=lambda code: code == -signal.SIGTERM)
+    if not codes:
+        return "cause unknown"
+    code = codes[0]
+    if code < 0:
+        try:
+            return f"killed by signal {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit code {code}"
 
 
 def _run_pool(specs: Sequence[RunSpec], deliver: OnRecord, jobs: int) -> None:
