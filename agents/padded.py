@@ -288,13 +288,13 @@ class StageFeatures(gym.ObservationWrapper):
             _ratio(predicted, now) if self._predictor is not None else 0.0,
             self._interval,
         ]
-        parts = [np.asarray(glob, dtype=np.float64)]
-        if self.variants:  # (first: it rewrites the capacity features of variant stages)
-            parts.append(
-                self._variant_block(o, rows, now, predicted, replicas, ready, cores, batch)
-            )
-        parts.insert(0, rows.reshape(-1))
-        out = np.concatenate(parts)
+        # The variant block also rewrites the capacity features of variant stages in ``rows``.
+        block = (
+            [self._variant_block(o, rows, now, predicted, replicas, ready, cores, batch)]
+            if self.variants
+            else []
+        )
+        out = np.concatenate([rows.reshape(-1), np.asarray(glob, dtype=np.float64), *block])
         return np.clip(out, 0.0, _RATIO_CAP).astype(np.float32)
 
     def _variant_block(
@@ -422,7 +422,6 @@ class PadStageActions(gym.ActionWrapper):
                 f"PadStageActions pads to {MAX_STAGES} stages; scenario {base.scenario.name!r} "
                 f"has {base.n_stages}"
             )
-        self._used = width * base.n_stages
         outer_width = self.variants + 2 if self.variants else width
         # The outer entry of each inner entry (slots <= variants, checked above).
         index = []
@@ -446,8 +445,6 @@ class PadStageActions(gym.ActionWrapper):
                 f"PadStageActions: action of {flat.size} entries, expected "
                 f"{self.action_space.nvec.size}"
             )
-        if not self.variants:
-            return flat[: self._used].copy()
         return flat[self._index]
 
 

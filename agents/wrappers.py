@@ -267,29 +267,16 @@ class FitScaleAction(gym.ActionWrapper):
         current = self._base.current_targets
         free = np.maximum(self._base.free_cores(), 0)
         wanted, self.held = self._codec.decode(action, current)  # raises outside the space
-        if self._codec.width != 3:
-            return self._base.encode_targets(self._fit_variants(current, wanted, free))
-        budget = int(free.sum())
-        targets = []
-        for now, want in zip(current, wanted, strict=True):
-            cores = want.cores
-            if cores > now.cores and (cores - now.cores) * now.replicas > budget:
-                cores = now.cores
-                self.held += 1
-            budget -= max(cores - now.cores, 0) * now.replicas
-            replicas = want.replicas
-            if replicas > now.replicas:
-                room = min(int((free // cores).sum()), budget // cores)
-                replicas = now.replicas + max(min(replicas - now.replicas, room), 0)
-                self.held += replicas < want.replicas
-                budget -= (replicas - now.replicas) * cores
-            targets.append(StageDecision(replicas, cores, want.batch))
-        return self._base.encode_targets(targets)
+        return self._base.encode_targets(self._fit(current, wanted, free))
 
-    def _fit_variants(
+    def _fit(
         self, current: Sequence[Sequence[int]], wanted: Sequence[Sequence[int]], free: np.ndarray
     ) -> list[tuple[int, ...]]:
-        """:meth:`action`'s holding for stages with a replica count per variant slot."""
+        """Per stage, the wanted targets with what does not fit held.
+
+        A stage's target is the replicas of each variant slot (one slot for a stage of one
+        model), then cores and batch.
+        """
         budget = int(free.sum())
         targets = []
         for now, want in zip(current, wanted, strict=True):

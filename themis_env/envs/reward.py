@@ -26,8 +26,10 @@ def step_reward(
     cost_rate: Value,
     cost_scale: float,
     accuracy: Value | None,
-) -> tuple[Value, Value, Value, Value]:
+) -> tuple[Value, Value, Value, Value | None]:
     """The reward and its three terms: SLO and cost (as subtracted), accuracy (as added).
+
+    The accuracy term is None without accuracies.
 
     Args:
         w: The scenario's reward weights.
@@ -45,8 +47,7 @@ def step_reward(
         weighted_cost = w.w_cost * (max(excess, 0.0) / cost_scale)
     reward = -(slo_term + weighted_cost)
     if accuracy is None:
-        none = np.zeros_like(reward) if isinstance(reward, np.ndarray) else 0.0
-        return reward, slo_term, weighted_cost, none
+        return reward, slo_term, weighted_cost, None
     term = w.w_accuracy * accuracy
     # Adding a zero term would turn a reward of -0.0 into 0.0: only a non-zero term is added.
     if isinstance(term, np.ndarray):

@@ -1329,6 +1329,18 @@ G_UNSETTLED = 0  # 1: a resize failed or was deferred, or a replica is pending: 
 N_FLAGS = 1
 
 
+@_inlined
+def _out_of_limits(
+    values: np.ndarray, offset: np.ndarray, lows: np.ndarray, highs: np.ndarray
+) -> int:
+    """-(k + 1) for the first entry k of ``values + offset`` outside [lows, highs], else 0."""
+    for k in range(values.shape[0]):
+        v = values[k] + offset[k]
+        if v < lows[k] or v > highs[k]:
+            return -(k + 1)
+    return 0
+
+
 @_compiled
 def apply_targets(
     now: float,
@@ -1385,15 +1397,13 @@ def apply_targets(
                 break
         if same:
             return 0
-    wanted = 0
+    bad = _out_of_limits(values, offset, lows, highs)
+    if bad:
+        return bad
+    wanted = 0  # replicas asked for (the knobs before cores and batch)
     for s in range(S):
-        for j in range(K):
-            k = K * s + j
-            v = values[k] + offset[k]
-            if v < lows[k] or v > highs[k]:
-                return -(k + 1)
-            if j < K - 2:
-                wanted += v
+        for j in range(K - 2):
+            wanted += values[K * s + j] + offset[K * s + j]
     if not warm and cpos[1] - cpos[0] < wanted:
         return NEED_COLD
     for s in range(S):
@@ -1782,18 +1792,16 @@ def step_many(
     bit or ``NEED_COLD``), which the simulator's ``finish_interval`` finishes (refilling or
     growing buffers where the kernel asked): mostly none.
     """
-    n_values = values.shape[1]
     codes[:] = 0
     for i in range(active.shape[0]):
         if not active[i]:
             continue
         lows = _v1(ibuf[i], lay, Packed.LOWS)
         highs = _v1(ibuf[i], lay, Packed.HIGHS)
-        for k in range(n_values):
-            v = values[i, k] + offset[k]
-            if v < lows[k] or v > highs[k]:
-                codes[i] = -(k + 1)
-                return -1
+        bad = _out_of_limits(values[i], offset, lows, highs)
+        if bad:
+            codes[i] = bad
+            return -1
     unfinished = 0
     for i in range(active.shape[0]):
         t1[i] = (np.rint(t0[i] / bucket_s) + buckets) * bucket_s
