@@ -243,11 +243,18 @@ def _heap_replace_top(heap_t: np.ndarray, heap_r: np.ndarray, n: int, t: float, 
 
 
 @_compiled
-def _slots_in_use(rep_i: np.ndarray, s: int) -> int:
-    """One past the highest active slot of stage ``s`` (slots fill lowest first)."""
-    for r in range(rep_i.shape[1] - 1, -1, -1):
+def _slots_in_use(rep_i: np.ndarray, used: np.ndarray, s: int) -> int:
+    """One past the highest active slot of stage ``s`` (slots fill lowest first).
+
+    ``used[s]`` bounds it from above (no slot at or past it is active: a replica's creation
+    raises it, see ``reconcile``) and receives it: the scan starts there rather than at the
+    last slot, which the kernel's loops over replicas call many times a step.
+    """
+    for r in range(used[s] - 1, -1, -1):
         if rep_i[s, r, I_ACTIVE] == 1:
+            used[s] = r + 1
             return r + 1
+    used[s] = 0
     return 0
 
 
@@ -510,6 +517,7 @@ def _serve_stage(
     heap_t: np.ndarray,
     heap_r: np.ndarray,
     idx: np.ndarray,
+    slots_used: np.ndarray,
 ) -> int:
     """Form and start the batches of stage ``s`` that start before ``t1``.
 
@@ -518,7 +526,8 @@ def _serve_stage(
     each request's accuracy so far, and the requests a batch takes are counted per variant in
     ``served`` and per stage in ``out_stage``.
 
-    ``heap_t``, ``heap_r`` (a slot each) and ``idx`` (the largest batch) are scratch.
+    ``heap_t``, ``heap_r`` (a slot each) and ``idx`` (the largest batch) are scratch;
+    ``slots_used`` is ``_slots_in_use``'s bound.
 
     Returns the number of (end time, origin[, accuracy]) items written to ``nxt_t``/``nxt_o``
     for the next stage (0 for the last stage, whose completions go to the statistics).
@@ -535,7 +544,7 @@ def _serve_stage(
     n_buckets = buckets.shape[0]
     # Serving replicas keyed by the time they can take a batch (min-heap; ties to the lower
     # slot): the Lindley recursion "start = max(ready, earliest free replica)" in O(log R).
-    n_slots = _slots_in_use(rep_i, s)
+    n_slots = _slots_in_use(rep_i, slots_used, s)
     n_heap = 0
     for r in range(n_slots):
         if rep_i[s, r, I_ACTIVE] == 1 and rep_f[s, r, F_SERVING_UNTIL] == np.inf:
@@ -670,10 +679,11 @@ def _allocation(
     rep_i: np.ndarray,
     out_stage: np.ndarray,
     memory_gb: np.ndarray,
+    slots_used: np.ndarray,
 ) -> float:
     """Allocated core-seconds, replica-seconds and memory GB-seconds of stage ``s`` in [t0, t1)."""
     total = 0.0
-    for r in range(_slots_in_use(rep_i, s)):
+    for r in range(_slots_in_use(rep_i, slots_used, s)):
         if rep_i[s, r, I_ACTIVE] == 0:
             continue
         begin = max(t0, rep_f[s, r, F_CREATED_AT])
@@ -711,6 +721,7 @@ def _settle(
     out_stage: np.ndarray,
     node_free: np.ndarray,
     variant_live: np.ndarray,
+    slots_used: np.ndarray,
 ) -> None:
     """Release drained replicas, count replicas per stage (and variant) and free cores per node.
 
@@ -725,7 +736,7 @@ def _settle(
         live = 0
         ready = 0
         draining = 0
-        for r in range(_slots_in_use(rep_i, s)):
+        for r in range(_slots_in_use(rep_i, slots_used, s)):
             if rep_i[s, r, I_ACTIVE] == 0:
                 continue
             if rep_f[s, r, F_SERVING_UNTIL] < np.inf:
@@ -838,11 +849,13 @@ def advance(
     heap_r: np.ndarray,
     idx: np.ndarray,
     hist: np.ndarray,
+    slots_used: np.ndarray,
 ) -> int:
     """Advance the whole pipeline from ``t0`` to ``t1`` and reduce the interval's statistics.
 
     ``heap_t``, ``heap_r``, ``idx`` are ``_serve_stage``'s scratch; ``hist`` (N_LAT_BINS
     floats, all 0) receives the interval's latency histogram and is left all 0 again.
+    ``slots_used`` bounds each stage's active slots (``_slots_in_use``).
 
     Returns 0, or, having changed nothing, the ``NEED_*`` bits of the buffers too small for
     the interval: the caller grows or refills them and calls again.
@@ -889,12 +902,15 @@ def advance(
             heap_t,
             heap_r,
             idx,
+            slots_used,
         )
         if not last and m > 0:
             _merge_into_queue(queue, qptr, s + 1, nxt_t, nxt_o, m, scratch, carry)
     # Allocation, readiness and queues over the interval.
     for s in range(n_stages):
-        out[O_CORE_SECONDS] += _allocation(s, t0, t1, rep_f, rep_i, out_stage, memory_gb)
+        out[O_CORE_SECONDS] += _allocation(
+            s, t0, t1, rep_f, rep_i, out_stage, memory_gb, slots_used
+        )
         waiting = 0
         for i in range(qptr[s, 0], qptr[s, 1]):
             if queue[s, Q_ARRIVE, i] < t1:
@@ -981,7 +997,7 @@ def advance(
     out[O_MEMORY_COST] = memory
     ep[E_CORE_SECONDS] += out[O_CORE_SECONDS]
     ep[E_MEMORY_COST] += memory
-    _settle(t1, rep_f, rep_i, prm, out_stage, node_free, variant_live)
+    _settle(t1, rep_f, rep_i, prm, out_stage, node_free, variant_live, slots_used)
     for s in range(n_stages):
         out_stage[s, OS_STARTING] = out_stage[s, OS_LIVE] - out_stage[s, OS_READY_N]
         out_stage[s, OS_PENDING] = pending[s]
@@ -1022,11 +1038,12 @@ def node_free_cores(
     rep_i: np.ndarray,
     cores_per_node: float,
     free: np.ndarray,
+    slots_used: np.ndarray,
 ) -> None:
     """Free cores per node at ``now`` into ``free``."""
     free[:] = cores_per_node
     for s in range(rep_i.shape[0]):
-        for r in range(_slots_in_use(rep_i, s)):
+        for r in range(_slots_in_use(rep_i, slots_used, s)):
             if rep_i[s, r, I_ACTIVE] == 1:
                 free[rep_i[s, r, I_NODE]] -= _held(rep_f, rep_i, s, r, now)
 
@@ -1049,6 +1066,7 @@ def reconcile(
     resize_policy: int,
     shortfall: np.ndarray,
     spread: np.ndarray,
+    slots_used: np.ndarray,
 ) -> None:
     """Move the replicas toward ``targets[s] = (replicas of each variant..., cores, batch)``.
 
@@ -1072,7 +1090,8 @@ def reconcile(
     (``_scale_in``).
 
     ``shortfall`` (a variant slot each) and ``spread`` (a node each, ``_place``'s) are
-    scratch, so that a call allocates nothing.
+    scratch, so that a call allocates nothing. ``slots_used[s]`` bounds stage s's active
+    slots (``_slots_in_use``): a new replica raises it.
     """
     S, R = rep_i.shape[0], rep_i.shape[1]
     V = targets.shape[1] - 2
@@ -1080,7 +1099,7 @@ def reconcile(
     # Removed replicas whose last batch is done give their slot and cores back. (Slots fill
     # lowest first: the loops over a stage's replicas stop at its highest active slot.)
     for s in range(S):
-        for r in range(_slots_in_use(rep_i, s)):
+        for r in range(_slots_in_use(rep_i, slots_used, s)):
             if (
                 rep_i[s, r, I_ACTIVE] == 1
                 and rep_f[s, r, F_SERVING_UNTIL] <= now
@@ -1088,10 +1107,10 @@ def reconcile(
             ):
                 rep_i[s, r, I_ACTIVE] = 0
                 rep_f[s, r, F_SERVING_UNTIL] = np.inf
-    node_free_cores(now, rep_f, rep_i, cores_per_node, free)
+    node_free_cores(now, rep_f, rep_i, cores_per_node, free, slots_used)
     for s in range(S):
         c_target = targets[s, V]
-        used = _slots_in_use(rep_i, s)  # until the scale-out below
+        used = _slots_in_use(rep_i, slots_used, s)  # until the scale-out below
         for v in range(V):
             shortfall[v] = _scale_in(
                 now, s, v, targets[s, v], rep_f, rep_i, free, report, c_target, resize_policy, used
@@ -1130,6 +1149,7 @@ def reconcile(
                     break
                 free[node] -= c_target
                 rep_i[s, r, I_ACTIVE] = 1
+                slots_used[s] = max(slots_used[s], r + 1)
                 rep_i[s, r, I_CORES_OLD] = c_target
                 rep_i[s, r, I_CORES_NEW] = c_target
                 rep_i[s, r, I_NODE] = node
@@ -1368,6 +1388,7 @@ def apply_targets(
     resize_policy: int,
     shortfall: np.ndarray,
     spread: np.ndarray,
+    slots_used: np.ndarray,
 ) -> int:
     """Make ``values + offset`` (flat, K per stage) the targets in force and reconcile.
 
@@ -1379,8 +1400,8 @@ def apply_targets(
     for the first bad entry k, and too few cold-start durations left return ``NEED_COLD``;
     both change nothing. Otherwise ``targets``, ``batch``, ``target_cores`` and ``pending``
     are updated, ``report`` and ``totals`` describe what changed, and ``APPLIED`` is returned.
-    ``shortfall`` (a variant slot each) and ``spread`` (a node each) are ``reconcile``'s
-    scratch.
+    ``shortfall`` (a variant slot each), ``spread`` (a node each) and ``slots_used`` are
+    ``reconcile``'s.
     """
     S, K = targets.shape[0], targets.shape[1]
     totals[:] = 0
@@ -1429,6 +1450,7 @@ def apply_targets(
         resize_policy,
         shortfall,
         spread,
+        slots_used,
     )
     unsettled = False
     for s in range(targets.shape[0]):
@@ -1528,6 +1550,8 @@ class Packed(IntEnum):
     SERVED = "served", "f8", ("stages", "variants"), "episode"  # requests each variant took
     # Replicas of each variant not being removed at the interval's end (variants > 1 only).
     VARIANT_LIVE = "variant_live", "f8", ("stages", "variants"), "episode"
+    # Per stage: no slot at or past it holds a replica (a bound, see _slots_in_use).
+    SLOTS_USED = "_slots_used", "i8", ("stages",), "episode"
     # Scratch of one call, so that the per-step path allocates nothing (see advance, reconcile).
     HEAP_T = "_heap_t", "f8", ("slots",), "episode"
     HEAP_R = "_heap_r", "i8", ("slots",), "episode"
@@ -1702,6 +1726,7 @@ def step(
             int(prm[P_RESIZE_POLICY]),
             _v1(ibuf, lay, Packed.SHORTFALL),
             _v1(ibuf, lay, Packed.SPREAD),
+            _v1(ibuf, lay, Packed.SLOTS_USED),
         )
         if code < 0 or code & NEED_COLD:
             return code
@@ -1746,6 +1771,7 @@ def step(
         _v1(ibuf, lay, Packed.HEAP_R),
         _v1(ibuf, lay, Packed.BATCH_IDX),
         _v1(fbuf, lay, Packed.LAT_HIST),
+        _v1(ibuf, lay, Packed.SLOTS_USED),
     )
     if need:
         return code | need

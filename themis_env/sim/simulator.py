@@ -408,6 +408,7 @@ class Simulator:
     _lat_hist: np.ndarray
     _shortfall: np.ndarray
     _spread: np.ndarray
+    _slots_used: np.ndarray
 
     def __init__(
         self,
@@ -770,6 +771,7 @@ class Simulator:
                 int(self.prm[K.P_RESIZE_POLICY]),
                 self._shortfall,
                 self._spread,
+                self._slots_used,
             )
             if code != K.NEED_COLD:
                 return code
