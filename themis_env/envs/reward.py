@@ -1,35 +1,72 @@
 """The reward of a decision interval: one definition for the single and the native vector env.
 
 ``−(w_slo · violation + w_cost · max(0, cost_rate − cost_budget) / cost_scale)``, plus
-``w_accuracy · accuracy`` where the pipeline declares accuracies. The single env passes floats
-(one interval), the vector env arrays (one entry per cluster); both go through the same
+``w_accuracy · accuracy`` where the pipeline declares accuracies. :func:`reward_terms` is
+that formula on floats: the single env runs it as Python, the native vector env compiled
+(numba, :func:`vector_rewards`, one call for all its clusters). Both execute the same IEEE
 operations in the same order, so a cluster of a vector env gets its single env's reward bit
 for bit (tested).
 """
 
 from __future__ import annotations
 
-from typing import TypeVar
-
 import numpy as np
+from numba import njit
 
 from themis_env.config.schema import RewardConfig
+from themis_env.sim import kernel as K
 
-__all__ = ["step_reward"]
+__all__ = ["reward_weights", "reward_terms", "step_reward", "vector_rewards"]
 
-Value = TypeVar("Value", float, np.ndarray)
+# The weights as vector_rewards reads them: reward_weights(...)[W_*]
+W_SLO = 0
+W_COST = 1
+W_BUDGET = 2
+W_ACCURACY = 3
+W_COST_SCALE = 4
+W_MEMORY_EQUIVALENT = 5  # 1: the cost is the memory-equivalent one, 0: core-seconds
+W_HAS_ACCURACY = 6  # 1: the pipeline declares accuracies
+N_WEIGHTS = 7
+
+
+def reward_terms(
+    w_slo: float,
+    w_cost: float,
+    cost_budget: float,
+    w_accuracy: float,
+    violation: float,
+    cost_rate: float,
+    cost_scale: float,
+    accuracy: float,
+) -> tuple[float, float, float, float]:
+    """The reward and its three terms: SLO and cost (as subtracted), accuracy (as added).
+
+    Plain float arithmetic that numba compiles as it is (:func:`vector_rewards`).
+    ``max(excess, 0.0)`` is spelled as Python's ``max`` evaluates it (the first argument
+    unless the second is larger), so compiled and interpreted agree on signed zeros.
+    """
+    slo_term = w_slo * violation
+    excess = cost_rate - cost_budget
+    weighted_cost = w_cost * ((0.0 if 0.0 > excess else excess) / cost_scale)
+    reward = -(slo_term + weighted_cost)
+    term = w_accuracy * accuracy
+    # Adding a zero term would turn a reward of -0.0 into 0.0: only a non-zero term is added.
+    if term != 0.0:
+        reward += term
+    return reward, slo_term, weighted_cost, term
+
+
+_reward_terms = njit(cache=True, inline="always")(reward_terms)
 
 
 def step_reward(
     w: RewardConfig,
-    violation: Value,
-    cost_rate: Value,
+    violation: float,
+    cost_rate: float,
     cost_scale: float,
-    accuracy: Value | None,
-) -> tuple[Value, Value, Value, Value | None]:
-    """The reward and its three terms: SLO and cost (as subtracted), accuracy (as added).
-
-    The accuracy term is None without accuracies.
+    accuracy: float | None,
+) -> tuple[float, float, float, float | None]:
+    """:func:`reward_terms` for one interval, with the scenario's weights.
 
     Args:
         w: The scenario's reward weights.
@@ -37,21 +74,68 @@ def step_reward(
         cost_rate: Allocated cores (or memory-equivalent GB) per second over the interval.
         cost_scale: What the cost rate is divided by (the whole cluster's, by default).
         accuracy: The interval's pipeline accuracy, or None for a pipeline without accuracies
-            (its term is then 0).
+            (its term is then 0, and returned as None).
     """
-    slo_term = w.w_slo * violation
-    excess = cost_rate - w.cost_budget
-    if isinstance(excess, np.ndarray):
-        weighted_cost = w.w_cost * (np.maximum(excess, 0.0) / cost_scale)
-    else:  # a float: NumPy's scalar path would cost a single env step about a microsecond
-        weighted_cost = w.w_cost * (max(excess, 0.0) / cost_scale)
-    reward = -(slo_term + weighted_cost)
-    if accuracy is None:
-        return reward, slo_term, weighted_cost, None
-    term = w.w_accuracy * accuracy
-    # Adding a zero term would turn a reward of -0.0 into 0.0: only a non-zero term is added.
-    if isinstance(term, np.ndarray):
-        reward = np.where(term != 0.0, reward + term, reward)
-    elif term:
-        reward += term
-    return reward, slo_term, weighted_cost, term
+    reward, slo_term, weighted_cost, term = reward_terms(
+        w.w_slo,
+        w.w_cost,
+        w.cost_budget,
+        w.w_accuracy,
+        violation,
+        cost_rate,
+        cost_scale,
+        0.0 if accuracy is None else accuracy,
+    )
+    return reward, slo_term, weighted_cost, None if accuracy is None else term
+
+
+def reward_weights(
+    w: RewardConfig, cost_scale: float, memory_equivalent: bool, has_accuracy: bool
+) -> np.ndarray:
+    """The weights and switches :func:`vector_rewards` reads (float64, ``W_*``)."""
+    weights = np.zeros(N_WEIGHTS)
+    weights[W_SLO] = w.w_slo
+    weights[W_COST] = w.w_cost
+    weights[W_BUDGET] = w.cost_budget
+    weights[W_ACCURACY] = w.w_accuracy
+    weights[W_COST_SCALE] = cost_scale
+    weights[W_MEMORY_EQUIVALENT] = memory_equivalent
+    weights[W_HAS_ACCURACY] = has_accuracy
+    return weights
+
+
+@njit(cache=True)
+def vector_rewards(
+    weights: np.ndarray,
+    out: np.ndarray,
+    t0: np.ndarray,
+    t1: np.ndarray,
+    active: np.ndarray,
+    reward: np.ndarray,
+) -> None:
+    """Each cluster's reward into ``reward`` from its step output ``out[i]`` (``kernel.O_*``).
+
+    Over [``t0[i]``, ``t1[i]``); a cluster not ``active`` (being reset) gets 0. The inputs
+    are the single env's: the cost per second, the accuracy of the completions (0 if none).
+    """
+    memory_equivalent = weights[W_MEMORY_EQUIVALENT] > 0.0
+    has_accuracy = weights[W_HAS_ACCURACY] > 0.0
+    for i in range(reward.shape[0]):
+        if not active[i]:
+            reward[i] = 0.0
+            continue
+        cost = out[i, K.O_MEMORY_COST] if memory_equivalent else out[i, K.O_CORE_SECONDS]
+        accuracy = 0.0
+        done = out[i, K.O_COMPLETED]
+        if has_accuracy and done > 0:
+            accuracy = out[i, K.O_ACCURACY_SUM] / done
+        reward[i] = _reward_terms(
+            weights[W_SLO],
+            weights[W_COST],
+            weights[W_BUDGET],
+            weights[W_ACCURACY],
+            out[i, K.O_VIOLATION],
+            cost / (t1[i] - t0[i]),
+            weights[W_COST_SCALE],
+            accuracy,
+        )[0]

@@ -22,10 +22,9 @@ from gymnasium.vector.utils import batch_space
 
 from themis_env.envs.inference_cluster import DEFAULT_SCENARIO, InferenceClusterEnv, _check_choice
 from themis_env.envs.observations import OBS_MODES
-from themis_env.envs.reward import step_reward
+from themis_env.envs.reward import reward_weights, vector_rewards
 from themis_env.errors import ConfigError, InvalidActionError
 from themis_env.sim import batch
-from themis_env.sim import kernel as K
 from themis_env.sim.simulator import finish_intervals
 
 __all__ = ["InferenceClusterVectorEnv"]
@@ -174,10 +173,12 @@ class InferenceClusterVectorEnv(VectorEnv):
         self._started = False
         self._obs = np.zeros((num_envs, first.layout.size), dtype=np.float32)
         # The reward's constants (every cluster's are checked equal in _check_batchable).
-        self._reward_config = first.scenario.reward
-        self._cost_scale = first._cost_scale
-        self._memory_equivalent = first._memory_equivalent
-        self._has_accuracy = first._has_accuracy
+        self._reward_weights = reward_weights(
+            first.scenario.reward,
+            first._cost_scale,
+            first._memory_equivalent,
+            first._has_accuracy,
+        )
         # How cluster i starts an episode (a training adapter may put reset wrappers here).
         self.resetters: list[Callable[..., tuple[Any, dict[str, Any]]]] = [
             env.reset for env in self.envs
@@ -335,20 +336,8 @@ class InferenceClusterVectorEnv(VectorEnv):
             self._refresh_buffers(i)
         any_reset = bool(resetting.any())
         self._time = np.where(active, t1, t0) if any_reset else t1
-        out = self._out
-        duration = np.where(active, t1 - t0, 1.0) if any_reset else t1 - t0
-        cost = out[:, K.O_MEMORY_COST] if self._memory_equivalent else out[:, K.O_CORE_SECONDS]
-        accuracy = None
-        if self._has_accuracy:
-            done = out[:, K.O_COMPLETED]
-            accuracy = np.divide(out[:, K.O_ACCURACY_SUM], done, out=np.zeros(n), where=done > 0)
-        reward, *_ = step_reward(
-            self._reward_config,
-            out[:, K.O_VIOLATION],
-            cost / duration,
-            self._cost_scale,
-            accuracy,
-        )
+        reward = np.empty(n)
+        vector_rewards(self._reward_weights, self._out, t0, t1, active, reward)
         self._steps += active
         truncated = active & (t1 >= self._episode_end)
         if self.max_episode_steps is not None:
@@ -361,7 +350,6 @@ class InferenceClusterVectorEnv(VectorEnv):
         if any_reset:
             for i in resetting.nonzero()[0].tolist():
                 self._reset_one(i, None, None, obs)
-            reward = np.where(active, reward, 0.0)
         self._autoreset = truncated | terminated
         self._obs = obs
         return self._observation(obs), reward, terminated, truncated, info
