@@ -5,8 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from themis_env.config import ColdStartConfig
 from themis_env.sim import kernel as K
 from themis_env.sim import simulator
+from themis_env.sim.numpy_loops import EXP_LOOP
+
+from .conftest import constant_pipeline, make_sim
 
 
 @pytest.mark.parametrize("n", [0, 1, 5, K._BUCKET_SORT_MIN - 1, K._BUCKET_SORT_MIN, 100, 5000])
@@ -36,3 +40,46 @@ def test_ring_length_is_a_power_of_two():
     assert n > 0 and n & (n - 1) == 0
     for t in (0.0, 1.0, 511.9, 512.0, 1e6 + 0.25):
         assert K._bucket_of(t, 0.5, n) == int(np.floor(t / 0.5 + 1e-9)) % n
+
+
+@pytest.mark.parametrize(
+    "cold",
+    [
+        ColdStartConfig(),  # lognormal, the default
+        ColdStartConfig(sigma=2.5, min_s=0.0, max_s=1e6),  # wide: exp's whole range
+        ColdStartConfig(distribution="uniform", min_s=2.0, max_s=30.0),
+        ColdStartConfig(distribution="constant", median_s=50.0, max_s=40.0),  # clipped
+    ],
+)
+def test_kernel_draws_the_cold_starts_numpy_draws(cold):
+    # The native vector env's kernel draws cold starts itself: the same numbers, leaving the
+    # generator in the same state, as the simulator's NumPy draw.
+    if cold.distribution == "lognormal" and not EXP_LOOP:
+        pytest.skip("NumPy's exp loop was not found: the kernel leaves lognormals to NumPy")
+    sim = make_sim(constant_pipeline(), cold_start=cold)
+    for n in (1, 7, 64, 1000):
+        sim._rng = np.random.default_rng(n)
+        expected = sim._cold_starts(n)
+        expected_state = sim._rng.bit_generator.state
+        rng = np.random.default_rng(n)
+        dst = np.full(n, np.nan)
+        assert K.draw_cold_starts(rng, sim.prm, EXP_LOOP, dst)
+        np.testing.assert_array_equal(dst.view(np.int64), expected.view(np.int64))
+        assert rng.bit_generator.state == expected_state
+
+
+def test_refill_cold_keeps_the_unused_draws_and_refuses_what_does_not_fit():
+    sim = make_sim(constant_pipeline(), cold_start=ColdStartConfig(distribution="uniform"))
+    cold = np.arange(10.0 * K.COLD_BLOCK)
+    cpos = np.array([5, 9])
+    rng = np.random.default_rng(0)
+    assert K.refill_cold(rng, sim.prm, EXP_LOOP, cold, cpos, 3)
+    assert cpos.tolist() == [0, 4 + K.COLD_BLOCK]
+    np.testing.assert_array_equal(cold[:4], [5.0, 6.0, 7.0, 8.0])
+    np.testing.assert_array_equal(
+        cold[4 : 4 + K.COLD_BLOCK], np.random.default_rng(0).uniform(5.0, 20.0, K.COLD_BLOCK)
+    )
+    before = cold.copy()
+    assert not K.refill_cold(rng, sim.prm, EXP_LOOP, cold, cpos, 10 * K.COLD_BLOCK)
+    np.testing.assert_array_equal(cold, before)  # too many for the buffer: nothing changed
+    assert cpos.tolist() == [0, 4 + K.COLD_BLOCK]

@@ -320,6 +320,7 @@ class InferenceClusterVectorEnv(VectorEnv):
             obs,
             self._high,
             codes,
+            batch.EXP_LOOP,
         )
         if unfinished < 0:  # a target out of its limits: nothing changed
             if raw:

@@ -18,10 +18,12 @@ import numpy as np
 from numba.typed import List
 
 from themis_env.sim.kernel import step_many
+from themis_env.sim.numpy_loops import EXP_LOOP
 
-__all__ = ["EPISODE_BUFFERS", "buffer_list", "step_many"]
+__all__ = ["EPISODE_BUFFERS", "EXP_LOOP", "buffer_list", "step_many"]
 
-# The episode buffers of ``Simulator.episode_buffers``, in ``kernel.step``'s argument order.
+# The episode buffers of ``Simulator.episode_buffers``, in ``kernel.step``'s argument order,
+# and the episode's generator (``kernel.step``'s ``rng``).
 EPISODE_BUFFERS = (
     "cum_counts",
     "queue",
@@ -32,9 +34,10 @@ EPISODE_BUFFERS = (
     "scratch",
     "sec_out",
     "cold",
+    "rng",
 )
 
 
-def buffer_list(buffers: Sequence[tuple[np.ndarray, ...]]) -> List:
+def buffer_list(buffers: Sequence[tuple[np.ndarray | np.random.Generator, ...]]) -> List:
     """A typed list of each simulator's ``episode_buffers`` (a tuple each, in order)."""
     return List([tuple(b) for b in buffers])

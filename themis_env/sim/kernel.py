@@ -45,7 +45,10 @@ from enum import IntEnum
 from typing import Literal, NamedTuple
 
 import numpy as np
-from numba import njit
+from llvmlite import ir
+from numba import njit, types
+from numba.core import cgutils
+from numba.extending import intrinsic
 from numba.typed import List
 
 
@@ -107,7 +110,17 @@ P_ACC_MODE = 10  # 0: no accuracies; 1: stage accuracies add up; 2: they multipl
 P_ACC_SCALE = 11  # the pipeline accuracy is the combination times this (1/S: an average)
 P_PLACEMENT = 12  # where a new replica goes: one of PLACE_*
 P_RESIZE_POLICY = 13  # what a resize the node cannot hold does: one of RESIZE_*
-N_PRM = 14
+P_COLD_DIST = 14  # the cold-start distribution: one of COLD_*
+P_COLD_MEDIAN = 15  # [s], also the constant's value
+P_COLD_SIGMA = 16  # lognormal shape
+P_COLD_MIN = 17  # [s] lower clip
+P_COLD_MAX = 18  # [s] upper clip
+N_PRM = 19
+# Cold-start distributions (P_COLD_DIST), see draw_cold_starts.
+COLD_CONSTANT = 0
+COLD_UNIFORM = 1
+COLD_LOGNORMAL = 2
+COLD_BLOCK = 64  # cold-start durations drawn at a time (or as many as the targets' replicas)
 # Placement strategies (P_PLACEMENT), see _place.
 PLACE_FIRST_FIT = 0
 PLACE_SPREAD = 1
@@ -1331,6 +1344,127 @@ def _scale_in(
     return n_target - live
 
 
+@intrinsic
+def _exp_inplace(typingctx, address, values):  # type: ignore[no-untyped-def]
+    """``values[:] = exp(values)`` by the NumPy float64 loop at ``address`` (see exp_inplace)."""
+    if not (isinstance(values, types.Array) and values.ndim == 1 and values.dtype == types.float64):
+        return None
+    sig = types.void(types.intp, values)
+
+    def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
+        address, values = args
+        array = context.make_array(signature.args[1])(context, builder, values)
+        i8p = ir.IntType(8).as_pointer()
+        i64 = ir.IntType(64)
+        # PyUFuncGenericFunction(char **args, npy_intp *dimensions, npy_intp *steps, void *)
+        loop_type = ir.FunctionType(
+            ir.VoidType(), [i8p.as_pointer(), i64.as_pointer(), i64.as_pointer(), i8p]
+        )
+        loop = builder.inttoptr(address, loop_type.as_pointer())
+        data = builder.bitcast(array.data, i8p)
+        argv = cgutils.alloca_once(builder, i8p, size=2)
+        builder.store(data, argv)  # in place: the input is the output
+        builder.store(data, builder.gep(argv, [ir.Constant(i64, 1)]))
+        dims = cgutils.alloca_once(builder, i64, size=1)
+        builder.store(builder.extract_value(array.shape, 0), dims)
+        stride = builder.extract_value(array.strides, 0)
+        steps = cgutils.alloca_once(builder, i64, size=2)
+        builder.store(stride, steps)
+        builder.store(stride, builder.gep(steps, [ir.Constant(i64, 1)]))
+        builder.call(loop, [argv, dims, steps, ir.Constant(i8p, None)])
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@_compiled
+def exp_inplace(exp_loop: int, values: np.ndarray) -> None:
+    """``values[:] = np.exp(values)`` bit for bit, by NumPy's own loop at address ``exp_loop``.
+
+    ``exp_loop`` is :data:`themis_env.sim.numpy_loops.EXP_LOOP` (it must not be 0). It is an
+    argument rather than a constant so that the compiled code, cached on disk, holds no
+    address of this process.
+    """
+    _exp_inplace(exp_loop, values)
+
+
+@_compiled
+def draw_cold_starts(
+    rng: np.random.Generator, prm: np.ndarray, exp_loop: int, dst: np.ndarray
+) -> bool:
+    """Fill ``dst`` with cold-start durations [s] from the distribution in ``prm``, clipped.
+
+    The same numbers, drawn from ``rng`` in the same order and computed by the same floating
+    point operations, as ``Simulator._cold_starts`` draws in NumPy (tested): numba's
+    ``Generator`` methods are NumPy's algorithms on the same bit generator, and the lognormal's
+    ``exp`` is NumPy's own loop (``exp_inplace``). Returns False, having drawn nothing, for a
+    lognormal without that loop (``exp_loop`` 0).
+    """
+    dist = int(prm[P_COLD_DIST])
+    lo = prm[P_COLD_MIN]
+    hi = prm[P_COLD_MAX]
+    if dist == COLD_LOGNORMAL:
+        if exp_loop == 0:
+            return False
+        sigma = prm[P_COLD_SIGMA]
+        for i in range(dst.shape[0]):
+            dst[i] = sigma * rng.standard_normal()
+        exp_inplace(exp_loop, dst)
+        median = prm[P_COLD_MEDIAN]
+        for i in range(dst.shape[0]):
+            dst[i] *= median
+    elif dist == COLD_UNIFORM:
+        for i in range(dst.shape[0]):
+            dst[i] = rng.uniform(lo, hi)
+    else:
+        dst[:] = prm[P_COLD_MEDIAN]
+    # np.maximum then np.minimum: a value equal to a bound stays as it is.
+    for i in range(dst.shape[0]):
+        if dst[i] < lo:
+            dst[i] = lo
+        if dst[i] > hi:
+            dst[i] = hi
+    return True
+
+
+@_compiled
+def cold_wanted(values: np.ndarray, offset: np.ndarray, width: int, n_variants: int) -> int:
+    """Replicas the targets ``values + offset`` ask for (``width`` entries per stage)."""
+    wanted = 0
+    for s in range(values.shape[0] // width):
+        for j in range(n_variants):
+            k = width * s + j
+            wanted += values[k] + offset[k]
+    return wanted
+
+
+@_compiled
+def refill_cold(
+    rng: np.random.Generator,
+    prm: np.ndarray,
+    exp_loop: int,
+    cold: np.ndarray,
+    cpos: np.ndarray,
+    wanted: int,
+) -> bool:
+    """Keep the unused cold starts; draw a block (or ``wanted``) after them, in ``cold``.
+
+    Returns False, having changed nothing, if ``cold`` is too small for them or
+    ``draw_cold_starts`` cannot draw here: the simulator then grows it or draws in NumPy.
+    """
+    pos, end = cpos[0], cpos[1]
+    kept = end - pos
+    size = kept + max(COLD_BLOCK, wanted)
+    if size > cold.shape[0] or (int(prm[P_COLD_DIST]) == COLD_LOGNORMAL and exp_loop == 0):
+        return False
+    for i in range(kept):  # forward: the source lies at or after the destination
+        cold[i] = cold[pos + i]
+    draw_cold_starts(rng, prm, exp_loop, cold[kept:size])
+    cpos[0] = 0
+    cpos[1] = size
+    return True
+
+
 # Return codes of apply_targets and step, beside the NEED_* bits of advance. An invalid
 # target returns -(k + 1) for its flat entry k = K·stage + knob (K knobs per stage: the
 # replicas of each variant slot, cores, batch; K = 3 without variants).
@@ -1679,12 +1813,17 @@ def step(
     cold: np.ndarray,
     vec: np.ndarray,
     high: np.ndarray,
+    rng: np.random.Generator | None = None,
+    exp_loop: int = 0,
 ) -> int:
     """One interval in one call: apply, advance, push the history, write the monitor.
 
     On the packed arrays: ``apply_targets`` at ``t0`` (if ``do_apply``), ``advance`` to
     ``t1``, the arrivals onto the rate history and, if ``vec`` is not empty, the monitoring
     vector (``write_monitor``) into ``vec``.
+
+    Given the episode's generator ``rng`` (and ``exp_loop``, see ``draw_cold_starts``), the
+    apply draws the cold starts it lacks itself (``refill_cold``), as the simulator would.
 
     Returns a negative code or ``NEED_COLD`` from the apply (nothing changed), else
     ``APPLIED`` (or 0) combined with advance's ``NEED_*`` bits. With a ``NEED_*`` bit set the
@@ -1699,7 +1838,7 @@ def step(
     rep_i = _v3(ibuf, lay, Packed.REP_I)
     node_free = _v1(fbuf, lay, Packed.NODE_FREE)
     code = 0
-    if do_apply:
+    while do_apply:
         code = apply_targets(
             t0,
             values,
@@ -1728,9 +1867,15 @@ def step(
             _v1(ibuf, lay, Packed.SPREAD),
             _v1(ibuf, lay, Packed.SLOTS_USED),
         )
+        if code == NEED_COLD and rng is not None:
+            width = lay[Packed.TARGETS, 2]
+            wanted = cold_wanted(values, offset, width, width - 2)
+            if refill_cold(rng, prm, exp_loop, cold, _v1(ibuf, lay, Packed.CPOS), wanted):
+                continue  # apply again, with the cold starts drawn
         if code < 0 or code & NEED_COLD:
             return code
         count_scaling(_v1(fbuf, lay, Packed.EP), _v1(ibuf, lay, Packed.TOTALS))
+        break
     out = _v1(fbuf, lay, Packed.OUT)
     out_stage = _v2(fbuf, lay, Packed.OUT_STAGE)
     variant_live = _v2(fbuf, lay, Packed.VARIANT_LIVE)
@@ -1801,14 +1946,17 @@ def step_many(
     vec: np.ndarray,
     high: np.ndarray,
     codes: np.ndarray,
+    exp_loop: int,
 ) -> int:
     """``kernel.step`` (apply, then advance) for every cluster i with ``active[i]``.
 
     Row i of ``values``, ``t0``, ``t1``, ``fbuf``, ``ibuf``, ``vec`` and ``codes`` and item i
-    of ``buffers`` are cluster i's. Cluster i's interval ends at ``t1[i]``, written for every
-    cluster: ``buckets`` statistics buckets of ``bucket_s`` after ``t0[i]`` rounded to a
-    bucket, as ``Simulator._interval_end`` computes it (``np.rint`` rounds halves to even as
-    ``round`` does; the whole numbers are exact as floats).
+    of ``buffers`` are cluster i's; its last entry is the cluster's generator, from which
+    ``step`` draws the cold starts it lacks (``exp_loop``: see ``draw_cold_starts``). Cluster
+    i's interval ends at ``t1[i]``, written for every cluster: ``buckets`` statistics buckets
+    of ``bucket_s`` after ``t0[i]`` rounded to a bucket, as ``Simulator._interval_end``
+    computes it (``np.rint`` rounds halves to even as ``round`` does; the whole numbers are
+    exact as floats).
 
     The targets ``values + offset`` of every active cluster are checked against its limits
     first: if a row is out of them, ``codes`` of the first such cluster gets ``-(k + 1)`` for
@@ -1832,7 +1980,7 @@ def step_many(
     for i in range(active.shape[0]):
         t1[i] = (np.rint(t0[i] / bucket_s) + buckets) * bucket_s
         if active[i]:
-            cum, queue, ubuf, zbuf, nxt_t, nxt_o, scratch, sec_out, cold = buffers[i]
+            cum, queue, ubuf, zbuf, nxt_t, nxt_o, scratch, sec_out, cold, rng = buffers[i]
             codes[i] = step(
                 True,
                 values[i],
@@ -1853,6 +2001,8 @@ def step_many(
                 cold,
                 vec[i],
                 high,
+                rng,
+                exp_loop,
             )
             if codes[i] < 0 or codes[i] & _UNFINISHED:
                 unfinished += 1

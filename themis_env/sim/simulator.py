@@ -96,7 +96,6 @@ def request_slo_kpis(
 
 
 _RANDOM_BLOCK = 1 << 14
-_COLD_BLOCK = 64  # cold-start durations drawn at a time
 _RING_BUCKETS = 512  # a power of two: the kernel wraps bucket indices with a mask
 _PLACEMENTS = {  # ClusterConfig.placement → the kernel's strategy
     "first-fit": K.PLACE_FIRST_FIT,
@@ -104,6 +103,11 @@ _PLACEMENTS = {  # ClusterConfig.placement → the kernel's strategy
     "most-allocated": K.PLACE_MOST_ALLOCATED,
 }
 _RESIZE_POLICIES = {"fail": K.RESIZE_FAIL, "defer": K.RESIZE_DEFER}  # cluster.resize_policy
+_COLD_DISTRIBUTIONS = {  # cluster.cold_start.distribution → the kernel's (P_COLD_DIST)
+    "constant": K.COLD_CONSTANT,
+    "uniform": K.COLD_UNIFORM,
+    "lognormal": K.COLD_LOGNORMAL,
+}
 _NEED_BITS = K.NEED_QUEUE | K.NEED_UNIFORMS | K.NEED_NORMALS | K.NEED_SECONDS
 _NO_VECTOR = np.zeros(0, dtype=np.float32)  # "no monitoring vector" for K.step
 # The packed arrays an episode starts from zero (the others are the scenario's parameters).
@@ -513,6 +517,12 @@ class Simulator:
         self.prm[K.P_RESIZE_DELAY] = cluster.resize_delay_s
         self.prm[K.P_PLACEMENT] = _PLACEMENTS[cluster.placement]
         self.prm[K.P_RESIZE_POLICY] = _RESIZE_POLICIES[cluster.resize_policy]
+        cold = cluster.cold_start
+        self.prm[K.P_COLD_DIST] = _COLD_DISTRIBUTIONS[cold.distribution]
+        self.prm[K.P_COLD_MEDIAN] = cold.median_s
+        self.prm[K.P_COLD_SIGMA] = cold.sigma
+        self.prm[K.P_COLD_MIN] = cold.min_s
+        self.prm[K.P_COLD_MAX] = cold.max_s
         # Whether any stage may ask for more cores than a node has (an Infeasible resize).
         self._may_exceed_node = bool(
             max(s.max_cores for s in pipeline.config.stages) > cluster.cores_per_node
@@ -602,7 +612,7 @@ class Simulator:
         self.sec_out = np.zeros((1, K.N_SEC_OUT))
         self.cum_counts = np.concatenate([[0], np.cumsum(self.counts)]).astype(np.int64)
         self._settled = False  # True while out_stage describes the current state
-        self.cold = np.zeros(2 * _COLD_BLOCK)  # drawn on demand into cold[:cpos[1]]
+        self.cold = np.zeros(2 * K.COLD_BLOCK)  # drawn on demand into cold[:cpos[1]]
         zero = np.zeros(S, dtype=np.int64)
         zero.flags.writeable = False
         self._no_change = ApplyReport(zero, zero, zero, zero, zero, zero, zero)
@@ -658,7 +668,11 @@ class Simulator:
         return self.resize_status()[1]
 
     def _cold_starts(self, n: int) -> np.ndarray:
-        """``n`` cold-start durations [s] from the scenario's distribution, clipped."""
+        """``n`` cold-start durations [s] from the scenario's distribution, clipped.
+
+        A native vector env's kernel draws the same numbers itself (``K.draw_cold_starts``,
+        tested equal); a change here must go there too.
+        """
         cfg = self.cluster.cold_start
         assert self._rng is not None
         if cfg.distribution == "constant":
@@ -785,7 +799,7 @@ class Simulator:
         """
         replicas = (values + offset).reshape(self.n_stages, self.width)[:, : self.n_variants]
         wanted = int(replicas.sum())
-        fresh = self._cold_starts(max(_COLD_BLOCK, wanted))
+        fresh = self._cold_starts(max(K.COLD_BLOCK, wanted))
         pos, end = int(self.cpos[0]), int(self.cpos[1])
         kept = end - pos
         size = kept + fresh.size
@@ -1133,9 +1147,14 @@ class Simulator:
         raise KeyError(f"{attr!r} is not a packed array")
 
     @property
-    def episode_buffers(self) -> tuple[np.ndarray, ...]:
-        """The buffers ``kernel.step`` takes after ``lay`` (``sim.batch.EPISODE_BUFFERS``)."""
-        return self._step_args[3:]
+    def episode_buffers(self) -> tuple[np.ndarray | np.random.Generator, ...]:
+        """The buffers ``kernel.step`` takes after ``lay``, and the episode's generator.
+
+        In ``sim.batch.EPISODE_BUFFERS``'s order. Passed in a typed list, the generator costs
+        nothing per call (from Python, numba unboxes one in µs): ``kernel.step`` then draws the
+        cold starts it lacks itself.
+        """
+        return (*self._step_args[3:], self._rng)
 
     def finish_interval(
         self,
