@@ -166,6 +166,8 @@ class InferenceClusterVectorEnv(VectorEnv):
         self._filler = first.codec.encode(first.current_targets, first.current_targets)
         self._time = np.zeros(num_envs)  # each simulator's time
         self._buffers: list[tuple[np.ndarray, ...]] = []  # what the typed list holds
+        self._rng_list: Any = None  # typed list of the episode generators, after reset
+        self._rngs: list[np.random.Generator | None] = []  # what it holds
         self._codes = np.zeros(num_envs, dtype=np.int64)
         self._episode_end = np.zeros(num_envs)
         self._steps = np.zeros(num_envs, dtype=np.int64)
@@ -245,6 +247,8 @@ class InferenceClusterVectorEnv(VectorEnv):
         if self._buffer_list is None and all(env.workload is not None for env in self.envs):
             self._buffers = [env.sim.episode_buffers for env in self.envs]
             self._buffer_list = batch.buffer_list(self._buffers)
+            self._rngs = [env.sim.rng for env in self.envs]
+            self._rng_list = batch.generator_list(self._rngs)
             self._started = True
         self._obs = obs
         return self._observation(obs), {}
@@ -263,13 +267,17 @@ class InferenceClusterVectorEnv(VectorEnv):
     def _refresh_buffers(self, i: int) -> None:
         """Pass cluster i's current episode buffers to the batched call (if any changed).
 
-        Setting an item of a typed list from Python costs µs: only when one changed.
+        Setting an item of a typed list from Python costs µs (a generator, ms): only when one
+        changed.
         """
         if self._buffer_list is not None:
-            buffers = self.envs[i].sim.episode_buffers
+            sim = self.envs[i].sim
+            buffers = sim.episode_buffers
             if any(old is not new for old, new in zip(self._buffers[i], buffers, strict=True)):
                 self._buffer_list[i] = buffers
             self._buffers[i] = buffers
+            if sim.rng is not self._rngs[i]:
+                self._rng_list[i] = self._rngs[i] = sim.rng
 
     # ------------------------------------------------------------------ step
     def step(
@@ -317,6 +325,7 @@ class InferenceClusterVectorEnv(VectorEnv):
             self._ibuf,
             self._lay,
             self._buffer_list,
+            self._rng_list,
             obs,
             self._high,
             codes,

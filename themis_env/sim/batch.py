@@ -20,10 +20,9 @@ from numba.typed import List
 from themis_env.sim.kernel import step_many
 from themis_env.sim.numpy_loops import EXP_LOOP
 
-__all__ = ["EPISODE_BUFFERS", "EXP_LOOP", "buffer_list", "step_many"]
+__all__ = ["EPISODE_BUFFERS", "EXP_LOOP", "buffer_list", "generator_list", "step_many"]
 
-# The episode buffers of ``Simulator.episode_buffers``, in ``kernel.step``'s argument order,
-# and the episode's generator (``kernel.step``'s ``rng``).
+# The episode buffers of ``Simulator.episode_buffers``, in ``kernel.step``'s argument order.
 EPISODE_BUFFERS = (
     "cum_counts",
     "queue",
@@ -34,10 +33,18 @@ EPISODE_BUFFERS = (
     "scratch",
     "sec_out",
     "cold",
-    "rng",
 )
 
 
-def buffer_list(buffers: Sequence[tuple[np.ndarray | np.random.Generator, ...]]) -> List:
+def buffer_list(buffers: Sequence[tuple[np.ndarray, ...]]) -> List:
     """A typed list of each simulator's ``episode_buffers`` (a tuple each, in order)."""
     return List([tuple(b) for b in buffers])
+
+
+def generator_list(generators: Sequence[np.random.Generator]) -> List:
+    """A typed list of each simulator's episode generator (``Simulator.rng``).
+
+    A list of its own: setting an item that holds a generator costs ms (numba types it the
+    slow way), and a cluster's buffers change far more often than its generator.
+    """
+    return List(generators)

@@ -1943,6 +1943,7 @@ def step_many(
     ibuf: np.ndarray,
     lay: np.ndarray,
     buffers: List,  # of tuples of arrays
+    rngs: List,  # of np.random.Generator
     vec: np.ndarray,
     high: np.ndarray,
     codes: np.ndarray,
@@ -1951,8 +1952,8 @@ def step_many(
     """``kernel.step`` (apply, then advance) for every cluster i with ``active[i]``.
 
     Row i of ``values``, ``t0``, ``t1``, ``fbuf``, ``ibuf``, ``vec`` and ``codes`` and item i
-    of ``buffers`` are cluster i's; its last entry is the cluster's generator, from which
-    ``step`` draws the cold starts it lacks (``exp_loop``: see ``draw_cold_starts``). Cluster
+    of ``buffers`` and ``rngs`` are cluster i's: its generator is the one ``step`` draws the
+    cold starts it lacks from (``exp_loop``: see ``draw_cold_starts``). Cluster
     i's interval ends at ``t1[i]``, written for every cluster: ``buckets`` statistics buckets
     of ``bucket_s`` after ``t0[i]`` rounded to a bucket, as ``Simulator._interval_end``
     computes it (``np.rint`` rounds halves to even as ``round`` does; the whole numbers are
@@ -1980,7 +1981,7 @@ def step_many(
     for i in range(active.shape[0]):
         t1[i] = (np.rint(t0[i] / bucket_s) + buckets) * bucket_s
         if active[i]:
-            cum, queue, ubuf, zbuf, nxt_t, nxt_o, scratch, sec_out, cold, rng = buffers[i]
+            cum, queue, ubuf, zbuf, nxt_t, nxt_o, scratch, sec_out, cold = buffers[i]
             codes[i] = step(
                 True,
                 values[i],
@@ -2001,7 +2002,7 @@ def step_many(
                 cold,
                 vec[i],
                 high,
-                rng,
+                rngs[i],
                 exp_loop,
             )
             if codes[i] < 0 or codes[i] & _UNFINISHED:

@@ -1147,14 +1147,18 @@ class Simulator:
         raise KeyError(f"{attr!r} is not a packed array")
 
     @property
-    def episode_buffers(self) -> tuple[np.ndarray | np.random.Generator, ...]:
-        """The buffers ``kernel.step`` takes after ``lay``, and the episode's generator.
+    def episode_buffers(self) -> tuple[np.ndarray, ...]:
+        """The buffers ``kernel.step`` takes after ``lay`` (``sim.batch.EPISODE_BUFFERS``)."""
+        return self._step_args[3:]
 
-        In ``sim.batch.EPISODE_BUFFERS``'s order. Passed in a typed list, the generator costs
-        nothing per call (from Python, numba unboxes one in µs): ``kernel.step`` then draws the
-        cold starts it lacks itself.
+    @property
+    def rng(self) -> np.random.Generator | None:
+        """The episode's generator (None before the first reset).
+
+        Passed in a typed list, it costs a batched call nothing (from Python, numba unboxes
+        a generator in µs): ``kernel.step`` then draws the cold starts it lacks itself.
         """
-        return (*self._step_args[3:], self._rng)
+        return self._rng
 
     def finish_interval(
         self,
