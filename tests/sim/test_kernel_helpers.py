@@ -83,3 +83,33 @@ def test_refill_cold_keeps_the_unused_draws_and_refuses_what_does_not_fit():
     assert not K.refill_cold(rng, sim.prm, EXP_LOOP, cold, cpos, 10 * K.COLD_BLOCK)
     np.testing.assert_array_equal(cold, before)  # too many for the buffer: nothing changed
     assert cpos.tolist() == [0, 4 + K.COLD_BLOCK]
+
+
+@pytest.mark.parametrize("exponential", [False, True])
+def test_refill_randoms_draws_numpys_stream_after_the_unused_draws(exponential):
+    sim = make_sim(constant_pipeline([10.0, 10.0]))
+    sim.prm[K.P_EXPONENTIAL] = float(exponential)
+    ep = np.zeros(K.N_EP)
+    ep[[K.E_U_POS, K.E_U_END, K.E_Z_POS, K.E_Z_END]] = (3, 8, 1, 2)
+    ubuf, zbuf = np.arange(3.0 * K.RANDOM_BLOCK), -np.arange(3.0 * K.RANDOM_BLOCK)
+    need = K.NEED_UNIFORMS | K.NEED_NORMALS | K.NEED_QUEUE
+    rng = np.random.default_rng(4)
+    left = K.refill_randoms(rng, sim.prm, ep, ubuf, zbuf, need, 10, 9000, 2)
+    assert left == K.NEED_QUEUE  # not a draw: the simulator's
+    numpy_rng = np.random.default_rng(4)
+    uniforms = numpy_rng.random(K.RANDOM_BLOCK)  # a block: more than the 10 new requests
+    service = numpy_rng.standard_exponential if exponential else numpy_rng.standard_normal
+    draws = service(2 * (9000 + 10))  # one per request and stage: more than a block
+    np.testing.assert_array_equal(ubuf[: 5 + K.RANDOM_BLOCK], [3, 4, 5, 6, 7, *uniforms])
+    np.testing.assert_array_equal(zbuf[: 1 + draws.size], [-1, *draws])
+    assert ep[[K.E_U_POS, K.E_U_END, K.E_Z_POS, K.E_Z_END]].tolist() == [
+        0,
+        5 + K.RANDOM_BLOCK,
+        0,
+        1 + draws.size,
+    ]
+    # No room for the uniforms: nothing is drawn, not even the service draws after them.
+    state = rng.bit_generator.state
+    small = np.zeros(10)
+    assert K.refill_randoms(rng, sim.prm, ep, small, zbuf, need, 10, 9000, 2) == need
+    assert rng.bit_generator.state == state

@@ -147,7 +147,10 @@ E_HORIZONTAL = 12  # scaling actions applied (not counting the warm start): see 
 E_VERTICAL = 13
 E_FAILED_RESIZES = 14
 E_ACCURACY_SUM = 15  # Σ pipeline accuracy of the completions
-N_EP = 16
+E_U_END = 16  # end of the uniforms drawn into ubuf (its length is a capacity)
+E_Z_END = 17  # end of the service draws in zbuf
+N_EP = 18
+RANDOM_BLOCK = 1 << 14  # uniforms or service draws drawn at a time (or as many as needed)
 # Step output: out[O_*]
 O_ARRIVED = 0
 O_COMPLETED = 1
@@ -814,13 +817,66 @@ def _buffers_needed(
     need = 0
     if in_system + new + 16 > queue.shape[2]:
         need |= NEED_QUEUE
-    if ubuf.shape[0] - int(ep[E_U_POS]) < new:
+    if ep[E_U_END] - ep[E_U_POS] < new:
         need |= NEED_UNIFORMS
     random_service = prm[P_EXPONENTIAL] > 0 or prm[P_NOISE_SIGMA] > 0
-    if random_service and zbuf.shape[0] - int(ep[E_Z_POS]) < (in_system + new) * n_stages:
+    if random_service and ep[E_Z_END] - ep[E_Z_POS] < (in_system + new) * n_stages:
         need |= NEED_NORMALS
     if sec_out.shape[0] < int(t1 - t0) + 2:
         need |= NEED_SECONDS
+    return need
+
+
+@_compiled
+def refill_randoms(
+    rng: np.random.Generator,
+    prm: np.ndarray,
+    ep: np.ndarray,
+    ubuf: np.ndarray,
+    zbuf: np.ndarray,
+    need: int,
+    new: int,
+    in_system: int,
+    n_stages: int,
+) -> int:
+    """Draw what ``need``'s ``NEED_UNIFORMS`` and ``NEED_NORMALS`` ask, after the unused draws.
+
+    A block (or ``new`` uniforms; or one service draw per request in the system or arriving,
+    per stage, ``interval_demand``'s figures) from ``rng``, uniforms first: the stream of the
+    episode whoever draws it. Returns the bits left: those whose buffer lacks the room (the
+    simulator grows it and calls again), and the service draws after uniforms that did not
+    fit (the order of the stream), with ``NEED_QUEUE`` and ``NEED_SECONDS`` as they were.
+    """
+    if need & NEED_UNIFORMS:
+        pos, end = int(ep[E_U_POS]), int(ep[E_U_END])
+        kept = end - pos
+        size = kept + max(RANDOM_BLOCK, new)
+        if size > ubuf.shape[0]:
+            return need
+        for i in range(kept):  # forward: the source lies at or after the destination
+            ubuf[i] = ubuf[pos + i]
+        for i in range(kept, size):
+            ubuf[i] = rng.random()
+        ep[E_U_POS] = 0
+        ep[E_U_END] = size
+        need &= ~NEED_UNIFORMS
+    if need & NEED_NORMALS:
+        pos, end = int(ep[E_Z_POS]), int(ep[E_Z_END])
+        kept = end - pos
+        size = kept + max(RANDOM_BLOCK, (in_system + new) * n_stages)
+        if size > zbuf.shape[0]:
+            return need
+        for i in range(kept):
+            zbuf[i] = zbuf[pos + i]
+        if prm[P_EXPONENTIAL] > 0:
+            for i in range(kept, size):
+                zbuf[i] = rng.standard_exponential()
+        else:
+            for i in range(kept, size):
+                zbuf[i] = rng.standard_normal()
+        ep[E_Z_POS] = 0
+        ep[E_Z_END] = size
+        need &= ~NEED_NORMALS
     return need
 
 
@@ -1823,7 +1879,8 @@ def step(
     vector (``write_monitor``) into ``vec``.
 
     Given the episode's generator ``rng`` (and ``exp_loop``, see ``draw_cold_starts``), the
-    apply draws the cold starts it lacks itself (``refill_cold``), as the simulator would.
+    call draws the cold starts, uniforms and service draws it lacks itself (``refill_cold``,
+    ``refill_randoms``) where their buffers have the room, as the simulator would.
 
     Returns a negative code or ``NEED_COLD`` from the apply (nothing changed), else
     ``APPLIED`` (or 0) combined with advance's ``NEED_*`` bits. With a ``NEED_*`` bit set the
@@ -1879,45 +1936,54 @@ def step(
     out = _v1(fbuf, lay, Packed.OUT)
     out_stage = _v2(fbuf, lay, Packed.OUT_STAGE)
     variant_live = _v2(fbuf, lay, Packed.VARIANT_LIVE)
-    need = advance(
-        t0,
-        t1,
-        batch,
-        target_cores,
-        pending,
-        _v3(fbuf, lay, Packed.TABLE),
-        cum,
-        queue,
-        _v2(ibuf, lay, Packed.QPTR),
-        _v1(fbuf, lay, Packed.DISP),
-        rep_f,
-        rep_i,
-        prm,
-        _v2(fbuf, lay, Packed.BUCKETS),
-        _v2(ibuf, lay, Packed.BHIST),
-        _v2(fbuf, lay, Packed.BUSY),
-        _v1(fbuf, lay, Packed.EP),
-        _v1(ibuf, lay, Packed.EP_HIST),
-        _v1(fbuf, lay, Packed.SEC_ACC),
-        ubuf,
-        zbuf,
-        nxt_t,
-        nxt_o,
-        scratch,
-        out,
-        out_stage,
-        sec_out,
-        _v2(fbuf, lay, Packed.MEMORY_GB),
-        node_free,
-        _v2(fbuf, lay, Packed.ACCURACY),
-        _v2(fbuf, lay, Packed.SERVED),
-        variant_live,
-        _v1(fbuf, lay, Packed.HEAP_T),
-        _v1(ibuf, lay, Packed.HEAP_R),
-        _v1(ibuf, lay, Packed.BATCH_IDX),
-        _v1(fbuf, lay, Packed.LAT_HIST),
-        _v1(ibuf, lay, Packed.SLOTS_USED),
-    )
+    ep = _v1(fbuf, lay, Packed.EP)
+    while True:
+        need = advance(
+            t0,
+            t1,
+            batch,
+            target_cores,
+            pending,
+            _v3(fbuf, lay, Packed.TABLE),
+            cum,
+            queue,
+            _v2(ibuf, lay, Packed.QPTR),
+            _v1(fbuf, lay, Packed.DISP),
+            rep_f,
+            rep_i,
+            prm,
+            _v2(fbuf, lay, Packed.BUCKETS),
+            _v2(ibuf, lay, Packed.BHIST),
+            _v2(fbuf, lay, Packed.BUSY),
+            ep,
+            _v1(ibuf, lay, Packed.EP_HIST),
+            _v1(fbuf, lay, Packed.SEC_ACC),
+            ubuf,
+            zbuf,
+            nxt_t,
+            nxt_o,
+            scratch,
+            out,
+            out_stage,
+            sec_out,
+            _v2(fbuf, lay, Packed.MEMORY_GB),
+            node_free,
+            _v2(fbuf, lay, Packed.ACCURACY),
+            _v2(fbuf, lay, Packed.SERVED),
+            variant_live,
+            _v1(fbuf, lay, Packed.HEAP_T),
+            _v1(ibuf, lay, Packed.HEAP_R),
+            _v1(ibuf, lay, Packed.BATCH_IDX),
+            _v1(fbuf, lay, Packed.LAT_HIST),
+            _v1(ibuf, lay, Packed.SLOTS_USED),
+        )
+        if rng is None or not need & (NEED_UNIFORMS | NEED_NORMALS):
+            break
+        # Draw what the buffers lack here when they have the room, then run the interval.
+        new, in_system = interval_demand(t1, cum, ep)
+        need = refill_randoms(rng, prm, ep, ubuf, zbuf, need, new, in_system, batch.shape[0])
+        if need:
+            break
     if need:
         return code | need
     queue_len = _v1(ibuf, lay, Packed.QUEUE_LEN)

@@ -95,7 +95,6 @@ def request_slo_kpis(
     }
 
 
-_RANDOM_BLOCK = 1 << 14
 _RING_BUCKETS = 512  # a power of two: the kernel wraps bucket indices with a mask
 _PLACEMENTS = {  # ClusterConfig.placement → the kernel's strategy
     "first-fit": K.PLACE_FIRST_FIT,
@@ -606,8 +605,9 @@ class Simulator:
         self.targets[:] = -1  # the targets in force; -1: none yet
         capacity = 1024
         self.queue = np.zeros((S, K.N_QUEUE_ROWS, capacity))
-        self.ubuf = np.zeros(0)
-        self.zbuf = np.zeros(0)
+        # Room for the first draws (drawn when the kernel asks; untouched pages cost nothing).
+        self.ubuf = np.zeros(2 * K.RANDOM_BLOCK)
+        self.zbuf = np.zeros(2 * K.RANDOM_BLOCK)
         self._scratch_capacity(capacity)
         self.sec_out = np.zeros((1, K.N_SEC_OUT))
         self.cum_counts = np.concatenate([[0], np.cumsum(self.counts)]).astype(np.int64)
@@ -831,24 +831,43 @@ class Simulator:
             queue[:, :, :capacity] = self.queue
             self.queue = queue
             self._scratch_capacity(grown)
-        if need & K.NEED_UNIFORMS:  # arrival times
-            upos = int(self.ep[K.E_U_POS])
-            fresh = self._rng.random(max(_RANDOM_BLOCK, new))
-            self.ubuf = np.concatenate([self.ubuf[upos:], fresh])
-            self.ep[K.E_U_POS] = 0
-        if need & K.NEED_NORMALS:  # service noise, one draw per batch at most
-            zpos = int(self.ep[K.E_Z_POS])
-            size = max(_RANDOM_BLOCK, (in_system + new) * self.n_stages)
-            fresh = (
-                self._rng.standard_exponential(size)
-                if self.prm[K.P_EXPONENTIAL] > 0
-                else self._rng.standard_normal(size)
+        # Arrival times (uniforms) and service noise (one draw per batch at most): room for
+        # twice the draws, so that the next refills happen in the compiled call (K.step).
+        if need & K.NEED_UNIFORMS:
+            self.ubuf = self._with_room(self.ubuf, K.E_U_POS, K.E_U_END, max(K.RANDOM_BLOCK, new))
+        if need & K.NEED_NORMALS:
+            size = max(K.RANDOM_BLOCK, (in_system + new) * self.n_stages)
+            self.zbuf = self._with_room(self.zbuf, K.E_Z_POS, K.E_Z_END, size)
+        if need & (K.NEED_UNIFORMS | K.NEED_NORMALS):
+            left = K.refill_randoms(
+                self._rng,
+                self.prm,
+                self.ep,
+                self.ubuf,
+                self.zbuf,
+                need,
+                new,
+                in_system,
+                self.n_stages,
             )
-            self.zbuf = np.concatenate([self.zbuf[zpos:], fresh])
-            self.ep[K.E_Z_POS] = 0
+            assert not left & (K.NEED_UNIFORMS | K.NEED_NORMALS), "no room after growing"
         if need & K.NEED_SECONDS:
             self.sec_out = np.zeros((int(t1 - t0) + 2, K.N_SEC_OUT))
         self._kernel_arrays()
+
+    def _with_room(self, buf: np.ndarray, pos: int, end: int, fresh: int) -> np.ndarray:
+        """``buf``, or a copy twice as large if its unused draws and ``fresh`` more do not fit.
+
+        ``ep[pos]``, ``ep[end]`` bound the unused draws; a copy holds them at its start.
+        """
+        start, stop = int(self.ep[pos]), int(self.ep[end])
+        size = stop - start + fresh
+        if size <= buf.size:
+            return buf
+        grown = np.zeros(2 * size)
+        grown[: stop - start] = buf[start:stop]
+        self.ep[pos], self.ep[end] = 0, stop - start
+        return grown
 
     def _kernel_arrays(self) -> None:
         # Bound once per buffer change: the per-interval call then costs one tuple unpack.
