@@ -3,7 +3,7 @@
 ``−(w_slo · violation + w_cost · max(0, cost_rate − cost_budget) / cost_scale)``, plus
 ``w_accuracy · accuracy`` where the pipeline declares accuracies. :func:`reward_terms` is
 that formula on floats: the single env runs it as Python, the native vector env compiled
-(numba, :func:`vector_rewards`, one call for all its clusters). Both execute the same IEEE
+(numba, :func:`cluster_reward`, in one call for all its clusters). Both execute the same IEEE
 operations in the same order, so a cluster of a vector env gets its single env's reward bit
 for bit (tested).
 """
@@ -16,7 +16,7 @@ from numba import njit
 from themis_env.config.schema import RewardConfig
 from themis_env.sim import kernel as K
 
-__all__ = ["reward_weights", "reward_terms", "step_reward", "vector_rewards"]
+__all__ = ["cluster_reward", "reward_terms", "reward_weights", "step_reward"]
 
 # The weights as vector_rewards reads them: reward_weights(...)[W_*]
 W_SLO = 0
@@ -41,7 +41,7 @@ def reward_terms(
 ) -> tuple[float, float, float, float]:
     """The reward and its three terms: SLO and cost (as subtracted), accuracy (as added).
 
-    Plain float arithmetic that numba compiles as it is (:func:`vector_rewards`).
+    Plain float arithmetic that numba compiles as it is (:func:`cluster_reward`).
     ``max(excess, 0.0)`` is spelled as Python's ``max`` evaluates it (the first argument
     unless the second is larger), so compiled and interpreted agree on signed zeros.
     """
@@ -92,7 +92,7 @@ def step_reward(
 def reward_weights(
     w: RewardConfig, cost_scale: float, memory_equivalent: bool, has_accuracy: bool
 ) -> np.ndarray:
-    """The weights and switches :func:`vector_rewards` reads (float64, ``W_*``)."""
+    """The weights and switches :func:`cluster_reward` reads (float64, ``W_*``)."""
     weights = np.zeros(N_WEIGHTS)
     weights[W_SLO] = w.w_slo
     weights[W_COST] = w.w_cost
@@ -104,38 +104,25 @@ def reward_weights(
     return weights
 
 
-@njit(cache=True)
-def vector_rewards(
-    weights: np.ndarray,
-    out: np.ndarray,
-    t0: np.ndarray,
-    t1: np.ndarray,
-    active: np.ndarray,
-    reward: np.ndarray,
-) -> None:
-    """Each cluster's reward into ``reward`` from its step output ``out[i]`` (``kernel.O_*``).
+@njit(cache=True, inline="always")
+def cluster_reward(weights: np.ndarray, out: np.ndarray, duration: float) -> float:
+    """The reward of a cluster's interval of ``duration`` s from its step output ``out``.
 
-    Over [``t0[i]``, ``t1[i]``); a cluster not ``active`` (being reset) gets 0. The inputs
-    are the single env's: the cost per second, the accuracy of the completions (0 if none).
+    ``out`` is ``kernel.O_*``; ``weights`` is :func:`reward_weights`. The inputs are the
+    single env's: the cost per second, the accuracy of the completions (0 if none).
     """
-    memory_equivalent = weights[W_MEMORY_EQUIVALENT] > 0.0
-    has_accuracy = weights[W_HAS_ACCURACY] > 0.0
-    for i in range(reward.shape[0]):
-        if not active[i]:
-            reward[i] = 0.0
-            continue
-        cost = out[i, K.O_MEMORY_COST] if memory_equivalent else out[i, K.O_CORE_SECONDS]
-        accuracy = 0.0
-        done = out[i, K.O_COMPLETED]
-        if has_accuracy and done > 0:
-            accuracy = out[i, K.O_ACCURACY_SUM] / done
-        reward[i] = _reward_terms(
-            weights[W_SLO],
-            weights[W_COST],
-            weights[W_BUDGET],
-            weights[W_ACCURACY],
-            out[i, K.O_VIOLATION],
-            cost / (t1[i] - t0[i]),
-            weights[W_COST_SCALE],
-            accuracy,
-        )[0]
+    cost = out[K.O_MEMORY_COST] if weights[W_MEMORY_EQUIVALENT] > 0.0 else out[K.O_CORE_SECONDS]
+    accuracy = 0.0
+    done = out[K.O_COMPLETED]
+    if weights[W_HAS_ACCURACY] > 0.0 and done > 0:
+        accuracy = out[K.O_ACCURACY_SUM] / done
+    return _reward_terms(
+        weights[W_SLO],
+        weights[W_COST],
+        weights[W_BUDGET],
+        weights[W_ACCURACY],
+        out[K.O_VIOLATION],
+        cost / duration,
+        weights[W_COST_SCALE],
+        accuracy,
+    )[0]

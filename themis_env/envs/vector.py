@@ -22,7 +22,8 @@ from gymnasium.vector.utils import batch_space
 
 from themis_env.envs.inference_cluster import DEFAULT_SCENARIO, InferenceClusterEnv, _check_choice
 from themis_env.envs.observations import OBS_MODES
-from themis_env.envs.reward import reward_weights, vector_rewards
+from themis_env.envs.reward import reward_weights
+from themis_env.envs.vector_step import finish_step
 from themis_env.errors import ConfigError, InvalidActionError
 from themis_env.sim import batch
 from themis_env.sim.simulator import finish_intervals
@@ -172,6 +173,7 @@ class InferenceClusterVectorEnv(VectorEnv):
         self._episode_end = np.zeros(num_envs)
         self._steps = np.zeros(num_envs, dtype=np.int64)
         self._autoreset = np.zeros(num_envs, dtype=bool)
+        self._ended = 0  # entries of _autoreset set
         self._started = False
         self._obs = np.zeros((num_envs, first.layout.size), dtype=np.float32)
         # The reward's constants (every cluster's are checked equal in _check_batchable).
@@ -244,6 +246,7 @@ class InferenceClusterVectorEnv(VectorEnv):
         obs = self._obs.copy()  # the rows not reset keep their last observation
         for i in mask.nonzero()[0].tolist():
             self._reset_one(i, seeds[i], opts or None, obs)
+        self._ended = int(np.count_nonzero(self._autoreset))
         if self._buffer_list is None and all(env.workload is not None for env in self.envs):
             self._buffers = [env.sim.episode_buffers for env in self.envs]
             self._buffer_list = batch.buffer_list(self._buffers)
@@ -289,7 +292,8 @@ class InferenceClusterVectorEnv(VectorEnv):
         n = self.num_envs
         obs = np.empty_like(self._obs)
         resetting = self._autoreset
-        if self.autoreset_mode == AutoresetMode.DISABLED and resetting.any():
+        any_reset = self._ended > 0
+        if self.autoreset_mode == AutoresetMode.DISABLED and any_reset:
             raise gym.error.ResetNeeded(
                 f"clusters {resetting.nonzero()[0].tolist()} ended their episode; reset them "
                 "with reset(options={'reset_mask': mask}) (autoreset_mode is disabled)"
@@ -344,23 +348,31 @@ class InferenceClusterVectorEnv(VectorEnv):
         )
         for i in finish:
             self._refresh_buffers(i)
-        any_reset = bool(resetting.any())
-        self._time = np.where(active, t1, t0) if any_reset else t1
         reward = np.empty(n)
-        vector_rewards(self._reward_weights, self._out, t0, t1, active, reward)
-        self._steps += active
-        truncated = active & (t1 >= self._episode_end)
-        if self.max_episode_steps is not None:
-            truncated |= active & (self._steps >= self.max_episode_steps)
+        truncated = np.empty(n, dtype=bool)
+        ended = finish_step(
+            self._reward_weights,
+            self._out,
+            t0,
+            t1,
+            active,
+            self._episode_end,
+            self.max_episode_steps or 0,
+            self._steps,
+            t0,  # the clocks: each cluster's moves to its t1
+            reward,
+            truncated,
+        )
         terminated = np.zeros(n, dtype=bool)
         info: dict[str, Any] = {}
-        if truncated.any():
+        if ended:
             for i in truncated.nonzero()[0].tolist():
                 info = self._add_info(info, {"episode_kpis": self.envs[i].episode_kpis()}, i)
         if any_reset:
             for i in resetting.nonzero()[0].tolist():
                 self._reset_one(i, None, None, obs)
         self._autoreset = truncated | terminated
+        self._ended = ended
         self._obs = obs
         return self._observation(obs), reward, terminated, truncated, info
 
