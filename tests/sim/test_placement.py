@@ -33,7 +33,10 @@ def _replicas_on(nodes: list[int]) -> tuple[np.ndarray, np.ndarray]:
 def _place(placement: int, free: list[float], nodes: list[int], cores: int, capacity: int) -> int:
     rep_f, rep_i = _replicas_on(nodes)
     spread = np.full(len(free), 7, dtype=np.int64)  # scratch: what it held must not matter
-    return K._place(0, cores, np.array(free), float(capacity), placement, rep_f, rep_i, spread)
+    used = rep_i.shape[1]  # every slot: a bound is enough
+    return K._place(
+        0, cores, np.array(free), float(capacity), placement, rep_f, rep_i, spread, used
+    )
 
 
 @pytest.mark.parametrize(

@@ -1212,7 +1212,17 @@ def reconcile(
             while lacking > 0:
                 while r < R and rep_i[s, r, I_ACTIVE] == 1:
                     r += 1
-                node = _place(s, c_target, free, cores_per_node, placement, rep_f, rep_i, spread)
+                node = _place(
+                    s,
+                    c_target,
+                    free,
+                    cores_per_node,
+                    placement,
+                    rep_f,
+                    rep_i,
+                    spread,
+                    slots_used[s],
+                )
                 if r >= R or node < 0:
                     report[s, R_PENDING] += lacking
                     break
@@ -1246,6 +1256,7 @@ def _place(
     rep_f: np.ndarray,
     rep_i: np.ndarray,
     spread: np.ndarray,
+    used: int,
 ) -> int:
     """The node a new replica of stage ``s`` with ``cores`` goes to, or -1 if none has room.
 
@@ -1276,7 +1287,8 @@ def _place(
     ``requested`` is the node's held cores plus the new replica's (a pending resize holds the
     larger of its sizes, as the scheduler counts it). The scheduler breaks a tie at random; here
     the lowest node index wins, which keeps episodes independent of the generator.
-    ``spread`` (a node each) is scratch.
+    ``spread`` (a node each) is scratch; ``used``: one past the stage's highest active slot (or
+    more).
     """
     n_nodes = free.shape[0]
     if placement == PLACE_FIRST_FIT:
@@ -1291,7 +1303,7 @@ def _place(
         for k in range(n_nodes):
             if free[k] >= cores:
                 feasible += 1
-        for r in range(rep_i.shape[1]):
+        for r in range(used):
             if _is_live(rep_f, rep_i, s, r):
                 spread[rep_i[s, r, I_NODE]] += 1
         weight = math.log(feasible + 2.0)
