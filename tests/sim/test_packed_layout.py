@@ -97,6 +97,8 @@ def test_every_field_is_a_declared_attribute_viewing_its_place(sim):
         field = k.field
         kernel_view = _VIEW[len(field.shape)](buffers[field.dtype], sim._lay, k)
         np.testing.assert_array_equal(kernel_view, getattr(sim, field.attr), err_msg=str(k))
+        assert kernel_view.flags.c_contiguous, k
+        assert np.shares_memory(kernel_view, buffers[field.dtype]), k  # a view, not a copy
 
 
 def test_reset_keeps_the_scenario_fields_and_restarts_the_episode(sim):

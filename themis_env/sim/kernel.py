@@ -48,7 +48,9 @@ import numpy as np
 from llvmlite import ir
 from numba import njit, types
 from numba.core import cgutils
+from numba.core.imputils import impl_ret_borrowed
 from numba.extending import intrinsic
+from numba.np.arrayobj import populate_array
 from numba.typed import List
 
 
@@ -1766,6 +1768,51 @@ class Packed(IntEnum):
 N_PACKED = len(Packed)
 
 
+@intrinsic
+def _c_view(typingctx, buf, offset, shape):  # type: ignore[no-untyped-def]
+    """The C-ordered array of ``shape`` at element ``offset`` of the contiguous 1-D ``buf``.
+
+    What ``buf[offset:offset + size].reshape(shape)`` gives, built directly: numba's reshape
+    calls a C helper to check the strides, which cost the per-step call about a tenth of
+    its time over the packed views it makes.
+    """
+    if not (
+        isinstance(buf, types.Array)
+        and buf.ndim == 1
+        and buf.layout == "C"
+        and isinstance(shape, types.UniTuple)
+        and isinstance(shape.dtype, types.Integer)
+    ):
+        return None
+    view_type = types.Array(buf.dtype, shape.count, "C")
+    sig = view_type(buf, types.intp, shape)
+
+    def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
+        buf_value, offset, shape_value = args
+        source = context.make_array(signature.args[0])(context, builder, buf_value)
+        view = context.make_array(signature.return_type)(context, builder)
+        intp = context.get_value_type(types.intp)
+        dims = [
+            builder.sext(d, intp) if d.type.width < intp.width else d
+            for d in cgutils.unpack_tuple(builder, shape_value, shape.count)
+        ]
+        strides = [source.itemsize]  # the last axis: one element
+        for d in reversed(dims[1:]):
+            strides.insert(0, builder.mul(strides[0], d))
+        populate_array(
+            view,
+            data=builder.gep(source.data, [offset]),
+            shape=dims,
+            strides=strides,
+            itemsize=source.itemsize,
+            meminfo=source.meminfo,
+            parent=source.parent,
+        )
+        return impl_ret_borrowed(context, builder, signature.return_type, view._getvalue())
+
+    return sig, codegen
+
+
 @njit(cache=True, inline="always")
 def _v1(buf: np.ndarray, lay: np.ndarray, k: int) -> np.ndarray:
     o = lay[k, 0]
@@ -1774,15 +1821,12 @@ def _v1(buf: np.ndarray, lay: np.ndarray, k: int) -> np.ndarray:
 
 @njit(cache=True, inline="always")
 def _v2(buf: np.ndarray, lay: np.ndarray, k: int) -> np.ndarray:
-    o = lay[k, 0]
-    return buf[o : o + lay[k, 1] * lay[k, 2]].reshape((lay[k, 1], lay[k, 2]))
+    return _c_view(buf, lay[k, 0], (lay[k, 1], lay[k, 2]))
 
 
 @njit(cache=True, inline="always")
 def _v3(buf: np.ndarray, lay: np.ndarray, k: int) -> np.ndarray:
-    o = lay[k, 0]
-    n = lay[k, 1] * lay[k, 2] * lay[k, 3]
-    return buf[o : o + n].reshape((lay[k, 1], lay[k, 2], lay[k, 3]))
+    return _c_view(buf, lay[k, 0], (lay[k, 1], lay[k, 2], lay[k, 3]))
 
 
 @_compiled
