@@ -87,10 +87,20 @@ class ThemisHeadroom(gym.ActionWrapper):
     Themis's (``encode_targets``), so any ``action_mode`` works. The factor last applied is
     ``factor`` (1 before the first decision).
 
+    With ``hold_s`` the agent chooses on a slower clock than Themis's: a factor holds for
+    ``hold = round(hold_s / decision interval)`` decisions, Themis deciding at each. ``step``
+    then plays ``hold`` env steps (the rewards summed; it stops early where the episode
+    ends), and :meth:`action` called once per env step (as the evaluator does) takes a new
+    factor only at every ``hold``-th decision of an episode, so both see the same episodes.
+    A factor changed every second re-plans Themis's every second, which its stabilisation rule
+    is not built for, and leaves an agent's single choice little effect to learn from.
+
     Args:
         env: A (possibly wrapped) :class:`~themis_env.envs.InferenceClusterEnv`; the wrapper
             must sit directly on what returns raw observations (below any observation wrapper).
         factors: The load multipliers (default :data:`HEADROOM_FACTORS`).
+        hold_s: How long a chosen factor holds [s] (default: one decision; at least one
+            decision where the interval is longer, e.g. InfAdapter's 30 s).
 
     Raises:
         ConfigError: for a factor that is not a positive number.
@@ -103,13 +113,25 @@ class ThemisHeadroom(gym.ActionWrapper):
         >>> obs, reward, *_ = env.step(1)  # factor 1.0: Themis's own decision  # doctest: +SKIP
     """
 
-    def __init__(self, env: gym.Env, factors: Sequence[float] = HEADROOM_FACTORS) -> None:
+    def __init__(
+        self,
+        env: gym.Env,
+        factors: Sequence[float] = HEADROOM_FACTORS,
+        hold_s: float | None = None,
+    ) -> None:
         super().__init__(env)
         self.factors = _check_factors(factors, "ThemisHeadroom")
+        interval = float(cluster_env(env, "ThemisHeadroom").decision_interval_s)
+        if hold_s is not None and not (math.isfinite(hold_s) and hold_s > 0):
+            raise ConfigError(
+                f"ThemisHeadroom hold_s = {hold_s!r}; allowed: None or a positive duration [s]"
+            )
+        self.hold = 1 if hold_s is None else max(1, round(float(hold_s) / interval))
         self.controller = themis_controller(env)
         self.action_space = spaces.Discrete(len(self.factors))
         self.factor = 1.0
         self._obs: Any = None
+        self._decisions = 0  # of this episode
 
     def observe(self, obs: Any) -> None:
         """Keep ``obs`` (a raw observation of the wrapped env) for the next decision."""
@@ -119,6 +141,7 @@ class ThemisHeadroom(gym.ActionWrapper):
         """Forget the controller's episode state (stabilisation count, predictor, variant)."""
         self.controller.reset()
         self.factor = 1.0
+        self._decisions = 0
 
     def reset(self, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
         """Reset the env and the controller."""
@@ -128,10 +151,15 @@ class ThemisHeadroom(gym.ActionWrapper):
         return obs, info
 
     def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
-        """Themis's action at the chosen factor; the observation kept for the next one."""
-        obs, reward, terminated, truncated, info = self.env.step(self.action(action))
-        self.observe(obs)
-        return obs, reward, terminated, truncated, info
+        """Themis's actions at the chosen factor for ``hold`` decisions (rewards summed)."""
+        total = 0.0
+        for _ in range(self.hold):
+            obs, reward, terminated, truncated, info = self.env.step(self.action(action))
+            self.observe(obs)
+            total += float(reward)
+            if terminated or truncated:
+                break
+        return obs, total if self.hold > 1 else reward, terminated, truncated, info
 
     def index(self, action: Any) -> int:
         """The factor index of ``action``, checked.
@@ -149,15 +177,21 @@ class ThemisHeadroom(gym.ActionWrapper):
         return int(flat[0])
 
     def action(self, action: Any) -> np.ndarray:
-        """Themis's env action for the last observation, planned at the chosen factor."""
+        """Themis's env action for the last observation, planned at the factor in force.
+
+        ``action`` chooses the factor at every ``hold``-th decision of the episode; between
+        them it is checked and the factor chosen last holds.
+        """
         factor = self.factors[self.index(action)]
         if self._obs is None:
             raise gym.error.ResetNeeded(
                 "ThemisHeadroom has no observation: reset the env through it, or hand the "
                 "observation over with observe()"
             )
-        self.factor = factor
-        self.controller.load_scale = factor
+        if self._decisions % self.hold == 0:
+            self.factor = factor
+        self._decisions += 1
+        self.controller.load_scale = self.factor
         return self.controller.act(self._obs)
 
 
@@ -242,6 +276,7 @@ def headroom_interface(env: gym.Env, wrappers: Sequence[Any]) -> dict[str, Any] 
     record["factors"] = list(
         _check_factors(kwargs.get("factors", HEADROOM_FACTORS), "ThemisHeadroom")
     )
+    record["hold_s"] = kwargs.get("hold_s")
     return record
 
 

@@ -23,6 +23,7 @@ import time
 import gymnasium as gym
 import numpy as np
 from themis_env.agents.envs import resolve_scenario
+from themis_env.agents.evaluate import load_agent
 from themis_env.agents.residual import HEADROOM_FACTORS, ConstantHeadroomPolicy
 
 import themis_env  # noqa: F401 - registers the env ids
@@ -43,10 +44,11 @@ VALIDATION = (
 
 
 def evaluate(
-    factor: float, eval_seed: int, w_slo: float | None = None
+    factor: float | str, eval_seed: int, w_slo: float | None = None
 ) -> list[dict[str, float]]:
     """One episode per validation scenario at ``factor``: return, violation rate, mean cores.
 
+    ``factor`` may instead be an agent's ``.zip`` (its files beside it), run the same way.
     ``w_slo`` overrides the scenarios' SLO weight (as the agent's ``--env-kwargs``).
     """
     overrides = {} if w_slo is None else {"reward": {"w_slo": w_slo}}
@@ -59,7 +61,12 @@ def evaluate(
             obs_mode="flat",
             **overrides,
         )
-        episode = rollout(env, ConstantHeadroomPolicy(env, factor=factor), seed=eval_seed + i)
+        policy = (
+            load_agent(factor, env)
+            if isinstance(factor, str)
+            else ConstantHeadroomPolicy(env, factor=factor)
+        )
+        episode = rollout(env, policy, seed=eval_seed + i)
         kpis = episode.kpis or {}
         rows.append(
             {
@@ -74,11 +81,18 @@ def evaluate(
     return rows
 
 
+def _key(factor: float | str) -> str:
+    return factor if isinstance(factor, str) else f"{factor:g}"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run every factor, print a table and the JSON line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--factors", type=float, nargs="+", default=list(HEADROOM_FACTORS))
     parser.add_argument("--eval-seed", type=int, default=10_000)
+    parser.add_argument(
+        "--agent", nargs="*", default=[], help="agents' .zip to run on the same episodes"
+    )
     parser.add_argument("--trace-dir", default=None)
     parser.add_argument(
         "--w-slo", type=float, default=None, help="the agent's SLO weight (default: scenarios')"
@@ -90,24 +104,25 @@ def main(argv: list[str] | None = None) -> int:
         "scenarios": list(VALIDATION),
         "w_slo": args.w_slo,
     }
-    means: dict[float, float] = {}
+    means: dict[float | str, float] = {}
     fallback = False
     start = time.perf_counter()
-    for factor in args.factors:
+    for factor in [*args.factors, *args.agent]:
         rows = evaluate(factor, args.eval_seed, args.w_slo)
         fallback |= any(r["fallback"] for r in rows)
         means[factor] = float(np.mean([r["return"] for r in rows]))
         for key in ("return", "violation", "mean_cores"):
-            out[f"{factor:g}_{key}"] = round(float(np.mean([r[key] for r in rows])), 4)
-        out[f"{factor:g}_per_scenario"] = [
+            out[f"{_key(factor)}_{key}"] = round(float(np.mean([r[key] for r in rows])), 4)
+        out[f"{_key(factor)}_per_scenario"] = [
             [r["scenario"], round(r["violation"], 4), round(r["mean_cores"], 2)] for r in rows
         ]
         print(
-            f"factor {factor:g}: return {means[factor]:.1f}, violation "
-            f"{out[f'{factor:g}_violation']}, cores {out[f'{factor:g}_mean_cores']}",
+            f"{_key(factor)}: return {means[factor]:.1f}, violation "
+            f"{out[f'{_key(factor)}_violation']}, cores {out[f'{_key(factor)}_mean_cores']}",
             flush=True,
         )
-    out["chosen_factor"] = max(means, key=lambda f: (means[f], -abs(f - 1.0)))
+    constant = [f for f in means if not isinstance(f, str)]
+    out["chosen_factor"] = max(constant, key=lambda f: (means[f], -abs(f - 1.0)))
     out["trace_fallback"] = fallback
     out["wall_s"] = round(time.perf_counter() - start, 1)
     print(json.dumps(out))

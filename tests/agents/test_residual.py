@@ -34,6 +34,9 @@ WRAPPERS = [
     {"themis_env.agents.padded.StageFeatures": {"forecast": "none", "variants": 5}},
 ]
 
+# As shipped: a factor holds 10 s.
+HELD = [WRAPPERS[0], {WRAPPERS[1]: {"hold_s": 10}}, WRAPPERS[2]]
+
 
 def _episode(env: gym.Env, act, seed: int = 3) -> list[tuple[object, float, list]]:
     """(observation, reward, targets in force) after each step of one episode."""
@@ -96,6 +99,36 @@ def test_a_larger_factor_plans_for_more_load():
 
 
 @pytest.mark.filterwarnings("ignore:trace 'twitter-2021-08' is not available")
+def test_a_held_factor_plays_the_same_episode_stepped_whole_or_decision_by_decision():
+    make = dict(scenario="smoke-video", obs_mode="flat", episode_s=60)
+    choices = [6, 0, 3, 5, 1, 2, 4]
+    whole = ThemisHeadroom(gym.make(ENV_ID, **make), hold_s=10)
+    assert whole.hold == 10
+    whole.reset(seed=1)
+    returns, factors = [], []
+    for choice in choices[:6]:
+        _, reward, _, truncated, _ = whole.step(choice)
+        returns.append(reward)
+        factors.append(whole.factor)
+    assert truncated and factors == [HEADROOM_FACTORS[c] for c in choices[:6]]
+    # As the evaluator drives it: an action every decision, a new factor every 10th only.
+    env = gym.make(ENV_ID, **make)
+    stepwise = ThemisHeadroom(env, hold_s=10)
+    obs, _ = env.reset(seed=1)
+    stepwise.start_episode()
+    rewards = []
+    for t in range(60):
+        stepwise.observe(obs)
+        # Between choices the action is ignored: pass another one to show it.
+        action = choices[t // 10] if t % 10 == 0 else choices[(t + 3) % 7]
+        obs, reward, *_ = env.step(stepwise.action(action))
+        rewards.append(reward)
+    assert [sum(rewards[i : i + 10], 0.0) for i in range(0, 60, 10)] == returns
+    with pytest.raises(ConfigError, match="hold_s = 0"):
+        ThemisHeadroom(env, hold_s=0)
+
+
+@pytest.mark.filterwarnings("ignore:trace 'twitter-2021-08' is not available")
 def test_every_registered_scenario_gets_the_same_spaces():
     spaces = set()
     for scenario in _registered_scenarios():
@@ -137,7 +170,7 @@ def test_the_interface_names_the_layout_and_fits_one_model_and_variant_scenarios
     variants = gym.make(ENV_ID, scenario="ipa-video-bursty", obs_mode="flat")
     record = headroom_interface(variants, WRAPPERS)
     assert record["layout"] == HEADROOM_LAYOUT
-    assert record["factors"] == list(HEADROOM_FACTORS)
+    assert record["factors"] == list(HEADROOM_FACTORS) and record["hold_s"] is None
     assert record["max_variants"] == 5
     for scenario in ("smoke-video", "nlp-2025-twitter", "infadapter-resnet"):
         env = gym.make(ENV_ID, scenario=scenario, obs_mode="flat")
@@ -156,7 +189,7 @@ def test_a_saved_agent_loads_as_data_and_acts_as_it_trained(tmp_path):
         "default:\n  n_envs: 1\n  policy: MlpPolicy\n"
         "  normalize: 'dict(norm_obs=True, norm_reward=True)'\n"
         "  env_kwargs: {action_mode: target, obs_mode: flat}\n"
-        f"  env_wrapper: {WRAPPERS!r}\n"
+        f"  env_wrapper: {HELD!r}\n"
         "  n_steps: 32\n  batch_size: 32\n  n_epochs: 1\n"
     )
     args = tiny_args(tmp_path, "ppo", [], config=str(config), timesteps=32, n_envs=1)
