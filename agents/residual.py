@@ -35,6 +35,7 @@ from themis_env.baselines.themis.controller import CONTROLLER_PRESETS
 from themis_env.baselines.themis.policy import ThemisPolicy
 from themis_env.baselines.themis.variants import ThemisVariantsPolicy
 
+from themis_env.envs.views import policy_view
 from themis_env.envs.wrappers import cluster_env
 from themis_env.errors import ConfigError, InvalidActionError, PolicyError
 
@@ -57,8 +58,8 @@ HEADROOM_FACTORS = (0.85, 1.0, 1.15, 1.3, 1.5, 1.75, 2.0)
 
 def _themis_class(env: gym.Env) -> type[ThemisPolicy]:
     """``themis-variants`` where a stage has model variants, else ``themis``."""
-    base = cluster_env(env, "themis_controller")
-    return ThemisVariantsPolicy if any(lim.variants for lim in base.stage_limits) else ThemisPolicy
+    limits = policy_view(env).stage_limits
+    return ThemisVariantsPolicy if any(lim.variants for lim in limits) else ThemisPolicy
 
 
 def themis_controller(env: gym.Env) -> ThemisPolicy:
