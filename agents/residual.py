@@ -93,8 +93,8 @@ class ThemisHeadroom(gym.ActionWrapper):
     then plays ``hold`` env steps (the rewards summed; it stops early where the episode
     ends), and :meth:`action` called once per env step (as the evaluator does) takes a new
     factor only at every ``hold``-th decision of an episode, so both see the same episodes.
-    A factor changed every second re-plans Themis's every second, which its stabilisation rule
-    is not built for, and leaves an agent's single choice little effect to learn from.
+    A factor changed every decision re-plans Themis at every decision, which its stabilisation
+    rule is not built for, and leaves each single choice of an agent little effect to learn from.
 
     Args:
         env: A (possibly wrapped) :class:`~themis_env.envs.InferenceClusterEnv`; the wrapper
