@@ -84,6 +84,7 @@ PROJECT_WRAPPERS = (
     "themis_env.agents.wrappers.FitScaleAction",
     "themis_env.agents.padded.StageFeatures",
     "themis_env.agents.padded.PadStageActions",
+    "themis_env.agents.residual.ThemisHeadroom",
     "themis_env.envs.wrappers.DiscreteActionWrapper",
     "themis_env.envs.wrappers.ClipAction",
 )

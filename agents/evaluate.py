@@ -79,6 +79,7 @@ _MODE_AGNOSTIC_WRAPPERS = (
     "themis_env.agents.wrappers.FitDeltaAction",
     "themis_env.agents.wrappers.FitScaleAction",
     "themis_env.agents.padded.PadStageActions",
+    "themis_env.agents.residual.ThemisHeadroom",
 )
 
 
@@ -252,8 +253,21 @@ class AgentPolicy(Policy):
         masks = self._codec.masks(self.base.current_targets, self.base.free_cores())
         return np.asarray(masks, dtype=bool)
 
+    def reset(self) -> None:
+        """Start an episode: wrappers that keep an episode's state (``start_episode``) forget it."""
+        for wrapper in self._wrappers:
+            start = getattr(wrapper, "start_episode", None)
+            if callable(start):
+                start()
+
     def act(self, obs: Any) -> np.ndarray:
         """The deterministic action for one raw observation of the env."""
+        # An action wrapper that runs a controller on the raw observation (ThemisHeadroom)
+        # is handed it here: the env is stepped by the caller, not through the wrappers.
+        for wrapper in self._wrappers:
+            observe = getattr(wrapper, "observe", None)
+            if callable(observe):
+                observe(obs)
         net_obs = self.transform_obs(obs)
         masks = self._masks()
         if masks is not None:

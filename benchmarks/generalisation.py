@@ -36,6 +36,8 @@ from themis_env.resources import use_trace_dir
 GENERALIST = "ppo-generalist"
 # The generalist of the padded layout with variant slots (acts on the variant scenarios too).
 GENERALISTS = (GENERALIST, "ppo-generalist-variants")
+# The residual agent on Themis (a learned load multiplier) and its constant-factor ablation.
+HEADROOM = ("ppo-themis-headroom", "themis-headroom-1.5")
 BASELINES = ("themis", "horizontal", "vertical", "hpa", "vpa", "static")
 VIDEO_AGENTS = ("ppo", "ppo-lean", "ppo-twophase", "ppo-lowcost")
 
@@ -126,9 +128,9 @@ def main(argv: list[str] | None = None) -> int:
         f"generalisation suite: {result.executed} runs executed now, {result.skipped} resumed, "
         f"{result.failed} failed; {wall:.0f} s; trace dir: {trace_dir or 'none (fallbacks)'}"
     )
-    print_table(table, [*GENERALISTS, *BASELINES, *VIDEO_AGENTS])
+    print_table(table, [*GENERALISTS, *HEADROOM, *BASELINES, *VIDEO_AGENTS])
     met_by: dict[str, int] = {}
-    for agent in GENERALISTS:
+    for agent in (*GENERALISTS, *HEADROOM):
         targets = check(table, agent)
         met = [
             s
@@ -162,6 +164,8 @@ def main(argv: list[str] | None = None) -> int:
         "scenarios": len(targets),
         "generalist_scenarios_met": met_by[GENERALIST],
         "generalist_variants_scenarios_met": met_by["ppo-generalist-variants"],
+        "headroom_scenarios_met": met_by[HEADROOM[0]],
+        "headroom_constant_scenarios_met": met_by[HEADROOM[1]],
         "overall_ranking": ranking,
     }
     for (s, p), c in sorted(table.items()):

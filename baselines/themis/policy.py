@@ -79,6 +79,10 @@ class _ObservingPolicy(Policy):
         self.warmup_s = float(warmup_s)
         self.limits = list(self.view.stage_limits)
         self.last_decision: Decision | None = None
+        # Plans are made for the observed arrivals times this factor (forecast, λ_now and the
+        # references scale together); 1 plans for the load as observed. A learned headroom
+        # (themis_env.agents.residual) sets it before each decision.
+        self.load_scale = 1.0
         self._steps = 0
         self._ready: list[int] = []
         self._starting: list[int] = []  # cold-starting replicas per stage
@@ -97,6 +101,8 @@ class _ObservingPolicy(Policy):
         # Only whole seconds that really passed; the history starts as zeros at reset.
         seen = min(int(math.floor(elapsed + 1e-9)), len(rates))
         history = rates[len(rates) - seen :]
+        if self.load_scale != 1.0:
+            history = history * self.load_scale
         current = []
         for s, lim in enumerate(self.limits):
             n = int(round(float(d["replicas"][s]) + float(d["replicas_pending"][s])))

@@ -109,6 +109,7 @@ GENERALIST = ZOO / "ppo-generalist" / "ppo.zip"
 
 
 GENERALIST_VARIANTS = ZOO / "ppo-generalist-variants" / "ppo.zip"
+HEADROOM = ZOO / "ppo-themis-headroom" / "ppo.zip"
 GENERALISTS = {  # agent, its layout, the id it is checked on, scenarios it must act on
     "ppo-generalist": (
         GENERALIST,
@@ -122,6 +123,12 @@ GENERALISTS = {  # agent, its layout, the id it is checked on, scenarios it must
         "themis_env/InferenceCluster-v1",
         ["infadapter-resnet", "video-arxiv-variants", "ipa-video-bursty", "smoke-video"],
     ),
+    "ppo-themis-headroom": (
+        HEADROOM,
+        "themis-headroom-v1",
+        "themis_env/InferenceCluster-v1",
+        ["infadapter-resnet", "video-arxiv-variants", "smoke-video", "nlp-2025-twitter"],
+    ),
 }
 
 
@@ -130,7 +137,7 @@ def test_each_generalist_was_trained_within_an_hour_through_its_layout(name):
     path, layout, _, _ = GENERALISTS[name]
     manifest = read_manifest(path)
     assert manifest["interface"]["layout"] == layout
-    if layout == "padded-variants":
+    if layout in ("padded-variants", "themis-headroom-v1"):
         assert manifest["interface"]["max_variants"] == 5
     assert manifest["run_wall_time_s"] <= 60 * 60
     readme = (path.parent / "README.md").read_text()

@@ -39,6 +39,7 @@ RUNS_ON = {
     "infadapter": ["themis_env/InfAdapter-Resnet-v0"],
     "msp": ["themis_env/InfAdapter-Resnet-v0"],
     "vpa": VARIANT_IDS,
+    "themis-headroom": VARIANT_IDS,  # themis-variants on these, themis elsewhere
     **{name: VARIANT_IDS for name in ("ipa", "fa2-low", "fa2-high", "rim-high", "themis-variants")},
 }
 

@@ -34,6 +34,7 @@ SHIPPED = [
     "rim-high",
     "static",
     "themis",
+    "themis-headroom",
     "themis-variants",
     "vertical",
     "vpa",

@@ -1,0 +1,297 @@
+"""Residual RL on Themis: an agent that picks a load multiplier, Themis plans for it.
+
+An agent acting through :class:`ThemisHeadroom` does not set replicas, cores or batch itself:
+every decision it picks one of a few factors, and Themis's controller
+(:class:`~themis_env.baselines.themis.policy.ThemisPolicy`, or
+:class:`~themis_env.baselines.themis.variants.ThemisVariantsPolicy` on a scenario with model
+variants) plans for the observed per-second arrivals times that factor. The controller takes
+λ_now, the forecast and the recent-max reference of its switch rule from that history, so all
+three scale together: the factor is a learned headroom over the load Themis sees. Factor 1 is
+Themis exactly. The action space (``Discrete(len(factors))``) does not depend on the pipeline,
+so with :class:`~themis_env.agents.padded.StageFeatures` (``variants: 5``) as the observation
+one agent acts on every scenario of at most three stages of at most five variants.
+
+The wrapper needs the env's raw observation to run the controller: it keeps the one its
+``reset`` and ``step`` return, and a caller that steps the env itself (the evaluator,
+:class:`~themis_env.agents.evaluate.AgentPolicy`) hands it over with :meth:`ThemisHeadroom.observe`
+and starts episodes with :meth:`ThemisHeadroom.start_episode`.
+
+:class:`ConstantHeadroomPolicy` (``themis-headroom`` in the policy registry) is the same
+controller at one fixed factor: the baseline that says whether learning the factor adds anything.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+from themis_env.agents.padded import PADDED_VARIANTS_LAYOUT, padded_mismatches
+from themis_env.baselines.base import Policy
+from themis_env.baselines.themis.controller import CONTROLLER_PRESETS
+from themis_env.baselines.themis.policy import ThemisPolicy
+from themis_env.baselines.themis.variants import ThemisVariantsPolicy
+
+from themis_env.envs.views import policy_view
+from themis_env.envs.wrappers import cluster_env
+from themis_env.errors import ConfigError, InvalidActionError, PolicyError
+
+__all__ = [
+    "HEADROOM_FACTORS",
+    "HEADROOM_LAYOUT",
+    "ThemisHeadroom",
+    "ConstantHeadroomPolicy",
+    "themis_controller",
+    "headroom_interface",
+    "headroom_mismatches",
+]
+
+HEADROOM_LAYOUT = "themis-headroom-v1"
+# Below 1 a little (Themis's solver already plans with headroom, so a calm load may be served
+# with less), 1 (Themis), then steps of 15-25 % up to twice the load: a surge of Twitter's
+# slice roughly doubles the rate within a decision interval or two.
+HEADROOM_FACTORS = (0.85, 1.0, 1.15, 1.3, 1.5, 1.75, 2.0)
+
+
+def _themis_class(env: gym.Env) -> type[ThemisPolicy]:
+    """``themis-variants`` where a stage has model variants, else ``themis``."""
+    limits = policy_view(env).stage_limits
+    return ThemisVariantsPolicy if any(lim.variants for lim in limits) else ThemisPolicy
+
+
+def themis_controller(env: gym.Env) -> ThemisPolicy:
+    """The Themis policy a headroom agent acts through on ``env``, with default parameters.
+
+    ``themis-variants`` on a scenario with model variants, else ``themis`` (as the suites run
+    them).
+
+    Raises:
+        PolicyError: where neither can run (e.g. a pipeline preset Themis has no rule for).
+    """
+    return _themis_class(env)(env)
+
+
+def _check_factors(factors: Sequence[float], who: str) -> tuple[float, ...]:
+    out = tuple(float(f) for f in factors)
+    if not out or any(not math.isfinite(f) or f <= 0 for f in out):
+        raise ConfigError(f"{who} factors = {list(factors)!r}; allowed: positive finite numbers")
+    return out
+
+
+class ThemisHeadroom(gym.ActionWrapper):
+    """The action: an index into ``factors``; Themis plans for the observed load times it.
+
+    Action space ``Discrete(len(factors))``, whatever the scenario. The env's action is
+    Themis's (``encode_targets``), so any ``action_mode`` works. The factor last applied is
+    ``factor`` (1 before the first decision).
+
+    With ``hold_s`` the agent chooses on a slower clock than Themis's: a factor holds for
+    ``hold = round(hold_s / decision interval)`` decisions, Themis deciding at each. ``step``
+    then plays ``hold`` env steps (the rewards summed; it stops early where the episode
+    ends), and :meth:`action` called once per env step (as the evaluator does) takes a new
+    factor only at every ``hold``-th decision of an episode, so both see the same episodes.
+    A factor changed every decision re-plans Themis at every decision, which its stabilisation
+    rule is not built for, and leaves each single choice of an agent little effect to learn from.
+
+    Args:
+        env: A (possibly wrapped) :class:`~themis_env.envs.InferenceClusterEnv`; the wrapper
+            must sit directly on what returns raw observations (below any observation wrapper).
+        factors: The load multipliers (default :data:`HEADROOM_FACTORS`).
+        hold_s: How long a chosen factor holds [s] (default: one decision; at least one
+            decision where the interval is longer, e.g. InfAdapter's 30 s).
+
+    Raises:
+        ConfigError: for a factor that is not a positive number.
+        PolicyError: where Themis cannot run on the scenario.
+
+    Example:
+        >>> env = ThemisHeadroom(gym.make("themis_env/InferenceCluster-v1",
+        ...                               scenario="smoke-video"))  # doctest: +SKIP
+        >>> obs, _ = env.reset(seed=0)  # doctest: +SKIP
+        >>> obs, reward, *_ = env.step(1)  # factor 1.0: Themis's own decision  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        env: gym.Env,
+        factors: Sequence[float] = HEADROOM_FACTORS,
+        hold_s: float | None = None,
+    ) -> None:
+        super().__init__(env)
+        self.factors = _check_factors(factors, "ThemisHeadroom")
+        interval = float(cluster_env(env, "ThemisHeadroom").decision_interval_s)
+        if hold_s is not None and not (math.isfinite(hold_s) and hold_s > 0):
+            raise ConfigError(
+                f"ThemisHeadroom hold_s = {hold_s!r}; allowed: None or a positive duration [s]"
+            )
+        self.hold = 1 if hold_s is None else max(1, round(float(hold_s) / interval))
+        self.controller = themis_controller(env)
+        self.action_space = spaces.Discrete(len(self.factors))
+        self.factor = 1.0
+        self._obs: Any = None
+        self._decisions = 0  # of this episode
+
+    def observe(self, obs: Any) -> None:
+        """Keep ``obs`` (a raw observation of the wrapped env) for the next decision."""
+        self._obs = obs
+
+    def start_episode(self) -> None:
+        """Forget the controller's episode state (stabilisation count, predictor, variant)."""
+        self.controller.reset()
+        self.factor = 1.0
+        self._decisions = 0
+
+    def reset(self, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
+        """Reset the env and the controller."""
+        obs, info = self.env.reset(**kwargs)
+        self.start_episode()
+        self.observe(obs)
+        return obs, info
+
+    def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
+        """Themis's actions at the chosen factor for ``hold`` decisions (rewards summed)."""
+        total = 0.0
+        for _ in range(self.hold):
+            obs, reward, terminated, truncated, info = self.env.step(self.action(action))
+            self.observe(obs)
+            total += float(reward)
+            if terminated or truncated:
+                break
+        return obs, total if self.hold > 1 else reward, terminated, truncated, info
+
+    def index(self, action: Any) -> int:
+        """The factor index of ``action``, checked.
+
+        Raises:
+            InvalidActionError: for anything but one integer in ``0 .. len(factors) - 1``.
+        """
+        flat = np.asarray(action).reshape(-1)
+        n = len(self.factors)
+        if flat.size != 1 or not np.issubdtype(flat.dtype, np.integer) or not 0 <= flat[0] < n:
+            raise InvalidActionError(
+                f"ThemisHeadroom action {action!r}: expected one integer index 0..{n - 1} into "
+                f"the factors {list(self.factors)}"
+            )
+        return int(flat[0])
+
+    def action(self, action: Any) -> np.ndarray:
+        """Themis's env action for the last observation, planned at the factor in force.
+
+        ``action`` chooses the factor at every ``hold``-th decision of the episode; between
+        them it is checked and the factor chosen last holds.
+        """
+        factor = self.factors[self.index(action)]
+        if self._obs is None:
+            raise gym.error.ResetNeeded(
+                "ThemisHeadroom has no observation: reset the env through it, or hand the "
+                "observation over with observe()"
+            )
+        if self._decisions % self.hold == 0:
+            self.factor = factor
+        self._decisions += 1
+        self.controller.load_scale = self.factor
+        return self.controller.act(self._obs)
+
+
+class ConstantHeadroomPolicy(Policy):
+    """Themis (``themis-variants`` on variant scenarios) planning for the load times ``factor``.
+
+    The ablation of a learned headroom: the same controller at one factor chosen beforehand.
+    ``factor`` 1 is Themis.
+
+    Observes: what ``themis`` (or ``themis-variants``) observes.
+
+    Args:
+        env: The env.
+        factor: The load multiplier (> 0).
+
+    Source: the project's design, on Themis (arXiv 2407.14843).
+    """
+
+    name = "themis-headroom"
+
+    def __init__(self, env: Any, factor: float = 1.0) -> None:
+        super().__init__(env, factor=factor)
+        try:
+            (self.factor,) = _check_factors([factor], self.name)
+        except ConfigError as exc:
+            raise PolicyError(str(exc)) from exc
+        self.controller = themis_controller(env)
+        self.controller.load_scale = self.factor
+        self.privileged = False
+
+    def reset(self) -> None:  # noqa: D102
+        self.controller.reset()
+
+    def act(self, obs: Any) -> np.ndarray:  # noqa: D102
+        return self.controller.act(obs)
+
+    def describe(self) -> dict[str, Any]:  # noqa: D102
+        out = super().describe()
+        out["controller"] = self.controller.describe()
+        return out
+
+
+def _wrapper_kwargs(wrappers: Sequence[Any]) -> dict[str, Any] | None:
+    """The keyword arguments of the ``ThemisHeadroom`` entry of ``wrappers`` (or None)."""
+    from themis_env.agents.envs import wrapper_path
+
+    for w in wrappers:
+        if isinstance(w, (str, dict)) and wrapper_path(w) == f"{__name__}.ThemisHeadroom":
+            return dict(next(iter(w.values())) or {}) if isinstance(w, dict) else {}
+    return None
+
+
+def headroom_interface(env: gym.Env, wrappers: Sequence[Any]) -> dict[str, Any] | None:
+    """The interface record of an agent acting through :class:`ThemisHeadroom` (else None).
+
+    The observation must be :class:`~themis_env.agents.padded.StageFeatures` with variant
+    slots, so one agent fits one-model and variant scenarios alike.
+
+    Raises:
+        ConfigError: for a chain without ``StageFeatures`` with ``variants``.
+    """
+    from themis_env.agents.padded import _wrapper_kwargs as padded_kwargs
+    from themis_env.agents.padded import padded_interface
+
+    kwargs = _wrapper_kwargs(wrappers)
+    if kwargs is None:
+        return None
+    features = padded_kwargs(wrappers, "StageFeatures") or {}
+    variants = int(features.get("variants", 0))
+    if not variants:
+        raise ConfigError(
+            "env_wrapper: ThemisHeadroom needs themis_env.agents.padded.StageFeatures with "
+            "variants (e.g. {forecast: learned, variants: 5}) above it"
+        )
+    # The observation's record is the padded one; the action is the factor index.
+    shadow = [
+        {"themis_env.agents.padded.StageFeatures": features},
+        {"themis_env.agents.padded.PadStageActions": {"variants": variants}},
+    ]
+    record = padded_interface(env, shadow) or {}
+    record["layout"] = HEADROOM_LAYOUT
+    record["factors"] = list(
+        _check_factors(kwargs.get("factors", HEADROOM_FACTORS), "ThemisHeadroom")
+    )
+    record["hold_s"] = kwargs.get("hold_s")
+    return record
+
+
+def headroom_mismatches(trained: dict[str, Any], env: gym.Env) -> list[str]:
+    """Why ``env`` cannot be acted on by a headroom agent (empty: it can)."""
+    problems = padded_mismatches({**trained, "layout": PADDED_VARIANTS_LAYOUT}, env)
+    base = cluster_env(env, "headroom_mismatches")
+    cls = _themis_class(env)
+    preset = str(base.pipeline.config.preset or "themis-arxiv")
+    if cls is ThemisPolicy and preset not in CONTROLLER_PRESETS:
+        problems.append(
+            f"pipeline preset {preset!r}: Themis's controller has rules for "
+            f"{sorted(CONTROLLER_PRESETS)} only"
+        )
+    if cls is ThemisVariantsPolicy and not base.pipeline.has_accuracy:
+        problems.append("model variants without accuracies: themis-variants cannot choose")
+    return problems
