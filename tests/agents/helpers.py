@@ -26,6 +26,19 @@ def tiny_args(tmp_path: Path, algo: str, hyperparams: list[str], **extra: Any) -
     return Args(**fields)
 
 
+def tiny_config(tmp_path: Path, wrappers: list[Any], n_steps: int) -> Path:
+    """A one-env PPO config file acting through ``wrappers`` on the flat target interface."""
+    config = tmp_path / "tiny.yml"
+    config.write_text(
+        "default:\n  n_envs: 1\n  policy: MlpPolicy\n"
+        "  normalize: 'dict(norm_obs=True, norm_reward=True)'\n"
+        "  env_kwargs: {action_mode: target, obs_mode: flat}\n"
+        f"  env_wrapper: {wrappers!r}\n"
+        f"  n_steps: {n_steps}\n  batch_size: {n_steps}\n  n_epochs: 1\n"
+    )
+    return config
+
+
 def assert_acts_on(agent: Path | str, env_id: str, scenarios: list[str], episode_s: int) -> None:
     """The agent fits each scenario's env and its first action is in the env's action space."""
     for scenario in scenarios:

@@ -16,7 +16,7 @@ from themis_env.agents.wrappers import FitDeltaAction, FitScaleAction
 import themis_env  # noqa: F401
 from themis_env.errors import ConfigError
 
-from .helpers import assert_acts_on, tiny_args
+from .helpers import assert_acts_on, tiny_args, tiny_config
 
 ENV_ID = "themis_env/InferenceCluster-v0"
 # Two, two and three stages; 1-s and 0.5-s decisions; cores and memory-equivalent cost.
@@ -89,14 +89,7 @@ def test_bad_settings_name_the_problem():
 @pytest.mark.slow
 @pytest.mark.filterwarnings("ignore:trace 'twitter-2021-08' is not available")
 def test_an_agent_trained_on_one_pipeline_acts_on_the_others(tmp_path, monkeypatch):
-    config = tmp_path / "padded.yml"
-    config.write_text(
-        "default:\n  n_envs: 1\n  policy: MlpPolicy\n"
-        "  normalize: 'dict(norm_obs=True, norm_reward=True)'\n"
-        "  env_kwargs: {action_mode: target, obs_mode: flat}\n"
-        f"  env_wrapper: {PADDED_WRAPPERS!r}\n"
-        "  n_steps: 64\n  batch_size: 64\n  n_epochs: 1\n"
-    )
+    config = tiny_config(tmp_path, PADDED_WRAPPERS, n_steps=64)
     args = tiny_args(tmp_path, "ppo", [], config=str(config), timesteps=64, n_envs=1)
     result = train(args, argv=[])
     assert_acts_on(result.final, ENV_ID, SCENARIOS, episode_s=5)

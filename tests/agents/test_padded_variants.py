@@ -21,7 +21,7 @@ import themis_env  # noqa: F401
 from themis_env.errors import ConfigError
 from themis_env.resources import repo_root
 
-from .helpers import assert_acts_on, tiny_args
+from .helpers import assert_acts_on, tiny_args, tiny_config
 
 ENV_ID = "themis_env/InferenceCluster-v1"
 GENERALIST = (repo_root() or ".") / "agents" / "zoo" / "ppo-generalist" / "ppo.zip"  # type: ignore[operator]
@@ -263,14 +263,7 @@ def test_the_shipped_generalist_acts_as_before(scenario, monkeypatch):
 @pytest.mark.slow
 @pytest.mark.filterwarnings("ignore:trace 'twitter-2021-08' is not available")
 def test_an_agent_trained_on_variants_acts_on_one_model_pipelines_too(tmp_path):
-    config = tmp_path / "variants.yml"
-    config.write_text(
-        "default:\n  n_envs: 1\n  policy: MlpPolicy\n"
-        "  normalize: 'dict(norm_obs=True, norm_reward=True)'\n"
-        "  env_kwargs: {action_mode: target, obs_mode: flat}\n"
-        f"  env_wrapper: {VARIANT_WRAPPERS!r}\n"
-        "  n_steps: 32\n  batch_size: 32\n  n_epochs: 1\n"
-    )
+    config = tiny_config(tmp_path, VARIANT_WRAPPERS, n_steps=32)
     args = tiny_args(
         tmp_path,
         "ppo",

@@ -23,7 +23,7 @@ import themis_env  # noqa: F401
 from themis_env.errors import ConfigError, InvalidActionError, PolicyError
 from themis_env.evaluation.registry import make_policy
 
-from .helpers import tiny_args
+from .helpers import tiny_args, tiny_config
 from .test_padded_variants import _registered_scenarios
 
 ENV_ID = "themis_env/InferenceCluster-v1"
@@ -184,14 +184,7 @@ def test_the_interface_names_the_layout_and_fits_one_model_and_variant_scenarios
 @pytest.mark.filterwarnings("ignore:trace 'twitter-2021-08' is not available")
 def test_a_saved_agent_loads_as_data_and_acts_as_it_trained(tmp_path):
     pytest.importorskip("stable_baselines3")
-    config = tmp_path / "headroom.yml"
-    config.write_text(
-        "default:\n  n_envs: 1\n  policy: MlpPolicy\n"
-        "  normalize: 'dict(norm_obs=True, norm_reward=True)'\n"
-        "  env_kwargs: {action_mode: target, obs_mode: flat}\n"
-        f"  env_wrapper: {HELD!r}\n"
-        "  n_steps: 32\n  batch_size: 32\n  n_epochs: 1\n"
-    )
+    config = tiny_config(tmp_path, HELD, n_steps=32)
     args = tiny_args(tmp_path, "ppo", [], config=str(config), timesteps=32, n_envs=1)
     result = train(args, argv=[])
     assert f'"{HEADROOM_LAYOUT}"' in (tmp_path / "ppo" / "ppo.json").read_text()
