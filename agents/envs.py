@@ -29,6 +29,7 @@ __all__ = [
     "resolve_scenario",
     "import_wrappers",
     "wrapper_path",
+    "wrapper_kwargs",
     "make_env_fn",
     "make_vec_env",
 ]
@@ -74,6 +75,17 @@ def wrapper_path(item: Any) -> str:
     """
     path = next(iter(item)) if isinstance(item, dict) else str(item)
     return "themis_env." + path if path.startswith(_LEGACY_PREFIXES) else path
+
+
+def wrapper_kwargs(wrappers: Sequence[Any], path: str) -> dict[str, Any] | None:
+    """The keyword arguments of the ``env_wrapper`` entry whose import path is ``path``.
+
+    An entry given as a bare path has none (``{}``); None when no entry names ``path``.
+    """
+    for w in wrappers:
+        if isinstance(w, (str, dict)) and wrapper_path(w) == path:
+            return dict(next(iter(w.values())) or {}) if isinstance(w, dict) else {}
+    return None
 
 
 # The wrappers an agent's manifest may name without being trusted: the project's own. Any other

@@ -36,6 +36,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
+from themis_env.agents.envs import wrapper_kwargs
 
 from themis_env.envs.wrappers import cluster_env
 from themis_env.errors import ConfigError
@@ -448,16 +449,6 @@ class PadStageActions(gym.ActionWrapper):
         return flat[self._index]
 
 
-def _wrapper_kwargs(wrappers: Sequence[Any], name: str) -> dict[str, Any] | None:
-    """The keyword arguments of the ``env_wrapper`` entry ``name`` of this module (or None)."""
-    from themis_env.agents.envs import wrapper_path
-
-    for w in wrappers:
-        if isinstance(w, (str, dict)) and wrapper_path(w) == f"{__name__}.{name}":
-            return dict(next(iter(w.values())) or {}) if isinstance(w, dict) else {}
-    return None
-
-
 def padded_interface(env: gym.Env, wrappers: Sequence[Any]) -> dict[str, Any] | None:
     """The interface record of an agent acting through :class:`PadStageActions` (else None).
 
@@ -469,10 +460,10 @@ def padded_interface(env: gym.Env, wrappers: Sequence[Any]) -> dict[str, Any] | 
         ConfigError: when :class:`StageFeatures` and :class:`PadStageActions` are given
             different ``variants``.
     """
-    actions = _wrapper_kwargs(wrappers, "PadStageActions")
+    actions = wrapper_kwargs(wrappers, f"{__name__}.PadStageActions")
     if actions is None:
         return None
-    features = _wrapper_kwargs(wrappers, "StageFeatures") or {}
+    features = wrapper_kwargs(wrappers, f"{__name__}.StageFeatures") or {}
     variants = int(actions.get("variants", 0))
     if int(features.get("variants", 0)) != variants:
         raise ConfigError(

@@ -29,7 +29,8 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
-from themis_env.agents.padded import PADDED_VARIANTS_LAYOUT, padded_mismatches
+from themis_env.agents.envs import wrapper_kwargs
+from themis_env.agents.padded import PADDED_VARIANTS_LAYOUT, padded_interface, padded_mismatches
 from themis_env.baselines.base import Policy
 from themis_env.baselines.themis.controller import CONTROLLER_PRESETS
 from themis_env.baselines.themis.policy import ThemisPolicy
@@ -235,16 +236,6 @@ class ConstantHeadroomPolicy(Policy):
         return out
 
 
-def _wrapper_kwargs(wrappers: Sequence[Any]) -> dict[str, Any] | None:
-    """The keyword arguments of the ``ThemisHeadroom`` entry of ``wrappers`` (or None)."""
-    from themis_env.agents.envs import wrapper_path
-
-    for w in wrappers:
-        if isinstance(w, (str, dict)) and wrapper_path(w) == f"{__name__}.ThemisHeadroom":
-            return dict(next(iter(w.values())) or {}) if isinstance(w, dict) else {}
-    return None
-
-
 def headroom_interface(env: gym.Env, wrappers: Sequence[Any]) -> dict[str, Any] | None:
     """The interface record of an agent acting through :class:`ThemisHeadroom` (else None).
 
@@ -254,13 +245,10 @@ def headroom_interface(env: gym.Env, wrappers: Sequence[Any]) -> dict[str, Any] 
     Raises:
         ConfigError: for a chain without ``StageFeatures`` with ``variants``.
     """
-    from themis_env.agents.padded import _wrapper_kwargs as padded_kwargs
-    from themis_env.agents.padded import padded_interface
-
-    kwargs = _wrapper_kwargs(wrappers)
+    kwargs = wrapper_kwargs(wrappers, f"{__name__}.ThemisHeadroom")
     if kwargs is None:
         return None
-    features = padded_kwargs(wrappers, "StageFeatures") or {}
+    features = wrapper_kwargs(wrappers, "themis_env.agents.padded.StageFeatures") or {}
     variants = int(features.get("variants", 0))
     if not variants:
         raise ConfigError(
