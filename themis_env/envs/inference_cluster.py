@@ -15,7 +15,7 @@ from themis_env.config.schema import LATEST_ENV_VERSION, check_episode_length
 from themis_env.envs.actions import ACTION_MODES, ActionCodec, StageLimits, make_codec
 from themis_env.envs.observations import OBS_MODES, ObservationLayout
 from themis_env.envs.registration import time_limit_of_make
-from themis_env.envs.reward import step_reward
+from themis_env.envs.reward import reward_inputs, step_reward
 from themis_env.errors import ConfigError, DependencyNotInstalled, PolicyError, did_you_mean
 from themis_env.sim.simulator import IntervalSummary, Simulator, StageDecision
 from themis_env.workload import Workload, episode_rates
@@ -465,12 +465,21 @@ class InferenceClusterEnv(gym.Env[Obs, np.ndarray]):
             raise
         self._last_stats = interval
         duration = interval.t1 - interval.t0
-        cost = interval.memory_cost if self._memory_equivalent else interval.core_seconds
-        accuracy = None
-        if self._has_accuracy:
-            accuracy = interval.accuracy_sum / interval.completed if interval.completed else 0.0
+        cost, cost_rate, accuracy = reward_inputs(
+            self._memory_equivalent,
+            self._has_accuracy,
+            interval.core_seconds,
+            interval.memory_cost,
+            interval.accuracy_sum,
+            interval.completed,
+            duration,
+        )
         reward, slo_term, weighted_cost, accuracy_term = step_reward(
-            self.scenario.reward, interval.violation, cost / duration, self._cost_scale, accuracy
+            self.scenario.reward,
+            interval.violation,
+            cost_rate,
+            self._cost_scale,
+            accuracy if self._has_accuracy else None,
         )
         self._steps += 1
         truncated = sim.time >= self._episode_s - 1e-9 or (

@@ -16,7 +16,7 @@ from numba import njit
 from themis_env.config.schema import RewardConfig
 from themis_env.sim import kernel as K
 
-__all__ = ["cluster_reward", "reward_terms", "reward_weights", "step_reward"]
+__all__ = ["cluster_reward", "reward_inputs", "reward_terms", "reward_weights", "step_reward"]
 
 # The weights as vector_rewards reads them: reward_weights(...)[W_*]
 W_SLO = 0
@@ -57,6 +57,30 @@ def reward_terms(
 
 
 _reward_terms = njit(cache=True, inline="always")(reward_terms)
+
+
+def reward_inputs(
+    memory_equivalent: bool,
+    has_accuracy: bool,
+    core_seconds: float,
+    memory_cost: float,
+    accuracy_sum: float,
+    completed: float,
+    duration: float,
+) -> tuple[float, float, float]:
+    """An interval's cost, cost per second and accuracy, as the reward reads them.
+
+    The cost is the memory-equivalent one or core-seconds, as the scenario counts it; the
+    accuracy is the mean over the interval's completions (0 without completions or without
+    accuracies). Like :func:`reward_terms`, the single env runs it as Python and the native
+    vector env compiled (:func:`cluster_reward`).
+    """
+    cost = memory_cost if memory_equivalent else core_seconds
+    accuracy = accuracy_sum / completed if has_accuracy and completed > 0 else 0.0
+    return cost, cost / duration, accuracy
+
+
+_reward_inputs = njit(cache=True, inline="always")(reward_inputs)
 
 
 def step_reward(
@@ -111,18 +135,22 @@ def cluster_reward(weights: np.ndarray, out: np.ndarray, duration: float) -> flo
     ``out`` is ``kernel.O_*``; ``weights`` is :func:`reward_weights`. The inputs are the
     single env's: the cost per second, the accuracy of the completions (0 if none).
     """
-    cost = out[K.O_MEMORY_COST] if weights[W_MEMORY_EQUIVALENT] > 0.0 else out[K.O_CORE_SECONDS]
-    accuracy = 0.0
-    done = out[K.O_COMPLETED]
-    if weights[W_HAS_ACCURACY] > 0.0 and done > 0:
-        accuracy = out[K.O_ACCURACY_SUM] / done
+    _, cost_rate, accuracy = _reward_inputs(
+        weights[W_MEMORY_EQUIVALENT] > 0.0,
+        weights[W_HAS_ACCURACY] > 0.0,
+        out[K.O_CORE_SECONDS],
+        out[K.O_MEMORY_COST],
+        out[K.O_ACCURACY_SUM],
+        out[K.O_COMPLETED],
+        duration,
+    )
     return _reward_terms(
         weights[W_SLO],
         weights[W_COST],
         weights[W_BUDGET],
         weights[W_ACCURACY],
         out[K.O_VIOLATION],
-        cost / duration,
+        cost_rate,
         weights[W_COST_SCALE],
         accuracy,
     )[0]
