@@ -24,7 +24,7 @@ class Workload:
     """The rates of one episode and where they came from.
 
     Attributes:
-        rates: Arrival rate per second [req/s].
+        rates: Arrival rate per second [req/s] (read-only: episodes on one window share it).
         uri: The trace actually used.
         start_s: First second of the window in that trace.
         fallback: True when the scenario's trace was absent and its fallback was used.
@@ -99,9 +99,22 @@ def episode_rates(
                 f"trace {uri!r}: a window of {length} s does not fit in [{lo}, {hi + length}) s"
             )
         first = int(rng.integers(lo, hi + 1))
-    window = trace.window(first, length)
-    if spec.divisor is not None:
-        window = window.scale_divisor(spec.divisor)
-    return Workload(
-        rates=np.asarray(window.rps, dtype=np.float64), uri=uri, start_s=first, fallback=fallback
-    )
+    rates = _window_rates(uri, trace_dir, first, length, spec.divisor)
+    return Workload(rates=rates, uri=uri, start_s=first, fallback=fallback)
+
+
+@lru_cache(maxsize=64)
+def _window_rates(
+    uri: str, trace_dir: str | None, first: int, length: int | None, divisor: float | None
+) -> np.ndarray:
+    """The rates of one window of a (cached) trace, scaled, read-only.
+
+    Cached: an env on a fixed window cuts it once rather than at every reset (the window and
+    the scaling each build and check a trace). Read-only, so no episode can change another's.
+    """
+    window = load_trace_cached(uri, trace_dir).window(first, length)
+    if divisor is not None:
+        window = window.scale_divisor(divisor)
+    rates = np.array(window.rps, dtype=np.float64)
+    rates.flags.writeable = False
+    return rates

@@ -110,6 +110,40 @@ def test_same_seed_identical_and_different_seeds_differ():
     assert a[0] != c[0]
 
 
+def test_an_episode_after_one_that_grew_the_buffers_is_a_fresh_simulators():
+    # Reset keeps the queue, random and cold-start buffers as the last episode grew them; a
+    # heavy episode (large queues, many draws) first must leave no trace in the next one.
+    def play(sim, seed):
+        sim.reset(
+            np.random.default_rng(seed),
+            np.full(40, 30.0),
+            [StageDecision(2, 1, 2), StageDecision(2, 1, 2)],
+        )
+        out = []
+        for t in range(40):
+            if t % 7 == 3:
+                sim.apply([StageDecision(1 + t % 4, 1, 2), StageDecision(3, 1 + t % 2, 4)])
+            s = sim.advance(1.0)
+            out.append((s.arrived, s.completed, s.late, s.dropped, s.latency_p99_ms))
+        return out, sim.episode_kpis()
+
+    def make():
+        return make_sim(
+            constant_pipeline([80.0, 40.0]),
+            service_noise_cv=0.1,
+            cold_start=ColdStartConfig(median_s=2.0, sigma=0.5, min_s=0.5, max_s=10.0),
+        )
+
+    reused = make()
+    reused.reset(np.random.default_rng(9), np.full(30, 3000.0), [StageDecision(1, 1, 1)] * 2)
+    sizes = (reused.queue.shape[2], reused.ubuf.size, reused.zbuf.size, reused.sec_out.shape[0])
+    for _ in range(2):
+        reused.advance(15.0)  # 45,000 arrivals an interval: more uniforms than two blocks
+    grown = (reused.queue.shape[2], reused.ubuf.size, reused.zbuf.size, reused.sec_out.shape[0])
+    assert all(g > s for g, s in zip(grown, sizes, strict=True))  # the case under test
+    assert play(reused, 3) == play(make(), 3)
+
+
 def test_clone_continues_identically():
     sim = make_sim(constant_pipeline([80.0, 40.0]), service_noise_cv=0.1)
     sim.reset(

@@ -67,10 +67,15 @@ def test_dimensions_are_the_simulators_sizes(sim):
     assert sim.dimensions["history"] == len(sim.rate_history) == 60
 
 
-def test_buffers_are_filled_by_the_fields_in_order_without_gaps(sim):
+def _packing_order(k: K.Packed) -> tuple[bool, bool]:
+    return k.field.scope == "episode", k == K.Packed.BHIST
+
+
+def test_buffers_hold_the_scenario_fields_then_the_episode_ones_without_gaps(sim):
     for dtype, buf in (("f8", sim._fbuf), ("i8", sim._ibuf)):
         end = 0
-        for k in (k for k in K.Packed if k.field.dtype == dtype):
+        fields = sorted((k for k in K.Packed if k.field.dtype == dtype), key=_packing_order)
+        for k in fields:  # declaration order within each group (sorted is stable)
             shape = _shape(k.field, sim)
             assert sim._lay[k, 0] == end, k
             assert tuple(sim._lay[k, 1 : 1 + len(shape)]) == shape, k
@@ -78,6 +83,17 @@ def test_buffers_are_filled_by_the_fields_in_order_without_gaps(sim):
             end += math.prod(shape)
         assert buf.size == end
         assert buf.dtype == np.dtype(dtype)
+
+
+def test_episode_spans_are_exactly_the_episode_fields_but_the_histograms(sim):
+    spans = dict(zip(("f8", "i8"), sim._episode_spans, strict=True))
+    for k in K.Packed:
+        start, stop = spans[k.field.dtype]
+        offset = int(sim._lay[k, 0])
+        inside = start <= offset < stop
+        assert inside == (k.field.scope == "episode" and k != K.Packed.BHIST), k
+        if inside:
+            assert offset + math.prod(_shape(k.field, sim)) <= stop, k
 
 
 def test_every_field_is_a_declared_attribute_viewing_its_place(sim):
@@ -111,6 +127,22 @@ def test_reset_keeps_the_scenario_fields_and_restarts_the_episode(sim):
             np.testing.assert_array_equal(getattr(sim, k.field.attr), before, err_msg=str(k))
     assert sim.ep[K.E_ARRIVED] == 0 and not sim.ep_hist.any() and not sim.rate_history.any()
     assert not sim.bhist.any()  # reset clears only the rows holding counts: all of them
+
+
+def test_reset_state_is_a_fresh_simulators_whatever_the_episode_left(sim):
+    for k in K.Packed:
+        if k.field.scope == "episode":
+            getattr(sim, k.field.attr)[...] = 7
+    fresh = make_sim(
+        constant_pipeline([40.0, 20.0, 30.0], max_cores=3, max_batch=5, max_replicas=4),
+        nodes=3,
+        cores_per_node=8,
+    )
+    for s in (sim, fresh):
+        s.reset(np.random.default_rng(1), np.full(5, 3.0), [StageDecision(1, 1, 1)] * 3)
+    for k in K.Packed:
+        a, b = getattr(sim, k.field.attr), getattr(fresh, k.field.attr)
+        np.testing.assert_array_equal(a, b, err_msg=str(k))
 
 
 def test_reset_clears_latency_histogram_rows_of_completions_still_ahead(sim):

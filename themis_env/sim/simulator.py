@@ -109,8 +109,6 @@ _COLD_DISTRIBUTIONS = {  # cluster.cold_start.distribution → the kernel's (P_C
 }
 _NEED_BITS = K.NEED_QUEUE | K.NEED_UNIFORMS | K.NEED_NORMALS | K.NEED_SECONDS
 _NO_VECTOR = np.zeros(0, dtype=np.float32)  # "no monitoring vector" for K.step
-# The packed arrays an episode starts from zero (the others are the scenario's parameters).
-_EPISODE_NAMES = [k.field.attr for k in K.Packed if k.field.scope == "episode"]
 # The columns of Simulator.stage_snapshot (the kernel's OS_LIVE .. OS_UTILISATION, adjacent).
 _SNAPSHOT_COLUMNS = {
     "replicas": K.OS_LIVE,
@@ -458,6 +456,9 @@ class Simulator:
         }
         self._allocate_packs()
         self._no_offset = np.zeros(self.width * S, dtype=np.int64)
+        zero = np.zeros(S, dtype=np.int64)
+        zero.flags.writeable = False
+        self._no_change = ApplyReport(zero, zero, zero, zero, zero, zero, zero)
         # Each stage's target entries (name, low, high) and, flat, the limits for the kernel.
         self._entries = [
             target_entries(
@@ -534,12 +535,22 @@ class Simulator:
         """One float64 and one int64 buffer for the arrays of ``K.Packed``, and their layout."""
         self._lay = np.zeros((K.N_PACKED, 4), dtype=np.int64)
         ends = {"f8": 0, "i8": 0}
-        for k in K.Packed:
+        starts = {}  # of each buffer's episode span
+        # The scenario's arrays first, then the episode's, the latency histograms last: a reset
+        # zeroes the episode's state with one call per buffer (and of the histograms, the rows
+        # holding counts). The kernel finds every array through ``lay``, in any order.
+        for k in sorted(K.Packed, key=lambda k: (k.field.scope == "episode", k == K.Packed.BHIST)):
             field = k.field
             shape = [d if isinstance(d, int) else self.dimensions[d] for d in field.shape]
+            if field.scope == "episode" and k != K.Packed.BHIST:
+                starts.setdefault(field.dtype, ends[field.dtype])
             self._lay[k, 0] = ends[field.dtype]
             self._lay[k, 1 : 1 + len(shape)] = shape
             ends[field.dtype] += math.prod(shape)
+        self._episode_spans = (
+            (starts["f8"], ends["f8"]),
+            (starts["i8"], int(self._lay[K.Packed.BHIST, 0])),
+        )
         self._fbuf = np.zeros(ends["f8"])
         self._ibuf = np.zeros(ends["i8"], dtype=np.int64)
         self._bind_views()
@@ -582,19 +593,21 @@ class Simulator:
             initial: One decision per stage; its replicas start ready (no cold start).
         """
         rates = np.asarray(rates, dtype=np.float64)
-        if rates.ndim != 1 or not np.all(np.isfinite(rates)) or np.any(rates < 0):
+        # min and max: NaN fails both comparisons; two reductions, no temporary arrays.
+        if rates.ndim != 1 or not (
+            rates.min(initial=0.0) >= 0.0 and rates.max(initial=0.0) < np.inf
+        ):
             raise ValueError("rates must be a 1-D array of finite, non-negative req/s")
         self._rng = rng
         self.time = 0.0
-        S = self.n_stages
         if self.arrival_process == "poisson":
-            self.counts = rng.poisson(rates).astype(np.int64)
+            self.counts = rng.poisson(rates).astype(np.int64, copy=False)
         else:
             self.counts = np.rint(rates).astype(np.int64)
         self.rates = rates
-        for name in _EPISODE_NAMES:  # the episode's state; the parameters stay
-            if name != "bhist":
-                getattr(self, name)[...] = 0
+        (f0, f1), (i0, i1) = self._episode_spans  # the episode's state; the parameters stay
+        self._fbuf[f0:f1] = 0
+        self._ibuf[i0:i1] = 0
         # Of the latency histograms' 2.9 MB, only rows holding counts: the others are all 0 (the
         # kernel clears a bucket's row as it reduces it).
         self.bhist[self.bhist[:, K.BH_HI] != 0] = 0
@@ -603,19 +616,27 @@ class Simulator:
         self.target_cores[:] = 1
         self.node_free[:] = self.cluster.cores_per_node
         self.targets[:] = -1  # the targets in force; -1: none yet
-        capacity = 1024
-        self.queue = np.zeros((S, K.N_QUEUE_ROWS, capacity))
-        # Room for the first draws (drawn when the kernel asks; untouched pages cost nothing).
-        self.ubuf = np.zeros(2 * K.RANDOM_BLOCK)
-        self.zbuf = np.zeros(2 * K.RANDOM_BLOCK)
-        self._scratch_capacity(capacity)
-        self.sec_out = np.zeros((1, K.N_SEC_OUT))
-        self.cum_counts = np.concatenate([[0], np.cumsum(self.counts)]).astype(np.int64)
+        if "queue" not in self.__dict__:  # the first episode; later ones keep the buffers
+            capacity = 1024
+            self.queue = np.zeros((self.n_stages, K.N_QUEUE_ROWS, capacity))
+            # Room for the first draws (drawn when the kernel asks; untouched pages cost nothing).
+            self.ubuf = np.zeros(2 * K.RANDOM_BLOCK)
+            self.zbuf = np.zeros(2 * K.RANDOM_BLOCK)
+            self._scratch_capacity(capacity)
+            self.sec_out = np.zeros((1, K.N_SEC_OUT))
+            self.cold = np.zeros(2 * K.COLD_BLOCK)  # drawn on demand into cold[:cpos[1]]
+        # Kept as grown: the kernel reads them only between pointers of the episode's state,
+        # just zeroed, and how much it draws never depends on their size (only who draws:
+        # the compiled call, or the simulator after growing one). A batched caller then keeps
+        # them too, instead of being handed new ones at every reset.
+        n = rates.size
+        cum = self.__dict__.get("cum_counts")
+        if cum is None or cum.size != n + 1:
+            cum = np.empty(n + 1, dtype=np.int64)
+        cum[0] = 0
+        np.cumsum(self.counts, out=cum[1:])
+        self.cum_counts = cum
         self._settled = False  # True while out_stage describes the current state
-        self.cold = np.zeros(2 * K.COLD_BLOCK)  # drawn on demand into cold[:cpos[1]]
-        zero = np.zeros(S, dtype=np.int64)
-        zero.flags.writeable = False
-        self._no_change = ApplyReport(zero, zero, zero, zero, zero, zero, zero)
         self._kernel_arrays()
         self.apply(initial, warm=True)
 
