@@ -174,6 +174,10 @@ class InferenceClusterVectorEnv(VectorEnv):
         self._steps = np.zeros(num_envs, dtype=np.int64)
         self._autoreset = np.zeros(num_envs, dtype=bool)
         self._ended = 0  # entries of _autoreset set
+        # Scratch a step reuses (never handed out): the common step allocates only its results.
+        self._all_active = np.ones(num_envs, dtype=bool)
+        self._none_ended = np.zeros(num_envs, dtype=bool)
+        self._t1 = np.empty(num_envs)
         self._started = False
         self._obs = np.zeros((num_envs, first.layout.size), dtype=np.float32)
         # The reward's constants (every cluster's are checked equal in _check_batchable).
@@ -298,7 +302,7 @@ class InferenceClusterVectorEnv(VectorEnv):
                 f"clusters {resetting.nonzero()[0].tolist()} ended their episode; reset them "
                 "with reset(options={'reset_mask': mask}) (autoreset_mode is disabled)"
             )
-        active = ~resetting
+        active = ~resetting if any_reset else self._all_active
         actions = np.asarray(actions)
         if actions.shape[:1] != (n,):
             raise InvalidActionError(
@@ -315,7 +319,7 @@ class InferenceClusterVectorEnv(VectorEnv):
             values, offset = self._decode(actions, active), self._zero_offset
         sims = self._sims
         t0 = self._time
-        t1 = np.empty(n)
+        t1 = self._t1
         codes = self._codes
         unfinished = batch.step_many(
             active,
@@ -344,7 +348,16 @@ class InferenceClusterVectorEnv(VectorEnv):
             )
             raise RuntimeError(f"cluster {i}: targets refused by the kernel, accepted by Python")
         finish = finish_intervals(
-            sims, active, codes, values, offset, t0, t1, obs, self._high, unfinished
+            sims,
+            active if any_reset else None,
+            codes,
+            values,
+            offset,
+            t0,
+            t1,
+            obs,
+            self._high,
+            unfinished,
         )
         for i in finish:
             self._refresh_buffers(i)
@@ -371,7 +384,8 @@ class InferenceClusterVectorEnv(VectorEnv):
         if any_reset:
             for i in resetting.nonzero()[0].tolist():
                 self._reset_one(i, None, None, obs)
-        self._autoreset = truncated | terminated
+        # No cluster terminates (a serving cluster has no terminal state): truncated ones reset.
+        self._autoreset = truncated.copy() if ended else self._none_ended
         self._ended = ended
         self._obs = obs
         return self._observation(obs), reward, terminated, truncated, info

@@ -1236,7 +1236,7 @@ class Simulator:
 
 def finish_intervals(
     sims: Sequence[Simulator],
-    active: np.ndarray,
+    active: np.ndarray | None,
     codes: np.ndarray,
     values: np.ndarray,
     offset: np.ndarray,
@@ -1251,15 +1251,23 @@ def finish_intervals(
     Row i of ``codes``, ``values``, ``t0``, ``t1`` and ``vectors`` is simulator i's;
     ``unfinished`` counts the codes with work left (``kernel.step_many``'s return). Most
     intervals finished in the compiled call (no ``NEED_*`` bit): those only move their clock,
-    without a method call each. Returns the simulators whose episode buffers changed.
+    without a method call each. ``active`` None: every simulator was. Returns the simulators
+    whose episode buffers changed.
     """
     ends = t1.tolist()
-    for sim, end, on in zip(sims, ends, active.tolist(), strict=True):
-        if on:
+    if active is None:
+        for sim, end in zip(sims, ends, strict=True):
             sim.time = end
             sim._settled = True
+    else:
+        for sim, end, on in zip(sims, ends, active.tolist(), strict=True):
+            if on:
+                sim.time = end
+                sim._settled = True
     if not unfinished:
         return []
+    if active is None:
+        active = np.ones(len(sims), dtype=bool)
     unfinished_rows = active & ((codes < 0) | (codes & (_NEED_BITS | K.NEED_COLD) != 0))
     changed = []
     for i in unfinished_rows.nonzero()[0].tolist():
