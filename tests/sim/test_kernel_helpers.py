@@ -113,3 +113,21 @@ def test_refill_randoms_draws_numpys_stream_after_the_unused_draws(exponential):
     small = np.zeros(10)
     assert K.refill_randoms(rng, sim.prm, ep, small, zbuf, need, 10, 9000, 2) == need
     assert rng.bit_generator.state == state
+
+
+def test_entry_point_is_the_compiled_code_of_the_arguments_types():
+    from numba import njit
+
+    from themis_env.sim.batch import entry_point
+
+    @njit
+    def scaled_sum(x, k):  # type: ignore[no-untyped-def]
+        return x.sum() * k
+
+    x = np.arange(4.0)
+    assert scaled_sum(x, 2) == 12.0  # compiled for (float64 1-D C array, int64)
+    call = entry_point(scaled_sum, (x, 2))
+    assert call is not scaled_sum and call(x, 3) == scaled_sum(x, 3) == 18.0
+    # Types it was not compiled for, or an object without numba's internals: the dispatcher.
+    assert entry_point(scaled_sum, (x.astype(np.float32), 2)) is scaled_sum
+    assert entry_point(max, (1, 2)) is max

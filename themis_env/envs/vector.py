@@ -178,6 +178,9 @@ class InferenceClusterVectorEnv(VectorEnv):
         self._all_active = np.ones(num_envs, dtype=bool)
         self._none_ended = np.zeros(num_envs, dtype=bool)
         self._t1 = np.empty(num_envs)
+        # The compiled step_many for the raw and the decoded action path (their offsets may
+        # differ in type), resolved at the first step of each: see batch.entry_point.
+        self._step_calls: dict[bool, Callable[..., int]] = {}
         self._started = False
         self._obs = np.zeros((num_envs, first.layout.size), dtype=np.float32)
         # The reward's constants (every cluster's are checked equal in _check_batchable).
@@ -314,14 +317,16 @@ class InferenceClusterVectorEnv(VectorEnv):
             and actions.dtype.kind in "iu"
         )
         if raw:
-            values, offset = actions.astype(np.int64, copy=False), self._raw_offset
+            values, offset = actions, self._raw_offset
         else:
             values, offset = self._decode(actions, active), self._zero_offset
+        # Every argument's type is then fixed (C-ordered int64 targets), as entry_point needs.
+        values = np.ascontiguousarray(values, dtype=np.int64)
         sims = self._sims
         t0 = self._time
         t1 = self._t1
         codes = self._codes
-        unfinished = batch.step_many(
+        args = (
             active,
             values,
             offset,
@@ -339,6 +344,12 @@ class InferenceClusterVectorEnv(VectorEnv):
             codes,
             batch.EXP_LOOP,
         )
+        call = self._step_calls.get(raw)
+        if call is None:
+            unfinished = batch.step_many(*args)
+            self._step_calls[raw] = batch.entry_point(batch.step_many, args)
+        else:
+            unfinished = call(*args)
         if unfinished < 0:  # a target out of its limits: nothing changed
             if raw:
                 self._decode(actions, active)  # the codec's error, naming the action's entry
