@@ -7,7 +7,8 @@ default keywords (target actions, Dict observations), random actions sampled bef
 clock starts, autoresets inside the timed loop. The two take turns in slices within each
 round (the machine's speed drifts within seconds); medians over rounds are reported, with
 the share of the native step spent in the compiled call (the simulation itself, timed around
-``sim.batch.step_many``) and the ratio to SyncVectorEnv if the rest cost nothing.
+the env's compiled ``step_many`` in a run after the rounds, so that the rounds run untimed)
+and the ratio to SyncVectorEnv if the rest cost nothing.
 
 Part 2, PPO per sample: ``themis_env.agents.train``'s set-up (the shipped hyperparameter file
 ``configs/agents/ppo.yml``: delta actions through FitDeltaAction, RandomWindowReset,
@@ -80,15 +81,9 @@ def env_steps(rounds: int, seconds: float) -> dict[int, dict[str, float]]:
     the simulation itself), and what the ratio to SyncVectorEnv would be if the rest cost
     nothing (``sync_over_compiled``).
     """
-    from themis_env.sim import batch
-
-    compiled: dict[str, float] = {}
-    _time_calls(batch, "step_many", compiled, "s")
     out = {}
     for n in SIZES:
         steppers = {m: VecStepper(m, n) for m in ("vector_entry_point", "sync")}
-        compiled["s"] = 0.0
-        native_s = 0.0
         rates: dict[str, list[float]] = {m: [] for m in steppers}
         ratios = []
         for _ in range(rounds):
@@ -98,17 +93,17 @@ def env_steps(rounds: int, seconds: float) -> dict[int, dict[str, float]]:
                     steps, elapsed = stepper.run(seconds / 5)
                     done[m][0] += steps
                     done[m][1] += elapsed
-            native_s += done["vector_entry_point"][1]
             for m in steppers:
                 rates[m].append(done[m][0] / done[m][1])
             ratios.append(rates["vector_entry_point"][-1] / rates["sync"][-1])
+        share = compiled_share(steppers["vector_entry_point"], seconds)
         for stepper in steppers.values():
             stepper.env.close()
         out[n] = {
             "native": statistics.median(rates["vector_entry_point"]),
             "sync": statistics.median(rates["sync"]),
             "ratio": statistics.median(ratios),
-            "compiled_share": compiled["s"] / native_s,
+            "compiled_share": share,
         }
         out[n]["sync_over_compiled"] = out[n]["native"] / out[n]["sync"] / out[n]["compiled_share"]
         print(
@@ -243,10 +238,26 @@ def ppo_timings(iterations: int, n_steps: int | None) -> list[dict[str, Any]]:
         return [setup.result() for setup in setups]
 
 
-def _time_calls(obj: Any, name: str, spent: dict[str, float], key: str) -> None:
-    """Add the time of every call of ``obj.name`` to ``spent[key]``."""
-    method = getattr(obj, name)
-    spent[key] = 0.0
+def compiled_share(stepper: VecStepper, seconds: float) -> float:
+    """The share of a native step spent in the compiled call, in a run of its own.
+
+    The env calls ``step_many``'s compiled code directly once resolved (its ``_step_calls``);
+    those calls are timed here, after the rounds: a timer costs each step about half a µs,
+    which the rounds' rates must not carry.
+    """
+    calls = stepper.env._step_calls
+    original = dict(calls)
+    spent = {"s": 0.0}
+    for key, call in original.items():
+        calls[key] = _timed(call, spent, "s")
+    _, elapsed = stepper.run(seconds)
+    calls.update(original)
+    return spent["s"] / elapsed
+
+
+def _timed(method: Any, spent: dict[str, float], key: str) -> Any:
+    """``method``, adding the time of every call to ``spent[key]``."""
+    spent.setdefault(key, 0.0)
 
     def timed(*args: Any, **kwargs: Any) -> Any:
         start = time.perf_counter()
@@ -255,7 +266,13 @@ def _time_calls(obj: Any, name: str, spent: dict[str, float], key: str) -> None:
         finally:
             spent[key] += time.perf_counter() - start
 
-    setattr(obj, name, timed)
+    return timed
+
+
+def _time_calls(obj: Any, name: str, spent: dict[str, float], key: str) -> None:
+    """Add the time of every call of ``obj.name`` to ``spent[key]``."""
+    spent[key] = 0.0
+    setattr(obj, name, _timed(getattr(obj, name), spent, key))
 
 
 def main() -> None:
