@@ -87,25 +87,33 @@ def test_drop_after_slo_drops_old_requests_under_overload(rng):
     assert kpis["latency_p99_ms"] < (500 + 100 + 100) * 1.03
 
 
-def test_same_seed_identical_and_different_seeds_differ():
-    def run(seed):
-        sim = make_sim(constant_pipeline([80.0, 40.0]), service_noise_cv=0.1)
-        sim.reset(
-            np.random.default_rng(seed),
-            np.full(100, 20.0),
-            [StageDecision(3, 1, 2), StageDecision(2, 1, 2)],
-        )
-        out = []
-        for t in range(100):
-            if t == 30:
-                sim.apply([StageDecision(5, 2, 1), StageDecision(2, 2, 4)])
-            s = sim.advance(1.0)
-            out.append(
-                (s.arrived, s.completed, s.late, s.dropped, s.latency_p99_ms, s.core_seconds)
-            )
-        return out, sim.episode_kpis()
+def _episode(sim, seed, seconds, moves):
+    """Per-second outputs and KPIs of an episode: 20 req/s, ``moves[t]`` applied at second t."""
+    sim.reset(
+        np.random.default_rng(seed),
+        np.full(seconds, 20.0),
+        [StageDecision(3, 1, 2), StageDecision(2, 1, 2)],
+    )
+    out = []
+    for t in range(seconds):
+        if t in moves:
+            sim.apply(moves[t])
+        s = sim.advance(1.0)
+        out.append((s.arrived, s.completed, s.late, s.dropped, s.latency_p99_ms, s.core_seconds))
+    return out, sim.episode_kpis()
 
-    a, b, c = run(1), run(1), run(2)
+
+def _two_stage_sim():
+    return make_sim(
+        constant_pipeline([80.0, 40.0]),
+        service_noise_cv=0.1,
+        cold_start=ColdStartConfig(median_s=2.0, sigma=0.5, min_s=0.5, max_s=10.0),
+    )
+
+
+def test_same_seed_identical_and_different_seeds_differ():
+    moves = {30: [StageDecision(5, 2, 1), StageDecision(2, 2, 4)]}
+    a, b, c = (_episode(_two_stage_sim(), seed, 100, moves) for seed in (1, 1, 2))
     assert a == b
     assert a[0] != c[0]
 
@@ -113,35 +121,18 @@ def test_same_seed_identical_and_different_seeds_differ():
 def test_an_episode_after_one_that_grew_the_buffers_is_a_fresh_simulators():
     # Reset keeps the queue, random and cold-start buffers as the last episode grew them; a
     # heavy episode (large queues, many draws) first must leave no trace in the next one.
-    def play(sim, seed):
-        sim.reset(
-            np.random.default_rng(seed),
-            np.full(40, 30.0),
-            [StageDecision(2, 1, 2), StageDecision(2, 1, 2)],
-        )
-        out = []
-        for t in range(40):
-            if t % 7 == 3:
-                sim.apply([StageDecision(1 + t % 4, 1, 2), StageDecision(3, 1 + t % 2, 4)])
-            s = sim.advance(1.0)
-            out.append((s.arrived, s.completed, s.late, s.dropped, s.latency_p99_ms))
-        return out, sim.episode_kpis()
-
-    def make():
-        return make_sim(
-            constant_pipeline([80.0, 40.0]),
-            service_noise_cv=0.1,
-            cold_start=ColdStartConfig(median_s=2.0, sigma=0.5, min_s=0.5, max_s=10.0),
-        )
-
-    reused = make()
+    moves = {
+        t: [StageDecision(1 + t % 4, 1, 2), StageDecision(3, 1 + t % 2, 4)]
+        for t in range(3, 40, 7)
+    }
+    reused = _two_stage_sim()
     reused.reset(np.random.default_rng(9), np.full(30, 3000.0), [StageDecision(1, 1, 1)] * 2)
     sizes = (reused.queue.shape[2], reused.ubuf.size, reused.zbuf.size, reused.sec_out.shape[0])
     for _ in range(2):
         reused.advance(15.0)  # 45,000 arrivals an interval: more uniforms than two blocks
     grown = (reused.queue.shape[2], reused.ubuf.size, reused.zbuf.size, reused.sec_out.shape[0])
     assert all(g > s for g, s in zip(grown, sizes, strict=True))  # the case under test
-    assert play(reused, 3) == play(make(), 3)
+    assert _episode(reused, 3, 40, moves) == _episode(_two_stage_sim(), 3, 40, moves)
 
 
 def test_clone_continues_identically():
