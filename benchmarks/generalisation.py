@@ -38,6 +38,9 @@ GENERALIST = "ppo-generalist"
 GENERALISTS = (GENERALIST, "ppo-generalist-variants")
 # The residual agent on Themis (a learned load multiplier) and its constant-factor ablation.
 HEADROOM = ("ppo-themis-headroom", "themis-headroom-1.5")
+# The residual agent on an expert menu (Themis, horizontal-only, their per-stage max, each at a
+# load factor) and its constant-member ablation (the member best on the validation scenarios).
+EXPERTS = ("ppo-themis-experts", "themis-experts-horizontal-1.5")
 BASELINES = ("themis", "horizontal", "vertical", "hpa", "vpa", "static")
 VIDEO_AGENTS = ("ppo", "ppo-lean", "ppo-twophase", "ppo-lowcost")
 
@@ -128,9 +131,9 @@ def main(argv: list[str] | None = None) -> int:
         f"generalisation suite: {result.executed} runs executed now, {result.skipped} resumed, "
         f"{result.failed} failed; {wall:.0f} s; trace dir: {trace_dir or 'none (fallbacks)'}"
     )
-    print_table(table, [*GENERALISTS, *HEADROOM, *BASELINES, *VIDEO_AGENTS])
+    print_table(table, [*GENERALISTS, *HEADROOM, *EXPERTS, *BASELINES, *VIDEO_AGENTS])
     met_by: dict[str, int] = {}
-    for agent in (*GENERALISTS, *HEADROOM):
+    for agent in (*GENERALISTS, *HEADROOM, *EXPERTS):
         targets = check(table, agent)
         met = [
             s
@@ -166,6 +169,8 @@ def main(argv: list[str] | None = None) -> int:
         "generalist_variants_scenarios_met": met_by["ppo-generalist-variants"],
         "headroom_scenarios_met": met_by[HEADROOM[0]],
         "headroom_constant_scenarios_met": met_by[HEADROOM[1]],
+        "experts_scenarios_met": met_by[EXPERTS[0]],
+        "experts_constant_scenarios_met": met_by[EXPERTS[1]],
         "overall_ranking": ranking,
     }
     for (s, p), c in sorted(table.items()):
