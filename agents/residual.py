@@ -270,8 +270,8 @@ class ExpertPlanner:
 
     def __init__(self, env: gym.Env) -> None:
         self.themis = themis_controller(env)
-        self.horizontal = None if isinstance(self.themis, ThemisVariantsPolicy) else (
-            HorizontalOnlyPolicy(env)
+        self.horizontal = (
+            None if isinstance(self.themis, ThemisVariantsPolicy) else (HorizontalOnlyPolicy(env))
         )
 
     def reset(self) -> None:
