@@ -8,7 +8,8 @@ that dominates it (fewer violations at fewer mean cores). It also checks, on the
 scenarios, the claims of the four video-only agents' READMEs that the suite can test: fewer
 violations than horizontal-only (``ppo-twophase``) and than HPA (all four).
 
-Run: ``python benchmarks/generalisation.py [--seeds 3] [--jobs 1]`` (resumes ``--out``). The
+Run: ``python benchmarks/generalisation.py [--seeds 3] [--jobs 1] [--policies LABEL ...]``
+(resumes ``--out``; ``--policies`` runs those suite policies only, plus the reference ones). The
 real traces are used when found (``--trace-dir``, ``THEMIS_TRACE_DIR``, ``../shared/traces``);
 otherwise each real-trace scenario runs on its synthetic fallback and the output says so. The
 last line is one JSON object::
@@ -112,6 +113,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default="results/generalisation", help="leaderboard folder")
     parser.add_argument("--trace-dir", default=None)
     parser.add_argument("--no-plots", action="store_true")
+    parser.add_argument(
+        "--policies", nargs="*", default=None, help="suite labels to run (default: all of them)"
+    )
     args = parser.parse_args(argv)
 
     trace_dir = use_trace_dir(args.trace_dir)
@@ -120,6 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     result = run_leaderboard(
         "generalisation",
         out,
+        policies=args.policies,
         seeds=list(range(args.seeds)),
         jobs=args.jobs,
         resume=True,
