@@ -169,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
         "runs": len(result.records),
         "failed_runs": result.failed,
         "wall_s": round(wall, 1),
-        "scenarios": len(targets),
+        "scenarios": len({s for s, _ in table}),
         "generalist_scenarios_met": met_by[GENERALIST],
         "generalist_variants_scenarios_met": met_by["ppo-generalist-variants"],
         "headroom_scenarios_met": met_by[HEADROOM[0]],
