@@ -18,6 +18,12 @@ and starts episodes with :meth:`ThemisHeadroom.start_episode`.
 
 :class:`ConstantHeadroomPolicy` (``themis-headroom`` in the policy registry) is the same
 controller at one fixed factor: the baseline that says whether learning the factor adds anything.
+
+:class:`ThemisExperts` widens the action to a menu of (expert, factor) members: Themis,
+horizontal-only, or per stage the larger plan of the two (:class:`ExpertPlanner`), each
+planning for the observed load times its factor; :class:`ExpertFeatures` adds the member in
+force and Themis's phase to the observation, and :class:`ConstantExpertPolicy`
+(``themis-experts``) holds one member fixed.
 """
 
 from __future__ import annotations
