@@ -86,7 +86,8 @@ def env_interface(env: gym.Env, wrappers: Sequence[Any] = ()) -> dict[str, Any]:
     An agent acting through the padded layout (``wrappers`` holding
     :class:`~themis_env.agents.padded.PadStageActions`) depends only on what that layout
     cannot pad (:func:`~themis_env.agents.padded.padded_interface`); one acting through
-    :class:`~themis_env.agents.residual.ThemisHeadroom` on that and on Themis running
+    :class:`~themis_env.agents.residual.ThemisHeadroom` (or ``ThemisExperts``) on that and on
+    Themis running
     (:func:`~themis_env.agents.residual.headroom_interface`).
     """
     from themis_env.agents.padded import padded_interface
@@ -118,9 +119,9 @@ def env_interface(env: gym.Env, wrappers: Sequence[Any] = ()) -> dict[str, Any]:
 def interface_mismatches(trained: dict[str, Any], env: gym.Env) -> list[str]:
     """The ways ``env`` differs from the interface an agent was trained on (empty: it fits)."""
     from themis_env.agents.padded import PADDED_LAYOUTS, padded_mismatches
-    from themis_env.agents.residual import HEADROOM_LAYOUT, headroom_mismatches
+    from themis_env.agents.residual import EXPERTS_LAYOUT, HEADROOM_LAYOUT, headroom_mismatches
 
-    if trained.get("layout") == HEADROOM_LAYOUT:
+    if trained.get("layout") in (HEADROOM_LAYOUT, EXPERTS_LAYOUT):
         return headroom_mismatches(trained, env)
     if trained.get("layout") in PADDED_LAYOUTS:
         return padded_mismatches(trained, env)

@@ -97,6 +97,8 @@ PROJECT_WRAPPERS = (
     "themis_env.agents.padded.StageFeatures",
     "themis_env.agents.padded.PadStageActions",
     "themis_env.agents.residual.ThemisHeadroom",
+    "themis_env.agents.residual.ThemisExperts",
+    "themis_env.agents.residual.ExpertFeatures",
     "themis_env.envs.wrappers.DiscreteActionWrapper",
     "themis_env.envs.wrappers.ClipAction",
 )

@@ -80,6 +80,7 @@ _MODE_AGNOSTIC_WRAPPERS = (
     "themis_env.agents.wrappers.FitScaleAction",
     "themis_env.agents.padded.PadStageActions",
     "themis_env.agents.residual.ThemisHeadroom",
+    "themis_env.agents.residual.ThemisExperts",
 )
 
 

@@ -18,6 +18,12 @@ and starts episodes with :meth:`ThemisHeadroom.start_episode`.
 
 :class:`ConstantHeadroomPolicy` (``themis-headroom`` in the policy registry) is the same
 controller at one fixed factor: the baseline that says whether learning the factor adds anything.
+
+:class:`ThemisExperts` widens the action to a menu of (expert, factor) members: Themis,
+horizontal-only, or per stage the larger plan of the two (:class:`ExpertPlanner`), each
+planning for the observed load times its factor; :class:`ExpertFeatures` adds the member in
+force and Themis's phase to the observation, and :class:`ConstantExpertPolicy`
+(``themis-experts``) holds one member fixed.
 """
 
 from __future__ import annotations
@@ -33,7 +39,7 @@ from themis_env.agents.envs import wrapper_kwargs
 from themis_env.agents.padded import PADDED_VARIANTS_LAYOUT, padded_interface, padded_mismatches
 from themis_env.baselines.base import Policy
 from themis_env.baselines.themis.controller import CONTROLLER_PRESETS
-from themis_env.baselines.themis.policy import ThemisPolicy
+from themis_env.baselines.themis.policy import HorizontalOnlyPolicy, Target, ThemisPolicy
 from themis_env.baselines.themis.variants import ThemisVariantsPolicy
 
 from themis_env.envs.views import policy_view
@@ -45,6 +51,13 @@ __all__ = [
     "HEADROOM_LAYOUT",
     "ThemisHeadroom",
     "ConstantHeadroomPolicy",
+    "EXPERTS",
+    "EXPERTS_LAYOUT",
+    "EXPERT_MENU",
+    "ThemisExperts",
+    "ExpertFeatures",
+    "ExpertPlanner",
+    "ConstantExpertPolicy",
     "themis_controller",
     "headroom_interface",
     "headroom_mismatches",
@@ -170,13 +183,16 @@ class ThemisHeadroom(gym.ActionWrapper):
             InvalidActionError: for anything but one integer in ``0 .. len(factors) - 1``.
         """
         flat = np.asarray(action).reshape(-1)
-        n = len(self.factors)
+        n = int(self.action_space.n)
         if flat.size != 1 or not np.issubdtype(flat.dtype, np.integer) or not 0 <= flat[0] < n:
             raise InvalidActionError(
-                f"ThemisHeadroom action {action!r}: expected one integer index 0..{n - 1} into "
-                f"the factors {list(self.factors)}"
+                f"{type(self).__name__} action {action!r}: expected one integer index "
+                f"0..{n - 1} into {self._menu()}"
             )
         return int(flat[0])
+
+    def _menu(self) -> str:
+        return f"the factors {list(self.factors)}"
 
     def action(self, action: Any) -> np.ndarray:
         """Themis's env action for the last observation, planned at the factor in force.
@@ -236,31 +252,283 @@ class ConstantHeadroomPolicy(Policy):
         return out
 
 
+# The controllers an expert menu draws on: Themis (``themis-variants`` on variant scenarios),
+# the paper's horizontal-only baseline, and per stage the larger (in cores) of the two plans.
+EXPERTS = ("themis", "horizontal", "max")
+
+
+class ExpertPlanner:
+    """Themis and horizontal-only on the same observations; one expert's action at one factor.
+
+    Both controllers decide at every decision, whichever expert is in force, so each keeps its
+    own state (arrival history, stabilisation count, predictor) whatever was chosen before.
+    The expert ``themis`` is Themis's action exactly; ``horizontal`` the horizontal-only
+    baseline's (1-core replicas); ``max`` takes per stage the plan with more cores
+    (replicas × cores; Themis's on a tie): more capacity than either, never less. On a scenario
+    with model variants (where horizontal-only does not run) every expert is ``themis-variants``.
+
+    Args:
+        env: The env.
+
+    Raises:
+        PolicyError: where Themis cannot run on the scenario.
+    """
+
+    def __init__(self, env: gym.Env) -> None:
+        self.themis = themis_controller(env)
+        self.horizontal = (
+            None if isinstance(self.themis, ThemisVariantsPolicy) else (HorizontalOnlyPolicy(env))
+        )
+
+    def reset(self) -> None:
+        """Forget both controllers' episode state."""
+        self.themis.reset()
+        if self.horizontal is not None:
+            self.horizontal.reset()
+
+    def act(self, obs: Any, expert: str, factor: float) -> np.ndarray:
+        """The env action of ``expert`` planning for the observed load times ``factor``."""
+        self.themis.load_scale = factor
+        if self.horizontal is None:
+            return self.themis.act(obs)
+        self.horizontal.load_scale = factor
+        planned = self.horizontal._next_decision(obs).targets
+        if expert == "themis":
+            return self.themis.act(obs)
+        themis: tuple[Target, ...] = self.themis._next_decision(obs).targets
+        if expert == "horizontal":
+            targets = list(planned)
+        else:
+            targets = [
+                h if h[0] * h[1] > t[0] * t[1] else t for t, h in zip(themis, planned, strict=True)
+            ]
+        return self.themis.view.encode_targets(targets)
+
+
+def _check_member(expert: str, factor: float, who: str) -> tuple[str, float]:
+    if expert not in EXPERTS:
+        raise ConfigError(f"{who} expert = {expert!r}; allowed: {list(EXPERTS)}")
+    (f,) = _check_factors([factor], who)
+    return expert, f
+
+
+class ConstantExpertPolicy(Policy):
+    """One expert of :class:`ExpertPlanner` at one load factor, fixed.
+
+    The ablation of a learned expert choice. ``expert="themis"`` is ``themis-headroom``
+    (``factor`` 1: Themis); ``expert="horizontal", factor=1`` acts as horizontal-only.
+
+    Observes: what ``themis`` and ``horizontal`` observe.
+
+    Args:
+        env: The env.
+        expert: ``themis``, ``horizontal`` or ``max`` (see :class:`ExpertPlanner`).
+        factor: The load multiplier (> 0).
+
+    Source: the project's design, on Themis (arXiv 2407.14843) and its ``ho`` baseline.
+    """
+
+    name = "themis-experts"
+
+    def __init__(self, env: Any, expert: str = "themis", factor: float = 1.0) -> None:
+        super().__init__(env, expert=expert, factor=factor)
+        try:
+            self.expert, self.factor = _check_member(expert, factor, self.name)
+        except ConfigError as exc:
+            raise PolicyError(str(exc)) from exc
+        self.planner = ExpertPlanner(env)
+        self.privileged = False
+
+    def reset(self) -> None:  # noqa: D102
+        self.planner.reset()
+
+    def act(self, obs: Any) -> np.ndarray:  # noqa: D102
+        return self.planner.act(obs, self.expert, self.factor)
+
+
+EXPERTS_LAYOUT = "themis-experts-v1"
+# The menu of ppo-themis-experts (benchmarks/experts_menu.py, headroom_constant.py): Themis at
+# 1-1.5 times the load; horizontal-only at 1.3-2 (on bursty load of the nlp arXiv and sentiment
+# 2025 pipelines it has fewer violations at fewer cores than Themis); the per-stage max of the
+# two at 1.15-1.5 (the fewest violations on most video arXiv traces). Left out: factors whose
+# members had lower SLO attainment on the paper suite than a neighbour at the same expert.
+EXPERT_MENU: tuple[tuple[str, float], ...] = (
+    *(("themis", f) for f in (1.0, 1.15, 1.3, 1.5)),
+    *(("horizontal", f) for f in (1.3, 1.5, 1.75, 2.0)),
+    *(("max", f) for f in (1.15, 1.3, 1.5)),
+)
+
+
+def _check_menu(members: Sequence[Sequence[Any]], who: str) -> tuple[tuple[str, float], ...]:
+    out = []
+    for m in members:
+        if isinstance(m, str) or len(m) != 2:
+            raise ConfigError(
+                f"{who} members: {m!r} is not an [expert, factor] pair; experts: {list(EXPERTS)}"
+            )
+        out.append(_check_member(str(m[0]), m[1], who))
+    if not out:
+        raise ConfigError(f"{who} members = []; give at least one [expert, factor] pair")
+    return tuple(out)
+
+
+class ThemisExperts(ThemisHeadroom):
+    """The action: an index into a menu of (expert, factor) members of :class:`ExpertPlanner`.
+
+    As :class:`ThemisHeadroom` (the hold, ``observe``/``start_episode`` for a caller that steps
+    the env itself), but a member is an expert (``themis``, ``horizontal`` or ``max``) and the
+    load factor it plans for. The member ``("themis", 1)`` is Themis exactly. ``member`` is the
+    index in force (-1 before the first decision), ``factor`` its factor.
+
+    Args:
+        env: As :class:`ThemisHeadroom`.
+        members: The menu, ``[expert, factor]`` pairs (default :data:`EXPERT_MENU`).
+        hold_s: As :class:`ThemisHeadroom`.
+
+    Raises:
+        ConfigError: for an unknown expert, a factor that is not a positive number, an empty
+            menu or a bad ``hold_s``.
+        PolicyError: where Themis cannot run on the scenario.
+    """
+
+    def __init__(
+        self,
+        env: gym.Env,
+        members: Sequence[Sequence[Any]] = EXPERT_MENU,
+        hold_s: float | None = None,
+    ) -> None:
+        self.members = _check_menu(members, "ThemisExperts")
+        super().__init__(env, factors=[f for _, f in self.members], hold_s=hold_s)
+        self.planner = ExpertPlanner(env)
+        self.controller = self.planner.themis
+        self.member = -1
+
+    def _menu(self) -> str:
+        return f"the members {[list(m) for m in self.members]}"
+
+    def start_episode(self) -> None:
+        """Forget both controllers' episode state and the member in force."""
+        super().start_episode()
+        self.planner.reset()
+        self.member = -1
+
+    def action(self, action: Any) -> np.ndarray:
+        """The env action of the member in force for the last observation.
+
+        ``action`` chooses the member at every ``hold``-th decision of the episode; between
+        them it is checked and the member chosen last holds.
+        """
+        k = self.index(action)
+        if self._obs is None:
+            raise gym.error.ResetNeeded(
+                "ThemisExperts has no observation: reset the env through it, or hand the "
+                "observation over with observe()"
+            )
+        if self._decisions % self.hold == 0:
+            self.member = k
+        self._decisions += 1
+        expert, self.factor = self.members[self.member]
+        return self.planner.act(self._obs, expert, self.factor)
+
+
+# Themis's decision modes (controller.Decision.mode), one-hot in ExpertFeatures.
+_MODES = ("vertical", "horizontal", "hold", "degraded")
+
+
+class ExpertFeatures(gym.ObservationWrapper):
+    """Appends what the expert agent's choice acts on: the member in force and Themis's phase.
+
+    After the wrapped observation (a flat ``Box``, e.g.
+    :class:`~themis_env.agents.padded.StageFeatures`): the member in force one-hot
+    (``len(members)``, zeros before the first decision), Themis's last decision mode one-hot
+    (vertical, horizontal, hold, degraded; zeros before its first decision) and its
+    stabilisation count over the count it waits for (0..1). Read from the
+    :class:`ThemisExperts` below it in the chain.
+
+    Raises:
+        ConfigError: without a :class:`ThemisExperts` below, or over a non-flat observation.
+    """
+
+    def __init__(self, env: gym.Env) -> None:
+        super().__init__(env)
+        inner: Any = env
+        while not isinstance(inner, ThemisExperts):
+            if not hasattr(inner, "env"):
+                raise ConfigError(
+                    "env_wrapper: ExpertFeatures needs themis_env.agents.residual.ThemisExperts "
+                    "below it"
+                )
+            inner = inner.env
+        self.experts: ThemisExperts = inner
+        space = env.observation_space
+        if not isinstance(space, spaces.Box) or len(space.shape) != 1:
+            raise ConfigError(
+                f"env_wrapper: ExpertFeatures needs a flat Box observation below it, got {space}"
+            )
+        n = len(self.experts.members) + len(_MODES) + 1
+        self.observation_space = spaces.Box(
+            np.concatenate([space.low, np.zeros(n, dtype=space.dtype)]),
+            np.concatenate([space.high, np.ones(n, dtype=space.dtype)]),
+            dtype=space.dtype,
+        )
+
+    def features(self) -> np.ndarray:
+        """The appended features (see the class docstring)."""
+        e = self.experts
+        member = np.zeros(len(e.members), dtype=np.float32)
+        if e.member >= 0:
+            member[e.member] = 1.0
+        mode = np.zeros(len(_MODES), dtype=np.float32)
+        last = e.planner.themis.last_decision
+        if last is not None and last.mode in _MODES:
+            mode[_MODES.index(last.mode)] = 1.0
+        ctl = e.planner.themis.controller
+        count = min(1.0, ctl.counter / ctl.stabilisation) if ctl.stabilisation else 0.0
+        return np.concatenate([member, mode, np.float32([count])])
+
+    def observation(self, observation: Any) -> np.ndarray:  # noqa: D102
+        obs = np.asarray(observation, dtype=self.observation_space.dtype)
+        return np.concatenate([obs, self.features()]).astype(self.observation_space.dtype)
+
+
 def headroom_interface(env: gym.Env, wrappers: Sequence[Any]) -> dict[str, Any] | None:
-    """The interface record of an agent acting through :class:`ThemisHeadroom` (else None).
+    """The interface record of an agent acting through a Themis headroom or expert menu.
+
+    None without :class:`ThemisHeadroom` or :class:`ThemisExperts` in ``wrappers``.
 
     The observation must be :class:`~themis_env.agents.padded.StageFeatures` with variant
     slots, so one agent fits one-model and variant scenarios alike.
 
     Raises:
-        ConfigError: for a chain without ``StageFeatures`` with ``variants``.
+        ConfigError: for a chain without ``StageFeatures`` with ``variants``, or a bad menu.
     """
-    kwargs = wrapper_kwargs(wrappers, f"{__name__}.ThemisHeadroom")
-    if kwargs is None:
+    experts = wrapper_kwargs(wrappers, f"{__name__}.ThemisExperts")
+    kwargs = wrapper_kwargs(wrappers, f"{__name__}.ThemisHeadroom") if experts is None else None
+    if kwargs is None and experts is None:
         return None
     features = wrapper_kwargs(wrappers, "themis_env.agents.padded.StageFeatures") or {}
     variants = int(features.get("variants", 0))
     if not variants:
         raise ConfigError(
-            "env_wrapper: ThemisHeadroom needs themis_env.agents.padded.StageFeatures with "
-            "variants (e.g. {forecast: learned, variants: 5}) above it"
+            f"env_wrapper: {'ThemisExperts' if experts is not None else 'ThemisHeadroom'} needs "
+            "themis_env.agents.padded.StageFeatures with variants (e.g. {forecast: learned, "
+            "variants: 5}) above it"
         )
-    # The observation's record is the padded one; the action is the factor index.
+    # The observation's record is the padded one; the action is the menu index.
     shadow = [
         {"themis_env.agents.padded.StageFeatures": features},
         {"themis_env.agents.padded.PadStageActions": {"variants": variants}},
     ]
     record = padded_interface(env, shadow) or {}
+    if experts is not None:
+        record["layout"] = EXPERTS_LAYOUT
+        members = _check_menu(experts.get("members", EXPERT_MENU), "ThemisExperts")
+        record["members"] = [list(m) for m in members]
+        record["hold_s"] = experts.get("hold_s")
+        record["expert_features"] = (
+            wrapper_kwargs(wrappers, f"{__name__}.ExpertFeatures") is not None
+        )
+        return record
     record["layout"] = HEADROOM_LAYOUT
     record["factors"] = list(
         _check_factors(kwargs.get("factors", HEADROOM_FACTORS), "ThemisHeadroom")
@@ -270,7 +538,7 @@ def headroom_interface(env: gym.Env, wrappers: Sequence[Any]) -> dict[str, Any] 
 
 
 def headroom_mismatches(trained: dict[str, Any], env: gym.Env) -> list[str]:
-    """Why ``env`` cannot be acted on by a headroom agent (empty: it can)."""
+    """Why ``env`` cannot be acted on by a headroom or experts agent (empty: it can)."""
     problems = padded_mismatches({**trained, "layout": PADDED_VARIANTS_LAYOUT}, env)
     base = cluster_env(env, "headroom_mismatches")
     cls = _themis_class(env)

@@ -8,7 +8,8 @@ that dominates it (fewer violations at fewer mean cores). It also checks, on the
 scenarios, the claims of the four video-only agents' READMEs that the suite can test: fewer
 violations than horizontal-only (``ppo-twophase``) and than HPA (all four).
 
-Run: ``python benchmarks/generalisation.py [--seeds 3] [--jobs 1]`` (resumes ``--out``). The
+Run: ``python benchmarks/generalisation.py [--seeds 3] [--jobs 1] [--policies LABEL ...]``
+(resumes ``--out``; ``--policies`` runs those suite policies only, plus the reference ones). The
 real traces are used when found (``--trace-dir``, ``THEMIS_TRACE_DIR``, ``../shared/traces``);
 otherwise each real-trace scenario runs on its synthetic fallback and the output says so. The
 last line is one JSON object::
@@ -38,6 +39,9 @@ GENERALIST = "ppo-generalist"
 GENERALISTS = (GENERALIST, "ppo-generalist-variants")
 # The residual agent on Themis (a learned load multiplier) and its constant-factor ablation.
 HEADROOM = ("ppo-themis-headroom", "themis-headroom-1.5")
+# The residual agent on an expert menu (Themis, horizontal-only, their per-stage max, each at a
+# load factor) and its constant-member ablation (the member best on the validation scenarios).
+EXPERTS = ("ppo-themis-experts", "themis-experts-horizontal-1.5")
 BASELINES = ("themis", "horizontal", "vertical", "hpa", "vpa", "static")
 VIDEO_AGENTS = ("ppo", "ppo-lean", "ppo-twophase", "ppo-lowcost")
 
@@ -109,6 +113,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default="results/generalisation", help="leaderboard folder")
     parser.add_argument("--trace-dir", default=None)
     parser.add_argument("--no-plots", action="store_true")
+    parser.add_argument(
+        "--policies", nargs="*", default=None, help="suite labels to run (default: all of them)"
+    )
     args = parser.parse_args(argv)
 
     trace_dir = use_trace_dir(args.trace_dir)
@@ -117,6 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     result = run_leaderboard(
         "generalisation",
         out,
+        policies=args.policies,
         seeds=list(range(args.seeds)),
         jobs=args.jobs,
         resume=True,
@@ -128,9 +136,9 @@ def main(argv: list[str] | None = None) -> int:
         f"generalisation suite: {result.executed} runs executed now, {result.skipped} resumed, "
         f"{result.failed} failed; {wall:.0f} s; trace dir: {trace_dir or 'none (fallbacks)'}"
     )
-    print_table(table, [*GENERALISTS, *HEADROOM, *BASELINES, *VIDEO_AGENTS])
+    print_table(table, [*GENERALISTS, *HEADROOM, *EXPERTS, *BASELINES, *VIDEO_AGENTS])
     met_by: dict[str, int] = {}
-    for agent in (*GENERALISTS, *HEADROOM):
+    for agent in (*GENERALISTS, *HEADROOM, *EXPERTS):
         targets = check(table, agent)
         met = [
             s
@@ -161,11 +169,13 @@ def main(argv: list[str] | None = None) -> int:
         "runs": len(result.records),
         "failed_runs": result.failed,
         "wall_s": round(wall, 1),
-        "scenarios": len(targets),
+        "scenarios": len({s for s, _ in table}),
         "generalist_scenarios_met": met_by[GENERALIST],
         "generalist_variants_scenarios_met": met_by["ppo-generalist-variants"],
         "headroom_scenarios_met": met_by[HEADROOM[0]],
         "headroom_constant_scenarios_met": met_by[HEADROOM[1]],
+        "experts_scenarios_met": met_by[EXPERTS[0]],
+        "experts_constant_scenarios_met": met_by[EXPERTS[1]],
         "overall_ranking": ranking,
     }
     for (s, p), c in sorted(table.items()):

@@ -19,12 +19,17 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
 from themis_env.agents.envs import resolve_scenario
 from themis_env.agents.evaluate import load_agent
-from themis_env.agents.residual import HEADROOM_FACTORS, ConstantHeadroomPolicy
+from themis_env.agents.residual import (
+    HEADROOM_FACTORS,
+    ConstantExpertPolicy,
+    ConstantHeadroomPolicy,
+)
 
 import themis_env  # noqa: F401 - registers the env ids
 from themis_env.evaluation.rollout import rollout
@@ -48,7 +53,8 @@ def evaluate(
 ) -> list[dict[str, float]]:
     """One episode per validation scenario at ``factor``: return, violation rate, mean cores.
 
-    ``factor`` may instead be an agent's ``.zip`` (its files beside it), run the same way.
+    ``factor`` may instead be an agent's ``.zip`` (its files beside it), run the same way, or
+    a member of an expert menu, ``expert:factor`` (``themis-experts``, e.g. ``max:1.15``).
     ``w_slo`` overrides the scenarios' SLO weight (as the agent's ``--env-kwargs``).
     """
     overrides = {} if w_slo is None else {"reward": {"w_slo": w_slo}}
@@ -61,11 +67,13 @@ def evaluate(
             obs_mode="flat",
             **overrides,
         )
-        policy = (
-            load_agent(factor, env)
-            if isinstance(factor, str)
-            else ConstantHeadroomPolicy(env, factor=factor)
-        )
+        if isinstance(factor, str) and ":" in factor:
+            expert, _, f = factor.partition(":")
+            policy: Any = ConstantExpertPolicy(env, expert=expert, factor=float(f))
+        elif isinstance(factor, str):
+            policy = load_agent(factor, env)
+        else:
+            policy = ConstantHeadroomPolicy(env, factor=factor)
         episode = rollout(env, policy, seed=eval_seed + i)
         kpis = episode.kpis or {}
         rows.append(
@@ -93,6 +101,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--agent", nargs="*", default=[], help="agents' .zip to run on the same episodes"
     )
+    parser.add_argument(
+        "--members", nargs="*", default=[], help="expert-menu members, expert:factor (max:1.15)"
+    )
     parser.add_argument("--trace-dir", default=None)
     parser.add_argument(
         "--w-slo", type=float, default=None, help="the agent's SLO weight (default: scenarios')"
@@ -107,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     means: dict[float | str, float] = {}
     fallback = False
     start = time.perf_counter()
-    for factor in [*args.factors, *args.agent]:
+    for factor in [*args.factors, *args.members, *args.agent]:
         rows = evaluate(factor, args.eval_seed, args.w_slo)
         fallback |= any(r["fallback"] for r in rows)
         means[factor] = float(np.mean([r["return"] for r in rows]))

@@ -110,6 +110,7 @@ GENERALIST = ZOO / "ppo-generalist" / "ppo.zip"
 
 GENERALIST_VARIANTS = ZOO / "ppo-generalist-variants" / "ppo.zip"
 HEADROOM = ZOO / "ppo-themis-headroom" / "ppo.zip"
+EXPERTS = ZOO / "ppo-themis-experts" / "ppo.zip"
 GENERALISTS = {  # agent, its layout, the id it is checked on, scenarios it must act on
     "ppo-generalist": (
         GENERALIST,
@@ -129,6 +130,12 @@ GENERALISTS = {  # agent, its layout, the id it is checked on, scenarios it must
         "themis_env/InferenceCluster-v1",
         ["infadapter-resnet", "video-arxiv-variants", "smoke-video", "nlp-2025-twitter"],
     ),
+    "ppo-themis-experts": (
+        EXPERTS,
+        "themis-experts-v1",
+        "themis_env/InferenceCluster-v1",
+        ["infadapter-resnet", "video-arxiv-variants", "smoke-video", "nlp-2025-twitter"],
+    ),
 }
 
 
@@ -137,7 +144,7 @@ def test_each_generalist_was_trained_within_an_hour_through_its_layout(name):
     path, layout, _, _ = GENERALISTS[name]
     manifest = read_manifest(path)
     assert manifest["interface"]["layout"] == layout
-    if layout in ("padded-variants", "themis-headroom-v1"):
+    if layout in ("padded-variants", "themis-headroom-v1", "themis-experts-v1"):
         assert manifest["interface"]["max_variants"] == 5
     assert manifest["run_wall_time_s"] <= 60 * 60
     readme = (path.parent / "README.md").read_text()

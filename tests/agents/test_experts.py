@@ -1,0 +1,204 @@
+"""Residual RL on Themis with an expert menu: Themis, horizontal-only or their max at a factor."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from themis_env.agents.artifacts import interface_mismatches
+from themis_env.agents.envs import import_wrappers
+from themis_env.agents.evaluate import agent_fits, load_agent, required_env_kwargs
+from themis_env.agents.padded import StageFeatures
+from themis_env.agents.residual import (
+    EXPERT_MENU,
+    EXPERTS_LAYOUT,
+    HEADROOM_LAYOUT,
+    ConstantExpertPolicy,
+    ExpertFeatures,
+    ThemisExperts,
+    ThemisHeadroom,
+    headroom_interface,
+)
+from themis_env.agents.train import train
+
+import themis_env  # noqa: F401
+from themis_env.errors import ConfigError, InvalidActionError, PolicyError
+from themis_env.evaluation.registry import make_policy
+
+from .helpers import tiny_args, tiny_config
+from .test_padded_variants import _registered_scenarios
+from .test_residual import WRAPPERS as HEADROOM_WRAPPERS
+from .test_residual import _episode
+
+ENV_ID = "themis_env/InferenceCluster-v1"
+WRAPPERS = [
+    "themis_env.agents.wrappers.RandomWindowReset",
+    {"themis_env.agents.residual.ThemisExperts": {"hold_s": 10}},
+    {"themis_env.agents.padded.StageFeatures": {"forecast": "none", "variants": 5}},
+    "themis_env.agents.residual.ExpertFeatures",
+]
+N_FEATURES = 139 + len(EXPERT_MENU) + 5
+
+
+def _stepped(wrapped: ThemisExperts, member: int, seed: int = 3) -> list:
+    """One episode with the env stepped by the caller (as the evaluator does)."""
+    seen = []
+    obs, _ = wrapped.reset(seed=seed)
+    done = False
+    while not done:
+        obs, reward, terminated, truncated, _ = wrapped.env.step(wrapped.action(member))
+        wrapped.observe(obs)
+        seen.append((obs.tolist(), reward, wrapped.unwrapped.current_targets))
+        done = terminated or truncated
+    return seen
+
+
+@pytest.mark.filterwarnings("ignore:trace 'twitter-2021-08' is not available")
+@pytest.mark.parametrize(
+    ("scenario", "baseline", "member"),
+    [
+        ("smoke-video", "themis", ("themis", 1.0)),
+        ("smoke-video", "horizontal", ("horizontal", 1.0)),
+        ("video-arxiv-variants", "themis-variants", ("themis", 1.0)),
+        # Horizontal-only does not run on variants: every expert is themis-variants there.
+        ("video-arxiv-variants", "themis-variants", ("max", 1.0)),
+    ],
+)
+def test_a_factor_one_member_is_its_baseline_bit_for_bit(scenario, baseline, member):
+    make = dict(scenario=scenario, obs_mode="flat", episode_s=120)
+    plain = gym.make(ENV_ID, **make)
+    policy = make_policy(baseline, plain)
+    policy.reset()
+    expected = _episode(plain, policy.act)
+    assert len({str(t) for _, _, t in expected}) > 3  # the baseline does act in this episode
+    # Themis at 1 is in the default menu; the others are tried in a menu of their own.
+    menu = EXPERT_MENU if member in EXPERT_MENU else [member]
+    index = list(menu).index(member)
+    assert _stepped(ThemisExperts(gym.make(ENV_ID, **make), members=menu), index) == expected
+    wrapped = ThemisExperts(gym.make(ENV_ID, **make), members=menu)
+    assert _episode(wrapped, lambda obs: index) == expected
+    fresh = gym.make(ENV_ID, **make)
+    constant = make_policy("themis-experts", fresh, expert=member[0], factor=member[1])
+    assert isinstance(constant, ConstantExpertPolicy)
+    constant.reset()
+    assert _episode(fresh, constant.act) == expected
+
+
+@pytest.mark.filterwarnings("ignore:trace 'twitter-2021-08' is not available")
+def test_max_serves_each_stage_with_the_larger_plan():
+    make = dict(scenario="smoke-video", obs_mode="flat", episode_s=60)
+    cores = {}
+    for expert in ("themis", "horizontal", "max"):
+        env = gym.make(ENV_ID, **make)
+        policy = ConstantExpertPolicy(env, expert=expert, factor=1.3)
+        policy.reset()
+        _episode(env, policy.act)
+        cores[expert] = env.unwrapped.episode_kpis()["mean_cores"]
+    assert cores["max"] >= max(cores["themis"], cores["horizontal"])
+
+
+@pytest.mark.filterwarnings("ignore:trace 'twitter-2021-08' is not available")
+def test_the_member_holds_and_the_features_show_it():
+    env = ExpertFeatures(
+        StageFeatures(
+            ThemisExperts(
+                gym.make(ENV_ID, scenario="smoke-video", obs_mode="flat", episode_s=60), hold_s=10
+            ),
+            forecast="none",
+            variants=5,
+        )
+    )
+    experts = env.env.env
+    assert experts.hold == 10 and env.action_space == gym.spaces.Discrete(len(EXPERT_MENU))
+    assert env.observation_space.shape == (N_FEATURES,)
+    obs, _ = env.reset(seed=0)
+    assert not obs[139:].any()  # no member in force, no Themis decision yet
+    for member in (len(EXPERT_MENU) - 1, 2):
+        obs, *_ = env.step(member)
+        assert env.observation_space.contains(obs)
+        assert experts.member == member and experts.factor == EXPERT_MENU[member][1]
+        assert obs[139 + member] == 1 and obs[139 : 139 + len(EXPERT_MENU)].sum() == 1
+        assert obs[139 + len(EXPERT_MENU) : -1].sum() == 1  # Themis's mode, one-hot
+        assert 0 <= obs[-1] <= 1
+
+
+@pytest.mark.filterwarnings("ignore:trace 'twitter-2021-08' is not available")
+def test_every_registered_scenario_gets_the_same_spaces():
+    spaces = set()
+    for scenario in _registered_scenarios():
+        base = gym.make(ENV_ID, scenario=scenario, obs_mode="flat", episode_s=30)
+        env = ExpertFeatures(StageFeatures(ThemisExperts(base), forecast="none", variants=5))
+        obs, _ = env.reset(seed=0)
+        for action in (0, len(EXPERT_MENU) - 1):
+            obs, *_ = env.step(action)
+            assert env.observation_space.contains(obs), scenario
+        spaces.add((env.observation_space.shape, repr(env.action_space)))
+    assert spaces == {((N_FEATURES,), repr(gym.spaces.Discrete(len(EXPERT_MENU))))}
+
+
+@pytest.mark.filterwarnings("ignore:trace 'twitter-2021-08' is not available")
+@pytest.mark.parametrize("bad", [len(EXPERT_MENU), -1, 1.0, np.array([0, 1]), "1"])
+def test_a_bad_member_index_is_refused_naming_the_menu(bad):
+    env = ThemisExperts(gym.make(ENV_ID, scenario="smoke-video", obs_mode="flat"))
+    env.reset(seed=0)
+    n = len(EXPERT_MENU) - 1
+    with pytest.raises(InvalidActionError, match=rf"ThemisExperts .* 0\.\.{n} into the members"):
+        env.step(bad)
+
+
+def test_bad_menus_and_chains_are_refused():
+    env = gym.make(ENV_ID, scenario="smoke-video", obs_mode="flat")
+    with pytest.raises(ConfigError, match="expert = 'vertical'; allowed"):
+        ThemisExperts(env, members=[["vertical", 1.0]])
+    with pytest.raises(ConfigError, match="factors = \\[0\\]"):
+        ThemisExperts(env, members=[["themis", 0]])
+    with pytest.raises(ConfigError, match="not an \\[expert, factor\\] pair"):
+        ThemisExperts(env, members=["themis"])
+    with pytest.raises(ConfigError, match="members = \\[\\]"):
+        ThemisExperts(env, members=[])
+    with pytest.raises(PolicyError, match="themis-experts expert = 'hpa'"):
+        ConstantExpertPolicy(env, expert="hpa")
+    with pytest.raises(ConfigError, match="needs themis_env.agents.residual.ThemisExperts"):
+        ExpertFeatures(StageFeatures(ThemisHeadroom(env), variants=5))
+    with pytest.raises(ConfigError, match="ThemisExperts needs themis_env.agents.padded"):
+        headroom_interface(env, WRAPPERS[:2])
+    with pytest.raises(gym.error.ResetNeeded, match="no observation"):
+        ThemisExperts(env).action(0)
+
+
+def test_the_interface_names_the_layout_and_the_headroom_one_is_unchanged():
+    variants = gym.make(ENV_ID, scenario="ipa-video-bursty", obs_mode="flat")
+    record = headroom_interface(variants, WRAPPERS)
+    assert record["layout"] == EXPERTS_LAYOUT and record["expert_features"] is True
+    assert record["members"] == [list(m) for m in EXPERT_MENU] and record["hold_s"] == 10
+    for scenario in ("smoke-video", "nlp-2025-twitter", "infadapter-resnet"):
+        env = gym.make(ENV_ID, scenario=scenario, obs_mode="flat")
+        assert interface_mismatches(record, env) == [], scenario
+    assert headroom_interface(variants, HEADROOM_WRAPPERS)["layout"] == HEADROOM_LAYOUT
+    paths = [name for name, _, _ in import_wrappers(WRAPPERS, trusted=False)]
+    assert paths[1] == "themis_env.agents.residual.ThemisExperts" and paths[3].endswith("Features")
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:trace 'twitter-2021-08' is not available")
+def test_a_saved_agent_loads_as_data_and_acts_as_it_trained(tmp_path):
+    pytest.importorskip("stable_baselines3")
+    config = tiny_config(tmp_path, WRAPPERS, n_steps=32)
+    args = tiny_args(tmp_path, "ppo", [], config=str(config), timesteps=32, n_envs=1)
+    result = train(args, argv=[])
+    assert f'"{EXPERTS_LAYOUT}"' in (tmp_path / "ppo" / "ppo.json").read_text()
+    for scenario in ("smoke-video", "video-arxiv-variants"):
+        env = gym.make(ENV_ID, scenario=scenario, episode_s=30, **required_env_kwargs(result.final))
+        assert agent_fits(result.final, env) == []
+        agent = load_agent(str(result.final), env)
+        episodes = []
+        for _ in range(2):  # reset() restarts the planner: the same episode again
+            obs, _ = env.reset(seed=0)
+            agent.reset()
+            actions = []
+            for _ in range(30):
+                action = agent.predict(obs)[0]
+                actions.append(np.asarray(action).tolist())
+                obs, _, terminated, truncated, _ = env.step(action)
+                if terminated or truncated:
+                    break
+            episodes.append(actions)
+        assert episodes[0] == episodes[1]
