@@ -4,7 +4,7 @@ Runs ``themis-experts`` (:class:`~themis_env.agents.residual.ConstantExpertPolic
 horizontal-only or per stage the larger of the two, planning for the observed load times a
 fixed factor) for every member of a menu, beside the baselines, through the leaderboard
 harness on the scenarios of a suite (default ``generalisation``), and prints per scenario
-which members meet the three targets of issue 22 (fewer SLO violations than HPA and than
+which members meet the generalist's three targets (fewer SLO violations than HPA and than
 horizontal-only, no non-privileged baseline with fewer violations at fewer mean cores).
 
 Run: ``python benchmarks/experts_menu.py [--suite generalisation] [--seeds 3] [--out DIR]``
