@@ -147,6 +147,7 @@ class ThemisHeadroom(gym.ActionWrapper):
         self.factor = 1.0
         self._obs: Any = None
         self._decisions = 0  # of this episode
+        self._chosen = 0  # the index in force (set at the first decision)
 
     def observe(self, obs: Any) -> None:
         """Keep ``obs`` (a raw observation of the wrapped env) for the next decision."""
@@ -194,21 +195,26 @@ class ThemisHeadroom(gym.ActionWrapper):
     def _menu(self) -> str:
         return f"the factors {list(self.factors)}"
 
+    def _choose(self, action: Any) -> int:
+        """The index in force after ``action``: a new one at every ``hold``-th decision."""
+        k = self.index(action)
+        if self._obs is None:
+            raise gym.error.ResetNeeded(
+                f"{type(self).__name__} has no observation: reset the env through it, or hand "
+                "the observation over with observe()"
+            )
+        if self._decisions % self.hold == 0:
+            self._chosen = k
+        self._decisions += 1
+        return self._chosen
+
     def action(self, action: Any) -> np.ndarray:
         """Themis's env action for the last observation, planned at the factor in force.
 
         ``action`` chooses the factor at every ``hold``-th decision of the episode; between
         them it is checked and the factor chosen last holds.
         """
-        factor = self.factors[self.index(action)]
-        if self._obs is None:
-            raise gym.error.ResetNeeded(
-                "ThemisHeadroom has no observation: reset the env through it, or hand the "
-                "observation over with observe()"
-            )
-        if self._decisions % self.hold == 0:
-            self.factor = factor
-        self._decisions += 1
+        self.factor = self.factors[self._choose(action)]
         self.controller.load_scale = self.factor
         return self.controller.act(self._obs)
 
@@ -418,15 +424,7 @@ class ThemisExperts(ThemisHeadroom):
         ``action`` chooses the member at every ``hold``-th decision of the episode; between
         them it is checked and the member chosen last holds.
         """
-        k = self.index(action)
-        if self._obs is None:
-            raise gym.error.ResetNeeded(
-                "ThemisExperts has no observation: reset the env through it, or hand the "
-                "observation over with observe()"
-            )
-        if self._decisions % self.hold == 0:
-            self.member = k
-        self._decisions += 1
+        self.member = self._choose(action)
         expert, self.factor = self.members[self.member]
         return self.planner.act(self._obs, expert, self.factor)
 

@@ -4,6 +4,7 @@ from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
+import numpy as np
 from themis_env.agents.evaluate import agent_fits, load_agent
 from themis_env.agents.train import Args
 
@@ -49,3 +50,23 @@ def assert_acts_on(agent: Path | str, env_id: str, scenarios: list[str], episode
         action = policy.predict(obs)[0]
         assert env.action_space.contains(action), scenario
         env.step(action)
+
+
+def episode_actions(env: gym.Env, agent: Any, steps: int, *twins: Any) -> list[Any]:
+    """The actions ``agent`` takes in up to ``steps`` steps after ``env.reset(seed=0)``.
+
+    Each of ``twins`` (the same agent loaded another way) must take the same ones.
+    """
+    obs, _ = env.reset(seed=0)
+    for a in (agent, *twins):
+        a.reset()
+    actions = []
+    for _ in range(steps):
+        action = agent.predict(obs)[0]
+        for twin in twins:
+            np.testing.assert_array_equal(action, twin.predict(obs)[0])
+        actions.append(np.asarray(action).tolist())
+        obs, _, terminated, truncated, _ = env.step(action)
+        if terminated or truncated:
+            break
+    return actions

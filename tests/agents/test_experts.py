@@ -23,7 +23,7 @@ import themis_env  # noqa: F401
 from themis_env.errors import ConfigError, InvalidActionError, PolicyError
 from themis_env.evaluation.registry import make_policy
 
-from .helpers import tiny_args, tiny_config
+from .helpers import episode_actions, tiny_args, tiny_config
 from .test_padded_variants import _registered_scenarios
 from .test_residual import WRAPPERS as HEADROOM_WRAPPERS
 from .test_residual import _episode
@@ -189,16 +189,6 @@ def test_a_saved_agent_loads_as_data_and_acts_as_it_trained(tmp_path):
         env = gym.make(ENV_ID, scenario=scenario, episode_s=30, **required_env_kwargs(result.final))
         assert agent_fits(result.final, env) == []
         agent = load_agent(str(result.final), env)
-        episodes = []
-        for _ in range(2):  # reset() restarts the planner: the same episode again
-            obs, _ = env.reset(seed=0)
-            agent.reset()
-            actions = []
-            for _ in range(30):
-                action = agent.predict(obs)[0]
-                actions.append(np.asarray(action).tolist())
-                obs, _, terminated, truncated, _ = env.step(action)
-                if terminated or truncated:
-                    break
-            episodes.append(actions)
+        # reset() restarts the planner: the same episode again.
+        episodes = [episode_actions(env, agent, 30) for _ in range(2)]
         assert episodes[0] == episodes[1]

@@ -23,7 +23,7 @@ import themis_env  # noqa: F401
 from themis_env.errors import ConfigError, InvalidActionError, PolicyError
 from themis_env.evaluation.registry import make_policy
 
-from .helpers import tiny_args, tiny_config
+from .helpers import episode_actions, tiny_args, tiny_config
 from .test_padded_variants import _registered_scenarios
 
 ENV_ID = "themis_env/InferenceCluster-v1"
@@ -203,18 +203,6 @@ def test_a_saved_agent_loads_as_data_and_acts_as_it_trained(tmp_path):
         assert agent_fits(result.final, env) == []
         safe = load_agent(str(result.final), env)
         legacy = load_agent(str(legacy_dir / files.model.name), env, trust=True)
-        episodes = []
-        for _ in range(2):  # reset() restarts the wrapper's controller: the same episode again
-            obs, _ = env.reset(seed=0)
-            safe.reset()
-            legacy.reset()
-            actions = []
-            for _ in range(30):
-                action = safe.predict(obs)[0]
-                np.testing.assert_array_equal(action, legacy.predict(obs)[0])
-                actions.append(np.asarray(action).tolist())
-                obs, _, terminated, truncated, _ = env.step(action)
-                if terminated or truncated:
-                    break
-            episodes.append(actions)
+        # reset() restarts the wrapper's controller: the same episode again.
+        episodes = [episode_actions(env, safe, 30, legacy) for _ in range(2)]
         assert episodes[0] == episodes[1]
