@@ -6,7 +6,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 from themis_env.agents.evaluate import agent_fits, load_agent
-from themis_env.agents.train import Args
+from themis_env.agents.train import Args, train
 
 
 def tiny_args(tmp_path: Path, algo: str, hyperparams: list[str], **extra: Any) -> Args:
@@ -70,3 +70,28 @@ def episode_actions(env: gym.Env, agent: Any, steps: int, *twins: Any) -> list[A
         if terminated or truncated:
             break
     return actions
+
+
+def tiny_trained(tmp_path: Path, wrappers: list[Any], layout: str) -> Path:
+    """The final agent of 32 PPO steps through ``wrappers``; its manifest names ``layout``."""
+    config = tiny_config(tmp_path, wrappers, n_steps=32)
+    args = tiny_args(tmp_path, "ppo", [], config=str(config), timesteps=32, n_envs=1)
+    result = train(args, argv=[])
+    assert f'"{layout}"' in (tmp_path / "ppo" / "ppo.json").read_text()
+    return Path(result.final)
+
+
+def stepped_through(wrapped: Any, action: Any, seed: int = 3) -> list[Any]:
+    """One episode of a residual wrapper whose env the caller steps (as the evaluator does).
+
+    Per step: the observation, the reward and the targets in force.
+    """
+    seen = []
+    obs, _ = wrapped.reset(seed=seed)
+    done = False
+    while not done:
+        obs, reward, terminated, truncated, _ = wrapped.env.step(wrapped.action(action))
+        wrapped.observe(obs)
+        seen.append((obs.tolist(), reward, wrapped.unwrapped.current_targets))
+        done = terminated or truncated
+    return seen

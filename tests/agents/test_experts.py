@@ -17,13 +17,12 @@ from themis_env.agents.residual import (
     ThemisHeadroom,
     headroom_interface,
 )
-from themis_env.agents.train import train
 
 import themis_env  # noqa: F401
 from themis_env.errors import ConfigError, InvalidActionError, PolicyError
 from themis_env.evaluation.registry import make_policy
 
-from .helpers import episode_actions, tiny_args, tiny_config
+from .helpers import episode_actions, stepped_through, tiny_trained
 from .test_padded_variants import _registered_scenarios
 from .test_residual import WRAPPERS as HEADROOM_WRAPPERS
 from .test_residual import _episode
@@ -36,19 +35,6 @@ WRAPPERS = [
     "themis_env.agents.residual.ExpertFeatures",
 ]
 N_FEATURES = 139 + len(EXPERT_MENU) + 5
-
-
-def _stepped(wrapped: ThemisExperts, member: int, seed: int = 3) -> list:
-    """One episode with the env stepped by the caller (as the evaluator does)."""
-    seen = []
-    obs, _ = wrapped.reset(seed=seed)
-    done = False
-    while not done:
-        obs, reward, terminated, truncated, _ = wrapped.env.step(wrapped.action(member))
-        wrapped.observe(obs)
-        seen.append((obs.tolist(), reward, wrapped.unwrapped.current_targets))
-        done = terminated or truncated
-    return seen
 
 
 @pytest.mark.filterwarnings("ignore:trace 'twitter-2021-08' is not available")
@@ -72,7 +58,7 @@ def test_a_factor_one_member_is_its_baseline_bit_for_bit(scenario, baseline, mem
     # Themis at 1 is in the default menu; the others are tried in a menu of their own.
     menu = EXPERT_MENU if member in EXPERT_MENU else [member]
     index = list(menu).index(member)
-    assert _stepped(ThemisExperts(gym.make(ENV_ID, **make), members=menu), index) == expected
+    assert stepped_through(ThemisExperts(gym.make(ENV_ID, **make), members=menu), index) == expected
     wrapped = ThemisExperts(gym.make(ENV_ID, **make), members=menu)
     assert _episode(wrapped, lambda obs: index) == expected
     fresh = gym.make(ENV_ID, **make)
@@ -181,14 +167,11 @@ def test_the_interface_names_the_layout_and_the_headroom_one_is_unchanged():
 @pytest.mark.filterwarnings("ignore:trace 'twitter-2021-08' is not available")
 def test_a_saved_agent_loads_as_data_and_acts_as_it_trained(tmp_path):
     pytest.importorskip("stable_baselines3")
-    config = tiny_config(tmp_path, WRAPPERS, n_steps=32)
-    args = tiny_args(tmp_path, "ppo", [], config=str(config), timesteps=32, n_envs=1)
-    result = train(args, argv=[])
-    assert f'"{EXPERTS_LAYOUT}"' in (tmp_path / "ppo" / "ppo.json").read_text()
+    final = tiny_trained(tmp_path, WRAPPERS, EXPERTS_LAYOUT)
     for scenario in ("smoke-video", "video-arxiv-variants"):
-        env = gym.make(ENV_ID, scenario=scenario, episode_s=30, **required_env_kwargs(result.final))
-        assert agent_fits(result.final, env) == []
-        agent = load_agent(str(result.final), env)
+        env = gym.make(ENV_ID, scenario=scenario, episode_s=30, **required_env_kwargs(final))
+        assert agent_fits(final, env) == []
+        agent = load_agent(str(final), env)
         # reset() restarts the planner: the same episode again.
         episodes = [episode_actions(env, agent, 30) for _ in range(2)]
         assert episodes[0] == episodes[1]

@@ -17,13 +17,12 @@ from themis_env.agents.residual import (
     ThemisHeadroom,
     headroom_interface,
 )
-from themis_env.agents.train import train
 
 import themis_env  # noqa: F401
 from themis_env.errors import ConfigError, InvalidActionError, PolicyError
 from themis_env.evaluation.registry import make_policy
 
-from .helpers import episode_actions, tiny_args, tiny_config
+from .helpers import episode_actions, stepped_through, tiny_trained
 from .test_padded_variants import _registered_scenarios
 
 ENV_ID = "themis_env/InferenceCluster-v1"
@@ -67,15 +66,7 @@ def test_factor_one_is_themis_bit_for_bit(scenario, themis):
     assert len({str(t) for _, _, t in expected}) > 3  # Themis does act in this episode
     # Through the wrapper, stepping the env itself: the wrapper's own env action is recorded.
     wrapped = ThemisHeadroom(gym.make(ENV_ID, **make))
-    seen = []
-    obs, _ = wrapped.reset(seed=3)
-    done = False
-    while not done:
-        obs, reward, terminated, truncated, _ = wrapped.env.step(wrapped.action(ONE))
-        wrapped.observe(obs)
-        seen.append((obs.tolist(), reward, wrapped.unwrapped.current_targets))
-        done = terminated or truncated
-    assert seen == expected
+    assert stepped_through(wrapped, ONE) == expected
     # And through its own step, and as the constant-factor policy at 1.
     assert _episode(wrapped, lambda obs: ONE) == expected
     fresh = gym.make(ENV_ID, **make)  # themis-variants reads its first variants when built
@@ -184,14 +175,11 @@ def test_the_interface_names_the_layout_and_fits_one_model_and_variant_scenarios
 @pytest.mark.filterwarnings("ignore:trace 'twitter-2021-08' is not available")
 def test_a_saved_agent_loads_as_data_and_acts_as_it_trained(tmp_path):
     pytest.importorskip("stable_baselines3")
-    config = tiny_config(tmp_path, HELD, n_steps=32)
-    args = tiny_args(tmp_path, "ppo", [], config=str(config), timesteps=32, n_envs=1)
-    result = train(args, argv=[])
-    assert f'"{HEADROOM_LAYOUT}"' in (tmp_path / "ppo" / "ppo.json").read_text()
+    final = tiny_trained(tmp_path, HELD, HEADROOM_LAYOUT)
     # The same agent unpickled from its zip and statistics (its manifest without the safe keys).
     legacy_dir = tmp_path / "legacy"
     legacy_dir.mkdir()
-    files = agent_files(result.final)
+    files = agent_files(final)
     for path in (files.model, files.vecnormalize):
         shutil.copy(path, legacy_dir / path.name)
     manifest = json.loads(files.manifest.read_text())
@@ -199,9 +187,9 @@ def test_a_saved_agent_loads_as_data_and_acts_as_it_trained(tmp_path):
         manifest.pop(key)
     (legacy_dir / files.manifest.name).write_text(json.dumps(manifest))
     for scenario in ("smoke-video", "video-arxiv-variants"):
-        env = gym.make(ENV_ID, scenario=scenario, episode_s=30, **required_env_kwargs(result.final))
-        assert agent_fits(result.final, env) == []
-        safe = load_agent(str(result.final), env)
+        env = gym.make(ENV_ID, scenario=scenario, episode_s=30, **required_env_kwargs(final))
+        assert agent_fits(final, env) == []
+        safe = load_agent(str(final), env)
         legacy = load_agent(str(legacy_dir / files.model.name), env, trust=True)
         # reset() restarts the wrapper's controller: the same episode again.
         episodes = [episode_actions(env, safe, 30, legacy) for _ in range(2)]

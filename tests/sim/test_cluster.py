@@ -122,8 +122,7 @@ def test_an_episode_after_one_that_grew_the_buffers_is_a_fresh_simulators():
     # Reset keeps the queue, random and cold-start buffers as the last episode grew them; a
     # heavy episode (large queues, many draws) first must leave no trace in the next one.
     moves = {
-        t: [StageDecision(1 + t % 4, 1, 2), StageDecision(3, 1 + t % 2, 4)]
-        for t in range(3, 40, 7)
+        t: [StageDecision(1 + t % 4, 1, 2), StageDecision(3, 1 + t % 2, 4)] for t in range(3, 40, 7)
     }
     reused = _two_stage_sim()
     reused.reset(np.random.default_rng(9), np.full(30, 3000.0), [StageDecision(1, 1, 1)] * 2)
