@@ -119,9 +119,14 @@ def env_interface(env: gym.Env, wrappers: Sequence[Any] = ()) -> dict[str, Any]:
 def interface_mismatches(trained: dict[str, Any], env: gym.Env) -> list[str]:
     """The ways ``env`` differs from the interface an agent was trained on (empty: it fits)."""
     from themis_env.agents.padded import PADDED_LAYOUTS, padded_mismatches
-    from themis_env.agents.residual import EXPERTS_LAYOUT, HEADROOM_LAYOUT, headroom_mismatches
+    from themis_env.agents.residual import (
+        EXPERTS_LAYOUT,
+        EXPERTS_OWN_LAYOUT,
+        HEADROOM_LAYOUT,
+        headroom_mismatches,
+    )
 
-    if trained.get("layout") in (HEADROOM_LAYOUT, EXPERTS_LAYOUT):
+    if trained.get("layout") in (HEADROOM_LAYOUT, EXPERTS_LAYOUT, EXPERTS_OWN_LAYOUT):
         return headroom_mismatches(trained, env)
     if trained.get("layout") in PADDED_LAYOUTS:
         return padded_mismatches(trained, env)

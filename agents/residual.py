@@ -54,6 +54,7 @@ __all__ = [
     "EXPERTS",
     "EXPERTS_LAYOUT",
     "EXPERT_MENU",
+    "EXPERTS_OWN_LAYOUT",
     "ThemisExperts",
     "ExpertFeatures",
     "ExpertPlanner",
@@ -261,6 +262,14 @@ class ConstantHeadroomPolicy(Policy):
 # The controllers an expert menu draws on: Themis (``themis-variants`` on variant scenarios),
 # the paper's horizontal-only baseline, and per stage the larger (in cores) of the two plans.
 EXPERTS = ("themis", "horizontal", "max")
+# What the controllers of ExpertPlanner plan from: the live configuration or their own targets.
+PLAN_FROM = ("live", "own")
+
+
+def _check_plan_from(plan_from: str, who: str) -> str:
+    if plan_from not in PLAN_FROM:
+        raise ConfigError(f"{who} plan_from = {plan_from!r}; allowed: {list(PLAN_FROM)}")
+    return plan_from
 
 
 class ExpertPlanner:
@@ -273,18 +282,30 @@ class ExpertPlanner:
     (replicas × cores; Themis's on a tie): more capacity than either, never less. On a scenario
     with model variants (where horizontal-only does not run) every expert is ``themis-variants``.
 
+    With ``plan_from="live"`` (``themis-experts-v1``) each controller plans from the live
+    configuration, which after a switch is the other expert's: Themis then resizes the many
+    1-core replicas horizontal-only left instead of its own plan, and a mix of members holds
+    about horizontal-only's cores. With ``plan_from="own"`` (``themis-experts-v2``) each plans
+    from the targets it set last, as if it alone were in force.
+
     Args:
         env: The env.
+        plan_from: ``live`` (default) or ``own``.
 
     Raises:
         PolicyError: where Themis cannot run on the scenario.
+        ConfigError: for another ``plan_from``.
     """
 
-    def __init__(self, env: gym.Env) -> None:
+    def __init__(self, env: gym.Env, plan_from: str = "live") -> None:
+        self.plan_from = _check_plan_from(plan_from, "ExpertPlanner")
         self.themis = themis_controller(env)
         self.horizontal = (
             None if isinstance(self.themis, ThemisVariantsPolicy) else (HorizontalOnlyPolicy(env))
         )
+        for controller in (self.themis, self.horizontal):
+            if controller is not None:
+                controller.plan_from_own = self.plan_from == "own"
 
     def reset(self) -> None:
         """Forget both controllers' episode state."""
@@ -330,19 +351,22 @@ class ConstantExpertPolicy(Policy):
         env: The env.
         expert: ``themis``, ``horizontal`` or ``max`` (see :class:`ExpertPlanner`).
         factor: The load multiplier (> 0).
+        plan_from: As :class:`ExpertPlanner` (default ``live``).
 
     Source: the project's design, on Themis (arXiv 2407.14843) and its ``ho`` baseline.
     """
 
     name = "themis-experts"
 
-    def __init__(self, env: Any, expert: str = "themis", factor: float = 1.0) -> None:
-        super().__init__(env, expert=expert, factor=factor)
+    def __init__(
+        self, env: Any, expert: str = "themis", factor: float = 1.0, plan_from: str = "live"
+    ) -> None:
+        super().__init__(env, expert=expert, factor=factor, plan_from=plan_from)
         try:
             self.expert, self.factor = _check_member(expert, factor, self.name)
+            self.planner = ExpertPlanner(env, plan_from)
         except ConfigError as exc:
             raise PolicyError(str(exc)) from exc
-        self.planner = ExpertPlanner(env)
         self.privileged = False
 
     def reset(self) -> None:  # noqa: D102
@@ -353,6 +377,8 @@ class ConstantExpertPolicy(Policy):
 
 
 EXPERTS_LAYOUT = "themis-experts-v1"
+# The same menu action, the controllers planning from their own targets (plan_from: own).
+EXPERTS_OWN_LAYOUT = "themis-experts-v2"
 # The menu of ppo-themis-experts (benchmarks/experts_menu.py, headroom_constant.py): Themis at
 # 1-1.5 times the load; horizontal-only at 1.3-2 (on bursty load of the nlp arXiv and sentiment
 # 2025 pipelines it has fewer violations at fewer cores than Themis); the per-stage max of the
@@ -390,10 +416,11 @@ class ThemisExperts(ThemisHeadroom):
         env: As :class:`ThemisHeadroom`.
         members: The menu, ``[expert, factor]`` pairs (default :data:`EXPERT_MENU`).
         hold_s: As :class:`ThemisHeadroom`.
+        plan_from: As :class:`ExpertPlanner` (default ``live``).
 
     Raises:
         ConfigError: for an unknown expert, a factor that is not a positive number, an empty
-            menu or a bad ``hold_s``.
+            menu, a bad ``hold_s`` or ``plan_from``.
         PolicyError: where Themis cannot run on the scenario.
     """
 
@@ -402,10 +429,12 @@ class ThemisExperts(ThemisHeadroom):
         env: gym.Env,
         members: Sequence[Sequence[Any]] = EXPERT_MENU,
         hold_s: float | None = None,
+        plan_from: str = "live",
     ) -> None:
         self.members = _check_menu(members, "ThemisExperts")
+        _check_plan_from(plan_from, "ThemisExperts")
         super().__init__(env, factors=[f for _, f in self.members], hold_s=hold_s)
-        self.planner = ExpertPlanner(env)
+        self.planner = ExpertPlanner(env, plan_from)
         self.controller = self.planner.themis
         self.member = -1
 
@@ -519,10 +548,13 @@ def headroom_interface(env: gym.Env, wrappers: Sequence[Any]) -> dict[str, Any] 
     ]
     record = padded_interface(env, shadow) or {}
     if experts is not None:
-        record["layout"] = EXPERTS_LAYOUT
+        plan_from = _check_plan_from(experts.get("plan_from", "live"), "ThemisExperts")
+        record["layout"] = EXPERTS_LAYOUT if plan_from == "live" else EXPERTS_OWN_LAYOUT
         members = _check_menu(experts.get("members", EXPERT_MENU), "ThemisExperts")
         record["members"] = [list(m) for m in members]
         record["hold_s"] = experts.get("hold_s")
+        if plan_from != "live":
+            record["plan_from"] = plan_from
         record["expert_features"] = (
             wrapper_kwargs(wrappers, f"{__name__}.ExpertFeatures") is not None
         )

@@ -83,6 +83,10 @@ class _ObservingPolicy(Policy):
         # references scale together); 1 plans for the load as observed. A learned headroom
         # (themis_env.agents.residual) sets it before each decision.
         self.load_scale = 1.0
+        # Plan from the targets this policy set last instead of the live configuration: a
+        # controller that runs beside others whose plans may be in force (ExpertPlanner of
+        # themis_env.agents.residual) then plans as if it alone were in force.
+        self.plan_from_own = False
         self._steps = 0
         self._ready: list[int] = []
         self._starting: list[int] = []  # cold-starting replicas per stage
@@ -109,6 +113,8 @@ class _ObservingPolicy(Policy):
             c = int(round(float(d["cores"][s])))
             b = int(round(float(d["batch"][s])))
             current.append((max(n, lim.min_replicas), max(c, 1), max(b, 1)))
+        if self.plan_from_own and self.last_decision is not None:
+            current = [(int(n), int(c), int(b)) for n, c, b in self.last_decision.targets]
         return history, current, elapsed
 
     def _decide(self, history: np.ndarray, current: list[Target]) -> Decision:

@@ -10,6 +10,7 @@ from themis_env.agents.padded import StageFeatures
 from themis_env.agents.residual import (
     EXPERT_MENU,
     EXPERTS_LAYOUT,
+    EXPERTS_OWN_LAYOUT,
     HEADROOM_LAYOUT,
     ConstantExpertPolicy,
     ExpertFeatures,
@@ -33,6 +34,12 @@ WRAPPERS = [
     {"themis_env.agents.residual.ThemisExperts": {"hold_s": 10}},
     {"themis_env.agents.padded.StageFeatures": {"forecast": "none", "variants": 5}},
     "themis_env.agents.residual.ExpertFeatures",
+]
+# The same chain with the controllers planning from their own targets (themis-experts-v2).
+OWN_WRAPPERS = [
+    WRAPPERS[0],
+    {"themis_env.agents.residual.ThemisExperts": {"hold_s": 10, "plan_from": "own"}},
+    *WRAPPERS[2:],
 ]
 N_FEATURES = 139 + len(EXPERT_MENU) + 5
 
@@ -163,15 +170,72 @@ def test_the_interface_names_the_layout_and_the_headroom_one_is_unchanged():
     assert paths[1] == "themis_env.agents.residual.ThemisExperts" and paths[3].endswith("Features")
 
 
+def _themis_plans_from(plan_from: str) -> list[tuple[list, list, list]]:
+    """Per Themis decision: the configuration it planned from, its last targets, the live ones.
+
+    Horizontal-only at 1.5 is in force throughout; Themis decides beside it.
+    """
+    env = gym.make(ENV_ID, scenario="smoke-video", obs_mode="flat", episode_s=60)
+    wrapped = ThemisExperts(
+        env, members=[("horizontal", 1.5), ("themis", 1.0)], plan_from=plan_from
+    )
+    themis = wrapped.planner.themis
+    decide = themis.controller.decide
+    seen = []
+
+    def spy(history, current, ready=None):
+        last = themis.last_decision
+        seen.append(
+            (
+                [tuple(t) for t in current],
+                None if last is None else [tuple(t) for t in last.targets],
+                [(d.replicas, d.cores, d.batch) for d in env.unwrapped.current_targets],
+            )
+        )
+        return decide(history, current, ready)
+
+    themis.controller.decide = spy
+    wrapped.reset(seed=0)
+    for _ in range(40):
+        wrapped.step(0)
+    return seen
+
+
+@pytest.mark.filterwarnings("ignore:trace 'twitter-2021-08' is not available")
+def test_own_plans_from_its_last_targets_live_from_the_configuration_in_force():
+    own = _themis_plans_from("own")[1:]  # the first decision has no targets of its own yet
+    assert all(current == last for current, last, _ in own)
+    assert any(current != live for current, _, live in own)  # horizontal-only's differ
+    live = _themis_plans_from("live")[1:]
+    assert any(current != last for current, last, _ in live)
+
+
+def test_the_own_layout_is_recorded_and_a_bad_plan_from_is_refused():
+    env = gym.make(ENV_ID, scenario="smoke-video", obs_mode="flat")
+    assert "plan_from" not in headroom_interface(env, WRAPPERS)  # v1 records as before
+    record = headroom_interface(env, OWN_WRAPPERS)
+    assert record["layout"] == EXPERTS_OWN_LAYOUT and record["plan_from"] == "own"
+    assert interface_mismatches(record, gym.make(ENV_ID, scenario="nlp-2025-twitter")) == []
+    with pytest.raises(ConfigError, match="ThemisExperts plan_from = 'last'; allowed"):
+        ThemisExperts(env, plan_from="last")
+    with pytest.raises(PolicyError, match="plan_from = 'last'; allowed"):
+        ConstantExpertPolicy(env, expert="max", plan_from="last")
+
+
 @pytest.mark.slow
 @pytest.mark.filterwarnings("ignore:trace 'twitter-2021-08' is not available")
-def test_a_saved_agent_loads_as_data_and_acts_as_it_trained(tmp_path):
+@pytest.mark.parametrize(
+    ("wrappers", "layout"), [(WRAPPERS, EXPERTS_LAYOUT), (OWN_WRAPPERS, EXPERTS_OWN_LAYOUT)]
+)
+def test_a_saved_agent_loads_as_data_and_acts_as_it_trained(tmp_path, wrappers, layout):
     pytest.importorskip("stable_baselines3")
-    final = tiny_trained(tmp_path, WRAPPERS, EXPERTS_LAYOUT)
+    final = tiny_trained(tmp_path, wrappers, layout)
     for scenario in ("smoke-video", "video-arxiv-variants"):
         env = gym.make(ENV_ID, scenario=scenario, episode_s=30, **required_env_kwargs(final))
         assert agent_fits(final, env) == []
         agent = load_agent(str(final), env)
+        experts = next(w for w in agent._wrappers if isinstance(w, ThemisExperts))
+        assert experts.planner.plan_from == ("own" if layout == EXPERTS_OWN_LAYOUT else "live")
         # reset() restarts the planner: the same episode again.
         episodes = [episode_actions(env, agent, 30) for _ in range(2)]
         assert episodes[0] == episodes[1]
