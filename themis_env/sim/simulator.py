@@ -1266,9 +1266,9 @@ def finish_intervals(
                 sim._settled = True
     if not unfinished:
         return []
-    if active is None:
-        active = np.ones(len(sims), dtype=bool)
-    unfinished_rows = active & ((codes < 0) | (codes & (_NEED_BITS | K.NEED_COLD) != 0))
+    unfinished_rows = (codes < 0) | (codes & (_NEED_BITS | K.NEED_COLD) != 0)
+    if active is not None:
+        unfinished_rows &= active
     changed = []
     for i in unfinished_rows.nonzero()[0].tolist():
         code = int(codes[i])
