@@ -482,7 +482,7 @@ class InferenceClusterEnv(gym.Env[Obs, np.ndarray]):
             accuracy if self._has_accuracy else None,
         )
         self._steps += 1
-        truncated = sim.time >= self._episode_s - 1e-9 or (
+        truncated = interval.t1 >= self._episode_s - 1e-9 or (
             self.max_episode_steps is not None and self._steps >= self.max_episode_steps
         )
         done = interval.completed > 0
@@ -493,7 +493,7 @@ class InferenceClusterEnv(gym.Env[Obs, np.ndarray]):
         p99 = interval.latency_p99_ms if done else 0.0
         workload = self.workload
         info = {
-            "sim_time_s": sim.time,
+            "sim_time_s": interval.t1,  # the simulator's time now
             "trace_uri": workload.uri,
             "trace_fallback": workload.fallback,
             **self._target_info(),

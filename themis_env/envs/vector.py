@@ -358,20 +358,21 @@ class InferenceClusterVectorEnv(VectorEnv):
                 int(codes[i]), values[i], offset, t0[i], t0[i], obs[i], self._high
             )
             raise RuntimeError(f"cluster {i}: targets refused by the kernel, accepted by Python")
-        finish = finish_intervals(
-            sims,
-            active if any_reset else None,
-            codes,
-            values,
-            offset,
-            t0,
-            t1,
-            obs,
-            self._high,
-            unfinished,
-        )
-        for i in finish:
-            self._refresh_buffers(i)
+        if unfinished:  # else every cluster finished in the call, its clock moved there
+            finish = finish_intervals(
+                sims,
+                active if any_reset else None,
+                codes,
+                values,
+                offset,
+                t0,
+                t1,
+                obs,
+                self._high,
+                unfinished,
+            )
+            for i in finish:
+                self._refresh_buffers(i)
         reward = np.empty(n)
         truncated = np.empty(n, dtype=bool)
         ended = finish_step(

@@ -200,6 +200,10 @@ SO_LATE = 3
 SO_DROPPED = 4
 SO_VIOLATION = 5
 N_SEC_OUT = 6
+# The clock: clock[C_*]
+C_TIME = 0  # [s]
+C_SETTLED = 1  # 1.0 while the stage statistics describe the state at C_TIME (after an interval)
+N_CLOCK = 2
 
 # Latency histogram: bin k covers [LAT_BASE·G^k, LAT_BASE·G^(k+1)) ms, 2 % relative width.
 LAT_BASE_MS = 0.5
@@ -1767,6 +1771,9 @@ class Packed(IntEnum):
     LAT_HIST = "_lat_hist", "f8", (N_LAT_BINS,), "episode"  # all 0 between calls
     SHORTFALL = "_shortfall", "i8", ("variants",), "episode"
     SPREAD = "_spread", "i8", ("nodes",), "episode"
+    # The simulated time and whether out_stage describes it (C_*): moved by ``step``, so that a
+    # batched step leaves nothing per cluster for Python to do.
+    CLOCK = "_clock", "f8", (N_CLOCK,), "episode"
 
 
 N_PACKED = len(Packed)
@@ -1945,7 +1952,7 @@ def step(
     Returns a negative code or ``NEED_COLD`` from the apply (nothing changed), else
     ``APPLIED`` (or 0) combined with advance's ``NEED_*`` bits. With a ``NEED_*`` bit set the
     targets were applied but the interval was not run: the caller grows the buffers and calls
-    again with ``do_apply`` false.
+    again with ``do_apply`` false. An interval run moves the clock (``Packed.CLOCK``) to ``t1``.
     """
     prm = _v1(fbuf, lay, Packed.PRM)
     batch = _v1(ibuf, lay, Packed.BATCH)
@@ -2053,6 +2060,9 @@ def step(
     push_history(history, sec_out, int(out[O_SECONDS]))
     if vec.shape[0] > 0:
         write_monitor(vec, high, out, out_stage, history, node_free, variant_live)
+    clock = _v1(fbuf, lay, Packed.CLOCK)
+    clock[C_TIME] = t1
+    clock[C_SETTLED] = 1.0
     return code
 
 

@@ -410,6 +410,7 @@ class Simulator:
     _shortfall: np.ndarray
     _spread: np.ndarray
     _slots_used: np.ndarray
+    _clock: np.ndarray  # the time and whether the statistics are settled there (K.C_*)
 
     def __init__(
         self,
@@ -599,7 +600,6 @@ class Simulator:
         ):
             raise ValueError("rates must be a 1-D array of finite, non-negative req/s")
         self._rng = rng
-        self.time = 0.0
         if self.arrival_process == "poisson":
             self.counts = rng.poisson(rates).astype(np.int64, copy=False)
         else:
@@ -636,7 +636,6 @@ class Simulator:
         cum[0] = 0
         np.cumsum(self.counts, out=cum[1:])
         self.cum_counts = cum
-        self._settled = False  # True while out_stage describes the current state
         self._kernel_arrays()
         self.apply(initial, warm=True)
 
@@ -940,8 +939,6 @@ class Simulator:
         code = K.step(False, self._lows, self._lows, t0, t1, *args, _NO_VECTOR, _NO_VECTOR)
         if need := code & _NEED_BITS:
             self._grow_and_run(t0, t1, need, _NO_VECTOR, _NO_VECTOR)
-        self.time = t1
-        self._settled = True
         out = self.out.tolist()
         completed = out[K.O_COMPLETED]
         core_s = out[K.O_CORE_SECONDS]
@@ -1008,8 +1005,6 @@ class Simulator:
             self._raise_invalid((values + offset).reshape(self.n_stages, self.width).tolist())
         if need := code & _NEED_BITS:
             self._grow_and_run(t0, t1, need, vector, high)
-        self.time = t1
-        self._settled = True
         values = self.out.tolist() + self._totals.tolist() + [t0, t1]
         return IntervalSummary._make(values if _gather_summary is None else _gather_summary(values))
 
@@ -1192,6 +1187,25 @@ class Simulator:
         return self._step_args[3:]
 
     @property
+    def time(self) -> float:
+        """The simulated time [s] (kept in the packed arrays: a step's compiled call moves it)."""
+        return float(self._clock[K.C_TIME])
+
+    @time.setter
+    def time(self, value: float) -> None:
+        self._clock[K.C_TIME] = value
+
+    @property
+    def _settled(self) -> bool:
+        # True while out_stage describes the state at ``time`` (the kernel counted everything
+        # at the end of the last interval; an apply since then unsettles it).
+        return bool(self._clock[K.C_SETTLED])
+
+    @_settled.setter
+    def _settled(self, value: bool) -> None:
+        self._clock[K.C_SETTLED] = 1.0 if value else 0.0
+
+    @property
     def rng(self) -> np.random.Generator | None:
         """The episode's generator (None before the first reset).
 
@@ -1225,8 +1239,6 @@ class Simulator:
         if need := code & _NEED_BITS:
             self._grow_and_run(t0, t1, need, vector, high)
             changed = True
-        self.time = t1
-        self._settled = True
         return changed
 
     def clone(self) -> Simulator:
@@ -1250,20 +1262,10 @@ def finish_intervals(
 
     Row i of ``codes``, ``values``, ``t0``, ``t1`` and ``vectors`` is simulator i's;
     ``unfinished`` counts the codes with work left (``kernel.step_many``'s return). Most
-    intervals finished in the compiled call (no ``NEED_*`` bit): those only move their clock,
-    without a method call each. ``active`` None: every simulator was. Returns the simulators
-    whose episode buffers changed.
+    intervals finished in the compiled call (no ``NEED_*`` bit), which also moved their clocks:
+    those need nothing here. ``active`` None: every simulator was. Returns the simulators whose
+    episode buffers changed.
     """
-    ends = t1.tolist()
-    if active is None:
-        for sim, end in zip(sims, ends, strict=True):
-            sim.time = end
-            sim._settled = True
-    else:
-        for sim, end, on in zip(sims, ends, active.tolist(), strict=True):
-            if on:
-                sim.time = end
-                sim._settled = True
     if not unfinished:
         return []
     unfinished_rows = (codes < 0) | (codes & (_NEED_BITS | K.NEED_COLD) != 0)
@@ -1273,7 +1275,7 @@ def finish_intervals(
     for i in unfinished_rows.nonzero()[0].tolist():
         code = int(codes[i])
         if sims[i].finish_interval(
-            code, values[i], offset, float(t0[i]), ends[i], vectors[i], high
+            code, values[i], offset, float(t0[i]), float(t1[i]), vectors[i], high
         ):
             changed.append(i)
     return changed
