@@ -190,6 +190,20 @@ def test_native_reset_mask_with_autoreset_disabled_resets_only_those_clusters():
         vec.step(action)  # cluster 1 still ended
 
 
+def test_native_step_moves_every_cluster_clock_and_a_reset_one_starts_at_zero():
+    # The compiled step moves each simulator's clock (no per-cluster Python after it).
+    vec = native(num_envs=3, episode_s=3, obs_mode="flat")
+    vec.reset(seed=0)
+    action = vec.action_space.sample()
+    for k in range(1, 4):
+        vec.step(action)
+        assert [env.sim.time for env in vec.envs] == [float(k)] * 3
+        assert all(env.sim._settled for env in vec.envs)
+    vec.step(action)  # the autoreset step: every episode ended at 3 s
+    assert [env.sim.time for env in vec.envs] == [0.0] * 3
+    assert not any(env.sim._settled for env in vec.envs)  # the reset's warm apply
+
+
 def test_native_returned_arrays_are_not_reused():
     vec = native(num_envs=2, episode_s=3, obs_mode="flat")
     obs0, _ = vec.reset(seed=0)
