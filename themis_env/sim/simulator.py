@@ -605,7 +605,8 @@ class Simulator:
         else:
             self.counts = np.rint(rates).astype(np.int64)
         self.rates = rates
-        (f0, f1), (i0, i1) = self._episode_spans  # the episode's state; the parameters stay
+        # The episode's state (the clock too: time 0, not settled); the parameters stay.
+        (f0, f1), (i0, i1) = self._episode_spans
         self._fbuf[f0:f1] = 0
         self._ibuf[i0:i1] = 0
         # Of the latency histograms' 2.9 MB, only rows holding counts: the others are all 0 (the
