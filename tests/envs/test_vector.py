@@ -204,6 +204,25 @@ def test_native_step_moves_every_cluster_clock_and_a_reset_one_starts_at_zero():
     assert not any(env.sim._settled for env in vec.envs)  # the reset's warm apply
 
 
+def test_native_clusters_whose_buffers_grow_keep_playing_the_single_env_episodes():
+    # Under the smallest targets the 2025 nlp pipeline (no drops) queues thousands of
+    # requests: each simulator grows its queue between compiled calls, and the batched call
+    # must then read the new arrays (by address) rather than the old ones.
+    kwargs = {"scenario": "nlp-2025-twitter", "episode_s": 400, "obs_mode": "flat"}
+    vec = native(GENERIC_ID, 2, **kwargs)
+    singles = [gym.make(GENERIC_ID, **kwargs) for _ in range(2)]
+    obs, _ = vec.reset(seed=3)
+    for i, env in enumerate(singles):
+        assert same(obs[i], env.reset(seed=3 + i)[0])
+    smallest = np.zeros(vec.action_space.shape, dtype=np.int64)
+    for _ in range(500):
+        obs, reward, *_ = vec.step(smallest)
+        for i, env in enumerate(singles):
+            o, r, *_ = env.step(smallest[i])
+            assert same(obs[i], o) and same(float(reward[i]), r)
+    assert all(env.sim.queue.shape[2] > 4 * 1024 for env in vec.envs)  # grown several times
+
+
 def test_native_returned_arrays_are_not_reused():
     vec = native(num_envs=2, episode_s=3, obs_mode="flat")
     obs0, _ = vec.reset(seed=0)
@@ -271,3 +290,29 @@ def test_native_actions_of_any_number_dtype_step_alike(dtype):
     for a, b in zip(*runs, strict=True):
         for x, y in zip(a, b, strict=True):
             np.testing.assert_array_equal(x, y)
+
+
+def test_batched_info_is_gymnasiums_add_info():
+    from themis_env.envs.vector import batched_info
+
+    n = 4
+    infos = [
+        {"a": 1, "b": 0.5, "c": True, "d": np.float32(2.0), "e": np.arange(3), "f": "x"},
+        {"b": 1.5, "a": 7, "g": {"h": 1.0, "i": "y"}, "f": None},
+        {"g": {"i": "z", "j": 3}, "c": False, "k": np.int64(9)},
+    ]
+    ids = [3, 0, 2]
+    vec = native(num_envs=n, episode_s=3)
+    expected: dict = {}
+    for i, info in zip(ids, infos, strict=True):
+        expected = vec._add_info(expected, info, i)
+
+    def identical(a, b) -> bool:  # object arrays too (``same`` compares numbers only)
+        if isinstance(a, dict):
+            return type(b) is dict and list(a) == list(b) and all(identical(a[k], b[k]) for k in a)
+        return a.dtype == b.dtype and a.shape == b.shape and a.tolist() == b.tolist()
+
+    got = batched_info(n, ids, infos)
+    assert identical(got, expected)
+    assert got["g"]["_j"].tolist() == [False, False, True, False]  # a key only one env gave
+    assert batched_info(n, [], []) == {}

@@ -131,3 +131,51 @@ def test_entry_point_is_the_compiled_code_of_the_arguments_types():
     # Types it was not compiled for, or an object without numba's internals: the dispatcher.
     assert entry_point(scaled_sum, (x.astype(np.float32), 2)) is scaled_sum
     assert entry_point(max, (1, 2)) is max
+
+
+def test_address_table_names_each_episode_buffer_and_refuses_a_wrong_one():
+    from themis_env.sim.batch import EPISODE_BUFFERS, address_table, set_addresses
+    from themis_env.sim.simulator import StageDecision
+
+    sim = make_sim(constant_pipeline())
+    sim.reset(np.random.default_rng(0), np.full(30, 5.0), [StageDecision(1, 1, 1)])
+    buffers = sim.episode_buffers
+    table = address_table(2)
+    set_addresses(table, 1, buffers)
+    assert not table[0].any()
+    for j, array in enumerate(buffers):
+        assert table[1, j, 0] == array.ctypes.data
+        assert tuple(table[1, j, 1 : 1 + array.ndim]) == array.shape
+        assert not table[1, j, 1 + array.ndim :].any()
+    wrong = list(buffers)
+    wrong[1] = buffers[1][:, :, ::2]  # the queue, not C-ordered
+    with pytest.raises(ValueError, match=f"episode buffer {EPISODE_BUFFERS[1]}: a C-ordered 3-D"):
+        set_addresses(table, 0, wrong)
+    with pytest.raises(ValueError, match="8 episode buffers, expected 9"):
+        set_addresses(table, 0, buffers[:8])
+
+
+def test_count_stages_counts_as_the_array_definitions_do():
+    rng = np.random.default_rng(7)
+    S, R, Q = 3, 12, 40
+    rep_f = np.zeros((S, R, K.N_REP_F))
+    rep_i = np.zeros((S, R, K.N_REP_I), dtype=np.int64)
+    rep_i[:, :, K.I_ACTIVE] = rng.integers(0, 2, (S, R))
+    rep_f[:, :, K.F_SERVING_UNTIL] = np.where(rng.random((S, R)) < 0.3, 5.0, np.inf)
+    rep_f[:, :, K.F_READY_AT] = rng.choice([0.0, 4.0, 10.0, 10.5], (S, R))
+    queue = np.zeros((S, K.N_QUEUE_ROWS, Q))
+    queue[:, K.Q_ARRIVE] = rng.uniform(0.0, 20.0, (S, Q))
+    qptr = np.array([[0, 0], [3, 17], [5, Q]])
+    now = 10.0
+    counts = np.full((S, K.N_SC), -1, dtype=np.int64)
+    K.count_stages(now, rep_f, rep_i, queue, qptr, counts)
+    active = rep_i[:, :, K.I_ACTIVE] == 1
+    removing = rep_f[:, :, K.F_SERVING_UNTIL] < np.inf
+    live = active & ~removing
+    np.testing.assert_array_equal(counts[:, K.SC_LIVE], live.sum(axis=1))
+    ready = live & (rep_f[:, :, K.F_READY_AT] <= now)
+    np.testing.assert_array_equal(counts[:, K.SC_READY], ready.sum(axis=1))
+    np.testing.assert_array_equal(counts[:, K.SC_DRAINING], (active & removing).sum(axis=1))
+    waiting = [np.count_nonzero(queue[s, K.Q_ARRIVE, a:b] < now) for s, (a, b) in enumerate(qptr)]
+    np.testing.assert_array_equal(counts[:, K.SC_WAITING], waiting)
+    assert counts[1:, K.SC_WAITING].min() > 0 and counts[:, K.SC_DRAINING].sum() > 0

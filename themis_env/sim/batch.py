@@ -5,9 +5,9 @@ episode buffers grow on their own); :func:`~themis_env.sim.kernel.step_many` loo
 calling the one per-cluster :func:`~themis_env.sim.kernel.step`, so a batch of N clusters
 costs one call from Python instead of N. It lives in the kernel's module because numba's
 cache is keyed on a function's own file: cached here, it would keep an old kernel's code after
-the kernel changed. The episode buffers, whose sizes differ between clusters, travel in one
-numba typed list holding a tuple per simulator (``Simulator.episode_buffers``): unboxing a
-typed list costs the call several µs, so one list rather than one per buffer kind.
+the kernel changed. The episode buffers, whose sizes differ between clusters, travel as a
+table of addresses and shapes (:func:`address_table`): a numba typed list of them would cost
+the call several µs to unbox and a reference count per array and cluster.
 """
 
 from __future__ import annotations
@@ -18,15 +18,16 @@ from typing import Any
 import numpy as np
 from numba.typed import List
 
-from themis_env.sim.kernel import step_many
+from themis_env.sim.kernel import EPISODE_BUFFER_DIMS, N_ADDRESS, N_EPISODE_BUFFERS, step_many
 from themis_env.sim.numpy_loops import EXP_LOOP
 
 __all__ = [
     "EPISODE_BUFFERS",
     "EXP_LOOP",
-    "buffer_list",
+    "address_table",
     "entry_point",
     "generator_list",
+    "set_addresses",
     "step_many",
 ]
 
@@ -44,16 +45,36 @@ EPISODE_BUFFERS = (
 )
 
 
-def buffer_list(buffers: Sequence[tuple[np.ndarray, ...]]) -> List:
-    """A typed list of each simulator's ``episode_buffers`` (a tuple each, in order)."""
-    return List([tuple(b) for b in buffers])
+def address_table(n: int) -> np.ndarray:
+    """An empty table of the episode buffers of ``n`` simulators, for ``step_many``."""
+    return np.zeros((n, N_EPISODE_BUFFERS, N_ADDRESS), dtype=np.int64)
+
+
+def set_addresses(table: np.ndarray, i: int, buffers: Sequence[np.ndarray]) -> None:
+    """Row i of ``table``: the address and shape of each of ``buffers`` (``episode_buffers``).
+
+    The compiled call reads the arrays at these addresses: the caller keeps ``buffers``
+    referenced for as long as the row names them.
+    """
+    if len(buffers) != N_EPISODE_BUFFERS:
+        raise ValueError(f"{len(buffers)} episode buffers, expected {N_EPISODE_BUFFERS}")
+    for j, (array, ndim) in enumerate(zip(buffers, EPISODE_BUFFER_DIMS, strict=True)):
+        dtype = np.int64 if j == 0 else np.float64
+        if array.ndim != ndim or array.dtype != dtype or not array.flags.c_contiguous:
+            raise ValueError(
+                f"episode buffer {EPISODE_BUFFERS[j]}: a C-ordered {ndim}-D {np.dtype(dtype)} "
+                f"array is needed, got {array.ndim}-D {array.dtype}"
+            )
+        table[i, j, 0] = array.ctypes.data
+        table[i, j, 1:] = 0
+        table[i, j, 1 : 1 + ndim] = array.shape
 
 
 def generator_list(generators: Sequence[np.random.Generator]) -> List:
     """A typed list of each simulator's episode generator (``Simulator.rng``).
 
-    A list of its own: setting an item that holds a generator costs ms (numba types it the
-    slow way), and a cluster's buffers change far more often than its generator.
+    Set an item only when a cluster's generator changes: it costs ms (numba types it the
+    slow way).
     """
     return List(generators)
 
@@ -61,11 +82,11 @@ def generator_list(generators: Sequence[np.random.Generator]) -> List:
 def entry_point(dispatcher: Any, args: Sequence[Any]) -> Callable[..., Any]:
     """The compiled code ``dispatcher`` runs for arguments of the types of ``args``.
 
-    Called directly it skips the dispatcher's typing of every argument, which for
-    ``step_many``'s two typed lists costs about 1.3 µs a call (about a tenth of the Python
-    part of a 16-cluster vector step). Only for a caller whose argument types never change:
-    passed arguments of other types, the compiled code would misread them. Where numba's
-    internals differ (``overloads``, ``entry_point`` of numba 0.5x-0.6x), the dispatcher.
+    Called directly it skips the dispatcher's typing of every argument, which is slow for a
+    typed list (``step_many``'s generators) and grows with the number of arguments. Only for
+    a caller whose argument types never change: passed arguments of other types, the compiled
+    code would misread them. Where numba's internals differ (``overloads``, ``entry_point``
+    of numba 0.5x-0.6x), the dispatcher.
     """
     try:
         signature = tuple(dispatcher.typeof_pyval(a) for a in args)

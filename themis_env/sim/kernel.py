@@ -46,7 +46,7 @@ from typing import Literal, NamedTuple
 
 import numpy as np
 from llvmlite import ir
-from numba import njit, types
+from numba import carray, njit, types
 from numba.core import cgutils
 from numba.core.imputils import impl_ret_borrowed
 from numba.extending import intrinsic
@@ -210,7 +210,8 @@ LAT_BASE_MS = 0.5
 LAT_GROWTH = 1.02
 N_LAT_BINS = 720
 # bhist[h, :N_LAT_BINS] is bucket h's histogram; these two columns bound its non-zero bins
-# [lo, hi) (hi = 0: empty), so that reducing a bucket reads only those.
+# [lo, hi) (hi = 0: empty), so that reducing a bucket reads only those. The interval's own
+# histogram (``advance``'s ``hist``) is one such row.
 BH_LO = N_LAT_BINS
 BH_HI = N_LAT_BINS + 1
 
@@ -226,6 +227,19 @@ def _bucket_of(t: float, width: float, n_buckets: int) -> int:
     # The ring's length is a power of two (the simulator's _RING_BUCKETS) and t >= 0: the
     # mask is the modulo without an integer division.
     return _bucket_index(t, width) & (n_buckets - 1)
+
+
+@_inlined
+def _count_latency(hist: np.ndarray, row: int, k: int) -> None:
+    """One more latency in bin ``k`` of histogram row ``row`` (columns BH_LO, BH_HI kept)."""
+    hist[row, k] += 1
+    if hist[row, BH_HI] == 0:
+        hist[row, BH_LO] = k
+        hist[row, BH_HI] = k + 1
+    elif k < hist[row, BH_LO]:
+        hist[row, BH_LO] = k
+    elif k >= hist[row, BH_HI]:
+        hist[row, BH_HI] = k + 1
 
 
 @_inlined
@@ -296,20 +310,6 @@ def _lat_bin(lat_ms: float) -> int:
 def lat_bin_value(k: int) -> float:
     """Representative latency [ms] of histogram bin ``k`` (geometric centre)."""
     return LAT_BASE_MS * LAT_GROWTH ** (k + 0.5)
-
-
-@_compiled
-def percentile_from_hist(hist: np.ndarray, total: float, q: float) -> float:
-    """The ``q`` quantile (0..1) of a latency histogram [ms]; NaN when it is empty."""
-    if total <= 0:
-        return np.nan
-    target = q * total
-    acc = 0.0
-    for k in range(hist.shape[0]):
-        acc += hist[k]
-        if acc >= target:
-            return lat_bin_value(k)
-    return lat_bin_value(hist.shape[0] - 1)
 
 
 @_compiled
@@ -531,6 +531,7 @@ def _serve_stage(
     prm: np.ndarray,
     buckets: np.ndarray,
     bhist: np.ndarray,
+    hist: np.ndarray,
     busy: np.ndarray,
     zbuf: np.ndarray,
     ep: np.ndarray,
@@ -552,6 +553,8 @@ def _serve_stage(
     each request's accuracy so far, and the requests a batch takes are counted per variant in
     ``served`` and per stage in ``out_stage``.
 
+    The last stage counts each completion's latency in ``hist`` (row 0, laid out as a row of
+    ``bhist``) when it falls in the interval's buckets, else in its bucket's row of ``bhist``.
     ``heap_t``, ``heap_r`` (a slot each) and ``idx`` (the largest batch) are scratch;
     ``slots_used`` is ``_slots_in_use``'s bound.
 
@@ -568,6 +571,7 @@ def _serve_stage(
     n_var = accuracy.shape[1]
     width = prm[P_BUCKET]
     n_buckets = buckets.shape[0]
+    b_t1 = int(round(t1 / width))  # the first bucket after the interval
     # Serving replicas keyed by the time they can take a batch (min-heap; ties to the lower
     # slot): the Lindley recursion "start = max(ready, earliest free replica)" in O(log R).
     n_slots = _slots_in_use(rep_i, slots_used, s)
@@ -655,7 +659,11 @@ def _serve_stage(
             out_stage[s, OS_SERVED] += count
             out_stage[s, OS_ACCURACY] += count * a_sv
         if last:
-            hb = _bucket_of(end, width, n_buckets)
+            b_end = _bucket_index(end, width)
+            hb = b_end & (n_buckets - 1)
+            # A completion in the interval goes straight to its histogram (a row kept in
+            # cache); only those after t1 wait in their bucket's row of bhist.
+            now = b_end < b_t1
             for x in range(count):
                 lat = end - queue[s, Q_ORIGIN, idx[x]]
                 buckets[hb, B_COMPLETED] += 1.0
@@ -666,15 +674,10 @@ def _serve_stage(
                     )
                 if lat > slo:
                     buckets[hb, B_LATE] += 1.0
-                kb = _lat_bin(lat * 1e3)
-                bhist[hb, kb] += 1
-                if bhist[hb, BH_HI] == 0:
-                    bhist[hb, BH_LO] = kb
-                    bhist[hb, BH_HI] = kb + 1
-                elif kb < bhist[hb, BH_LO]:
-                    bhist[hb, BH_LO] = kb
-                elif kb >= bhist[hb, BH_HI]:
-                    bhist[hb, BH_HI] = kb + 1
+                if now:
+                    _count_latency(hist, 0, _lat_bin(lat * 1e3))
+                else:
+                    _count_latency(bhist, hb, _lat_bin(lat * 1e3))
         else:
             for x in range(count):
                 nxt_t[n_next] = end
@@ -932,8 +935,9 @@ def advance(
 ) -> int:
     """Advance the whole pipeline from ``t0`` to ``t1`` and reduce the interval's statistics.
 
-    ``heap_t``, ``heap_r``, ``idx`` are ``_serve_stage``'s scratch; ``hist`` (N_LAT_BINS
-    floats, all 0) receives the interval's latency histogram and is left all 0 again.
+    ``heap_t``, ``heap_r``, ``idx`` are ``_serve_stage``'s scratch; ``hist`` (one row laid
+    out as ``bhist``'s, all 0) receives the interval's latency histogram and is left all 0
+    again.
     ``slots_used`` bounds each stage's active slots (``_slots_in_use``).
 
     Returns 0, or, having changed nothing, the ``NEED_*`` bits of the buffers too small for
@@ -969,6 +973,7 @@ def advance(
             prm,
             buckets,
             bhist,
+            hist,
             busy,
             zbuf,
             ep,
@@ -1000,8 +1005,10 @@ def advance(
     # Reduce the finished buckets [t0, t1): they receive no further events.
     b0 = int(round(t0 / width))
     b1 = int(round(t1 / width))
-    lo_all = N_LAT_BINS  # hist's non-zero bins lie in [lo_all, hi_all)
-    hi_all = 0
+    # The interval's completions are in hist; those of earlier intervals that ended in its
+    # buckets are added from bhist. hist's non-zero bins lie in [lo_all, hi_all).
+    lo_all = hist[0, BH_LO] if hist[0, BH_HI] != 0 else N_LAT_BINS
+    hi_all = hist[0, BH_HI]
     n_sec = 0
     for b in range(b0, b1):
         h = b & (n_buckets - 1)
@@ -1011,14 +1018,13 @@ def advance(
         out[O_DROPPED] += buckets[h, B_DROPPED]
         out[O_LATENCY_SUM] += buckets[h, B_LATENCY_SUM]
         out[O_ACCURACY_SUM] += buckets[h, B_ACCURACY]
-        if buckets[h, B_COMPLETED] > 0:  # every completion lands in its bucket's histogram
+        if bhist[h, BH_HI] != 0:
             lo = bhist[h, BH_LO]
             lo_all = min(lo_all, lo)
             hi_all = max(hi_all, bhist[h, BH_HI])
             for k in range(lo, bhist[h, BH_HI]):
                 if bhist[h, k] != 0:
-                    hist[k] += bhist[h, k]
-                    ep_hist[k] += bhist[h, k]
+                    hist[0, k] += bhist[h, k]
                     bhist[h, k] = 0
             bhist[h, BH_LO] = 0
             bhist[h, BH_HI] = 0
@@ -1082,8 +1088,12 @@ def advance(
         out_stage[s, OS_PENDING] = pending[s]
         out_stage[s, OS_CORES] = target_cores[s]
         out_stage[s, OS_BATCH] = batch[s]
-    percentiles_from_hist(hist, total, out, O_P50, min(lo_all, N_LAT_BINS - 1))
-    hist[lo_all:hi_all] = 0.0
+    for k in range(lo_all, hi_all):
+        ep_hist[k] += hist[0, k]
+    percentiles_from_hist(hist[0, :N_LAT_BINS], total, out, O_P50, min(lo_all, N_LAT_BINS - 1))
+    hist[0, lo_all:hi_all] = 0
+    hist[0, BH_LO] = 0
+    hist[0, BH_HI] = 0
     return 0
 
 
@@ -1108,6 +1118,51 @@ def _held(rep_f: np.ndarray, rep_i: np.ndarray, s: int, r: int, now: float) -> i
 @_inlined
 def _is_live(rep_f: np.ndarray, rep_i: np.ndarray, s: int, r: int) -> bool:
     return rep_i[s, r, I_ACTIVE] == 1 and rep_f[s, r, F_SERVING_UNTIL] == np.inf
+
+
+# Columns of count_stages' output: counts[s, SC_*]
+SC_LIVE = 0  # replicas not being removed
+SC_READY = 1  # those of them past their cold start
+SC_DRAINING = 2  # replicas being removed, finishing their last batch
+SC_WAITING = 3  # requests that have arrived at the stage's queue and wait there
+N_SC = 4
+
+
+@_compiled
+def count_stages(
+    now: float,
+    rep_f: np.ndarray,
+    rep_i: np.ndarray,
+    queue: np.ndarray,
+    qptr: np.ndarray,
+    counts: np.ndarray,
+) -> None:
+    """Per stage, the replicas and waiting requests at ``now`` into ``counts[s, SC_*]``.
+
+    A snapshot between intervals (``Simulator.state``): it changes nothing, unlike
+    ``_settle``, which releases the drained replicas at the end of an interval.
+    """
+    for s in range(rep_i.shape[0]):
+        live = 0
+        ready = 0
+        draining = 0
+        for r in range(rep_i.shape[1]):
+            if rep_i[s, r, I_ACTIVE] != 1:
+                continue
+            if rep_f[s, r, F_SERVING_UNTIL] < np.inf:
+                draining += 1
+            else:
+                live += 1
+                if rep_f[s, r, F_READY_AT] <= now:
+                    ready += 1
+        waiting = 0
+        for i in range(qptr[s, 0], qptr[s, 1]):
+            if queue[s, Q_ARRIVE, i] < now:
+                waiting += 1
+        counts[s, SC_LIVE] = live
+        counts[s, SC_READY] = ready
+        counts[s, SC_DRAINING] = draining
+        counts[s, SC_WAITING] = waiting
 
 
 @_compiled
@@ -1768,7 +1823,7 @@ class Packed(IntEnum):
     HEAP_T = "_heap_t", "f8", ("slots",), "episode"
     HEAP_R = "_heap_r", "i8", ("slots",), "episode"
     BATCH_IDX = "_batch_idx", "i8", ("batch_sizes",), "episode"
-    LAT_HIST = "_lat_hist", "f8", (N_LAT_BINS,), "episode"  # all 0 between calls
+    LAT_HIST = "_lat_hist", "i8", (1, N_LAT_BINS + 2), "episode"  # all 0 between calls
     SHORTFALL = "_shortfall", "i8", ("variants",), "episode"
     SPREAD = "_spread", "i8", ("nodes",), "episode"
     # The simulated time and whether out_stage describes it (C_*): moved by ``step``, so that a
@@ -2041,7 +2096,7 @@ def step(
             _v1(fbuf, lay, Packed.HEAP_T),
             _v1(ibuf, lay, Packed.HEAP_R),
             _v1(ibuf, lay, Packed.BATCH_IDX),
-            _v1(fbuf, lay, Packed.LAT_HIST),
+            _v2(ibuf, lay, Packed.LAT_HIST),
             _v1(ibuf, lay, Packed.SLOTS_USED),
         )
         if rng is None or not need & (NEED_UNIFORMS | NEED_NORMALS):
@@ -2066,6 +2121,42 @@ def step(
     return code
 
 
+@intrinsic
+def _pointer(typingctx, address):  # type: ignore[no-untyped-def]
+    """The address ``address`` (an integer) as a ``void *``, for ``numba.carray``."""
+    if not isinstance(address, types.Integer):
+        return None
+
+    def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
+        return builder.inttoptr(args[0], cgutils.voidptr_t)
+
+    return types.voidptr(address), codegen
+
+
+# A batched step's episode buffers by address (``sim.batch.address_table``): per cluster and
+# buffer, in ``step``'s argument order (cum_counts .. cold; cum_counts int64, the others
+# float64), the address of its C-ordered data, then its shape (axes it lacks: 0).
+N_EPISODE_BUFFERS = 9
+EPISODE_BUFFER_DIMS = (1, 3, 1, 1, 1, 2, 2, 2, 1)
+N_ADDRESS = 4
+
+
+@njit(cache=True, inline="always")
+def _f1(table: np.ndarray, i: int, j: int) -> np.ndarray:
+    return carray(_pointer(table[i, j, 0]), (table[i, j, 1],), np.float64)
+
+
+@njit(cache=True, inline="always")
+def _f2(table: np.ndarray, i: int, j: int) -> np.ndarray:
+    return carray(_pointer(table[i, j, 0]), (table[i, j, 1], table[i, j, 2]), np.float64)
+
+
+@njit(cache=True, inline="always")
+def _f3(table: np.ndarray, i: int, j: int) -> np.ndarray:
+    shape = (table[i, j, 1], table[i, j, 2], table[i, j, 3])
+    return carray(_pointer(table[i, j, 0]), shape, np.float64)
+
+
 @njit(cache=True)  # NRT on: it reads a typed list
 def step_many(
     active: np.ndarray,
@@ -2078,7 +2169,7 @@ def step_many(
     fbuf: np.ndarray,
     ibuf: np.ndarray,
     lay: np.ndarray,
-    buffers: List,  # of tuples of arrays
+    buffers: np.ndarray,  # int64 (clusters, N_EPISODE_BUFFERS, N_ADDRESS): addresses
     rngs: List,  # of np.random.Generator
     vec: np.ndarray,
     high: np.ndarray,
@@ -2087,11 +2178,12 @@ def step_many(
 ) -> int:
     """``kernel.step`` (apply, then advance) for every cluster i with ``active[i]``.
 
-    Row i of ``values``, ``t0``, ``t1``, ``fbuf``, ``ibuf``, ``vec`` and ``codes`` and item i
-    of ``buffers`` and ``rngs`` are cluster i's: its generator is the one ``step`` draws the
-    cold starts it lacks from (``exp_loop``: see ``draw_cold_starts``). Cluster
-    i's interval ends at ``t1[i]``, written for every cluster: ``buckets`` statistics buckets
-    of ``bucket_s`` after ``t0[i]`` rounded to a bucket, as ``Simulator._interval_end``
+    Row i of ``values``, ``t0``, ``t1``, ``fbuf``, ``ibuf``, ``vec``, ``codes`` and
+    ``buffers`` (its episode buffers by address: ``sim.batch.address_table``, whose caller
+    keeps the arrays alive) and item i of ``rngs`` are cluster i's: its generator is the one
+    ``step`` draws the cold starts it lacks from (``exp_loop``: see ``draw_cold_starts``).
+    Cluster i's interval ends at ``t1[i]``, written for every cluster: ``buckets`` statistics
+    buckets of ``bucket_s`` after ``t0[i]`` rounded to a bucket, as ``Simulator._interval_end``
     computes it (``np.rint`` rounds halves to even as ``round`` does; the whole numbers are
     exact as floats).
 
@@ -2117,7 +2209,17 @@ def step_many(
     for i in range(active.shape[0]):
         t1[i] = (np.rint(t0[i] / bucket_s) + buckets) * bucket_s
         if active[i]:
-            cum, queue, ubuf, zbuf, nxt_t, nxt_o, scratch, sec_out, cold = buffers[i]
+            # Views of the simulator's own arrays (which the caller keeps alive), without the
+            # reference counting that taking them from a typed list costs.
+            cum = carray(_pointer(buffers[i, 0, 0]), (buffers[i, 0, 1],), np.int64)
+            queue = _f3(buffers, i, 1)
+            ubuf = _f1(buffers, i, 2)
+            zbuf = _f1(buffers, i, 3)
+            nxt_t = _f1(buffers, i, 4)
+            nxt_o = _f2(buffers, i, 5)
+            scratch = _f2(buffers, i, 6)
+            sec_out = _f2(buffers, i, 7)
+            cold = _f1(buffers, i, 8)
             codes[i] = step(
                 True,
                 values[i],

@@ -1057,16 +1057,12 @@ class Simulator:
             draining_n = st[:, K.OS_DRAINING].astype(np.int64)
             queue_len = st[:, K.OS_QUEUE].astype(np.int64)
         else:
-            active = self.rep_i[:, :, K.I_ACTIVE] == 1
-            removing = self.rep_f[:, :, K.F_SERVING_UNTIL] < np.inf
-            live = active & ~removing
-            live_n = live.sum(axis=1)
-            ready_n = (live & (self.rep_f[:, :, K.F_READY_AT] <= now)).sum(axis=1)
-            draining_n = (active & removing).sum(axis=1)
-            queue_len = np.zeros(self.n_stages, dtype=np.int64)
-            for s in range(self.n_stages):
-                head, tail = self.qptr[s]
-                queue_len[s] = int(np.count_nonzero(self.queue[s, K.Q_ARRIVE, head:tail] < now))
+            counts = np.empty((self.n_stages, K.N_SC), dtype=np.int64)
+            K.count_stages(now, self.rep_f, self.rep_i, self.queue, self.qptr, counts)
+            live_n = counts[:, K.SC_LIVE]
+            ready_n = counts[:, K.SC_READY]
+            draining_n = counts[:, K.SC_DRAINING]
+            queue_len = counts[:, K.SC_WAITING]
         return SimState(
             time_s=now,
             replicas=live_n,
@@ -1120,6 +1116,8 @@ class Simulator:
         completed = float(ep[K.E_COMPLETED])
         hist = self.ep_hist
         total = float(hist.sum())
+        p = np.empty(3)  # p50, p95, p99 [ms]: one pass over the histogram
+        K.percentiles_from_hist(hist, total, p, 0)
         seconds = ep[K.E_TRAFFIC_SECONDS]
         kpis: dict[str, float] = {
             "slo_violation_rate": float(ep[K.E_VIOLATION_SUM] / seconds) if seconds else 0.0,
@@ -1137,9 +1135,9 @@ class Simulator:
             "latency_mean_ms": float(ep[K.E_LATENCY_SUM] / completed * 1e3)
             if completed
             else math.nan,
-            "latency_p50_ms": float(K.percentile_from_hist(hist, total, 0.50)),
-            "latency_p95_ms": float(K.percentile_from_hist(hist, total, 0.95)),
-            "latency_p99_ms": float(K.percentile_from_hist(hist, total, 0.99)),
+            "latency_p50_ms": float(p[0]),
+            "latency_p95_ms": float(p[1]),
+            "latency_p99_ms": float(p[2]),
             "episode_s": float(self.time),
             "horizontal_actions": int(ep[K.E_HORIZONTAL]),
             "vertical_actions": int(ep[K.E_VERTICAL]),
