@@ -100,7 +100,8 @@ B_LATE = 2
 B_DROPPED = 3
 B_LATENCY_SUM = 4
 B_ACCURACY = 5  # Σ pipeline accuracy of the completions
-N_BUCKET = 6
+B_HELD = 6  # completions whose latency waits in the bucket's row of bhist (ended after an interval)
+N_BUCKET = 7
 # Scalar parameters: prm[P_*]
 P_SLO = 0  # [s]
 P_DROP_AFTER = 1  # [s], inf = never
@@ -585,6 +586,10 @@ def _serve_stage(
     head = qptr[s, 0]
     tail = qptr[s, 1]
     zpos = int(ep[E_Z_POS])
+    # Drops counted in a register while they fall in one bucket (runs of drops are common
+    # under overload; adding to the bucket each time waits on the previous store).
+    drop_h = 0
+    drops = 0.0
     k = head
     while True:
         count = 0
@@ -602,7 +607,12 @@ def _serve_stage(
                 break
             if take - queue[s, Q_ORIGIN, k] >= drop_after:
                 t_drop = take if take > t0 else t0
-                buckets[_bucket_of(t_drop, width, n_buckets), B_DROPPED] += 1.0
+                h_drop = _bucket_of(t_drop, width, n_buckets)
+                if h_drop != drop_h:
+                    buckets[drop_h, B_DROPPED] += drops
+                    drop_h = h_drop
+                    drops = 0.0
+                drops += 1.0
                 k += 1
                 continue
             if count == 0:
@@ -678,6 +688,7 @@ def _serve_stage(
                     _count_latency(hist, 0, _lat_bin(lat * 1e3))
                 else:
                     _count_latency(bhist, hb, _lat_bin(lat * 1e3))
+                    buckets[hb, B_HELD] += 1.0
         else:
             for x in range(count):
                 nxt_t[n_next] = end
@@ -686,6 +697,7 @@ def _serve_stage(
                     nxt_o[1, n_next] = _carried(acc_mode, s, queue[s, Q_ACC, idx[x]], a_sv)
                 n_next += 1
         head = k
+    buckets[drop_h, B_DROPPED] += drops
     qptr[s, 0] = head
     ep[E_Z_POS] = zpos
     return n_next
@@ -1018,7 +1030,7 @@ def advance(
         out[O_DROPPED] += buckets[h, B_DROPPED]
         out[O_LATENCY_SUM] += buckets[h, B_LATENCY_SUM]
         out[O_ACCURACY_SUM] += buckets[h, B_ACCURACY]
-        if bhist[h, BH_HI] != 0:
+        if buckets[h, B_HELD] > 0:  # (reading bhist's row only then: it is rarely in cache)
             lo = bhist[h, BH_LO]
             lo_all = min(lo_all, lo)
             hi_all = max(hi_all, bhist[h, BH_HI])
