@@ -179,3 +179,15 @@ def test_count_stages_counts_as_the_array_definitions_do():
     waiting = [np.count_nonzero(queue[s, K.Q_ARRIVE, a:b] < now) for s, (a, b) in enumerate(qptr)]
     np.testing.assert_array_equal(counts[:, K.SC_WAITING], waiting)
     assert counts[1:, K.SC_WAITING].min() > 0 and counts[:, K.SC_DRAINING].sum() > 0
+
+
+def test_latency_bin_values_are_the_compiled_pow():
+    from numba import njit
+
+    @njit
+    def centre(k):  # type: ignore[no-untyped-def]
+        return K.LAT_BASE_MS * K.LAT_GROWTH ** (k + 0.5)
+
+    compiled = np.array([centre(k) for k in range(K.N_LAT_BINS)])
+    np.testing.assert_array_equal(K.LAT_BIN_VALUES, compiled)
+    assert K.lat_bin_value(K.N_LAT_BINS - 1) == compiled[-1]
