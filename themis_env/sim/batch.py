@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from numba.typed import List
 
-from themis_env.sim.kernel import EPISODE_BUFFER_DIMS, N_ADDRESS, N_EPISODE_BUFFERS, step_many
+from themis_env.sim.kernel import step_many
 from themis_env.sim.numpy_loops import EXP_LOOP
 
 __all__ = [
@@ -43,11 +43,15 @@ EPISODE_BUFFERS = (
     "sec_out",
     "cold",
 )
+# Their axes (cum_counts is int64, the others float64), and a row of the address table: the
+# address of a buffer's C-ordered data, then its shape (axes it lacks: 0).
+EPISODE_BUFFER_DIMS = (1, 3, 1, 1, 1, 2, 2, 2, 1)
+N_ADDRESS = 4
 
 
 def address_table(n: int) -> np.ndarray:
     """An empty table of the episode buffers of ``n`` simulators, for ``step_many``."""
-    return np.zeros((n, N_EPISODE_BUFFERS, N_ADDRESS), dtype=np.int64)
+    return np.zeros((n, len(EPISODE_BUFFERS), N_ADDRESS), dtype=np.int64)
 
 
 def set_addresses(table: np.ndarray, i: int, buffers: Sequence[np.ndarray]) -> None:
@@ -56,8 +60,8 @@ def set_addresses(table: np.ndarray, i: int, buffers: Sequence[np.ndarray]) -> N
     The compiled call reads the arrays at these addresses: the caller keeps ``buffers``
     referenced for as long as the row names them.
     """
-    if len(buffers) != N_EPISODE_BUFFERS:
-        raise ValueError(f"{len(buffers)} episode buffers, expected {N_EPISODE_BUFFERS}")
+    if len(buffers) != len(EPISODE_BUFFERS):
+        raise ValueError(f"{len(buffers)} episode buffers, expected {len(EPISODE_BUFFERS)}")
     for j, (array, ndim) in enumerate(zip(buffers, EPISODE_BUFFER_DIMS, strict=True)):
         dtype = np.int64 if j == 0 else np.float64
         if array.ndim != ndim or array.dtype != dtype or not array.flags.c_contiguous:

@@ -2162,12 +2162,8 @@ def _pointer(typingctx, address):  # type: ignore[no-untyped-def]
     return types.voidptr(address), codegen
 
 
-# A batched step's episode buffers by address (``sim.batch.address_table``): per cluster and
-# buffer, in ``step``'s argument order (cum_counts .. cold; cum_counts int64, the others
-# float64), the address of its C-ordered data, then its shape (axes it lacks: 0).
-N_EPISODE_BUFFERS = 9
-EPISODE_BUFFER_DIMS = (1, 3, 1, 1, 1, 2, 2, 2, 1)
-N_ADDRESS = 4
+# A batched step's episode buffers come by address (``sim.batch.address_table``): per cluster
+# and buffer, in ``step``'s argument order, the address of its data, then its shape.
 
 
 @njit(cache=True, inline="always")
@@ -2198,7 +2194,7 @@ def step_many(
     fbuf: np.ndarray,
     ibuf: np.ndarray,
     lay: np.ndarray,
-    buffers: np.ndarray,  # int64 (clusters, N_EPISODE_BUFFERS, N_ADDRESS): addresses
+    buffers: np.ndarray,  # int64 (clusters, buffers, 4): addresses and shapes
     rngs: List,  # of np.random.Generator
     vec: np.ndarray,
     high: np.ndarray,
