@@ -10,6 +10,7 @@ import pytest
 
 from tests.evaluation.conftest import write_suite
 from tests.evaluation.helpers import HOLD, RAISING, REACTIVE
+from tests.foreground import default_sigint
 from themis_env.cli import main
 from themis_env.evaluation.harness import LeaderboardResult, run_leaderboard
 from themis_env.evaluation.records import read_records
@@ -283,7 +284,13 @@ def test_ctrl_c_leaves_valid_records_and_resume_finishes(tmp_path: Path) -> None
     ]
     env = dict(os.environ, PYTHONPATH=str(root))
     proc = subprocess.Popen(
-        cmd, cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        cmd,
+        cwd=root,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=default_sigint,
     )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and proc.poll() is None:

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.foreground import default_sigint
 from themis_env.realserve.replica import set_process_affinity
 from themis_env.sim.simulator import StageDecision
 
@@ -101,6 +102,7 @@ def test_no_replica_outlives_an_interrupted_or_killed_backend(sig: signal.Signal
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,  # a SIGINT to it alone, as Ctrl-C is to a foreground job
+        preexec_fn=default_sigint,
     )
     try:
         assert parent.stdout is not None
