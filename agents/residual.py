@@ -404,6 +404,23 @@ def _check_menu(members: Sequence[Sequence[Any]], who: str) -> tuple[tuple[str, 
     return tuple(out)
 
 
+def _check_deviation(cost: float, members: Sequence[tuple[str, float]]) -> tuple[float, int]:
+    """``(deviation_cost, index of ("themis", 1) or -1)``, checked."""
+    prior = members.index(("themis", 1.0)) if ("themis", 1.0) in members else -1
+    if (
+        isinstance(cost, bool)
+        or not isinstance(cost, (int, float))
+        or not (math.isfinite(cost) and cost >= 0)
+    ):
+        raise ConfigError(f"ThemisExperts deviation_cost = {cost!r}; allowed: a finite number >= 0")
+    if cost and prior < 0:
+        raise ConfigError(
+            f"ThemisExperts deviation_cost = {cost!r} needs the member ['themis', 1] in the "
+            f"menu {[list(m) for m in members]}"
+        )
+    return float(cost), prior
+
+
 class ThemisExperts(ThemisHeadroom):
     """The action: an index into a menu of (expert, factor) members of :class:`ExpertPlanner`.
 
@@ -417,10 +434,15 @@ class ThemisExperts(ThemisHeadroom):
         members: The menu, ``[expert, factor]`` pairs (default :data:`EXPERT_MENU`).
         hold_s: As :class:`ThemisHeadroom`.
         plan_from: As :class:`ExpertPlanner` (default ``live``).
+        deviation_cost: Subtracted from :meth:`step`'s reward for every choice of a member
+            other than Themis at 1 (default 0). A training prior: the agent leaves Themis only
+            where another member gains more than this per choice. The env's own reward, info
+            and KPIs are untouched, and so is :meth:`action`, the path evaluators take.
 
     Raises:
         ConfigError: for an unknown expert, a factor that is not a positive number, an empty
-            menu, a bad ``hold_s`` or ``plan_from``.
+            menu, a bad ``hold_s`` or ``plan_from``, a negative or non-finite
+            ``deviation_cost``, or a positive one with no ``["themis", 1]`` in the menu.
         PolicyError: where Themis cannot run on the scenario.
     """
 
@@ -430,9 +452,11 @@ class ThemisExperts(ThemisHeadroom):
         members: Sequence[Sequence[Any]] = EXPERT_MENU,
         hold_s: float | None = None,
         plan_from: str = "live",
+        deviation_cost: float = 0.0,
     ) -> None:
         self.members = _check_menu(members, "ThemisExperts")
         _check_plan_from(plan_from, "ThemisExperts")
+        self.deviation_cost, self.prior = _check_deviation(deviation_cost, self.members)
         super().__init__(env, factors=[f for _, f in self.members], hold_s=hold_s)
         self.planner = ExpertPlanner(env, plan_from)
         self.controller = self.planner.themis
@@ -446,6 +470,13 @@ class ThemisExperts(ThemisHeadroom):
         super().start_episode()
         self.planner.reset()
         self.member = -1
+
+    def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
+        """As :meth:`ThemisHeadroom.step`, less ``deviation_cost`` unless Themis at 1 chose."""
+        obs, reward, terminated, truncated, info = super().step(action)
+        if self.deviation_cost and self.member != self.prior:
+            reward = float(reward) - self.deviation_cost
+        return obs, reward, terminated, truncated, info
 
     def action(self, action: Any) -> np.ndarray:
         """The env action of the member in force for the last observation.

@@ -128,6 +128,36 @@ def test_every_registered_scenario_gets_the_same_spaces():
 
 
 @pytest.mark.filterwarnings("ignore:trace 'twitter-2021-08' is not available")
+def test_the_deviation_cost_is_charged_per_choice_away_from_themis_and_nowhere_else():
+    make = dict(scenario="smoke-video", obs_mode="flat", episode_s=60)
+    plain, costly = (
+        ThemisExperts(gym.make(ENV_ID, **make), hold_s=10, deviation_cost=cost)
+        for cost in (0.0, 0.75)
+    )
+    themis = EXPERT_MENU.index(("themis", 1.0))
+    choices = [themis, 5, 5, themis, 9, themis]
+    for env in (plain, costly):
+        env.reset(seed=3)
+    for member in choices:
+        a, b = plain.step(member), costly.step(member)
+        assert b[1] == pytest.approx(a[1] - (0.75 if member != themis else 0.0))
+        assert np.array_equal(a[0], b[0]) and a[4] == b[4]  # same observation, same info
+    assert plain.unwrapped.episode_kpis() == costly.unwrapped.episode_kpis()
+    # The evaluators' path (action per env step) never sees the cost.
+    assert np.array_equal(plain.action(5), costly.action(5))
+
+
+def test_a_bad_deviation_cost_is_refused_naming_what_is_allowed():
+    env = gym.make(ENV_ID, scenario="smoke-video", obs_mode="flat")
+    for bad in (-0.1, float("nan"), float("inf"), "0.2", True):
+        with pytest.raises(ConfigError, match=r"deviation_cost = .*allowed: a finite number >= 0"):
+            ThemisExperts(env, deviation_cost=bad)
+    with pytest.raises(ConfigError, match=r"needs the member \['themis', 1\] in the menu"):
+        ThemisExperts(env, members=[["horizontal", 1.5]], deviation_cost=0.2)
+    assert ThemisExperts(env, members=[["horizontal", 1.5]]).deviation_cost == 0.0
+
+
+@pytest.mark.filterwarnings("ignore:trace 'twitter-2021-08' is not available")
 @pytest.mark.parametrize("bad", [len(EXPERT_MENU), -1, 1.0, np.array([0, 1]), "1"])
 def test_a_bad_member_index_is_refused_naming_the_menu(bad):
     env = ThemisExperts(gym.make(ENV_ID, scenario="smoke-video", obs_mode="flat"))
