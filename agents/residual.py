@@ -421,6 +421,27 @@ def _check_deviation(cost: float, members: Sequence[tuple[str, float]]) -> tuple
     return float(cost), prior
 
 
+def _check_window(window_s: float | None, cost: float) -> float | None:
+    """``violation_window_s``, checked: None, or a positive duration with a deviation cost."""
+    if window_s is None:
+        return None
+    if (
+        isinstance(window_s, bool)
+        or not isinstance(window_s, (int, float))
+        or not (math.isfinite(window_s) and window_s > 0)
+    ):
+        raise ConfigError(
+            f"ThemisExperts violation_window_s = {window_s!r}; allowed: None or a positive "
+            "duration [s]"
+        )
+    if not cost:
+        raise ConfigError(
+            f"ThemisExperts violation_window_s = {window_s!r} waives the deviation cost, which "
+            "is 0: give deviation_cost > 0 or drop violation_window_s"
+        )
+    return float(window_s)
+
+
 class ThemisExperts(ThemisHeadroom):
     """The action: an index into a menu of (expert, factor) members of :class:`ExpertPlanner`.
 
@@ -438,11 +459,17 @@ class ThemisExperts(ThemisHeadroom):
             other than Themis at 1 (default 0). A training prior: the agent leaves Themis only
             where another member gains more than this per choice. The env's own reward, info
             and KPIs are untouched, and so is :meth:`action`, the path evaluators take.
+        violation_window_s: With a deviation cost, waive it for a choice made while the SLO
+            was violated within this many seconds (an interval ending that recently had a
+            ``violation`` above 0; default None: never waived). A prior towards Themis while
+            Themis meets the SLO, free to leave it while it does not. ``recently_violated`` is
+            the state the waiver reads; :class:`ExpertFeatures` shows it to the agent.
 
     Raises:
         ConfigError: for an unknown expert, a factor that is not a positive number, an empty
             menu, a bad ``hold_s`` or ``plan_from``, a negative or non-finite
-            ``deviation_cost``, or a positive one with no ``["themis", 1]`` in the menu.
+            ``deviation_cost``, or a positive one with no ``["themis", 1]`` in the menu; a
+            ``violation_window_s`` that is not a positive duration, or one without a cost.
         PolicyError: where Themis cannot run on the scenario.
     """
 
@@ -453,14 +480,33 @@ class ThemisExperts(ThemisHeadroom):
         hold_s: float | None = None,
         plan_from: str = "live",
         deviation_cost: float = 0.0,
+        violation_window_s: float | None = None,
     ) -> None:
         self.members = _check_menu(members, "ThemisExperts")
         _check_plan_from(plan_from, "ThemisExperts")
         self.deviation_cost, self.prior = _check_deviation(deviation_cost, self.members)
+        self.violation_window_s = _check_window(violation_window_s, self.deviation_cost)
         super().__init__(env, factors=[f for _, f in self.members], hold_s=hold_s)
         self.planner = ExpertPlanner(env, plan_from)
         self.controller = self.planner.themis
         self.member = -1
+        base = cluster_env(env, "ThemisExperts")
+        self._layout = base.layout
+        self._interval = float(base.decision_interval_s)
+        self._since_violation = math.inf  # intervals since the last one with a violation
+
+    @property
+    def recently_violated(self) -> bool:
+        """Whether an interval ending within ``violation_window_s`` had an SLO violation."""
+        window = self.violation_window_s
+        return window is not None and self._since_violation * self._interval < window
+
+    def observe(self, obs: Any) -> None:
+        """Keep ``obs`` for the next decision, and count intervals since the last violation."""
+        super().observe(obs)
+        if self.violation_window_s is not None:
+            violated = float(self._layout.as_dict(obs)["violation"][0]) > 0.0
+            self._since_violation = 0.0 if violated else self._since_violation + 1.0
 
     def _menu(self) -> str:
         return f"the members {[list(m) for m in self.members]}"
@@ -470,11 +516,16 @@ class ThemisExperts(ThemisHeadroom):
         super().start_episode()
         self.planner.reset()
         self.member = -1
+        self._since_violation = math.inf
 
     def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
-        """As :meth:`ThemisHeadroom.step`, less ``deviation_cost`` unless Themis at 1 chose."""
+        """As :meth:`ThemisHeadroom.step`, less ``deviation_cost`` unless Themis at 1 chose.
+
+        The cost is waived where the choice was made while ``recently_violated``.
+        """
+        waived = self.recently_violated
         obs, reward, terminated, truncated, info = super().step(action)
-        if self.deviation_cost and self.member != self.prior:
+        if self.deviation_cost and self.member != self.prior and not waived:
             reward = float(reward) - self.deviation_cost
         return obs, reward, terminated, truncated, info
 
@@ -500,8 +551,9 @@ class ExpertFeatures(gym.ObservationWrapper):
     :class:`~themis_env.agents.padded.StageFeatures`): the member in force one-hot
     (``len(members)``, zeros before the first decision), Themis's last decision mode one-hot
     (vertical, horizontal, hold, degraded; zeros before its first decision) and its
-    stabilisation count over the count it waits for (0..1). Read from the
-    :class:`ThemisExperts` below it in the chain.
+    stabilisation count over the count it waits for (0..1); where the experts waive their
+    deviation cost after a violation (``violation_window_s``), ``recently_violated`` (0 or 1)
+    last. Read from the :class:`ThemisExperts` below it in the chain.
 
     Raises:
         ConfigError: without a :class:`ThemisExperts` below, or over a non-flat observation.
@@ -524,6 +576,7 @@ class ExpertFeatures(gym.ObservationWrapper):
                 f"env_wrapper: ExpertFeatures needs a flat Box observation below it, got {space}"
             )
         n = len(self.experts.members) + len(_MODES) + 1
+        n += self.experts.violation_window_s is not None
         self.observation_space = spaces.Box(
             np.concatenate([space.low, np.zeros(n, dtype=space.dtype)]),
             np.concatenate([space.high, np.ones(n, dtype=space.dtype)]),
@@ -542,7 +595,8 @@ class ExpertFeatures(gym.ObservationWrapper):
             mode[_MODES.index(last.mode)] = 1.0
         ctl = e.planner.themis.controller
         count = min(1.0, ctl.counter / ctl.stabilisation) if ctl.stabilisation else 0.0
-        return np.concatenate([member, mode, np.float32([count])])
+        waiver = [float(e.recently_violated)] if e.violation_window_s is not None else []
+        return np.concatenate([member, mode, np.float32([count, *waiver])])
 
     def observation(self, observation: Any) -> np.ndarray:  # noqa: D102
         obs = np.asarray(observation, dtype=self.observation_space.dtype)
@@ -589,6 +643,9 @@ def headroom_interface(env: gym.Env, wrappers: Sequence[Any]) -> dict[str, Any] 
         record["expert_features"] = (
             wrapper_kwargs(wrappers, f"{__name__}.ExpertFeatures") is not None
         )
+        if experts.get("violation_window_s") is not None:
+            # ExpertFeatures then shows the waiver: one more feature.
+            record["violation_window_s"] = experts["violation_window_s"]
         return record
     record["layout"] = HEADROOM_LAYOUT
     record["factors"] = list(

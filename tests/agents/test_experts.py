@@ -41,6 +41,18 @@ OWN_WRAPPERS = [
     {"themis_env.agents.residual.ThemisExperts": {"hold_s": 10, "plan_from": "own"}},
     *WRAPPERS[2:],
 ]
+# A prior towards Themis, waived for 30 s after a violation (one more feature).
+GATED_WRAPPERS = [
+    WRAPPERS[0],
+    {
+        "themis_env.agents.residual.ThemisExperts": {
+            "hold_s": 10,
+            "deviation_cost": 0.5,
+            "violation_window_s": 30,
+        }
+    },
+    *WRAPPERS[2:],
+]
 N_FEATURES = 139 + len(EXPERT_MENU) + 5
 
 
@@ -145,6 +157,73 @@ def test_the_deviation_cost_is_charged_per_choice_away_from_themis_and_nowhere_e
     assert plain.unwrapped.episode_kpis() == costly.unwrapped.episode_kpis()
     # The evaluators' path (action per env step) never sees the cost.
     assert np.array_equal(plain.action(5), costly.action(5))
+
+
+@pytest.mark.filterwarnings("ignore:trace 'twitter-2021-08' is not available")
+def test_the_cost_is_waived_for_choices_made_within_the_window_after_a_violation():
+    make = dict(scenario="smoke-video", obs_mode="flat", episode_s=60)
+    plain, gated = (
+        ThemisExperts(gym.make(ENV_ID, **make), hold_s=10, deviation_cost=cost, **extra)
+        for cost, extra in ((0.0, {}), (0.75, {"violation_window_s": 10}))
+    )
+    layout = gated.unwrapped.layout
+    themis = EXPERT_MENU.index(("themis", 1.0))
+    obs = [env.reset(seed=3)[0] for env in (plain, gated)][1]
+    assert not gated.recently_violated and not plain.recently_violated
+    for _ in range(3):  # past the cold start's violations, on Themis (never charged)
+        a, b = plain.step(themis), gated.step(themis)
+        assert b[1] == pytest.approx(a[1])
+    assert not gated.recently_violated
+    a, b = plain.step(9), gated.step(9)
+    assert not gated.recently_violated  # smoke-video meets its SLO here
+    assert b[1] == pytest.approx(a[1] - 0.75)
+    # An interval with a violation just ended: the next choice is free, Themis's or not.
+    violated = b[0].copy()
+    layout.views(violated)["violation"][0] = 0.5
+    for env in (plain, gated):
+        env.observe(violated)
+    assert gated.recently_violated
+    a, b = plain.step(9), gated.step(9)
+    assert b[1] == pytest.approx(a[1]) and np.array_equal(a[0], b[0])
+    # Ten 1-s intervals later the window (10 s) has passed: the cost is back.
+    assert not gated.recently_violated
+    a, b = plain.step(9), gated.step(9)
+    assert b[1] == pytest.approx(a[1] - 0.75)
+    # A new episode forgets the violation.
+    gated.observe(violated)
+    gated.reset(seed=3)
+    assert not gated.recently_violated and obs.shape == violated.shape
+
+
+def test_the_waiver_is_the_last_expert_feature_where_it_is_on():
+    make = dict(scenario="smoke-video", obs_mode="flat", episode_s=60)
+    env = ExpertFeatures(
+        StageFeatures(
+            ThemisExperts(
+                gym.make(ENV_ID, **make), hold_s=10, deviation_cost=0.5, violation_window_s=30
+            ),
+            forecast="none",
+            variants=5,
+        )
+    )
+    experts = env.env.env
+    assert env.observation_space.shape == (N_FEATURES + 1,)
+    obs, _ = env.reset(seed=0)
+    assert obs[-1] == 0
+    violated = experts._obs.copy()
+    experts.unwrapped.layout.views(violated)["violation"][0] = 1.0
+    experts.observe(violated)
+    assert env.observation(np.zeros(139, dtype=np.float32))[-1] == 1
+
+
+def test_a_bad_violation_window_is_refused_naming_what_is_allowed():
+    env = gym.make(ENV_ID, scenario="smoke-video", obs_mode="flat")
+    for bad in (0, -5.0, float("nan"), float("inf"), "10", True):
+        with pytest.raises(ConfigError, match=r"violation_window_s = .*allowed: None or a pos"):
+            ThemisExperts(env, deviation_cost=0.5, violation_window_s=bad)
+    with pytest.raises(ConfigError, match=r"waives the deviation cost, which is 0"):
+        ThemisExperts(env, violation_window_s=10)
+    assert ThemisExperts(env, deviation_cost=0.5).violation_window_s is None
 
 
 def test_a_bad_deviation_cost_is_refused_naming_what_is_allowed():
@@ -255,7 +334,12 @@ def test_the_own_layout_is_recorded_and_a_bad_plan_from_is_refused():
 @pytest.mark.slow
 @pytest.mark.filterwarnings("ignore:trace 'twitter-2021-08' is not available")
 @pytest.mark.parametrize(
-    ("wrappers", "layout"), [(WRAPPERS, EXPERTS_LAYOUT), (OWN_WRAPPERS, EXPERTS_OWN_LAYOUT)]
+    ("wrappers", "layout"),
+    [
+        (WRAPPERS, EXPERTS_LAYOUT),
+        (OWN_WRAPPERS, EXPERTS_OWN_LAYOUT),
+        (GATED_WRAPPERS, EXPERTS_LAYOUT),
+    ],
 )
 def test_a_saved_agent_loads_as_data_and_acts_as_it_trained(tmp_path, wrappers, layout):
     pytest.importorskip("stable_baselines3")
@@ -266,6 +350,8 @@ def test_a_saved_agent_loads_as_data_and_acts_as_it_trained(tmp_path, wrappers, 
         agent = load_agent(str(final), env)
         experts = next(w for w in agent._wrappers if isinstance(w, ThemisExperts))
         assert experts.planner.plan_from == ("own" if layout == EXPERTS_OWN_LAYOUT else "live")
+        gated = wrappers is GATED_WRAPPERS
+        assert experts.violation_window_s == (30.0 if gated else None)
         # reset() restarts the planner: the same episode again.
         episodes = [episode_actions(env, agent, 30) for _ in range(2)]
         assert episodes[0] == episodes[1]
