@@ -3,7 +3,7 @@
 import gymnasium as gym
 import numpy as np
 import pytest
-from themis_env.agents.artifacts import interface_mismatches
+from themis_env.agents.artifacts import interface_mismatches, read_manifest
 from themis_env.agents.envs import import_wrappers
 from themis_env.agents.evaluate import agent_fits, load_agent, required_env_kwargs
 from themis_env.agents.padded import StageFeatures
@@ -344,13 +344,14 @@ def test_the_own_layout_is_recorded_and_a_bad_plan_from_is_refused():
 def test_a_saved_agent_loads_as_data_and_acts_as_it_trained(tmp_path, wrappers, layout):
     pytest.importorskip("stable_baselines3")
     final = tiny_trained(tmp_path, wrappers, layout)
+    gated = wrappers is GATED_WRAPPERS
+    assert read_manifest(final)["interface"].get("violation_window_s") == (30 if gated else None)
     for scenario in ("smoke-video", "video-arxiv-variants"):
         env = gym.make(ENV_ID, scenario=scenario, episode_s=30, **required_env_kwargs(final))
         assert agent_fits(final, env) == []
         agent = load_agent(str(final), env)
         experts = next(w for w in agent._wrappers if isinstance(w, ThemisExperts))
         assert experts.planner.plan_from == ("own" if layout == EXPERTS_OWN_LAYOUT else "live")
-        gated = wrappers is GATED_WRAPPERS
         assert experts.violation_window_s == (30.0 if gated else None)
         # reset() restarts the planner: the same episode again.
         episodes = [episode_actions(env, agent, 30) for _ in range(2)]
