@@ -404,14 +404,15 @@ def _check_menu(members: Sequence[Sequence[Any]], who: str) -> tuple[tuple[str, 
     return tuple(out)
 
 
+def _finite(value: Any) -> bool:
+    """A finite real number: not a bool, not a string (a YAML ``"0.2"`` is refused, not read)."""
+    return not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
+
+
 def _check_deviation(cost: float, members: Sequence[tuple[str, float]]) -> tuple[float, int]:
     """``(deviation_cost, index of ("themis", 1) or -1)``, checked."""
     prior = members.index(("themis", 1.0)) if ("themis", 1.0) in members else -1
-    if (
-        isinstance(cost, bool)
-        or not isinstance(cost, (int, float))
-        or not (math.isfinite(cost) and cost >= 0)
-    ):
+    if not (_finite(cost) and cost >= 0):
         raise ConfigError(f"ThemisExperts deviation_cost = {cost!r}; allowed: a finite number >= 0")
     if cost and prior < 0:
         raise ConfigError(
@@ -425,11 +426,7 @@ def _check_window(window_s: float | None, cost: float) -> float | None:
     """``violation_window_s``, checked: None, or a positive duration with a deviation cost."""
     if window_s is None:
         return None
-    if (
-        isinstance(window_s, bool)
-        or not isinstance(window_s, (int, float))
-        or not (math.isfinite(window_s) and window_s > 0)
-    ):
+    if not (_finite(window_s) and window_s > 0):
         raise ConfigError(
             f"ThemisExperts violation_window_s = {window_s!r}; allowed: None or a positive "
             "duration [s]"
