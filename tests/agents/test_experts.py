@@ -168,7 +168,8 @@ def test_the_cost_is_waived_for_choices_made_within_the_window_after_a_violation
     )
     layout = gated.unwrapped.layout
     themis = EXPERT_MENU.index(("themis", 1.0))
-    obs = [env.reset(seed=3)[0] for env in (plain, gated)][1]
+    for env in (plain, gated):
+        env.reset(seed=3)
     assert not gated.recently_violated and not plain.recently_violated
     for _ in range(3):  # past the cold start's violations, on Themis (never charged)
         a, b = plain.step(themis), gated.step(themis)
@@ -177,7 +178,7 @@ def test_the_cost_is_waived_for_choices_made_within_the_window_after_a_violation
     a, b = plain.step(9), gated.step(9)
     assert not gated.recently_violated  # smoke-video meets its SLO here
     assert b[1] == pytest.approx(a[1] - 0.75)
-    # An interval with a violation just ended: the next choice is free, Themis's or not.
+    # An interval with a violation just ended: the next choice away from Themis is free.
     violated = b[0].copy()
     layout.views(violated)["violation"][0] = 0.5
     for env in (plain, gated):
@@ -192,7 +193,7 @@ def test_the_cost_is_waived_for_choices_made_within_the_window_after_a_violation
     # A new episode forgets the violation.
     gated.observe(violated)
     gated.reset(seed=3)
-    assert not gated.recently_violated and obs.shape == violated.shape
+    assert not gated.recently_violated
 
 
 def test_the_waiver_is_the_last_expert_feature_where_it_is_on():
