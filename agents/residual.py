@@ -409,17 +409,20 @@ def _finite(value: Any) -> bool:
     return not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
 
 
-def _check_deviation(cost: float, members: Sequence[tuple[str, float]]) -> tuple[float, int]:
-    """``(deviation_cost, index of ("themis", 1) or -1)``, checked."""
-    prior = members.index(("themis", 1.0)) if ("themis", 1.0) in members else -1
+def _check_deviation(
+    cost: float, members: Sequence[tuple[str, float]], prior: Sequence[Sequence[Any]]
+) -> tuple[float, frozenset[int]]:
+    """``(deviation_cost, menu indices of the prior members)``, checked."""
     if not (_finite(cost) and cost >= 0):
         raise ConfigError(f"ThemisExperts deviation_cost = {cost!r}; allowed: a finite number >= 0")
-    if cost and prior < 0:
+    chosen = _check_menu(prior, "ThemisExperts prior")
+    missing = [list(m) for m in chosen if m not in members]
+    if cost and missing:
         raise ConfigError(
-            f"ThemisExperts deviation_cost = {cost!r} needs the member ['themis', 1] in the "
-            f"menu {[list(m) for m in members]}"
+            f"ThemisExperts prior {missing} not in the menu {[list(m) for m in members]}: "
+            "deviation_cost needs every prior member in it"
         )
-    return float(cost), prior
+    return float(cost), frozenset(members.index(m) for m in chosen if m in members)
 
 
 def _check_window(window_s: float | None, cost: float) -> float | None:
@@ -453,9 +456,13 @@ class ThemisExperts(ThemisHeadroom):
         hold_s: As :class:`ThemisHeadroom`.
         plan_from: As :class:`ExpertPlanner` (default ``live``).
         deviation_cost: Subtracted from :meth:`step`'s reward for every choice of a member
-            other than Themis at 1 (default 0). A training prior: the agent leaves Themis only
+            outside ``prior`` (default 0). A training prior: the agent leaves the prior only
             where another member gains more than this per choice. The env's own reward, info
             and KPIs are untouched, and so is :meth:`action`, the path evaluators take.
+        prior: The members free of ``deviation_cost``, ``[expert, factor]`` pairs of the menu
+            (default ``[["themis", 1]]``, Themis exactly). With several, the agent chooses
+            among them at no cost (e.g. Themis at 0.85 and at 1: a cheaper Themis on calm
+            load).
         violation_window_s: With a deviation cost, waive it for a choice made while the SLO
             was violated within this many seconds (an interval ending that recently had a
             ``violation`` above 0; default None: never waived). A prior towards Themis while
@@ -465,7 +472,7 @@ class ThemisExperts(ThemisHeadroom):
     Raises:
         ConfigError: for an unknown expert, a factor that is not a positive number, an empty
             menu, a bad ``hold_s`` or ``plan_from``, a negative or non-finite
-            ``deviation_cost``, or a positive one with no ``["themis", 1]`` in the menu; a
+            ``deviation_cost``, or a positive one with a ``prior`` member not in the menu; a
             ``violation_window_s`` that is not a positive duration, or one without a cost.
         PolicyError: where Themis cannot run on the scenario.
     """
@@ -478,10 +485,11 @@ class ThemisExperts(ThemisHeadroom):
         plan_from: str = "live",
         deviation_cost: float = 0.0,
         violation_window_s: float | None = None,
+        prior: Sequence[Sequence[Any]] = (("themis", 1.0),),
     ) -> None:
         self.members = _check_menu(members, "ThemisExperts")
         _check_plan_from(plan_from, "ThemisExperts")
-        self.deviation_cost, self.prior = _check_deviation(deviation_cost, self.members)
+        self.deviation_cost, self.prior = _check_deviation(deviation_cost, self.members, prior)
         self.violation_window_s = _check_window(violation_window_s, self.deviation_cost)
         super().__init__(env, factors=[f for _, f in self.members], hold_s=hold_s)
         self.planner = ExpertPlanner(env, plan_from)
@@ -516,13 +524,13 @@ class ThemisExperts(ThemisHeadroom):
         self._since_violation = math.inf
 
     def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
-        """As :meth:`ThemisHeadroom.step`, less ``deviation_cost`` unless Themis at 1 chose.
+        """As :meth:`ThemisHeadroom.step`, less ``deviation_cost`` unless a prior member chose.
 
         The cost is waived where the choice was made while ``recently_violated``.
         """
         waived = self.recently_violated
         obs, reward, terminated, truncated, info = super().step(action)
-        if self.deviation_cost and self.member != self.prior and not waived:
+        if self.deviation_cost and self.member not in self.prior and not waived:
             reward = float(reward) - self.deviation_cost
         return obs, reward, terminated, truncated, info
 

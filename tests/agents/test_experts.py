@@ -160,6 +160,24 @@ def test_the_deviation_cost_is_charged_per_choice_away_from_themis_and_nowhere_e
 
 
 @pytest.mark.filterwarnings("ignore:trace 'twitter-2021-08' is not available")
+def test_every_prior_member_is_free_of_the_cost_and_only_those():
+    make = dict(scenario="smoke-video", obs_mode="flat", episode_s=60)
+    menu = [("themis", 0.85), *EXPERT_MENU]
+    prior = [["themis", 0.85], ["themis", 1.0]]
+    plain, costly = (
+        ThemisExperts(gym.make(ENV_ID, **make), members=menu, hold_s=10, **extra)
+        for extra in ({}, {"deviation_cost": 0.75, "prior": prior})
+    )
+    assert costly.prior == {0, menu.index(("themis", 1.0))}
+    for env in (plain, costly):
+        env.reset(seed=3)
+    for member in (0, 1, 3, 0, 7, 1):
+        a, b = plain.step(member), costly.step(member)
+        assert b[1] == pytest.approx(a[1] - (0.75 if member not in (0, 1) else 0.0))
+    assert plain.unwrapped.episode_kpis() == costly.unwrapped.episode_kpis()
+
+
+@pytest.mark.filterwarnings("ignore:trace 'twitter-2021-08' is not available")
 def test_the_cost_is_waived_for_choices_made_within_the_window_after_a_violation():
     make = dict(scenario="smoke-video", obs_mode="flat", episode_s=60)
     plain, gated = (
@@ -232,9 +250,14 @@ def test_a_bad_deviation_cost_is_refused_naming_what_is_allowed():
     for bad in (-0.1, float("nan"), float("inf"), "0.2", True):
         with pytest.raises(ConfigError, match=r"deviation_cost = .*allowed: a finite number >= 0"):
             ThemisExperts(env, deviation_cost=bad)
-    with pytest.raises(ConfigError, match=r"needs the member \['themis', 1\] in the menu"):
+    with pytest.raises(ConfigError, match=r"prior \[\['themis', 1.0\]\] not in the menu"):
         ThemisExperts(env, members=[["horizontal", 1.5]], deviation_cost=0.2)
     assert ThemisExperts(env, members=[["horizontal", 1.5]]).deviation_cost == 0.0
+    with pytest.raises(ConfigError, match=r"prior \[\['themis', 0.85\]\] not in the menu"):
+        ThemisExperts(env, deviation_cost=0.2, prior=[["themis", 0.85], ["themis", 1]])
+    for bad in ([], [["themis"]], [["nope", 1]], [["themis", -1]]):
+        with pytest.raises(ConfigError, match=r"ThemisExperts prior"):
+            ThemisExperts(env, deviation_cost=0.2, prior=bad)
 
 
 @pytest.mark.filterwarnings("ignore:trace 'twitter-2021-08' is not available")
