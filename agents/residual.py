@@ -465,8 +465,8 @@ class ThemisExperts(ThemisHeadroom):
             load).
         violation_window_s: With a deviation cost, waive it for a choice made while the SLO
             was violated within this many seconds (an interval ending that recently had a
-            ``violation`` above 0; default None: never waived). A prior towards Themis while
-            Themis meets the SLO, free to leave it while it does not. ``recently_violated`` is
+            ``violation`` above 0; default None: never waived). A prior that holds while the
+            SLO is met, free to leave it while it is not. ``recently_violated`` is
             the state the waiver reads; :class:`ExpertFeatures` shows it to the agent.
 
     Raises:
