@@ -466,8 +466,8 @@ class ThemisExperts(ThemisHeadroom):
         violation_window_s: With a deviation cost, waive it for a choice made while the SLO
             was violated within this many seconds (an interval ending that recently had a
             ``violation`` above 0; default None: never waived). A prior that holds while the
-            SLO is met, free to leave it while it is not. ``recently_violated`` is
-            the state the waiver reads; :class:`ExpertFeatures` shows it to the agent.
+            SLO is met, free to leave it while it is not. ``recently_violated`` is the state
+            the waiver reads; :class:`ExpertFeatures` shows it to the agent.
 
     Raises:
         ConfigError: for an unknown expert, a factor that is not a positive number, an empty
