@@ -425,8 +425,15 @@ def _check_deviation(
     return float(cost), frozenset(members.index(m) for m in chosen if m in members)
 
 
+def _check_switch(cost: float) -> float:
+    """``switch_cost``, checked: a finite number >= 0."""
+    if not (_finite(cost) and cost >= 0):
+        raise ConfigError(f"ThemisExperts switch_cost = {cost!r}; allowed: a finite number >= 0")
+    return float(cost)
+
+
 def _check_window(window_s: float | None, cost: float) -> float | None:
-    """``violation_window_s``, checked: None, or a positive duration with a deviation cost."""
+    """``violation_window_s``, checked: None, or a positive duration with a training cost."""
     if window_s is None:
         return None
     if not (_finite(window_s) and window_s > 0):
@@ -436,8 +443,9 @@ def _check_window(window_s: float | None, cost: float) -> float | None:
         )
     if not cost:
         raise ConfigError(
-            f"ThemisExperts violation_window_s = {window_s!r} waives the deviation cost, which "
-            "is 0: give deviation_cost > 0 or drop violation_window_s"
+            f"ThemisExperts violation_window_s = {window_s!r} waives the deviation and switch "
+            "costs, which are 0: give deviation_cost or switch_cost > 0, or drop "
+            "violation_window_s"
         )
     return float(window_s)
 
@@ -463,17 +471,24 @@ class ThemisExperts(ThemisHeadroom):
             (default ``[["themis", 1]]``, Themis exactly). With several, the agent chooses
             among them at no cost (e.g. Themis at 0.85 and at 1: a cheaper Themis on calm
             load).
-        violation_window_s: With a deviation cost, waive it for a choice made while the SLO
-            was violated within this many seconds (an interval ending that recently had a
-            ``violation`` above 0; default None: never waived). A prior that holds while the
+        switch_cost: Subtracted from :meth:`step`'s reward for every choice that changes the
+            member in force (not the episode's first; default 0). A training prior against
+            mixing members: a switch between experts that plan differently (Themis's multi-core
+            replicas, horizontal-only's 1-core ones) reconfigures the stage, which costs cores
+            and cold starts that either member alone would not pay. Untouched as
+            ``deviation_cost``.
+        violation_window_s: With a deviation or switch cost, waive both for a choice made while
+            the SLO was violated within this many seconds (an interval ending that recently had
+            a ``violation`` above 0; default None: never waived). A prior that holds while the
             SLO is met, free to leave it while it is not. ``recently_violated`` is the state
             the waiver reads; :class:`ExpertFeatures` shows it to the agent.
 
     Raises:
         ConfigError: for an unknown expert, a factor that is not a positive number, an empty
             menu, a bad ``hold_s`` or ``plan_from``, a negative or non-finite
-            ``deviation_cost``, or a positive one with a ``prior`` member not in the menu; a
-            ``violation_window_s`` that is not a positive duration, or one without a cost.
+            ``deviation_cost`` or ``switch_cost``, a positive deviation cost with a ``prior``
+            member not in the menu; a ``violation_window_s`` that is not a positive duration,
+            or one without a cost.
         PolicyError: where Themis cannot run on the scenario.
     """
 
@@ -486,11 +501,15 @@ class ThemisExperts(ThemisHeadroom):
         deviation_cost: float = 0.0,
         violation_window_s: float | None = None,
         prior: Sequence[Sequence[Any]] = (("themis", 1.0),),
+        switch_cost: float = 0.0,
     ) -> None:
         self.members = _check_menu(members, "ThemisExperts")
         _check_plan_from(plan_from, "ThemisExperts")
         self.deviation_cost, self.prior = _check_deviation(deviation_cost, self.members, prior)
-        self.violation_window_s = _check_window(violation_window_s, self.deviation_cost)
+        self.switch_cost = _check_switch(switch_cost)
+        self.violation_window_s = _check_window(
+            violation_window_s, self.deviation_cost + self.switch_cost
+        )
         super().__init__(env, factors=[f for _, f in self.members], hold_s=hold_s)
         self.planner = ExpertPlanner(env, plan_from)
         self.controller = self.planner.themis
@@ -524,14 +543,18 @@ class ThemisExperts(ThemisHeadroom):
         self._since_violation = math.inf
 
     def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
-        """As :meth:`ThemisHeadroom.step`, less ``deviation_cost`` unless a prior member chose.
+        """As :meth:`ThemisHeadroom.step`, less the training costs this choice incurs.
 
-        The cost is waived where the choice was made while ``recently_violated``.
+        ``deviation_cost`` unless a prior member was chosen, ``switch_cost`` where the member
+        in force changed; both waived where the choice was made while ``recently_violated``.
         """
-        waived = self.recently_violated
+        waived, before = self.recently_violated, self.member
         obs, reward, terminated, truncated, info = super().step(action)
-        if self.deviation_cost and self.member not in self.prior and not waived:
-            reward = float(reward) - self.deviation_cost
+        if not waived:
+            if self.deviation_cost and self.member not in self.prior:
+                reward = float(reward) - self.deviation_cost
+            if self.switch_cost and before >= 0 and self.member != before:
+                reward = float(reward) - self.switch_cost
         return obs, reward, terminated, truncated, info
 
     def action(self, action: Any) -> np.ndarray:

@@ -178,6 +178,54 @@ def test_every_prior_member_is_free_of_the_cost_and_only_those():
 
 
 @pytest.mark.filterwarnings("ignore:trace 'twitter-2021-08' is not available")
+def test_the_switch_cost_is_charged_per_change_of_member_and_nowhere_else():
+    make = dict(scenario="smoke-video", obs_mode="flat", episode_s=60)
+    plain, costly = (
+        ThemisExperts(gym.make(ENV_ID, **make), hold_s=10, **extra)
+        for extra in ({}, {"deviation_cost": 0.75, "switch_cost": 2.0})
+    )
+    themis = EXPERT_MENU.index(("themis", 1.0))
+    # The first choice is no switch; then stay, switch, stay, switch back, switch.
+    choices = [5, 5, themis, themis, 9, 5]
+    switched = [False, False, True, False, True, True]
+    for env in (plain, costly):
+        env.reset(seed=3)
+    for member, switch in zip(choices, switched, strict=True):
+        a, b = plain.step(member), costly.step(member)
+        cost = (0.75 if member != themis else 0.0) + (2.0 if switch else 0.0)
+        assert b[1] == pytest.approx(a[1] - cost)
+        assert np.array_equal(a[0], b[0]) and a[4] == b[4]
+    assert plain.unwrapped.episode_kpis() == costly.unwrapped.episode_kpis()
+    # A new episode's first choice is no switch, whatever the last episode held.
+    costly.reset(seed=3)
+    plain.reset(seed=3)
+    assert costly.step(themis)[1] == pytest.approx(plain.step(themis)[1])
+
+
+@pytest.mark.filterwarnings("ignore:trace 'twitter-2021-08' is not available")
+def test_the_switch_cost_is_waived_within_the_window_after_a_violation():
+    make = dict(scenario="smoke-video", obs_mode="flat", episode_s=60)
+    plain, gated = (
+        ThemisExperts(gym.make(ENV_ID, **make), hold_s=10, **extra)
+        for extra in ({}, {"switch_cost": 1.5, "violation_window_s": 10})
+    )
+    themis = EXPERT_MENU.index(("themis", 1.0))
+    for env in (plain, gated):
+        env.reset(seed=3)
+    for _ in range(3):  # past the cold start, no switch
+        plain.step(themis), gated.step(themis)
+    a, b = plain.step(9), gated.step(9)
+    assert not gated.recently_violated
+    assert b[1] == pytest.approx(a[1] - 1.5)  # a switch; no deviation cost is set
+    violated = b[0].copy()
+    gated.unwrapped.layout.views(violated)["violation"][0] = 0.5
+    for env in (plain, gated):
+        env.observe(violated)
+    a, b = plain.step(themis), gated.step(themis)
+    assert b[1] == pytest.approx(a[1])  # a switch made just after a violation is free
+
+
+@pytest.mark.filterwarnings("ignore:trace 'twitter-2021-08' is not available")
 def test_the_cost_is_waived_for_choices_made_within_the_window_after_a_violation():
     make = dict(scenario="smoke-video", obs_mode="flat", episode_s=60)
     plain, gated = (
@@ -240,16 +288,19 @@ def test_a_bad_violation_window_is_refused_naming_what_is_allowed():
     for bad in (0, -5.0, float("nan"), float("inf"), "10", True):
         with pytest.raises(ConfigError, match=r"violation_window_s = .*allowed: None or a pos"):
             ThemisExperts(env, deviation_cost=0.5, violation_window_s=bad)
-    with pytest.raises(ConfigError, match=r"waives the deviation cost, which is 0"):
+    with pytest.raises(ConfigError, match=r"waives the deviation and switch costs, which are 0"):
         ThemisExperts(env, violation_window_s=10)
     assert ThemisExperts(env, deviation_cost=0.5).violation_window_s is None
+    assert ThemisExperts(env, switch_cost=0.5, violation_window_s=10).violation_window_s == 10
 
 
-def test_a_bad_deviation_cost_is_refused_naming_what_is_allowed():
+def test_a_bad_deviation_or_switch_cost_is_refused_naming_what_is_allowed():
     env = gym.make(ENV_ID, scenario="smoke-video", obs_mode="flat")
     for bad in (-0.1, float("nan"), float("inf"), "0.2", True):
         with pytest.raises(ConfigError, match=r"deviation_cost = .*allowed: a finite number >= 0"):
             ThemisExperts(env, deviation_cost=bad)
+        with pytest.raises(ConfigError, match=r"switch_cost = .*allowed: a finite number >= 0"):
+            ThemisExperts(env, switch_cost=bad)
     with pytest.raises(ConfigError, match=r"prior \[\['themis', 1.0\]\] not in the menu"):
         ThemisExperts(env, members=[["horizontal", 1.5]], deviation_cost=0.2)
     assert ThemisExperts(env, members=[["horizontal", 1.5]]).deviation_cost == 0.0
