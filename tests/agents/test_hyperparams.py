@@ -161,6 +161,33 @@ def test_every_shipped_file_builds_a_working_env_for_every_registered_id(algo):
         env.close()
 
 
+AGENT_CONFIGS = sorted(p for p in config_path("ppo").parent.glob("*.yml") if p.stem not in ALGOS)
+
+
+def test_the_agent_configs_are_found():
+    assert any(p.stem == "ppo-themis-experts" for p in AGENT_CONFIGS)
+
+
+@pytest.mark.filterwarnings("ignore:trace 'twitter-2021-08' is not available")
+@pytest.mark.parametrize("path", AGENT_CONFIGS, ids=lambda p: p.stem)
+def test_every_shipped_agent_config_builds_a_working_env(path):
+    """A config beside the algorithms' (an agent's, named ``<algo>-<agent>``) loads, and its
+    env_wrapper chain (every kwarg checked by the wrappers) builds and steps an env."""
+    import gymnasium as gym
+    from themis_env.agents.envs import import_wrappers
+
+    algo = path.stem.split("-")[0]
+    hp = load_hyperparams(algo, GENERIC, path)
+    env = gym.make(GENERIC, **{**hp.env_kwargs, "scenario": "smoke-video"})
+    for _, cls, kwargs in import_wrappers(hp.env_wrapper):
+        env = cls(env, **kwargs)
+    env.reset(seed=0)
+    env.action_space.seed(0)
+    obs, *_ = env.step(env.action_space.sample())
+    assert env.observation_space.contains(obs), path.name
+    env.close()
+
+
 @pytest.mark.slow
 def test_rl_zoo3_trains_with_the_shipped_file_on_a_synthetic_trace_id(tmp_path):
     import subprocess
