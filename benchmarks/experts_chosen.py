@@ -3,8 +3,8 @@
 Runs the agent saved as ``--agent`` for one episode (``--seed``) per scenario, as the leaderboard
 runs it (``target`` actions, its own observation mode), and counts the member in force at each
 decision of :class:`~themis_env.agents.residual.ThemisExperts`. The last line is one JSON
-object: per scenario the share of decisions per member (``expert-factor``), the violation rate
-and mean cores of the episode.
+object: per scenario the share of decisions per member (``expert-factor``), the switches (changes
+of the member in force), the violation rate and mean cores of the episode.
 
 Run: ``python benchmarks/experts_chosen.py --agent agents/zoo/ppo-themis-experts/ppo.zip``
 (real traces from ``--trace-dir``, ``THEMIS_TRACE_DIR`` or ``../shared/traces`` when found).
@@ -34,15 +34,21 @@ class _Counting:
         self.agent = agent
         self.experts = next(w for w in agent._wrappers if isinstance(w, ThemisExperts))
         self.counts: Counter[str] = Counter()
+        self.switches = 0
+        self._last = -1
 
     def reset(self) -> None:
         self.agent.reset()
         self.counts.clear()
+        self.switches, self._last = 0, -1
 
     def predict(self, obs: Any, state: Any = None, episode_start: Any = None, **_: Any) -> Any:
         out = self.agent.predict(obs, state, episode_start)
-        expert, factor = self.experts.members[self.experts.member]
+        member = self.experts.member
+        expert, factor = self.experts.members[member]
         self.counts[f"{expert}-{factor:g}"] += 1
+        self.switches += self._last >= 0 and member != self._last
+        self._last = member
         return out
 
 
@@ -69,10 +75,11 @@ def main(argv: list[str] | None = None) -> int:
             shares = {m: round(n / total, 3) for m, n in policy.counts.most_common()}
             out[entry.display] = {
                 "members": shares,
+                "switches": policy.switches,
                 "violation": round(float(kpis["slo_violation_rate"]), 4),
                 "mean_cores": round(float(kpis["mean_cores"]), 2),
             }
-            print(f"{entry.display}: {shares}", flush=True)
+            print(f"{entry.display}: {shares}, {policy.switches} switches", flush=True)
             env.close()
     print(json.dumps(out))
     return 0
