@@ -475,7 +475,8 @@ class ThemisExperts(ThemisHeadroom):
             member in force (not the episode's first; default 0). A training prior against
             mixing members: a switch between experts that plan differently (Themis's multi-core
             replicas, horizontal-only's 1-core ones) reconfigures the stage, which costs cores
-            and cold starts that either member alone would not pay. Untouched as
+            that neither member alone holds, and violations where it falls in a surge
+            (``benchmarks/experts_schedule.py`` replays schedules). Training-only, as
             ``deviation_cost``.
         violation_window_s: With a deviation or switch cost, waive both for a choice made while
             the SLO was violated within this many seconds (an interval ending that recently had
