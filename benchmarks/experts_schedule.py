@@ -29,6 +29,7 @@ from themis_env.agents.residual import EXPERTS, ThemisExperts
 
 import themis_env  # noqa: F401 - registers the env ids
 from themis_env.errors import ConfigError
+from themis_env.evaluation.rollout import rollout
 from themis_env.resources import use_trace_dir
 
 DEFAULT_SCENARIO = "sentiment-2025-gen-twitter-d20"
@@ -75,22 +76,32 @@ def parse_schedule(spec: str) -> list[tuple[tuple[str, float], int | None]]:
     return out
 
 
+class _Schedule:
+    """A ``predict`` that plays a parsed schedule: one member index per 10-s choice."""
+
+    def __init__(
+        self, plan: list[tuple[tuple[str, float], int | None]], members: list[tuple[str, float]]
+    ) -> None:
+        self.indices = [members.index(pair) for pair, _ in plan]
+        self.bounds = np.cumsum([n for _, n in plan[:-1]], dtype=int)
+        self.choice = 0
+
+    def reset(self) -> None:
+        self.choice = 0
+
+    def predict(self, obs: Any, state: Any = None, **_: Any) -> tuple[int, Any]:
+        part = int(np.searchsorted(self.bounds, self.choice, side="right"))
+        self.choice += 1
+        return self.indices[part], state
+
+
 def run(scenario: str, spec: str, seed: int) -> tuple[float, float]:
     """(violation rate, mean cores) of one episode of ``spec`` on ``scenario``."""
     plan = parse_schedule(spec)
     members = list(dict.fromkeys(pair for pair, _ in plan))
     base = gym.make("themis_env/InferenceCluster-v1", scenario=scenario, obs_mode="flat")
     env = ThemisExperts(base, members=members, hold_s=10)
-    env.reset(seed=seed)
-    bounds = np.cumsum([n for _, n in plan[:-1]], dtype=int)
-    choice = 0
-    while True:
-        part = int(np.searchsorted(bounds, choice, side="right"))
-        _, _, terminated, truncated, _ = env.step(members.index(plan[part][0]))
-        choice += 1
-        if terminated or truncated:
-            break
-    kpis = env.unwrapped.episode_kpis()
+    kpis = rollout(env, _Schedule(plan, members), seed=seed).kpis or {}
     env.close()
     return float(kpis["slo_violation_rate"]), float(kpis["mean_cores"])
 
