@@ -25,7 +25,7 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
-from themis_env.agents.residual import EXPERTS, ThemisExperts
+from themis_env.agents.residual import ThemisExperts, _check_member
 
 import themis_env  # noqa: F401 - registers the env ids
 from themis_env.errors import ConfigError
@@ -56,18 +56,13 @@ def parse_schedule(spec: str) -> list[tuple[tuple[str, float], int | None]]:
         expert, _, factor = member.rpartition("-")
         last = i == len(parts) - 1
         try:
-            pair = (expert, float(factor))
-            n = None if last and not count else int(count)
+            value, n = float(factor), None if last and not count else int(count)
         except ValueError:
             raise ConfigError(
                 f"schedule {spec!r}: part {part!r} is not expert-factor:choices (e.g. "
                 "themis-1:27); the last part may omit :choices"
             ) from None
-        if expert not in EXPERTS:
-            raise ConfigError(
-                f"schedule {spec!r}: unknown expert {expert!r} in {part!r}; allowed: "
-                f"{list(EXPERTS)}"
-            )
+        pair = _check_member(expert, value, f"schedule {spec!r}")  # ThemisExperts' own check
         if n is not None and n < 1:
             raise ConfigError(f"schedule {spec!r}: part {part!r} needs at least one choice")
         out.append((pair, n))
