@@ -266,10 +266,20 @@ EXPERTS = ("themis", "horizontal", "max")
 PLAN_FROM = ("live", "own")
 
 
+# How ExpertPlanner moves a stage to a new expert's plan: at once, or make-before-break.
+TRANSITIONS = ("switch", "make-before-break")
+
+
 def _check_plan_from(plan_from: str, who: str) -> str:
     if plan_from not in PLAN_FROM:
         raise ConfigError(f"{who} plan_from = {plan_from!r}; allowed: {list(PLAN_FROM)}")
     return plan_from
+
+
+def _check_transition(transition: str, who: str) -> str:
+    if transition not in TRANSITIONS:
+        raise ConfigError(f"{who} transition = {transition!r}; allowed: {list(TRANSITIONS)}")
+    return transition
 
 
 class ExpertPlanner:
@@ -288,17 +298,30 @@ class ExpertPlanner:
     about horizontal-only's cores. With ``plan_from="own"`` (``themis-experts-v2``) each plans
     from the targets it set last, as if it alone were in force.
 
+    A switch of member can change a stage's shape: Themis's few multi-core replicas become
+    horizontal-only's many 1-core ones, or the reverse, and a higher factor can start
+    Themis's own move from vertical to horizontal scaling. With ``transition="switch"``
+    (default) the new plan is set at once: the in-place resize cuts the cores of the ready
+    replicas while the added ones cold-start (or removes replicas while the rest grow), and
+    capacity dips just when the switch is made, often as a surge begins. With
+    ``"make-before-break"`` every stage, at a change of member (expert or factor), moves
+    through intermediate shapes that keep its ready capacity (see
+    :meth:`_make_before_break`) until it can take the new plan; meanwhile both controllers
+    plan from their own targets. A member held throughout acts exactly as with ``switch``.
+
     Args:
         env: The env.
         plan_from: ``live`` (default) or ``own``.
+        transition: ``switch`` (default) or ``make-before-break``.
 
     Raises:
         PolicyError: where Themis cannot run on the scenario.
-        ConfigError: for another ``plan_from``.
+        ConfigError: for another ``plan_from`` or ``transition``.
     """
 
-    def __init__(self, env: gym.Env, plan_from: str = "live") -> None:
+    def __init__(self, env: gym.Env, plan_from: str = "live", transition: str = "switch") -> None:
         self.plan_from = _check_plan_from(plan_from, "ExpertPlanner")
+        self.transition = _check_transition(transition, "ExpertPlanner")
         self.themis = themis_controller(env)
         self.horizontal = (
             None if isinstance(self.themis, ThemisVariantsPolicy) else (HorizontalOnlyPolicy(env))
@@ -306,12 +329,24 @@ class ExpertPlanner:
         for controller in (self.themis, self.horizontal):
             if controller is not None:
                 controller.plan_from_own = self.plan_from == "own"
+        self._interval = float(self.themis.view.decision_interval_s)
+        self._resize_delay = float(self.themis.view.cluster.resize_delay_s)
+        self._window = float(self.themis.view.cluster.cold_start.max_s)
+        self._start_transitions()
+
+    def _start_transitions(self) -> None:
+        self._member: tuple[str, float] | None = None  # the member of the last action
+        self._moving: set[int] = set()  # stages in a make-before-break transition
+        self._grown: dict[int, int] = {}  # per stage, the decision that last grew its cores
+        self._switched = 0  # the decision of the last change of member
+        self._decisions = 0
 
     def reset(self) -> None:
-        """Forget both controllers' episode state."""
+        """Forget both controllers' episode state and any transition in progress."""
         self.themis.reset()
         if self.horizontal is not None:
             self.horizontal.reset()
+        self._start_transitions()
 
     def act(self, obs: Any, expert: str, factor: float) -> np.ndarray:
         """The env action of ``expert`` planning for the observed load times ``factor``."""
@@ -319,17 +354,125 @@ class ExpertPlanner:
         if self.horizontal is None:
             return self.themis.act(obs)
         self.horizontal.load_scale = factor
+        # In a transition the controllers plan from their own targets: from the live shape
+        # they would take the intermediate one for their own and never leave it.
+        own = self.plan_from == "own" or bool(self._moving)
+        self.themis.plan_from_own = self.horizontal.plan_from_own = own
         planned = self.horizontal._next_decision(obs).targets
-        if expert == "themis":
-            return self.themis.act(obs)
         themis: tuple[Target, ...] = self.themis._next_decision(obs).targets
-        if expert == "horizontal":
+        if expert == "themis":
+            targets = list(themis)
+        elif expert == "horizontal":
             targets = list(planned)
         else:
             targets = [
                 h if h[0] * h[1] > t[0] * t[1] else t for t, h in zip(themis, planned, strict=True)
             ]
+        if self.transition == "make-before-break":
+            if self._member not in (None, (expert, factor)):
+                self._moving = set(range(len(targets)))  # a switch: every stage in transition
+                self._switched = self._decisions
+            self._member = (expert, factor)
+            targets = self._make_before_break(obs, targets)
         return self.themis.view.encode_targets(targets)
+
+    def _make_before_break(self, obs: Any, targets: list[Target]) -> list[Target]:
+        """``targets`` with each stage in transition held at an intermediate shape.
+
+        Scaling out to fewer cores per replica, the ready replicas keep the cores that carry
+        the plan's capacity (replicas × cores) while the added ones cold-start, and the cores
+        come down as replicas become ready. Where no stage in transition can move on (none
+        has a replica starting, none can add one), the one whose ready replicas carry most of
+        its plan steps down to the most cores at which a replica fits in the cores free and
+        those the cut frees, or to its plan.
+
+        Scaling in to more cores per replica, as many replicas grow as the cores free and
+        those of the removed ones hold, and no more is removed before the resize has landed.
+
+        A stage ends its transition when it takes its plan, no sooner than the longest cold
+        start after the switch. Stages not in transition take their plans first; the others
+        share the nodes' free cores left, the stage whose ready replicas carry the smallest
+        share of its plan first.
+        """
+        view = self.themis.view
+        d = view.obs_as_dict(obs)
+        free = np.asarray(view.free_cores(), dtype=np.int64).copy()  # per node
+        unresized = view.unresized_replicas()
+        self._decisions += 1
+
+        def count(key: str, s: int) -> int:
+            return int(round(float(d[key][s])))
+
+        n = len(targets)
+        placed = [count("replicas", s) for s in range(n)]
+        cores_now = [count("cores", s) for s in range(n)]
+        ready = [count("replicas_ready", s) for s in range(n)]
+        out = list(targets)
+        for s in range(n):
+            if s not in self._moving:  # their growth comes out of the free cores first
+                _take(free, targets[s][0] * targets[s][1] - placed[s] * cores_now[s])
+
+        def carried(s: int) -> float:  # the share of its plan a stage's ready replicas carry
+            return ready[s] * cores_now[s] / max(targets[s][0] * targets[s][1], 1)
+
+        stuck = []  # stages scaling out that no replica could be added to
+        for s in sorted(self._moving, key=carried):
+            (r, c, b), live_r, live_c = targets[s], placed[s], cores_now[s]
+            since_grown = (self._decisions - self._grown.get(s, -1)) * self._interval
+            if c < live_c and ready[s] < r:
+                # Keep the cores at which the ready replicas carry the plan (no more than
+                # now); add the plan's replicas at those cores as far as the nodes hold them.
+                cores = max(c, min(live_c, -(-(r * c) // max(ready[s], 1))))
+                added = _place(free, cores, r - live_r)
+                out[s] = (live_r + added, cores, b)
+                if not added and ready[s] >= live_r:
+                    stuck.append(s)
+            elif c > live_c and r < live_r:
+                # Grow as many replicas as the free cores and those of the removed ones hold
+                # (counted as if on one node); remove the rest now, the plan's excess after.
+                keep = max(r, min(live_r, (int(free.sum()) + live_r * live_c) // c))
+                _take(free, keep * c - live_r * live_c)
+                out[s] = (keep, c, b)
+                self._grown[s] = self._decisions
+            elif r < live_r and (unresized[s] or since_grown < self._resize_delay):
+                out[s] = (live_r, c, b)  # the resize has not landed: remove replicas after
+        starting = any(ready[s] < placed[s] for s in self._moving)
+        if stuck and not starting and len(stuck) == sum(out[s] != targets[s] for s in self._moving):
+            # No stage in transition can move on: the one that carries most of its plan
+            # steps to the most cores at which a replica fits in the free cores and those the
+            # cut frees (counted as if on one node); its plan where none does.
+            s = max(stuck, key=carried)
+            (r, c, b), live_r, held = targets[s], placed[s], out[s][1]
+            total = int(free.sum())
+            spare = {k: (total + live_r * (held - k)) // k for k in range(held - 1, c - 1, -1)}
+            fits = [k for k, m in spare.items() if m > 0]
+            out[s] = (live_r + min(spare[fits[0]], r - live_r), fits[0], b) if fits else targets[s]
+        # The new member's plan can change shape some decisions after the switch (a
+        # controller's stabilisation count): a transition lasts a cold start at least.
+        if (self._decisions - self._switched) * self._interval >= self._window:
+            self._moving -= {s for s in self._moving if out[s] == targets[s]}
+        return out
+
+
+def _place(free: np.ndarray, cores: int, most: int) -> int:
+    """Place up to ``most`` replicas of ``cores`` on the nodes' ``free`` cores (updated)."""
+    placed = 0
+    while placed < most and cores > 0:
+        node = int(np.argmax(free))
+        if free[node] < cores:
+            break
+        free[node] -= cores
+        placed += 1
+    return placed
+
+
+def _take(free: np.ndarray, cores: int) -> None:
+    """Take ``cores`` (if positive) out of the nodes' ``free`` cores, the freest first."""
+    while cores > 0 and np.any(free > 0):
+        node = int(np.argmax(free))
+        step = min(cores, int(free[node]))
+        free[node] -= step
+        cores -= step
 
 
 def _check_member(expert: str, factor: float, who: str) -> tuple[str, float]:
@@ -352,6 +495,7 @@ class ConstantExpertPolicy(Policy):
         expert: ``themis``, ``horizontal`` or ``max`` (see :class:`ExpertPlanner`).
         factor: The load multiplier (> 0).
         plan_from: As :class:`ExpertPlanner` (default ``live``).
+        transition: As :class:`ExpertPlanner` (default ``switch``).
 
     Source: the project's design, on Themis (arXiv 2407.14843) and its ``ho`` baseline.
     """
@@ -359,12 +503,19 @@ class ConstantExpertPolicy(Policy):
     name = "themis-experts"
 
     def __init__(
-        self, env: Any, expert: str = "themis", factor: float = 1.0, plan_from: str = "live"
+        self,
+        env: Any,
+        expert: str = "themis",
+        factor: float = 1.0,
+        plan_from: str = "live",
+        transition: str = "switch",
     ) -> None:
-        super().__init__(env, expert=expert, factor=factor, plan_from=plan_from)
+        # transition only where set, so that records of the default read as before it existed.
+        extra = {} if transition == "switch" else {"transition": transition}
+        super().__init__(env, expert=expert, factor=factor, plan_from=plan_from, **extra)
         try:
             self.expert, self.factor = _check_member(expert, factor, self.name)
-            self.planner = ExpertPlanner(env, plan_from)
+            self.planner = ExpertPlanner(env, plan_from, transition)
         except ConfigError as exc:
             raise PolicyError(str(exc)) from exc
         self.privileged = False
@@ -463,6 +614,7 @@ class ThemisExperts(ThemisHeadroom):
         members: The menu, ``[expert, factor]`` pairs (default :data:`EXPERT_MENU`).
         hold_s: As :class:`ThemisHeadroom`.
         plan_from: As :class:`ExpertPlanner` (default ``live``).
+        transition: As :class:`ExpertPlanner`: ``switch`` (default) or ``make-before-break``.
         deviation_cost: Subtracted from :meth:`step`'s reward for every choice of a member
             outside ``prior`` (default 0). A training prior: the agent leaves the prior only
             where another member gains more than this per choice. The env's own reward, info
@@ -487,9 +639,9 @@ class ThemisExperts(ThemisHeadroom):
     Raises:
         ConfigError: for an unknown expert, a factor that is not a positive number, an empty
             menu, a bad ``hold_s`` or ``plan_from``, a negative or non-finite
-            ``deviation_cost`` or ``switch_cost``, a positive deviation cost with a ``prior``
-            member not in the menu; a ``violation_window_s`` that is not a positive duration,
-            or one without a cost.
+            ``deviation_cost`` or ``switch_cost``, an unknown ``transition``, a positive
+            deviation cost with a ``prior`` member not in the menu; a ``violation_window_s``
+            that is not a positive duration, or one without a cost.
         PolicyError: where Themis cannot run on the scenario.
     """
 
@@ -503,16 +655,18 @@ class ThemisExperts(ThemisHeadroom):
         violation_window_s: float | None = None,
         prior: Sequence[Sequence[Any]] = (("themis", 1.0),),
         switch_cost: float = 0.0,
+        transition: str = "switch",
     ) -> None:
         self.members = _check_menu(members, "ThemisExperts")
         _check_plan_from(plan_from, "ThemisExperts")
+        _check_transition(transition, "ThemisExperts")
         self.deviation_cost, self.prior = _check_deviation(deviation_cost, self.members, prior)
         self.switch_cost = _check_switch(switch_cost)
         self.violation_window_s = _check_window(
             violation_window_s, self.deviation_cost + self.switch_cost
         )
         super().__init__(env, factors=[f for _, f in self.members], hold_s=hold_s)
-        self.planner = ExpertPlanner(env, plan_from)
+        self.planner = ExpertPlanner(env, plan_from, transition)
         self.controller = self.planner.themis
         self.member = -1
         base = cluster_env(env, "ThemisExperts")
@@ -669,6 +823,9 @@ def headroom_interface(env: gym.Env, wrappers: Sequence[Any]) -> dict[str, Any] 
         record["hold_s"] = experts.get("hold_s")
         if plan_from != "live":
             record["plan_from"] = plan_from
+        transition = _check_transition(experts.get("transition", "switch"), "ThemisExperts")
+        if transition != "switch":  # recorded where set: records of the default read as before
+            record["transition"] = transition
         record["expert_features"] = (
             wrapper_kwargs(wrappers, f"{__name__}.ExpertFeatures") is not None
         )

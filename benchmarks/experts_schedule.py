@@ -8,12 +8,13 @@ holds Themis for 27 choices (270 s), horizontal-only at 1.5 for two, then horizo
 1.15. Replaying an agent's choices (``benchmarks/experts_chosen.py`` gives its shares) this way
 separates what its members cost from what its switches cost.
 
-Run: ``python benchmarks/experts_schedule.py [--scenario S] [--seeds 3] [--schedule SPEC ...]``
-(real traces from ``--trace-dir``, ``THEMIS_TRACE_DIR`` or ``../shared/traces`` when found;
-by default the schedules on sentiment 2025 Twitter day 20 that the prior-commit agent config
-cites). The last line is one JSON object::
+Run: ``python benchmarks/experts_schedule.py [--scenario S] [--seeds 3] [--schedule SPEC ...]
+[--transition switch|make-before-break]`` (real traces from ``--trace-dir``,
+``THEMIS_TRACE_DIR`` or ``../shared/traces`` when found; by default the schedules on sentiment
+2025 Twitter day 20 that the prior-commit agent config cites; ``--transition`` as
+:class:`~themis_env.agents.residual.ExpertPlanner`'s). The last line is one JSON object::
 
-    {"benchmark": "experts_schedule", "scenario": ..., "seeds": n,
+    {"benchmark": "experts_schedule", "scenario": ..., "seeds": n, "transition": ...,
      "<schedule>": {"violation": v, "mean_cores": c}, ...}
 """
 
@@ -25,7 +26,7 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
-from themis_env.agents.residual import ThemisExperts, _check_member
+from themis_env.agents.residual import TRANSITIONS, ThemisExperts, _check_member
 
 import themis_env  # noqa: F401 - registers the env ids
 from themis_env.errors import ConfigError
@@ -90,12 +91,12 @@ class _Schedule:
         return self.indices[part], state
 
 
-def run(scenario: str, spec: str, seed: int) -> tuple[float, float]:
+def run(scenario: str, spec: str, seed: int, transition: str = "switch") -> tuple[float, float]:
     """(violation rate, mean cores) of one episode of ``spec`` on ``scenario``."""
     plan = parse_schedule(spec)
     members = list(dict.fromkeys(pair for pair, _ in plan))
     base = gym.make("themis_env/InferenceCluster-v1", scenario=scenario, obs_mode="flat")
-    env = ThemisExperts(base, members=members, hold_s=10)
+    env = ThemisExperts(base, members=members, hold_s=10, transition=transition)
     kpis = rollout(env, _Schedule(plan, members), seed=seed).kpis or {}
     env.close()
     return float(kpis["slo_violation_rate"]), float(kpis["mean_cores"])
@@ -107,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scenario", default=DEFAULT_SCENARIO)
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--schedule", nargs="+", default=list(DEFAULT_SCHEDULES))
+    parser.add_argument("--transition", choices=TRANSITIONS, default="switch")
     parser.add_argument("--trace-dir", default=None)
     args = parser.parse_args(argv)
     use_trace_dir(args.trace_dir)
@@ -119,9 +121,10 @@ def main(argv: list[str] | None = None) -> int:
         "benchmark": "experts_schedule",
         "scenario": args.scenario,
         "seeds": args.seeds,
+        "transition": args.transition,
     }
     for spec in args.schedule:
-        runs = [run(args.scenario, spec, seed) for seed in range(args.seeds)]
+        runs = [run(args.scenario, spec, seed, args.transition) for seed in range(args.seeds)]
         violation, cores = (round(float(np.mean(x)), 4) for x in zip(*runs, strict=True))
         out[spec] = {"violation": violation, "mean_cores": round(cores, 2)}
         print(f"{spec}: violation {violation:.4f}, mean cores {cores:.2f}", flush=True)
