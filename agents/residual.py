@@ -307,7 +307,9 @@ class ExpertPlanner:
     ``"make-before-break"`` every stage, at a change of member (expert or factor), moves
     through intermediate shapes that keep its ready capacity (see
     :meth:`_make_before_break`) until it can take the new plan; meanwhile both controllers
-    plan from their own targets. A member held throughout acts exactly as with ``switch``.
+    plan from their own targets. A member held throughout acts exactly as with ``switch``; on
+    a scenario with model variants (every member ``themis-variants``) a switch only changes the
+    factor, and the plan is set at once.
 
     Args:
         env: The env.
