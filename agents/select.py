@@ -13,6 +13,10 @@ python -m themis_env.agents.select runs/NAME --max-cores 5.97 --minimise violati
 
 Each checkpoint's validation is appended to ``RUN/selection/validation.jsonl`` as it finishes,
 so an interrupted selection resumes where it stopped, and a later rule reuses the episodes.
+With ``--targets`` the rule first keeps the models that meet the generalist's targets
+(:mod:`themis_env.evaluation.targets`: fewer violations than HPA and horizontal-only, no
+baseline with fewer violations at fewer cores) on the most validation scenarios. The baselines
+run the same episodes once; their figures go to ``RUN/selection/baselines.jsonl`` and are reused.
 The rule, the candidates and the choice go to ``RUN/selection/choice.json``; ``--export``
 copies the chosen agent as ``<algo>.zip`` (and its files) with the rule and its validation
 figures in its manifest.
@@ -37,14 +41,18 @@ from themis_env.agents.evaluate import load_agent, run_episode
 
 import themis_env  # noqa: F401 - registers the env ids
 from themis_env.config.assignments import parse_assignments
-from themis_env.errors import ConfigError, ThemisError
+from themis_env.errors import ConfigError, PolicyError, ThemisError
 from themis_env.evaluation.records import RecordWriter, read_json_lines
+from themis_env.evaluation.rollout import rollout
+from themis_env.evaluation.targets import TARGET_BASELINES, Outcome, scenario_targets
 
 __all__ = [
     "SelectionRule",
     "Candidate",
     "candidates",
     "validate",
+    "validate_baselines",
+    "count_targets",
     "choose",
     "select",
     "main",
@@ -55,6 +63,8 @@ _CKPT = re.compile(r"ckpt_(\d+)\.zip$")
 MINIMISE = ("violations", "cores")
 # What choice.json (and an exported manifest) keeps of a validated model.
 BRIEF = ("agent", "timesteps", "slo_violation_rate", "mean_cores")
+# ...and, under a targets rule, of how it fared against the baselines.
+TARGETS_BRIEF = ("targets_met", "targets_missed")
 
 
 @dataclass(frozen=True)
@@ -64,12 +74,14 @@ class SelectionRule:
     Among the models whose mean validation cores are at most ``max_cores`` and whose mean
     validation violation rate is at most ``max_violations`` (None: no limit), the one with the
     least of ``minimise`` (``"violations"`` or ``"cores"``); ties go to the other figure, then
-    to the earlier model.
+    to the earlier model. With ``targets``, only the models among those that meet the
+    generalist's targets on the most validation scenarios take part in that last choice.
     """
 
     max_cores: float | None = None
     max_violations: float | None = None
     minimise: str = "violations"
+    targets: bool = False
 
     def __post_init__(self) -> None:
         if self.minimise not in MINIMISE:
@@ -140,8 +152,75 @@ def validate(
     }
 
 
+def validate_baselines(
+    scenarios: Sequence[str], seed: int, env_overrides: dict[str, Any], log: str | Path
+) -> dict[str, dict[str, Outcome]]:
+    """The targets' baselines on the validation episodes (scenario ``i``: ``seed + i``).
+
+    Each baseline's figures are appended to ``log`` as they finish and reused by later calls
+    with the same scenario, seed and ``env_overrides`` (the baselines get the overrides only:
+    the agent's observation, action and reward settings do not change their figures). A
+    baseline that cannot act on a scenario (HPA on model variants, Themis on a pipeline its
+    presets have no rules for) is logged as such and left out of that scenario's comparison.
+
+    Returns:
+        Per scenario, the outcomes of the baselines that ran it.
+    """
+    from themis_env.baselines import make_policy
+
+    out: dict[str, dict[str, Outcome]] = {s: {} for s in scenarios}
+    with RecordWriter(log) as writer:
+        done = {
+            (r.get("policy"), r.get("scenario"), r.get("seed")): r
+            for r in read_json_lines(log)
+            if r.get("env_kwargs") == env_overrides
+        }
+        for i, scenario in enumerate(scenarios):
+            for name in TARGET_BASELINES:
+                row = done.get((name, scenario, seed + i))
+                if row is None:
+                    row = {"policy": name, "scenario": scenario, "seed": seed + i}
+                    row["env_kwargs"] = env_overrides
+                    ref = resolve_scenario(scenario)
+                    env = gym.make(GENERIC_ENV_ID, scenario=ref, **env_overrides)
+                    try:
+                        kpis = rollout(env, make_policy(name, env), seed + i).kpis or {}
+                        row["slo_violation_rate"] = float(kpis["slo_violation_rate"])
+                        row["mean_cores"] = float(kpis["mean_cores"])
+                    except PolicyError as exc:
+                        row["unavailable"] = str(exc)
+                    finally:
+                        env.close()
+                    writer.append(row)
+                if "unavailable" not in row:
+                    out[scenario][name] = Outcome(row["slo_violation_rate"], row["mean_cores"])
+    return out
+
+
+def count_targets(
+    episodes: Sequence[dict[str, Any]], baselines: dict[str, dict[str, Outcome]]
+) -> tuple[int, list[str]]:
+    """On how many of a model's validation episodes it meets the targets, and where it misses.
+
+    Raises:
+        ConfigError: when an episode's scenario has no baseline figures.
+    """
+    met, missed = 0, []
+    for e in episodes:
+        if e["scenario"] not in baselines:
+            raise ConfigError(f"no baseline figures for validation scenario {e['scenario']!r}")
+        me = Outcome(e["slo_violation_rate"], e["mean_cores"])
+        if scenario_targets(me, baselines[e["scenario"]]).met:
+            met += 1
+        else:
+            missed.append(e["scenario"])
+    return met, missed
+
+
 def choose(rows: Iterable[dict[str, Any]], rule: SelectionRule) -> dict[str, Any]:
     """The row (with ``slo_violation_rate``, ``mean_cores``, ``timesteps``) the rule picks.
+
+    A ``targets`` rule needs ``targets_met`` in every row (:func:`count_targets`).
 
     Raises:
         ConfigError: when no row meets the rule's limits; the message gives the closest ones.
@@ -167,6 +246,11 @@ def choose(rows: Iterable[dict[str, Any]], rule: SelectionRule) -> dict[str, Any
             f"{least_cores['timesteps']} steps), the fewest violations "
             f"{least_viol['slo_violation_rate']:.3f} (at {least_viol['timesteps']} steps)"
         )
+    if rule.targets:
+        if any("targets_met" not in r for r in eligible):
+            raise ConfigError("a targets rule needs targets_met in every validated model")
+        most = max(r["targets_met"] for r in eligible)
+        eligible = [r for r in eligible if r["targets_met"] == most]
     return min(eligible, key=lambda r: (first(r), second(r), r["timesteps"]))
 
 
@@ -234,15 +318,24 @@ def select(
                     f"{key:<40} {row['timesteps']:>9} {row['slo_violation_rate']:>9.4f} "
                     f"{row['mean_cores']:>7.2f}"
                 )
+    brief = BRIEF
+    if rule.targets:
+        brief = (*BRIEF, *TARGETS_BRIEF)
+        baselines = validate_baselines(
+            scenarios, seed, env_overrides or {}, log.parent / "baselines.jsonl"
+        )
+        rows = [dict(r) for r in rows]
+        for r in rows:
+            r["targets_met"], r["targets_missed"] = count_targets(r["episodes"], baselines)
     chosen = choose(rows, rule)
-    summary = {k: chosen[k] for k in BRIEF}
+    summary = {k: chosen[k] for k in brief}
     record = {
         "run_dir": str(run_dir),
         "rule": asdict(rule),
         "scenarios": scenarios,
         "seed": seed,
         "chosen": summary,
-        "candidates": [{k: r[k] for k in BRIEF} for r in rows],
+        "candidates": [{k: r[k] for k in brief} for r in rows],
     }
     (log.parent / "choice.json").write_text(json.dumps(record, indent=2) + "\n", "utf-8")
     if export is not None:
@@ -283,6 +376,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--minimise", default="violations", choices=MINIMISE)
     parser.add_argument(
+        "--targets",
+        action="store_true",
+        help="first keep the models meeting the generalist's targets (fewer violations than "
+        "HPA and horizontal-only, no baseline with fewer violations at fewer cores) on the "
+        "most validation scenarios",
+    )
+    parser.add_argument(
         "--scenario", action="append", default=None, help="default: the run's eval scenarios"
     )
     parser.add_argument("--seed", type=int, default=None, help="default: the run's eval seed")
@@ -304,7 +404,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         import torch
 
         torch.set_num_threads(1)
-        rule = SelectionRule(args.max_cores, args.max_violations, args.minimise)
+        rule = SelectionRule(args.max_cores, args.max_violations, args.minimise, args.targets)
         print(f"{'model':<40} {'steps':>9} {'violation':>9} {'cores':>7}")
         record = select(
             args.run_dir,

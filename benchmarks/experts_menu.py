@@ -71,11 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     covered = set()
     for m in members:
         targets = check(table, m.display)
-        met = sorted(
-            s
-            for s, t in targets.items()
-            if t["fewer_than_hpa"] and t["fewer_than_horizontal"] and not t["dominated_by"]
-        )
+        met = sorted(s for s, t in targets.items() if t.met)
         covered |= set(met)
         out[f"{m.display}_met"] = met
         print(f"{m.display:>16}: {len(met):>2} of {len(targets)}")

@@ -32,6 +32,12 @@ import numpy as np
 
 from themis_env.evaluation.harness import run_leaderboard
 from themis_env.evaluation.run_record import RunRecord
+from themis_env.evaluation.targets import (
+    TARGET_BASELINES,
+    Outcome,
+    ScenarioTargets,
+    scenario_targets,
+)
 from themis_env.resources import use_trace_dir
 
 GENERALIST = "ppo-generalist"
@@ -63,31 +69,19 @@ def cells(records: list[RunRecord]) -> dict[tuple[str, str], dict[str, float]]:
     }
 
 
-def check(table: dict[tuple[str, str], dict[str, float]], agent: str) -> dict[str, dict[str, Any]]:
+def check(table: dict[tuple[str, str], dict[str, float]], agent: str) -> dict[str, ScenarioTargets]:
     """Per scenario the agent ran on: the three targets and which baselines dominate it."""
     out = {}
     for scenario in sorted({s for s, _ in table}):
         me = table.get((scenario, agent))
         if me is None:
             continue
-
-        def fewer(other: str, me: dict[str, float] = me, scenario: str = scenario) -> bool | None:
-            row = table.get((scenario, other))
-            return None if row is None else me["violation"] < row["violation"]
-
-        dominating = [
-            b
-            for b in BASELINES
-            if (scenario, b) in table
-            and b != "static"  # privileged: it reads the episode's whole trace
-            and table[(scenario, b)]["violation"] < me["violation"]
-            and table[(scenario, b)]["mean_cores"] < me["mean_cores"]
-        ]
-        out[scenario] = {
-            "fewer_than_hpa": fewer("hpa"),
-            "fewer_than_horizontal": fewer("horizontal"),
-            "dominated_by": dominating,
+        baselines = {
+            b: Outcome(row["violation"], row["mean_cores"])
+            for b in TARGET_BASELINES
+            if (row := table.get((scenario, b))) is not None
         }
+        out[scenario] = scenario_targets(Outcome(me["violation"], me["mean_cores"]), baselines)
     return out
 
 
@@ -140,14 +134,10 @@ def main(argv: list[str] | None = None) -> int:
     met_by: dict[str, int] = {}
     for agent in (*GENERALISTS, *HEADROOM, *EXPERTS):
         targets = check(table, agent)
-        met = [
-            s
-            for s, t in targets.items()
-            if t["fewer_than_hpa"] and t["fewer_than_horizontal"] and not t["dominated_by"]
-        ]
+        met = [s for s, t in targets.items() if t.met]
         met_by[agent] = len(met)
-        hpa = sum(bool(t["fewer_than_hpa"]) for t in targets.values())
-        hor = sum(bool(t["fewer_than_horizontal"]) for t in targets.values())
+        hpa = sum(bool(t.fewer_than["hpa"]) for t in targets.values())
+        hor = sum(bool(t.fewer_than["horizontal"]) for t in targets.values())
         print(
             f"\n{agent}: all three targets met on {len(met)} of {len(targets)} scenarios "
             f"(fewer violations than HPA on {hpa}, than horizontal on {hor})"
@@ -157,8 +147,8 @@ def main(argv: list[str] | None = None) -> int:
     targets = check(table, GENERALIST)
     claims = {agent: check(table, agent) for agent in VIDEO_AGENTS}
     for agent, rows in claims.items():
-        hpa = sum(bool(t["fewer_than_hpa"]) for t in rows.values())
-        hor = sum(bool(t["fewer_than_horizontal"]) for t in rows.values())
+        hpa = sum(bool(t.fewer_than["hpa"]) for t in rows.values())
+        hor = sum(bool(t.fewer_than["horizontal"]) for t in rows.values())
         print(f"{agent}: fewer violations than HPA on {hpa}/{len(rows)}, than horizontal on {hor}")
     board = result.board
     ranking = [row.policy for row in board.overall if row.rank is not None] if board else []

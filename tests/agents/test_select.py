@@ -9,11 +9,19 @@ pytest.importorskip("stable_baselines3")
 
 from themis_env.agents import select as selection  # noqa: E402
 from themis_env.agents.artifacts import read_manifest  # noqa: E402
-from themis_env.agents.select import SelectionRule, candidates, choose, main, select  # noqa: E402
+from themis_env.agents.select import (  # noqa: E402
+    SelectionRule,
+    candidates,
+    choose,
+    count_targets,
+    main,
+    select,
+)
 from themis_env.agents.train import train  # noqa: E402
 
 from tests.agents.helpers import tiny_args  # noqa: E402
 from themis_env.errors import ConfigError  # noqa: E402
+from themis_env.evaluation.targets import TARGET_BASELINES, Outcome  # noqa: E402
 
 pytestmark = pytest.mark.sb3
 
@@ -96,6 +104,7 @@ def test_export_records_the_rule_and_the_checkpoint_time(run_dir, tmp_path):
         "max_cores": 1e6,
         "max_violations": None,
         "minimise": "violations",
+        "targets": False,
     }
     assert manifest["selected_by"]["timesteps"] == record["chosen"]["timesteps"]
     assert manifest["run_timesteps"] >= 300
@@ -125,6 +134,66 @@ ROWS = [
 )
 def test_the_rule_picks_what_it_states(rule, agent):
     assert choose(ROWS, rule)["agent"] == agent
+
+
+TARGET_ROWS = [
+    {**ROWS[0], "targets_met": 1},
+    {**ROWS[1], "targets_met": 2},
+    {**ROWS[2], "targets_met": 2},
+    {**ROWS[3], "targets_met": 3},
+]
+
+
+@pytest.mark.parametrize(
+    ("rule", "agent"),
+    [
+        (SelectionRule(targets=True), "d"),  # the most scenarios met beats fewer violations
+        (SelectionRule(max_cores=6.0, targets=True), "d"),
+        (SelectionRule(max_cores=4.5, max_violations=0.5, targets=True), "c"),
+        (SelectionRule(max_cores=9.0, max_violations=0.35, targets=True), "a"),
+    ],
+)
+def test_a_targets_rule_first_keeps_the_models_meeting_most(rule, agent):
+    assert choose(TARGET_ROWS, rule)["agent"] == agent
+
+
+def test_a_targets_rule_needs_the_counts():
+    with pytest.raises(ConfigError, match="targets_met"):
+        choose(ROWS, SelectionRule(targets=True))
+
+
+def test_targets_are_counted_per_validation_episode():
+    baselines = {
+        "calm": {"themis": Outcome(0.01, 10.0), "hpa": Outcome(0.3, 5.0)},
+        "busy": {"horizontal": Outcome(0.05, 8.0), "vpa": Outcome(0.5, 4.0)},
+    }
+    episodes = [
+        {"scenario": "calm", "slo_violation_rate": 0.02, "mean_cores": 12.0},  # Themis dominates
+        {"scenario": "busy", "slo_violation_rate": 0.04, "mean_cores": 9.0},
+    ]
+    assert count_targets(episodes, baselines) == (1, ["calm"])
+    with pytest.raises(ConfigError, match="'other'"):
+        count_targets([{**episodes[0], "scenario": "other"}], baselines)
+
+
+def test_a_targets_selection_runs_the_baselines_once_and_records_the_counts(run_dir, monkeypatch):
+    record = select(run_dir, SelectionRule(targets=True))
+    log = run_dir / "selection" / "baselines.jsonl"
+    rows = [json.loads(line) for line in log.read_text().splitlines()]
+    # Each baseline once per validation scenario, on the seeds the agent's episodes had.
+    assert sorted((r["policy"], r["seed"]) for r in rows) == sorted(
+        (name, seed) for name in TARGET_BASELINES for seed in (10000, 10001)
+    )
+    assert all("slo_violation_rate" in r or "unavailable" in r for r in rows)
+    for candidate in record["candidates"]:
+        assert 0 <= candidate["targets_met"] <= 2
+        assert len(candidate["targets_missed"]) == 2 - candidate["targets_met"]
+    most = max(c["targets_met"] for c in record["candidates"])
+    assert record["chosen"]["targets_met"] == most
+    calls = []
+    monkeypatch.setattr(selection, "rollout", lambda *a, **k: calls.append(a))
+    assert select(run_dir, SelectionRule(targets=True))["chosen"] == record["chosen"]
+    assert calls == []  # the logged baseline episodes are reused
 
 
 def test_no_eligible_model_and_bad_rules_are_explained():
