@@ -56,10 +56,13 @@ def _paper_scenario(name: str) -> str:
     """The paper scenario of an agent scenario's pipeline and preset.
 
     ``video-arxiv-val-bursty`` -> ``video-arxiv-twitter``; the generalist's
-    ``general-train-nlp-2025-spike`` -> ``nlp-2025-twitter``, and its variant scenarios'
-    ``general-train-ipa-video-mmpp`` -> ``ipa-video-bursty``.
+    ``general-train-nlp-2025-spike`` -> ``nlp-2025-twitter`` (its validation and selection
+    scenarios alike), and its variant scenarios' ``general-train-ipa-video-mmpp`` ->
+    ``ipa-video-bursty``.
     """
-    parts = name.removeprefix("general-train-").removeprefix("general-val-").split("-")
+    for prefix in ("general-train-", "general-val-", "general-select-"):
+        name = name.removeprefix(prefix)
+    parts = name.split("-")
     variants = {
         "infadapter-resnet": "infadapter-resnet",
         "video-variants": "video-arxiv-variants",
