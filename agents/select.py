@@ -179,8 +179,12 @@ def validate_baselines(
             for name in TARGET_BASELINES:
                 row = done.get((name, scenario, seed + i))
                 if row is None:
-                    row = {"policy": name, "scenario": scenario, "seed": seed + i}
-                    row["env_kwargs"] = env_overrides
+                    row = {
+                        "policy": name,
+                        "scenario": scenario,
+                        "seed": seed + i,
+                        "env_kwargs": env_overrides,
+                    }
                     ref = resolve_scenario(scenario)
                     env = gym.make(GENERIC_ENV_ID, scenario=ref, **env_overrides)
                     try:
@@ -324,7 +328,6 @@ def select(
         baselines = validate_baselines(
             scenarios, seed, env_overrides or {}, log.parent / "baselines.jsonl"
         )
-        rows = [dict(r) for r in rows]
         for r in rows:
             r["targets_met"], r["targets_missed"] = count_targets(r["episodes"], baselines)
     chosen = choose(rows, rule)

@@ -24,6 +24,7 @@ from typing import Any
 
 from themis_env.evaluation.harness import run_leaderboard
 from themis_env.evaluation.suites import PolicyEntry, load_suite
+from themis_env.evaluation.targets import TARGET_BASELINES
 from themis_env.resources import use_trace_dir
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -60,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         for e, factors in MENU.items()
         for f in factors
     ]
-    baselines = [p for p in suite.policies if p.display in BASELINES and p.display != "static"]
+    baselines = [p for p in suite.policies if p.display in TARGET_BASELINES]
     config = dataclasses.replace(suite, scenarios=scenarios, policies=(*baselines, *members))
     result = run_leaderboard(
         config, Path(args.out), seeds=list(range(args.seeds)), jobs=args.jobs, resume=True,

@@ -144,7 +144,6 @@ def main(argv: list[str] | None = None) -> int:
         )
         for s, t in targets.items():
             print(f"  {s}: {t}")
-    targets = check(table, GENERALIST)
     claims = {agent: check(table, agent) for agent in VIDEO_AGENTS}
     for agent, rows in claims.items():
         hpa = sum(bool(t.fewer_than["hpa"]) for t in rows.values())
