@@ -59,6 +59,7 @@ __all__ = [
     "ExpertFeatures",
     "ExpertPlanner",
     "ConstantExpertPolicy",
+    "parse_member",
     "themis_controller",
     "headroom_interface",
     "headroom_mismatches",
@@ -482,6 +483,23 @@ def _check_member(expert: str, factor: float, who: str) -> tuple[str, float]:
         raise ConfigError(f"{who} expert = {expert!r}; allowed: {list(EXPERTS)}")
     (f,) = _check_factors([factor], who)
     return expert, f
+
+
+def parse_member(text: str, who: str = "member") -> tuple[str, float]:
+    """A menu member written ``expert:factor`` (``themis:1.02``), as ``(expert, factor)``.
+
+    Raises:
+        ConfigError: naming ``who`` and ``text`` for an unknown expert or a factor that is not a
+            positive number.
+    """
+    expert, sep, factor = text.partition(":")
+    try:
+        value = float(factor) if sep else float("nan")
+    except ValueError:
+        value = float("nan")
+    if not sep or not math.isfinite(value):
+        raise ConfigError(f"{who} = {text!r}: expected expert:factor, e.g. themis:1.02")
+    return _check_member(expert, value, f"{who} {text!r}:")
 
 
 class ConstantExpertPolicy(Policy):

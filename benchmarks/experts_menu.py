@@ -25,6 +25,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from themis_env.agents.residual import parse_member
+
+from themis_env.errors import ConfigError
 from themis_env.evaluation.harness import run_leaderboard
 from themis_env.evaluation.suites import PolicyEntry, load_suite
 from themis_env.evaluation.targets import TARGET_BASELINES
@@ -45,21 +48,6 @@ def label(expert: str, factor: float) -> str:
     return f"{expert}-{factor:g}"
 
 
-def _member(text: str) -> tuple[str, float]:
-    """``expert:factor`` (``themis:1.02``) as a member, or exit naming what is allowed."""
-    expert, _, factor = text.partition(":")
-    try:
-        value = float(factor)
-    except ValueError:
-        value = float("nan")
-    if expert not in MENU or not value > 0:
-        raise SystemExit(
-            f"--members {text!r}: expected expert:factor with expert one of {sorted(MENU)} "
-            "and a positive factor, e.g. themis:1.02"
-        )
-    return expert, value
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--suite", default="generalisation")
@@ -78,11 +66,14 @@ def main(argv: list[str] | None = None) -> int:
     scenarios = tuple(
         s for s in suite.scenarios if not args.scenarios or s.display in args.scenarios
     )
-    chosen = (
-        [_member(m) for m in args.members]
-        if args.members is not None
-        else [(e, f) for e, factors in MENU.items() for f in factors]
-    )
+    try:
+        chosen = (
+            [parse_member(m, "--members") for m in args.members]
+            if args.members is not None
+            else [(e, f) for e, factors in MENU.items() for f in factors]
+        )
+    except ConfigError as exc:
+        parser.error(str(exc))
     members = [
         PolicyEntry(name="themis-experts", params={"expert": e, "factor": f}, label=label(e, f))
         for e, f in chosen

@@ -29,6 +29,7 @@ from themis_env.agents.residual import (
     HEADROOM_FACTORS,
     ConstantExpertPolicy,
     ConstantHeadroomPolicy,
+    parse_member,
 )
 
 import themis_env  # noqa: F401 - registers the env ids
@@ -68,8 +69,8 @@ def evaluate(
             **overrides,
         )
         if isinstance(factor, str) and ":" in factor:
-            expert, _, f = factor.partition(":")
-            policy: Any = ConstantExpertPolicy(env, expert=expert, factor=float(f))
+            expert, f = parse_member(factor, "--members")
+            policy: Any = ConstantExpertPolicy(env, expert=expert, factor=f)
         elif isinstance(factor, str):
             policy = load_agent(factor, env)
         else:

@@ -17,6 +17,7 @@ from themis_env.agents.residual import (
     ThemisExperts,
     ThemisHeadroom,
     headroom_interface,
+    parse_member,
 )
 
 import themis_env  # noqa: F401
@@ -339,6 +340,18 @@ def test_bad_menus_and_chains_are_refused():
         headroom_interface(env, WRAPPERS[:2])
     with pytest.raises(gym.error.ResetNeeded, match="no observation"):
         ThemisExperts(env).action(0)
+
+
+def test_a_member_written_expert_colon_factor_parses_or_is_explained():
+    assert parse_member("themis:1.02") == ("themis", 1.02)
+    assert parse_member("max:1") == ("max", 1.0)
+    with pytest.raises(ConfigError, match="--members 'vertical:1'.*allowed"):
+        parse_member("vertical:1", "--members")
+    for bad in ("themis", "themis:", "themis:x", "themis:nan", "themis:inf"):
+        with pytest.raises(ConfigError, match="expected expert:factor"):
+            parse_member(bad)
+    with pytest.raises(ConfigError, match="themis:-1"):
+        parse_member("themis:-1")
 
 
 def test_the_interface_names_the_layout_and_the_headroom_one_is_unchanged():
