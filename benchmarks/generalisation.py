@@ -15,7 +15,12 @@ otherwise each real-trace scenario runs on its synthetic fallback and the output
 last line is one JSON object::
 
     {"benchmark": "generalisation", "generalist_scenarios_met": k, "scenarios": n,
+     "<agent>_<scenario>_fewer_than_<baseline>_seeds": [won, seeds], ...,
      "<scenario>_<policy>_violation": ..., "<scenario>_<policy>_mean_cores": ..., ...}
+
+Where an agent loses a target on a scenario, the per-seed count says on how many seeds it had
+fewer violations than the baseline it lost to: a loss on the mean with wins on most seeds is
+one seed's event.
 """
 
 from __future__ import annotations
@@ -67,6 +72,21 @@ def cells(records: list[RunRecord]) -> dict[tuple[str, str], dict[str, float]]:
         }
         for key, rs in runs.items()
     }
+
+
+def seed_wins(
+    records: list[RunRecord], scenario: str, agent: str, baseline: str
+) -> tuple[int, int]:
+    """On how many of the seeds both ran does ``agent`` have fewer violations than ``baseline``.
+
+    A verdict on means at a few seeds can turn on one seed's event; this shows whether it does.
+    """
+    runs: dict[str, dict[int, float]] = {agent: {}, baseline: {}}
+    for r in records:
+        if r.ok and r.scenario == scenario and r.policy.label in runs:
+            runs[r.policy.label][r.seed] = r.kpi("slo_violation_rate")
+    seeds = runs[agent].keys() & runs[baseline].keys()
+    return sum(runs[agent][k] < runs[baseline][k] for k in seeds), len(seeds)
 
 
 def check(table: dict[tuple[str, str], dict[str, float]], agent: str) -> dict[str, ScenarioTargets]:
@@ -132,6 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     print_table(table, [*GENERALISTS, *HEADROOM, *EXPERTS, *BASELINES, *VIDEO_AGENTS])
     met_by: dict[str, int] = {}
+    seed_line: dict[str, list[int]] = {}  # where a target is lost: the seeds won against it
     for agent in (*GENERALISTS, *HEADROOM, *EXPERTS):
         targets = check(table, agent)
         met = [s for s, t in targets.items() if t.met]
@@ -143,7 +164,14 @@ def main(argv: list[str] | None = None) -> int:
             f"(fewer violations than HPA on {hpa}, than horizontal on {hor})"
         )
         for s, t in targets.items():
-            print(f"  {s}: {t}")
+            lost = sorted({*t.dominated_by, *(b for b, v in t.fewer_than.items() if v is False)})
+            per_seed = {b: seed_wins(result.records, s, agent, b) for b in lost}
+            wins = ", ".join(
+                f"fewer than {b} on {k} of {n} seeds" for b, (k, n) in per_seed.items()
+            )
+            print(f"  {s}: {t}" + (f" (per seed: {wins})" if wins else ""))
+            for b, (k, n) in per_seed.items():
+                seed_line[f"{agent}_{s}_fewer_than_{b}_seeds"] = [k, n]
     claims = {agent: check(table, agent) for agent in VIDEO_AGENTS}
     for agent, rows in claims.items():
         hpa = sum(bool(t.fewer_than["hpa"]) for t in rows.values())
@@ -167,6 +195,7 @@ def main(argv: list[str] | None = None) -> int:
         "experts_constant_scenarios_met": met_by[EXPERTS[1]],
         "overall_ranking": ranking,
     }
+    line.update(seed_line)
     for (s, p), c in sorted(table.items()):
         line[f"{s}_{p}_violation"] = round(c["violation"], 4)
         line[f"{s}_{p}_mean_cores"] = round(c["mean_cores"], 2)
