@@ -164,8 +164,7 @@ def main(argv: list[str] | None = None) -> int:
             f"(fewer violations than HPA on {hpa}, than horizontal on {hor})"
         )
         for s, t in targets.items():
-            lost = sorted({*t.dominated_by, *(b for b, v in t.fewer_than.items() if v is False)})
-            per_seed = {b: seed_wins(result.records, s, agent, b) for b in lost}
+            per_seed = {b: seed_wins(result.records, s, agent, b) for b in t.lost_to}
             wins = ", ".join(
                 f"fewer than {b} on {k} of {n} seeds" for b, (k, n) in per_seed.items()
             )

@@ -38,3 +38,9 @@ def test_a_baseline_that_did_not_run_is_no_comparison():
     assert dict(t.fewer_than) == {name: None for name in FEWER_THAN}
     assert t.met
     assert not scenario_targets(Outcome(0.02, 11.0), {"themis": Outcome(0.01, 10.0)}).met
+
+
+def test_lost_to_names_each_baseline_a_target_was_lost_to_once():
+    t = scenario_targets(Outcome(0.060, 16.0), BASELINES)
+    assert t.lost_to == ("horizontal", "themis")  # horizontal: both fewer and dominating
+    assert scenario_targets(Outcome(0.005, 16.0), BASELINES).lost_to == ()

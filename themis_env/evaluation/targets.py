@@ -39,9 +39,15 @@ class ScenarioTargets:
     dominated_by: tuple[str, ...]
 
     @property
+    def lost_to(self) -> tuple[str, ...]:
+        """The baselines a target was lost to: fewer violations, or dominating (sorted)."""
+        fewer = (name for name, won in self.fewer_than.items() if won is False)
+        return tuple(sorted({*fewer, *self.dominated_by}))
+
+    @property
     def met(self) -> bool:
         """No comparison lost and no baseline dominating."""
-        return all(v is not False for v in self.fewer_than.values()) and not self.dominated_by
+        return not self.lost_to
 
 
 def scenario_targets(me: Outcome, baselines: Mapping[str, Outcome]) -> ScenarioTargets:
