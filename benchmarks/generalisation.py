@@ -8,8 +8,9 @@ that dominates it (fewer violations at fewer mean cores). It also checks, on the
 scenarios, the claims of the four video-only agents' READMEs that the suite can test: fewer
 violations than horizontal-only (``ppo-twophase``) and than HPA (all four).
 
-Run: ``python benchmarks/generalisation.py [--seeds 3] [--jobs 1] [--policies LABEL ...]``
-(resumes ``--out``; ``--policies`` runs those suite policies only, plus the reference ones). The
+Run: ``python benchmarks/generalisation.py [--seeds 3] [--jobs 1] [--policies LABEL ...]
+[--judge POLICY ...]`` (resumes ``--out``; ``--policies`` runs those suite policies only, plus the
+reference ones; ``--judge`` runs and judges more, such as ``agent:runs/x/best/ppo.zip``). The
 real traces are used when found (``--trace-dir``, ``THEMIS_TRACE_DIR``, ``../shared/traces``);
 otherwise each real-trace scenario runs on its synthetic fallback and the output says so. The
 last line is one JSON object::
@@ -20,7 +21,9 @@ last line is one JSON object::
 
 Where an agent loses a target on a scenario, the per-seed count says on how many seeds it had
 fewer violations than the baseline it lost to: a loss on the mean with wins on most seeds is
-one seed's event.
+one seed's event. From 10 seeds on, each agent also gets the paired verdict
+(``<agent>_scenarios_met_paired``): a baseline dominates only when it also has fewer violations
+on significantly many seeds (one-sided sign test at 5 %), the seed-robust form of the target.
 """
 
 from __future__ import annotations
@@ -37,11 +40,14 @@ import numpy as np
 
 from themis_env.evaluation.harness import run_leaderboard
 from themis_env.evaluation.run_record import RunRecord
+from themis_env.evaluation.suites import load_suite
 from themis_env.evaluation.targets import (
+    ALPHA,
     TARGET_BASELINES,
     Outcome,
     ScenarioTargets,
     scenario_targets,
+    seed_counts,
 )
 from themis_env.resources import use_trace_dir
 
@@ -55,10 +61,13 @@ HEADROOM = ("ppo-themis-headroom", "themis-headroom-1.5")
 EXPERTS = ("ppo-themis-experts", "themis-experts-horizontal-1.5")
 BASELINES = ("themis", "horizontal", "vertical", "hpa", "vpa", "static")
 VIDEO_AGENTS = ("ppo", "ppo-lean", "ppo-twophase", "ppo-lowcost")
+# From this many seeds on, the paired (seed-robust) verdict is printed beside the one on means:
+# the sign test needs at least five seeds where two policies differ to reject anything at all.
+PAIRED_SEEDS = 10
 
 
-def cells(records: list[RunRecord]) -> dict[tuple[str, str], dict[str, float]]:
-    """Per (scenario, policy): mean violation rate and mean cores over seeds, and the seeds."""
+def cells(records: list[RunRecord]) -> dict[tuple[str, str], dict[str, Any]]:
+    """Per (scenario, policy): mean violation rate and cores over seeds, and each seed's rate."""
     runs: dict[tuple[str, str], list[RunRecord]] = defaultdict(list)
     for r in records:
         if r.ok:
@@ -68,44 +77,40 @@ def cells(records: list[RunRecord]) -> dict[tuple[str, str], dict[str, float]]:
             "violation": float(np.mean([r.kpi("slo_violation_rate") for r in rs])),
             "mean_cores": float(np.mean([r.kpi("mean_cores") for r in rs])),
             "seeds": len(rs),
+            "seed_violation": {r.seed: r.kpi("slo_violation_rate") for r in rs},
             "fallback": any(r.trace_fallback for r in rs),
         }
         for key, rs in runs.items()
     }
 
 
-def seed_wins(
-    records: list[RunRecord], scenario: str, agent: str, baseline: str
-) -> tuple[int, int]:
-    """On how many of the seeds both ran does ``agent`` have fewer violations than ``baseline``.
+def outcome(row: dict[str, Any]) -> Outcome:
+    """A table cell as the targets read it."""
+    return Outcome(row["violation"], row["mean_cores"], row["seed_violation"])
 
-    A verdict on means at a few seeds can turn on one seed's event; this shows whether it does.
+
+def check(
+    table: dict[tuple[str, str], dict[str, Any]], agent: str, *, paired: bool = False
+) -> dict[str, ScenarioTargets]:
+    """Per scenario the agent ran on: the three targets and which baselines dominate it.
+
+    With ``paired``, a baseline dominates only with fewer violations on significantly many seeds.
     """
-    runs: dict[str, dict[int, float]] = {agent: {}, baseline: {}}
-    for r in records:
-        if r.ok and r.scenario == scenario and r.policy.label in runs:
-            runs[r.policy.label][r.seed] = r.kpi("slo_violation_rate")
-    seeds = runs[agent].keys() & runs[baseline].keys()
-    return sum(runs[agent][k] < runs[baseline][k] for k in seeds), len(seeds)
-
-
-def check(table: dict[tuple[str, str], dict[str, float]], agent: str) -> dict[str, ScenarioTargets]:
-    """Per scenario the agent ran on: the three targets and which baselines dominate it."""
     out = {}
     for scenario in sorted({s for s, _ in table}):
         me = table.get((scenario, agent))
         if me is None:
             continue
         baselines = {
-            b: Outcome(row["violation"], row["mean_cores"])
+            b: outcome(row)
             for b in TARGET_BASELINES
             if (row := table.get((scenario, b))) is not None
         }
-        out[scenario] = scenario_targets(Outcome(me["violation"], me["mean_cores"]), baselines)
+        out[scenario] = scenario_targets(outcome(me), baselines, paired=paired)
     return out
 
 
-def print_table(table: dict[tuple[str, str], dict[str, float]], policies: list[str]) -> None:
+def print_table(table: dict[tuple[str, str], dict[str, Any]], policies: list[str]) -> None:
     """One line per scenario: each policy's violation rate / mean cores."""
     scenarios = sorted({s for s, _ in table})
     width = max(len(s) for s in scenarios) + 2
@@ -130,15 +135,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--policies", nargs="*", default=None, help="suite labels to run (default: all of them)"
     )
+    parser.add_argument(
+        "--judge",
+        nargs="*",
+        default=[],
+        metavar="POLICY",
+        help="more policies (labels or references such as agent:PATH/ppo.zip) to run and judge",
+    )
     args = parser.parse_args(argv)
+    if args.seeds < 1:
+        parser.error(f"--seeds must be at least 1, got {args.seeds}")
+    paired = args.seeds >= PAIRED_SEEDS
 
     trace_dir = use_trace_dir(args.trace_dir)
     out = Path(args.out)
     start = time.perf_counter()
+    policies = args.policies
+    if args.judge:
+        suite_labels = [p.label for p in load_suite("generalisation").policies]
+        policies = [*(suite_labels if policies is None else policies), *args.judge]
     result = run_leaderboard(
         "generalisation",
         out,
-        policies=args.policies,
+        policies=policies,
         seeds=list(range(args.seeds)),
         jobs=args.jobs,
         resume=True,
@@ -152,8 +171,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     print_table(table, [*GENERALISTS, *HEADROOM, *EXPERTS, *BASELINES, *VIDEO_AGENTS])
     met_by: dict[str, int] = {}
+    paired_met_by: dict[str, int] = {}
     seed_line: dict[str, list[int]] = {}  # where a target is lost: the seeds won against it
-    for agent in (*GENERALISTS, *HEADROOM, *EXPERTS):
+    ran = {p for _, p in table}
+    for agent in (a for a in (*GENERALISTS, *HEADROOM, *EXPERTS, *args.judge) if a in ran):
         targets = check(table, agent)
         met = [s for s, t in targets.items() if t.met]
         met_by[agent] = len(met)
@@ -164,13 +185,23 @@ def main(argv: list[str] | None = None) -> int:
             f"(fewer violations than HPA on {hpa}, than horizontal on {hor})"
         )
         for s, t in targets.items():
-            per_seed = {b: seed_wins(result.records, s, agent, b) for b in t.lost_to}
+            me = outcome(table[(s, agent)])
+            per_seed = {b: seed_counts(me, outcome(table[(s, b)])) for b in t.lost_to}
             wins = ", ".join(
-                f"fewer than {b} on {k} of {n} seeds" for b, (k, n) in per_seed.items()
+                f"fewer than {b} on {c.fewer} of {c.seeds} seeds" for b, c in per_seed.items()
             )
             print(f"  {s}: {t}" + (f" (per seed: {wins})" if wins else ""))
-            for b, (k, n) in per_seed.items():
-                seed_line[f"{agent}_{s}_fewer_than_{b}_seeds"] = [k, n]
+            for b, c in per_seed.items():
+                seed_line[f"{agent}_{s}_fewer_than_{b}_seeds"] = [c.fewer, c.seeds]
+        if paired:
+            robust = check(table, agent, paired=True)
+            paired_met_by[agent] = sum(t.met for t in robust.values())
+            lost = {s: t.lost_to for s, t in robust.items() if not t.met}
+            print(
+                f"  paired (a baseline dominates only with fewer violations on significantly many "
+                f"seeds, sign test at {ALPHA}): met on {paired_met_by[agent]} of {len(robust)}"
+                + "".join(f"; {s} lost to {', '.join(b)}" for s, b in lost.items())
+            )
     claims = {agent: check(table, agent) for agent in VIDEO_AGENTS}
     for agent, rows in claims.items():
         hpa = sum(bool(t.fewer_than["hpa"]) for t in rows.values())
@@ -186,14 +217,17 @@ def main(argv: list[str] | None = None) -> int:
         "failed_runs": result.failed,
         "wall_s": round(wall, 1),
         "scenarios": len({s for s, _ in table}),
-        "generalist_scenarios_met": met_by[GENERALIST],
-        "generalist_variants_scenarios_met": met_by["ppo-generalist-variants"],
-        "headroom_scenarios_met": met_by[HEADROOM[0]],
-        "headroom_constant_scenarios_met": met_by[HEADROOM[1]],
-        "experts_scenarios_met": met_by[EXPERTS[0]],
-        "experts_constant_scenarios_met": met_by[EXPERTS[1]],
+        "generalist_scenarios_met": met_by.get(GENERALIST),
+        "generalist_variants_scenarios_met": met_by.get("ppo-generalist-variants"),
+        "headroom_scenarios_met": met_by.get(HEADROOM[0]),
+        "headroom_constant_scenarios_met": met_by.get(HEADROOM[1]),
+        "experts_scenarios_met": met_by.get(EXPERTS[0]),
+        "experts_constant_scenarios_met": met_by.get(EXPERTS[1]),
         "overall_ranking": ranking,
     }
+    line.update({f"{agent}_scenarios_met": n for agent, n in met_by.items() if agent in args.judge})
+    if paired:
+        line.update({f"{agent}_scenarios_met_paired": n for agent, n in paired_met_by.items()})
     line.update(seed_line)
     for (s, p), c in sorted(table.items()):
         line[f"{s}_{p}_violation"] = round(c["violation"], 4)
