@@ -57,15 +57,6 @@ def test_lost_to_names_each_baseline_a_target_was_lost_to_once():
     assert scenario_targets(Outcome(0.005, 16.0), BASELINES).lost_to == ()
 
 
-def test_an_outcome_over_seeds_is_the_mean_and_keeps_each_seed():
-    o = Outcome.over_seeds({0: (0.01, 10.0), 1: (0.03, 12.0)})
-    assert o.violation == pytest.approx(0.02)
-    assert o.mean_cores == pytest.approx(11.0)
-    assert dict(o.seed_violations) == {0: 0.01, 1: 0.03}
-    with pytest.raises(ValueError, match="at least one seed"):
-        Outcome.over_seeds({})
-
-
 def test_seed_counts_compare_only_the_seeds_both_ran():
     a = Outcome(0, 0, {0: 0.1, 1: 0.2, 2: 0.0, 3: 0.5})
     b = Outcome(0, 0, {0: 0.2, 1: 0.1, 2: 0.0, 4: 0.0})
@@ -91,7 +82,7 @@ def test_sign_test_thresholds_at_five_percent():
 
 
 def _per_seed(values: list[float], cores: float) -> Outcome:
-    return Outcome.over_seeds({k: (v, cores) for k, v in enumerate(values)})
+    return Outcome(sum(values) / len(values), cores, dict(enumerate(values)))
 
 
 def test_paired_form_needs_fewer_violations_on_significantly_many_seeds():

@@ -43,24 +43,13 @@ ALPHA = 0.05
 class Outcome:
     """A policy's mean SLO violation rate and mean cores on one scenario.
 
-    ``seed_violations`` holds the violation rate of each seed, where known; the paired verdict
-    compares seed by seed, which is fair because a seed draws the same requests for every policy.
+    ``seed_violations`` holds the violation rate of each seed, where known: the paired verdict
+    compares two policies seed by seed.
     """
 
     violation: float
     mean_cores: float
     seed_violations: Mapping[int, float] = field(default_factory=dict)
-
-    @classmethod
-    def over_seeds(cls, runs: Mapping[int, tuple[float, float]]) -> Outcome:
-        """The outcome of runs given per seed as ``(violation rate, mean cores)``."""
-        if not runs:
-            raise ValueError("an outcome needs at least one seed's run")
-        return cls(
-            violation=sum(v for v, _ in runs.values()) / len(runs),
-            mean_cores=sum(c for _, c in runs.values()) / len(runs),
-            seed_violations={seed: v for seed, (v, _) in runs.items()},
-        )
 
 
 class SeedCounts(NamedTuple):
