@@ -102,7 +102,9 @@ def test_wrappers_the_batch_cannot_run_fall_back_to_dummy_vec_env():
     assert isinstance(mixed, DummyVecEnv)
 
 
-def test_readme_ppo_example_trains_on_the_native_vec_env():
+def test_readme_ppo_example_trains_on_the_native_vec_env(tmp_path, monkeypatch):
+    # Without a logger of its own, stable-baselines3 makes a folder in the system temp dir.
+    monkeypatch.setenv("SB3_LOGDIR", str(tmp_path))
     import gymnasium as gym
     from stable_baselines3 import PPO
     from themis_env.agents.vec_env import make_cluster_vec_env
