@@ -59,6 +59,8 @@ HEADROOM = ("ppo-themis-headroom", "themis-headroom-1.5")
 # The residual agent on an expert menu (Themis, horizontal-only, their per-stage max, each at a
 # load factor) and its constant-member ablation (the member best on the validation scenarios).
 EXPERTS = ("ppo-themis-experts", "themis-experts-horizontal-1.5")
+# The same menu with make-before-break switches, picked by the targets on selection scenarios.
+EXPERTS_MBB = "ppo-themis-experts-mbb"
 BASELINES = ("themis", "horizontal", "vertical", "hpa", "vpa", "static")
 VIDEO_AGENTS = ("ppo", "ppo-lean", "ppo-twophase", "ppo-lowcost")
 # From this many seeds on, the paired (seed-robust) verdict is printed beside the one on means:
@@ -169,12 +171,13 @@ def main(argv: list[str] | None = None) -> int:
         f"generalisation suite: {result.executed} runs executed now, {result.skipped} resumed, "
         f"{result.failed} failed; {wall:.0f} s; trace dir: {trace_dir or 'none (fallbacks)'}"
     )
-    print_table(table, [*GENERALISTS, *HEADROOM, *EXPERTS, *BASELINES, *VIDEO_AGENTS])
+    print_table(table, [*GENERALISTS, *HEADROOM, *EXPERTS, EXPERTS_MBB, *BASELINES, *VIDEO_AGENTS])
     met_by: dict[str, int] = {}
     paired_met_by: dict[str, int] = {}
     seed_line: dict[str, list[int]] = {}  # where a target is lost: the seeds won against it
     ran = {p for _, p in table}
-    for agent in (a for a in (*GENERALISTS, *HEADROOM, *EXPERTS, *args.judge) if a in ran):
+    judged = (*GENERALISTS, *HEADROOM, *EXPERTS, EXPERTS_MBB, *args.judge)
+    for agent in (a for a in judged if a in ran):
         targets = check(table, agent)
         met = [s for s, t in targets.items() if t.met]
         met_by[agent] = len(met)
@@ -223,6 +226,7 @@ def main(argv: list[str] | None = None) -> int:
         "headroom_constant_scenarios_met": met_by.get(HEADROOM[1]),
         "experts_scenarios_met": met_by.get(EXPERTS[0]),
         "experts_constant_scenarios_met": met_by.get(EXPERTS[1]),
+        "experts_mbb_scenarios_met": met_by.get(EXPERTS_MBB),
         "overall_ranking": ranking,
     }
     line.update({f"{agent}_scenarios_met": n for agent, n in met_by.items() if agent in args.judge})

@@ -111,6 +111,7 @@ GENERALIST = ZOO / "ppo-generalist" / "ppo.zip"
 GENERALIST_VARIANTS = ZOO / "ppo-generalist-variants" / "ppo.zip"
 HEADROOM = ZOO / "ppo-themis-headroom" / "ppo.zip"
 EXPERTS = ZOO / "ppo-themis-experts" / "ppo.zip"
+EXPERTS_MBB = ZOO / "ppo-themis-experts-mbb" / "ppo.zip"
 GENERALISTS = {  # agent, its layout, the id it is checked on, scenarios it must act on
     "ppo-generalist": (
         GENERALIST,
@@ -135,6 +136,12 @@ GENERALISTS = {  # agent, its layout, the id it is checked on, scenarios it must
         "themis-experts-v1",
         "themis_env/InferenceCluster-v1",
         ["infadapter-resnet", "video-arxiv-variants", "smoke-video", "nlp-2025-twitter"],
+    ),
+    "ppo-themis-experts-mbb": (
+        EXPERTS_MBB,
+        "themis-experts-v1",
+        "themis_env/InferenceCluster-v1",
+        ["infadapter-resnet", "video-arxiv-variants", "smoke-video", "sentiment-2025-twitter"],
     ),
 }
 
