@@ -154,8 +154,11 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     policies = args.policies
     if args.judge:
-        suite_labels = [p.label for p in load_suite("generalisation").policies]
-        policies = [*(suite_labels if policies is None else policies), *args.judge]
+        # A judged reference the suite already runs under a label runs once, as the reference.
+        suite = [
+            p.display for p in load_suite("generalisation").policies if p.name not in args.judge
+        ]
+        policies = [*(suite if policies is None else policies), *args.judge]
     result = run_leaderboard(
         "generalisation",
         out,

@@ -107,6 +107,13 @@ def test_selected_policies_get_the_references(tiny_suite: Path) -> None:
         select_policies(suite, ["nonexistent"])
 
 
+def test_the_same_policy_under_two_labels_is_refused(tiny_suite: Path) -> None:
+    # Both would run under one run key, so one label's records would stand for both.
+    suite = load_suite(tiny_suite)
+    with pytest.raises(PolicyError, match=r"'reactive' and '.*ReactivePolicy' are the same policy"):
+        select_policies(suite, ["reactive", REACTIVE])
+
+
 def test_the_slo_target_defaults_to_0_99_and_is_checked(tmp_path: Path) -> None:
     assert load_suite(write_suite(tmp_path / "a.yaml")).slo_target == 0.99
     assert load_suite(write_suite(tmp_path / "b.yaml", slo_target=0.9)).slo_target == 0.9

@@ -34,6 +34,7 @@ from typing import Any, Literal
 from themis_env.config import available, build, deep_merge, load_scenario, load_yaml, resolve
 from themis_env.errors import ConfigError, PolicyError, ThemisError, did_you_mean
 from themis_env.evaluation.policies import agent_mismatches, env_modes, validate_policy_ref
+from themis_env.evaluation.records import canonical_json
 from themis_env.evaluation.runner import RunSpec
 
 __all__ = [
@@ -272,7 +273,9 @@ def select_policies(
     them; the second result lists those added.
 
     Raises:
-        PolicyError: for a name that is neither a suite label nor a resolvable policy.
+        PolicyError: for a name that is neither a suite label nor a resolvable policy, or for
+            the same policy and params chosen twice under two labels (their runs would share
+            one run key, so one label's records would stand for both).
     """
     if not names:
         return list(suite.policies), []
@@ -290,6 +293,14 @@ def select_policies(
         if ref not in [p.display for p in chosen]:
             chosen.append(by_label[ref])
             added.append(ref)
+    seen: dict[str, str] = {}
+    for p in chosen:
+        same = seen.setdefault(canonical_json([p.name, p.params]), p.display)
+        if same != p.display:
+            raise PolicyError(
+                f"policies {same!r} and {p.display!r} are the same policy ({p.name!r} with the "
+                "same params): choose one label"
+            )
     return chosen, added
 
 
