@@ -494,9 +494,9 @@ def parse_member(text: str, who: str = "member") -> tuple[str, float]:
     """
     expert, sep, factor = text.partition(":")
     try:
-        value = float(factor) if sep else float("nan")
-    except ValueError:
-        value = float("nan")
+        value = float(factor)
+    except ValueError:  # also an empty factor, or no colon at all
+        value = math.nan
     if not sep or not math.isfinite(value):
         raise ConfigError(f"{who} = {text!r}: expected expert:factor, e.g. themis:1.02")
     return _check_member(expert, value, f"{who} {text!r}:")

@@ -42,8 +42,10 @@ def _span(spec: TraceSpec, random: bool = False) -> tuple[float, float]:
     """
     if spec.sample_range is not None:
         return float(spec.sample_range[0]), float(spec.sample_range[1])
-    if random or spec.duration_s is None:
-        return float(spec.start_s if not random else 0), float("inf")
+    if random:
+        return 0.0, float("inf")
+    if spec.duration_s is None:
+        return float(spec.start_s), float("inf")
     return float(spec.start_s), float(spec.start_s + spec.duration_s)
 
 

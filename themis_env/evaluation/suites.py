@@ -278,7 +278,7 @@ def select_policies(
             one run key, so one label's records would stand for both).
     """
     if not names:
-        return list(suite.policies), []
+        return _one_label_each(list(suite.policies)), []
     by_label = {p.display: p for p in suite.policies}
     chosen: list[PolicyEntry] = []
     for name in names:
@@ -293,6 +293,11 @@ def select_policies(
         if ref not in [p.display for p in chosen]:
             chosen.append(by_label[ref])
             added.append(ref)
+    return _one_label_each(chosen), added
+
+
+def _one_label_each(chosen: list[PolicyEntry]) -> list[PolicyEntry]:
+    """``chosen``, refused when one policy and params appear under two labels (one run key)."""
     seen: dict[str, str] = {}
     for p in chosen:
         same = seen.setdefault(canonical_json([p.name, p.params]), p.display)
@@ -301,7 +306,7 @@ def select_policies(
                 f"policies {same!r} and {p.display!r} are the same policy ({p.name!r} with the "
                 "same params): choose one label"
             )
-    return chosen, added
+    return chosen
 
 
 def shipped_policy(label: str) -> PolicyEntry | None:
