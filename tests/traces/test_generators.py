@@ -42,6 +42,31 @@ def test_uri_equals_function_call_and_records_params():
     assert t.source.startswith("synthetic:bursty?seed=0&mean=144.0&duration=660")
 
 
+@pytest.mark.parametrize("pattern", ALL)
+def test_jitter_is_independent_per_second_lognormal_noise_on_the_same_shape(pattern):
+    plain = generate(pattern, seed=2, mean=100, duration=5000, noise="none")
+    assert np.array_equal(
+        plain.rps, generate(pattern, seed=2, mean=100, duration=5000, noise="none", jitter=0).rps
+    )
+    jittered = generate(pattern, seed=2, mean=100, duration=5000, noise="none", jitter=0.5)
+    assert jittered.mean == pytest.approx(100)
+    keep = plain.rps > 0
+    # Same shape draw: the ratio is the jitter factor alone (up to the rescaling to the mean).
+    log_ratio = np.log(jittered.rps[keep] / plain.rps[keep])
+    assert log_ratio.std() == pytest.approx(0.5, rel=0.05)
+    assert abs(np.corrcoef(log_ratio[:-1], log_ratio[1:])[0, 1]) < 0.05
+
+
+def test_jitter_overdisperses_counts_beyond_poisson():
+    x = generate("steady", seed=0, mean=144, duration=3600).rps
+    y = generate("steady", seed=0, mean=144, duration=3600, jitter=0.5).rps
+    assert x.std() / x.mean() == pytest.approx(1 / np.sqrt(144), rel=0.1)
+    # Log-normal factor of std 0.5: CV sqrt(exp(0.25) - 1) = 0.53, plus the Poisson part.
+    assert y.std() / y.mean() == pytest.approx(np.sqrt(np.exp(0.25) - 1 + 1 / 144), rel=0.1)
+    assert np.all(y == np.round(y))
+    assert "jitter=0.5" in load("synthetic:steady?seed=0&duration=60&jitter=0.5").source
+
+
 def test_bursty_default_has_a_themis_like_surge():
     x = generate("bursty", seed=0, mean=144, duration=660, noise="none").rps
     base, plateau = x[:40].mean(), x[150:350].mean()
@@ -97,6 +122,7 @@ def test_mmpp_only_takes_its_levels():
         ("synthetic:bursty?mean=nan", "must be finite"),
         ("synthetic:bursty?noise=gauss", "noise='gauss'"),
         ("synthetic:bursty?height=-1", "height=-1.0 must be >= 0"),
+        ("synthetic:bursty?jitter=-0.1", "jitter=-0.1 must be >= 0"),
         ("synthetic:bursty?seed=1&seed=2", "given twice"),
     ],
 )
