@@ -7,8 +7,9 @@ kept (``noise=none``). ``jitter`` multiplies each second's rate by an independen
 factor first: counts more dispersed than Poisson around the same shape. A sparse log rescaled to
 a serving load has such counts: the NASA 1995 log's busiest 660 s average 5 requests a second,
 and scaled to 144 they keep the spread of 5-a-second counts (per-second CV 0.49, where Poisson
-counts at 144 would have 0.08). All randomness comes from one ``numpy.random.default_rng(seed)``, drawn
-in a fixed order, so the same URI always gives the same series.
+counts at 144 would have 0.08). All randomness comes from one
+``numpy.random.default_rng(seed)``, drawn in a fixed order, so the same URI always gives the same
+series.
 
 The defaults are calibrated on the real traces in ``../shared/traces``; the measurements and
 figures are in ``benchmarks/calibration/CALIBRATION.md``.
@@ -42,7 +43,7 @@ COMMON_PARAMS: dict[str, tuple[type, Any, str]] = {
         float,
         0.0,
         "std of an independent log-normal factor on each second's rate (0: none); "
-        "counts over-dispersed beyond Poisson, as in HTTP logs",
+        "counts over-dispersed beyond Poisson, as a sparse log rescaled to a higher mean has",
     ),
 }
 
