@@ -58,9 +58,9 @@ def _paper_scenario(name: str) -> str:
     ``video-arxiv-val-bursty`` -> ``video-arxiv-twitter``; the generalist's
     ``general-train-nlp-2025-spike`` -> ``nlp-2025-twitter`` (its validation and selection
     scenarios alike), and its variant scenarios' ``general-train-ipa-video-mmpp`` ->
-    ``ipa-video-bursty``.
+    ``ipa-video-bursty``; ``jitter-train-nlp-arxiv-steady`` -> ``nlp-arxiv-twitter``.
     """
-    for prefix in ("general-train-", "general-val-", "general-select-"):
+    for prefix in ("general-train-", "general-val-", "general-select-", "jitter-train-"):
         name = name.removeprefix(prefix)
     parts = name.split("-")
     variants = {
