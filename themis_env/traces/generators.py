@@ -346,12 +346,10 @@ def generate(pattern: str, **params: Any) -> Trace:
     if noise not in NOISE_KINDS:
         raise TraceError(f"synthetic:{pattern}: noise={noise!r}; allowed: {', '.join(NOISE_KINDS)}")
     own = {key: full[key] for key in spec.params}
-    for key, value in own.items():
+    jitter = full["jitter"]
+    for key, value in {**own, "jitter": jitter}.items():
         if isinstance(value, float) and value < 0:
             raise TraceError(f"synthetic:{pattern}: parameter {key}={value} must be >= 0")
-    jitter = full["jitter"]
-    if jitter < 0:
-        raise TraceError(f"synthetic:{pattern}: jitter={jitter} must be >= 0")
     rng = np.random.default_rng(seed)
     shape = np.asarray(spec.shape(rng, duration, **own), dtype=np.float64)
     if jitter > 0:
