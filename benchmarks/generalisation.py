@@ -8,9 +8,11 @@ that dominates it (fewer violations at fewer mean cores). It also checks, on the
 scenarios, the claims of the four video-only agents' READMEs that the suite can test: fewer
 violations than horizontal-only (``ppo-twophase``) and than HPA (all four).
 
-Run: ``python benchmarks/generalisation.py [--seeds 3] [--jobs 1] [--policies LABEL ...]
-[--judge POLICY ...]`` (resumes ``--out``; ``--policies`` runs those suite policies only, plus the
-reference ones; ``--judge`` runs and judges more, such as ``agent:runs/x/best/ppo.zip``). The
+Run: ``python benchmarks/generalisation.py [--seeds 3] [--first-seed 0] [--jobs 1]
+[--policies LABEL ...] [--judge POLICY ...]``. It resumes ``--out``; ``--policies`` runs those
+suite policies only, plus the reference ones; ``--judge`` runs and judges more, such as
+``agent:runs/x/best/ppo.zip``; ``--first-seed 20 --seeds 20`` runs seeds 20-39, a block no earlier
+run has seen, to confirm a verdict found on other seeds. The
 real traces are used when found (``--trace-dir``, ``THEMIS_TRACE_DIR``, ``../shared/traces``);
 otherwise each real-trace scenario runs on its synthetic fallback and the output says so. The
 last line is one JSON object::
@@ -129,7 +131,8 @@ def print_table(table: dict[tuple[str, str], dict[str, Any]], policies: list[str
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--seeds", type=int, default=3, help="how many seeds")
+    parser.add_argument("--first-seed", type=int, default=0, help="the first of the seeds")
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("--out", default="results/generalisation", help="leaderboard folder")
     parser.add_argument("--trace-dir", default=None)
@@ -147,6 +150,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.seeds < 1:
         parser.error(f"--seeds must be at least 1, got {args.seeds}")
+    if args.first_seed < 0:
+        parser.error(f"--first-seed must be at least 0, got {args.first_seed}")
     paired = args.seeds >= PAIRED_SEEDS
 
     trace_dir = use_trace_dir(args.trace_dir)
@@ -163,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
         "generalisation",
         out,
         policies=policies,
-        seeds=list(range(args.seeds)),
+        seeds=list(range(args.first_seed, args.first_seed + args.seeds)),
         jobs=args.jobs,
         resume=True,
         plots=not args.no_plots,
@@ -219,6 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     line: dict[str, Any] = {
         "benchmark": "generalisation",
         "seeds": args.seeds,
+        "first_seed": args.first_seed,
         "runs": len(result.records),
         "failed_runs": result.failed,
         "wall_s": round(wall, 1),
