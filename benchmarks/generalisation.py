@@ -63,6 +63,8 @@ HEADROOM = ("ppo-themis-headroom", "themis-headroom-1.5")
 EXPERTS = ("ppo-themis-experts", "themis-experts-horizontal-1.5")
 # The same menu with make-before-break switches, picked by the targets on selection scenarios.
 EXPERTS_MBB = "ppo-themis-experts-mbb"
+# The same, trained on jittered load too; shipped on the paired form over fresh seeds 20-39.
+EXPERTS_JITTER = "ppo-themis-experts-jitter-steady"
 BASELINES = ("themis", "horizontal", "vertical", "hpa", "vpa", "static")
 VIDEO_AGENTS = ("ppo", "ppo-lean", "ppo-twophase", "ppo-lowcost")
 # From this many seeds on, the paired (seed-robust) verdict is printed beside the one on means:
@@ -179,12 +181,15 @@ def main(argv: list[str] | None = None) -> int:
         f"generalisation suite: {result.executed} runs executed now, {result.skipped} resumed, "
         f"{result.failed} failed; {wall:.0f} s; trace dir: {trace_dir or 'none (fallbacks)'}"
     )
-    print_table(table, [*GENERALISTS, *HEADROOM, *EXPERTS, EXPERTS_MBB, *BASELINES, *VIDEO_AGENTS])
+    print_table(
+        table,
+        [*GENERALISTS, *HEADROOM, *EXPERTS, EXPERTS_MBB, EXPERTS_JITTER, *BASELINES, *VIDEO_AGENTS],
+    )
     met_by: dict[str, int] = {}
     paired_met_by: dict[str, int] = {}
     seed_line: dict[str, list[int]] = {}  # where a target is lost: the seeds won against it
     ran = {p for _, p in table}
-    judged = (*GENERALISTS, *HEADROOM, *EXPERTS, EXPERTS_MBB, *args.judge)
+    judged = (*GENERALISTS, *HEADROOM, *EXPERTS, EXPERTS_MBB, EXPERTS_JITTER, *args.judge)
     for agent in (a for a in judged if a in ran):
         targets = check(table, agent)
         met = [s for s, t in targets.items() if t.met]
@@ -236,6 +241,7 @@ def main(argv: list[str] | None = None) -> int:
         "experts_scenarios_met": met_by.get(EXPERTS[0]),
         "experts_constant_scenarios_met": met_by.get(EXPERTS[1]),
         "experts_mbb_scenarios_met": met_by.get(EXPERTS_MBB),
+        "experts_jitter_steady_scenarios_met": met_by.get(EXPERTS_JITTER),
         "overall_ranking": ranking,
     }
     line.update({f"{agent}_scenarios_met": n for agent, n in met_by.items() if agent in args.judge})

@@ -112,6 +112,7 @@ GENERALIST_VARIANTS = ZOO / "ppo-generalist-variants" / "ppo.zip"
 HEADROOM = ZOO / "ppo-themis-headroom" / "ppo.zip"
 EXPERTS = ZOO / "ppo-themis-experts" / "ppo.zip"
 EXPERTS_MBB = ZOO / "ppo-themis-experts-mbb" / "ppo.zip"
+EXPERTS_JITTER = ZOO / "ppo-themis-experts-jitter-steady" / "ppo.zip"
 GENERALISTS = {  # agent, its layout, the id it is checked on, scenarios it must act on
     "ppo-generalist": (
         GENERALIST,
@@ -142,6 +143,12 @@ GENERALISTS = {  # agent, its layout, the id it is checked on, scenarios it must
         "themis-experts-v1",
         "themis_env/InferenceCluster-v1",
         ["infadapter-resnet", "video-arxiv-variants", "smoke-video", "sentiment-2025-twitter"],
+    ),
+    "ppo-themis-experts-jitter-steady": (
+        EXPERTS_JITTER,
+        "themis-experts-v1",
+        "themis_env/InferenceCluster-v1",
+        ["infadapter-resnet", "ipa-video-bursty", "smoke-video", "nlp-arxiv-twitter"],
     ),
 }
 
