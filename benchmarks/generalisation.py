@@ -26,6 +26,8 @@ fewer violations than the baseline it lost to: a loss on the mean with wins on m
 one seed's event. From 10 seeds on, each agent also gets the paired verdict
 (``<agent>_scenarios_met_paired``): a baseline dominates only when it also has fewer violations
 on significantly many seeds (one-sided sign test at 5 %), the seed-robust form of the target.
+Over twenty seeds (``--seeds 20``) that paired verdict is the suite's verdict on the generalist
+targets; the verdict on means is printed beside it.
 """
 
 from __future__ import annotations
