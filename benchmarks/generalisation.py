@@ -67,6 +67,8 @@ EXPERTS = ("ppo-themis-experts", "themis-experts-horizontal-1.5")
 EXPERTS_MBB = "ppo-themis-experts-mbb"
 # The same, trained on jittered load too; shipped on the paired form over fresh seeds 20-39.
 EXPERTS_JITTER = "ppo-themis-experts-jitter-steady"
+# Every suite agent judged by the generalist's targets.
+JUDGED = (*GENERALISTS, *HEADROOM, *EXPERTS, EXPERTS_MBB, EXPERTS_JITTER)
 BASELINES = ("themis", "horizontal", "vertical", "hpa", "vpa", "static")
 VIDEO_AGENTS = ("ppo", "ppo-lean", "ppo-twophase", "ppo-lowcost")
 # From this many seeds on, the paired (seed-robust) verdict is printed beside the one on means:
@@ -183,16 +185,12 @@ def main(argv: list[str] | None = None) -> int:
         f"generalisation suite: {result.executed} runs executed now, {result.skipped} resumed, "
         f"{result.failed} failed; {wall:.0f} s; trace dir: {trace_dir or 'none (fallbacks)'}"
     )
-    print_table(
-        table,
-        [*GENERALISTS, *HEADROOM, *EXPERTS, EXPERTS_MBB, EXPERTS_JITTER, *BASELINES, *VIDEO_AGENTS],
-    )
+    print_table(table, [*JUDGED, *BASELINES, *VIDEO_AGENTS])
     met_by: dict[str, int] = {}
     paired_met_by: dict[str, int] = {}
     seed_line: dict[str, list[int]] = {}  # where a target is lost: the seeds won against it
     ran = {p for _, p in table}
-    judged = (*GENERALISTS, *HEADROOM, *EXPERTS, EXPERTS_MBB, EXPERTS_JITTER, *args.judge)
-    for agent in (a for a in judged if a in ran):
+    for agent in (a for a in (*JUDGED, *args.judge) if a in ran):
         targets = check(table, agent)
         met = [s for s, t in targets.items() if t.met]
         met_by[agent] = len(met)
